@@ -1,0 +1,55 @@
+"""The delivery timeline: one JSON line per function invocation, written by the local Event Grid
+(deliveries) and the local Functions host (timers, HTTP). `mlops events` reads it.
+
+Lines are appended with O_APPEND in a single write, so two processes can share the file."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+
+def utcnow_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt to hand one event (or one timer tick, one HTTP request) to one function."""
+    event_id: str
+    event_type: str
+    subject: str
+    function: str
+    attempt: int
+    outcome: str                      # delivered | failed | dead-lettered | rejected | skipped
+    source: str = "eventgrid"         # eventgrid | timer | http
+    detail: str = ""                  # the reason, for anything but delivered
+    status: int | None = None         # HTTP status the function answered with, where there is one
+    duration_ms: float | None = None
+    time: str = field(default_factory=utcnow_iso)
+
+
+class Timeline:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(self, delivery: Delivery) -> None:
+        line = (json.dumps(asdict(delivery), separators=(",", ":")) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def read(self) -> Iterator[Delivery]:
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as lines:
+            for line in lines:
+                line = line.strip()
+                if line:
+                    yield Delivery(**json.loads(line))

@@ -1,0 +1,10 @@
+"""The Function App (Python v2 programming model): one blueprint per event source, nothing else here.
+
+Kept cheap to import: the blueprints import only azure.functions and the lifecycle's light modules;
+heavy SDKs are imported inside the adapter calls that need them."""
+import azure.functions as func
+
+from functions.data import bp as data_blueprint
+
+app = func.FunctionApp()
+app.register_functions(data_blueprint)
