@@ -29,6 +29,7 @@ class Delivery:
     detail: str = ""                  # the reason, for anything but delivered
     status: int | None = None         # HTTP status the function answered with, where there is one
     duration_ms: float | None = None
+    subscription: str = ""            # the Event Grid subscription that delivered it, if any
     time: str = field(default_factory=utcnow_iso)
 
 
