@@ -1,0 +1,280 @@
+"""The embedded local Azure: Azurite, the local Event Grid (topic endpoint, blob watcher, delivery)
+and the local Functions host running the unchanged function app. `mlops up` runs one in the
+foreground; tests start one per session."""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from emulator.azurite import PROJECT_ROOT, Azurite
+from emulator.eventgrid.blobwatch import BlobWatcher
+from emulator.eventgrid.broker import EventGrid, GridOptions
+from emulator.eventgrid.resources import storage_topic, topic_ids
+from emulator.eventgrid.routing import DEFAULT_TABLE, load_routing_table
+from emulator.eventgrid.topic import TopicEndpoint
+from emulator.home import StackHome
+from emulator.loop import BackgroundLoop
+from emulator.timeline import Timeline
+
+log = logging.getLogger("emulator.stack")
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class AlreadyRunning(StackError):
+    pass
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    app: str = "function_app:app"
+    routing_table: Path = DEFAULT_TABLE
+    settings_file: Path | None = None          # local.settings.json (Values become app settings)
+    retry_scale: float = 1.0                   # compress Event Grid's retry schedule (e.g. 0.01)
+    blob_poll_interval: float = 0.25
+    extra_settings: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "StackOptions":
+        scale = float(os.environ.get("MLOPS_EVENTGRID_RETRY_SCALE", "1"))
+        settings = PROJECT_ROOT / "local.settings.json"
+        defaults = {"retry_scale": scale, "settings_file": settings if settings.exists() else None}
+        return cls(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What a client needs to talk to a running stack; `mlops info --json` prints it."""
+    pid: int
+    home: str
+    storage_connection_string: str
+    blob_endpoint: str
+    queue_endpoint: str
+    eventgrid_endpoint: str
+    eventgrid_key: str
+    eventgrid_topics: dict[str, str]
+    functions_url: str
+    functions_key: str
+    functions_master_key: str
+    functions: list[dict]
+    started_at: str
+
+    @classmethod
+    def read(cls, home: StackHome) -> "StackInfo | None":
+        if not home.info.exists():
+            return None
+        info = cls(**json.loads(home.info.read_text()))
+        if not _alive(info.pid):
+            return None   # left behind by a stack that was killed
+        return info
+
+
+class Stack:
+    def __init__(self, home: StackHome, options: StackOptions = StackOptions()) -> None:
+        self.home = home
+        self.options = options
+        self.info: StackInfo | None = None
+        self._lock_file = None
+        self._loop: BackgroundLoop | None = None
+        self._azurite: Azurite | None = None
+        self._host: subprocess.Popen | None = None
+        self._runners: list[web.AppRunner] = []
+        self._grid: EventGrid | None = None
+        self._watcher: BlobWatcher | None = None
+        self._watch_task = None
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self, progress=lambda message: None) -> StackInfo:
+        self.home.root.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            return self._start(progress)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, progress) -> StackInfo:
+        table = load_routing_table(self.options.routing_table)
+        keys = self._keys()
+        progress("starting Azurite")
+        self._azurite = Azurite(self.home.azurite)
+        storage = self._azurite.start()
+        conn = storage.connection_string
+        timeline = Timeline(self.home.timeline)
+
+        progress("starting the local Event Grid")
+        self._loop = BackgroundLoop("mlops-stack")
+        ids = topic_ids(table)
+        self._grid = EventGrid(table, conn, topic_ids=ids, timeline=timeline,
+                               options=GridOptions(retry_scale=self.options.retry_scale))
+        self._loop.run(self._grid.start())
+        custom = [name for name, t in table.topics.items() if t.kind == "custom"]
+        endpoint = TopicEndpoint(self._grid, keys["eventgrid_key"], custom[0] if custom else next(iter(ids)))
+        port = self._loop.run(self._serve(endpoint.make_app()))
+        eventgrid_url = f"http://127.0.0.1:{port}"
+
+        progress(f"starting the Functions host ({self.options.app})")
+        settings = {
+            **self._file_settings(),
+            "AzureWebJobsStorage": conn,
+            "MLOPS_PLATFORM": "local",
+            "EVENTGRID_TOPIC_ENDPOINT": f"{eventgrid_url}/api/events",
+            "EVENTGRID_TOPIC_KEY": keys["eventgrid_key"],
+            **self.options.extra_settings,
+        }
+        ready = self._start_functions_host(settings)
+        host_keys = json.loads(self.home.path("functions", "keys.json").read_text())
+        self._grid.attach_functions(ready["url"], host_keys["eventgrid_extension_key"])
+
+        storage_name = storage_topic(table)
+        if storage_name:
+            self._watcher = BlobWatcher(self._grid, conn, storage_name, self.home.path("eventgrid", "blobwatch.json"),
+                                        interval=self.options.blob_poll_interval)
+            self._watch_task = self._loop.run(_spawn(self._watcher.run()))
+
+        self.info = StackInfo(
+            pid=os.getpid(), home=str(self.home.root), storage_connection_string=conn,
+            blob_endpoint=storage.blob, queue_endpoint=storage.queue,
+            eventgrid_endpoint=f"{eventgrid_url}/api/events", eventgrid_key=keys["eventgrid_key"],
+            eventgrid_topics={name: f"{eventgrid_url}/topics/{name}/api/events" for name in ids},
+            functions_url=ready["url"], functions_key=host_keys["function_key"],
+            functions_master_key=host_keys["master_key"], functions=ready["functions"],
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        tmp = self.home.info.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self.info), indent=2))
+        os.replace(tmp, self.home.info)
+        return self.info
+
+    async def _serve(self, app: web.Application) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runners.append(runner)
+        return site._server.sockets[0].getsockname()[1]
+
+    def _start_functions_host(self, settings: dict[str, str]) -> dict:
+        folder = self.home.path("functions")
+        folder.mkdir(parents=True, exist_ok=True)
+        ready_file = folder / "ready.json"
+        ready_file.unlink(missing_ok=True)
+        settings_file = folder / "settings.json"
+        settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
+        self.home.logs.mkdir(parents=True, exist_ok=True)
+        log_path = self.home.logs / "functions.log"
+        command = [sys.executable, "-m", "emulator.functions_host", "--app", self.options.app, "--port", "0",
+                   "--settings-file", str(settings_file), "--keys-file", str(folder / "keys.json"),
+                   "--ready-file", str(ready_file), "--timeline", str(self.home.timeline)]
+        with log_path.open("ab") as log_file:
+            self._host = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not ready_file.exists():
+            if self._host.poll() is not None:
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+                raise StackError("the Functions host stopped during start-up:\n  " + "\n  ".join(tail))
+            if time.monotonic() > deadline:
+                raise StackError(f"the Functions host did not start within 60 s; see {log_path}")
+            time.sleep(0.05)
+        return json.loads(ready_file.read_text())
+
+    def _file_settings(self) -> dict[str, str]:
+        if not self.options.settings_file:
+            return {}
+        return dict(json.loads(Path(self.options.settings_file).read_text()).get("Values", {}))
+
+    def _keys(self) -> dict[str, str]:
+        # Kept across restarts, so clients configured once keep working.
+        if self.home.keys.exists():
+            return json.loads(self.home.keys.read_text())
+        keys = {"eventgrid_key": secrets.token_urlsafe(32)}
+        self.home.keys.write_text(json.dumps(keys))
+        os.chmod(self.home.keys, 0o600)
+        return keys
+
+    def _take_lock(self) -> None:
+        self._lock_file = open(self.home.lock, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            running = StackInfo.read(self.home)
+            pid = f" (pid {running.pid})" if running else ""
+            raise AlreadyRunning(f"a local stack is already running from {self.home.root}{pid}: "
+                                 "use it (`mlops info`), or stop it with Ctrl-C in its terminal") from None
+
+    # -- health and stop --------------------------------------------------------------------
+    def failure(self) -> str | None:
+        """Why the stack can no longer work, if a part of it has died."""
+        if self._host is not None and self._host.poll() is not None:
+            return f"the Functions host exited with code {self._host.returncode}; see {self.home.logs / 'functions.log'}"
+        if self._azurite and self._azurite.process and self._azurite.process.poll() is not None:
+            return f"Azurite exited with code {self._azurite.process.returncode}"
+        return None
+
+    def stop(self) -> None:
+        self.home.info.unlink(missing_ok=True)
+        if self._host is not None and self._host.poll() is None:
+            self._host.terminate()
+            try:
+                self._host.wait(15)
+            except subprocess.TimeoutExpired:
+                self._host.kill()
+                self._host.wait()
+        if self._loop is not None:
+            try:
+                self._loop.run(self._stop_async(), timeout=30)
+            finally:
+                self._loop.close()
+                self._loop = None
+        if self._azurite is not None:
+            self._azurite.stop()
+            self._azurite = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    async def _stop_async(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        if self._watcher is not None:
+            await self._watcher.close()
+        for runner in self._runners:
+            await runner.cleanup()
+        if self._grid is not None:
+            await self._grid.stop()
+
+    def __enter__(self) -> StackInfo:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _spawn(coro) -> asyncio.Task:
+    return asyncio.get_running_loop().create_task(coro)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

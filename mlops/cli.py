@@ -1,0 +1,128 @@
+"""The `mlops` command line: run the local stack and look at what the lifecycle did."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emulator.home import StackHome
+
+app = typer.Typer(help="Event-driven MLOps for Azure: the local stack and the lifecycle's records.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+
+def _running_info():
+    from emulator.stack import StackInfo
+    info = StackInfo.read(StackHome.default())
+    if info is None:
+        err.print("[red]No local stack is running.[/] Start one with [bold]mlops up[/] (or [bold]make up[/]).")
+        raise typer.Exit(1)
+    return info
+
+
+@app.command()
+def up(
+    app_ref: str = typer.Option("function_app:app", "--app", help="the function app to host, as module:attribute"),
+    routes: Optional[Path] = typer.Option(None, help="routing table (default infra/event-subscriptions.json)"),
+    retry_scale: Optional[float] = typer.Option(None, help="compress Event Grid's retry schedule, e.g. 0.01"),
+) -> None:
+    """Start the whole local stack in the foreground; Ctrl-C stops all of it."""
+    from emulator.stack import AlreadyRunning, Stack, StackError, StackOptions
+    options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale)
+    stack = Stack(StackHome.default(), options)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        with console.status("starting the local stack") as status:
+            info = stack.start(progress=lambda message: status.update(message))
+    except AlreadyRunning as error:
+        err.print(f"[yellow]{error}[/]")
+        raise typer.Exit(1)
+    except StackError as error:
+        err.print(f"[red]The local stack could not start:[/] {error}")
+        raise typer.Exit(1)
+    _print_info(info)
+    console.print("[green]Local stack running.[/] Ctrl-C stops it.")
+    failure = None
+    while not stopping.wait(0.5):
+        failure = stack.failure()
+        if failure:
+            err.print(f"[red]{failure}[/]")
+            break
+    with console.status("stopping the local stack"):
+        stack.stop()
+    console.print("Local stack stopped.")
+    if failure:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """How to reach the running local stack: connection string, endpoints, keys, functions."""
+    running = _running_info()
+    if as_json:
+        print(json.dumps(asdict(running), indent=2))
+    else:
+        _print_info(running)
+
+
+def _print_info(info) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_row("storage", info.blob_endpoint)
+    table.add_row("event grid topic", info.eventgrid_endpoint)
+    table.add_row("functions host", info.functions_url)
+    for fn in info.functions:
+        detail = fn.get("schedule") or fn.get("route") or ""
+        table.add_row("", f"{fn['name']}  [dim]{fn['trigger']} {detail}[/]")
+    table.add_row("home", info.home)
+    console.print(table)
+    console.print("[dim]keys and the connection string: mlops info --json[/]")
+
+
+@app.command()
+def events(
+    as_json: bool = typer.Option(False, "--json", help="print a JSON list of delivery records"),
+    limit: int = typer.Option(50, help="show the last N records (0: all)"),
+    function: Optional[str] = typer.Option(None, help="only this function"),
+) -> None:
+    """The delivery timeline: each event, timer tick and HTTP call handed to a function, with its outcome."""
+    from emulator.timeline import Timeline
+    records = [r for r in Timeline(StackHome.default().timeline).read() if not function or r.function == function]
+    if limit:
+        records = records[-limit:]
+    if as_json:
+        print(json.dumps([asdict(r) for r in records], indent=2))
+        return
+    table = Table("time", "event", "type", "subject", "function", "try", "outcome")
+    colours = {"delivered": "green", "failed": "yellow", "dead-lettered": "red", "dropped": "red", "unmatched": "dim"}
+    for r in records:
+        outcome = f"[{colours.get(r.outcome, 'white')}]{r.outcome}[/]" + (f"\n[dim]{r.detail}[/]" if r.detail else "")
+        table.add_row(r.time[11:23], r.event_id[:8], r.event_type, _short(r.subject), r.function or "-",
+                      str(r.attempt), outcome)
+    console.print(table)
+
+
+def _short(subject: str, width: int = 48) -> str:
+    return subject if len(subject) <= width else "…" + subject[-(width - 1):]
+
+
+@app.command()
+def demo(timeout: float = typer.Option(120, help="seconds to wait for each step")) -> None:
+    """Run the lifecycle end to end on a fresh local stack and show each step."""
+    from mlops.demo import run_demo
+    sys.exit(run_demo(console, timeout))
+
+
+if __name__ == "__main__":
+    app()
