@@ -1,0 +1,70 @@
+"""The Registry port on the Azure ML workspace's model registry, through azure-ai-ml.
+
+A model is registered from its training job's output (azureml://jobs/<job>/outputs/output/paths/model), never
+from a local path, and tagged with the job: a replayed RunCompleted finds the version already registered."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lifecycle.adapters.azure_workspace import AzureMLAdapterError, WorkspaceClient, created_at
+from lifecycle.ml import ModelVersion
+
+log = logging.getLogger(__name__)
+
+JOB_TAG = "mlops.job"
+MODEL_FOLDER = "azureml://jobs/{job}/outputs/output/paths/model"     # train.py saves the MLflow model in output/model
+
+
+class AzureMLRegistry(WorkspaceClient):
+
+    def register(self, name: str, job_name: str, tags: dict[str, str], description: str = "") -> ModelVersion:
+        for existing in self._list(name):
+            if (existing.tags or {}).get(JOB_TAG) == job_name:
+                return _version(existing)
+        from azure.ai.ml.entities import Model
+        model = Model(name=name, path=MODEL_FOLDER.format(job=job_name), type="mlflow_model",
+                      tags={**tags, JOB_TAG: job_name}, description=description or None)
+        created = self.ml_client.models.create_or_update(model)
+        log.info("registered model %s:%s from job %s", created.name, created.version, job_name)
+        return _version(created)
+
+    def get(self, name: str, version: str) -> ModelVersion | None:
+        model = self._get(name, version)
+        return _version(model) if model is not None else None
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return sorted((_version(m) for m in self._list(name)), key=lambda m: _number(m.version))
+
+    def update_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
+        """Merge `tags` into the version's tags (the champion/challenger aliases move this way)."""
+        model = self._get(name, version)
+        if model is None:
+            raise AzureMLAdapterError(f"model {name}:{version} is not registered in workspace {self.workspace_name}")
+        if all((model.tags or {}).get(k) == v for k, v in tags.items()):
+            return _version(model)
+        model.tags = {**(model.tags or {}), **tags}
+        return _version(self.ml_client.models.create_or_update(model))
+
+    def _get(self, name: str, version: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+        try:
+            return self.ml_client.models.get(name=name, version=str(version))
+        except ResourceNotFoundError:
+            return None
+
+    def _list(self, name: str) -> list[Any]:
+        from azure.core.exceptions import ResourceNotFoundError
+        try:
+            return list(self.ml_client.models.list(name=name))
+        except ResourceNotFoundError:       # no version of that name yet
+            return []
+
+
+def _number(version: str) -> tuple[int, int | str]:
+    return (0, int(version)) if version.isdigit() else (1, version)
+
+
+def _version(model: Any) -> ModelVersion:
+    return ModelVersion(name=model.name, version=str(model.version), path=str(model.path or ""),
+                        tags=dict(model.tags or {}), description=model.description or "", created=created_at(model))
