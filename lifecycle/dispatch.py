@@ -40,5 +40,5 @@ def reject(p: Platform, raw: dict, function: str, reason: str) -> None:
     rejection = Rejection(
         event_id=str(raw.get("id") or ""), event_type=str(raw.get("eventType") or ""),
         subject=str(raw.get("subject") or ""), function=function, reason=reason, event=raw, rejected_at=utcnow())
-    if p.state.record_rejection(rejection):
+    if p.state.create(rejection):
         log.warning("rejected event %s (%s) in %s: %s", rejection.event_id, rejection.event_type, function, reason)

@@ -1,28 +1,75 @@
 """What the lifecycle needs from a platform, as small interfaces. Adapters live in lifecycle/adapters."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lifecycle.records import DataBatch, Rejection
+from lifecycle.ml import EndpointState, JobStatus, ModelVersion, TrainingRequest
+from lifecycle.records import R, Record
 from lifecycle.settings import Settings
 
 
 class State(Protocol):
-    """The lifecycle's durable records; every write is conditional, so replays change nothing."""
+    """The lifecycle's durable records (see records.py). Writes are conditional, so replays change nothing."""
 
-    def record_data_batch(self, batch: DataBatch) -> bool:
-        """Store the batch unless it is already known; True if it was new."""
+    def create(self, record: Record) -> bool:
+        """Store the record unless one with its key exists; True if it was new."""
 
-    def data_batches(self) -> list[DataBatch]: ...
+    def get(self, kind: type[R], key: str) -> R | None: ...
 
-    def record_rejection(self, rejection: Rejection) -> bool:
-        """Keep an event that could not be acted on, with the reason; True if it was new."""
+    def update(self, kind: type[R], key: str, change: Callable[[R | None], R | None]) -> R | None:
+        """Compare-and-swap: apply change to the current record (None if absent) and store the result,
+        retrying if someone else wrote in between. change returning None leaves the record as is."""
 
-    def rejections(self) -> list[Rejection]: ...
+    def list(self, kind: type[R]) -> list[R]: ...
+
+
+class Jobs(Protocol):
+    """Training jobs (Azure ML command jobs, or train.py in a subprocess locally)."""
+
+    def submit(self, request: TrainingRequest) -> JobStatus:
+        """Submit unless a job of that name exists (then return it): replays submit nothing new."""
+
+    def get(self, name: str) -> JobStatus | None: ...
+
+    def metrics(self, name: str) -> dict:
+        """The job's metrics.json output: challenger metrics, and the champion's on the same holdout."""
+
+
+class Registry(Protocol):
+    """Registered model versions (Azure ML model registry, or versions kept in Azurite locally)."""
+
+    def register(self, name: str, job_name: str, tags: dict[str, str], description: str = "") -> ModelVersion:
+        """Register the job's model output (azureml://jobs/<job>/outputs/output/paths/model); a second call for the
+        same job returns the version already registered."""
+
+    def get(self, name: str, version: str) -> ModelVersion | None: ...
+
+    def versions(self, name: str) -> list[ModelVersion]: ...
+
+    def update_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion: ...
+
+
+class Endpoints(Protocol):
+    """Managed online endpoints and their deployments (local: inference servers behind a router)."""
+
+    def get(self, endpoint: str) -> EndpointState | None: ...
+
+    def ensure_endpoint(self, endpoint: str) -> EndpointState: ...
+
+    def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> None:
+        """Start creating (or updating) a deployment; returns without waiting for it."""
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror_traffic: dict[str, int] | None = None) -> None: ...
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None: ...
 
 
 @dataclass(frozen=True)
 class Platform:
     settings: Settings
     state: State
+    jobs: Jobs
+    registry: Registry
+    endpoints: Endpoints

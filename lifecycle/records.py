@@ -1,20 +1,48 @@
-"""What the lifecycle records: plain values, stored as JSON by the state adapter."""
+"""What the lifecycle records: plain values, stored as JSON documents by the State port.
+
+Each record type names its collection and its key; the key is what makes a replayed event find the
+record it wrote the first time instead of writing a second one."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
+from typing import ClassVar, TypeVar
 
 from lifecycle.events import BlobCreated
+
+R = TypeVar("R", bound="Record")
+MARKER = "_SUCCESS"
 
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Record:
+    COLLECTION: ClassVar[str]
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls: type[R], body: dict) -> R:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in body.items() if k in known})
+
+
 @dataclass(frozen=True)
-class DataBatch:
-    """One committed version of one blob in the data container: the unit training data is counted in."""
+class DataBatch(Record):
+    """One committed version of one blob in the data container."""
+    COLLECTION: ClassVar[str] = "data-batches"
     batch_id: str            # stable for url + eTag, so a duplicate event finds the same record
     container: str
     blob_path: str
@@ -25,6 +53,14 @@ class DataBatch:
     sequencer: str
     event_id: str
     recorded_at: str
+
+    @property
+    def key(self) -> str:
+        return self.batch_id
+
+    @property
+    def is_marker(self) -> bool:
+        return self.blob_path.rsplit("/", 1)[-1] == MARKER
 
     @staticmethod
     def id_for(url: str, etag: str) -> str:
@@ -38,13 +74,118 @@ class DataBatch:
             sequencer=event.sequencer, event_id=event.id, recorded_at=utcnow(),
         )
 
-    def to_json(self) -> dict:
-        return asdict(self)
+
+@dataclass(frozen=True)
+class Drop(Record):
+    """A set of files written together: the blobs of one folder (or a single file at the top level).
+    Complete when a _SUCCESS marker lands in it, or after a quiet period; then it is trained on once."""
+    COLLECTION: ClassVar[str] = "drops"
+    drop_id: str
+    container: str
+    prefix: str              # "loans/2026-11-01/" for a folder, or the file's own path
+    url: str                 # the folder's (or file's) URL: the training job's data input
+    batches: tuple[str, ...] = ()
+    marker: bool = False
+    first_seen: str = ""
+    last_seen: str = ""
+    job: str = ""            # the training job that took this drop, once submitted
+
+    @property
+    def key(self) -> str:
+        return self.drop_id
+
+    @staticmethod
+    def prefix_of(blob_path: str) -> str:
+        folder, _, _ = blob_path.rpartition("/")
+        return f"{folder}/" if folder else blob_path
+
+    @staticmethod
+    def id_for(container: str, prefix: str) -> str:
+        return hashlib.sha256(f"{container}\n{prefix}".encode()).hexdigest()[:24]
+
+    @classmethod
+    def for_batch(cls, batch: DataBatch) -> "Drop":
+        prefix = cls.prefix_of(batch.blob_path)
+        base = batch.url[: len(batch.url) - len(batch.blob_path)] if batch.url.endswith(batch.blob_path) else batch.url
+        return cls(drop_id=cls.id_for(batch.container, prefix), container=batch.container, prefix=prefix,
+                   url=base + prefix, first_seen=batch.recorded_at, last_seen=batch.recorded_at)
+
+    def with_batch(self, batch: DataBatch) -> "Drop":
+        if batch.batch_id in self.batches:
+            return self
+        if batch.is_marker:
+            return replace(self, marker=True, last_seen=batch.recorded_at)
+        return replace(self, batches=self.batches + (batch.batch_id,), last_seen=batch.recorded_at)
+
+    def complete(self, now: datetime, quiet_seconds: float) -> bool:
+        if not self.batches:
+            return False
+        if self.marker or not self.prefix.endswith("/"):   # a marker, or a single top-level file
+            return True
+        return (now - parse_time(self.last_seen)).total_seconds() >= quiet_seconds
 
 
 @dataclass(frozen=True)
-class Rejection:
+class TrainingRun(Record):
+    """A training job this app submitted, and why."""
+    COLLECTION: ClassVar[str] = "runs"
+    job_name: str
+    model_name: str
+    trigger: str
+    data_url: str
+    drop_id: str = ""
+    data_batches: tuple[str, ...] = ()
+    champion: str = ""
+    submitted_at: str = ""
+    status: str = "Submitted"          # Submitted | Completed | Failed | Canceled
+    error: str = ""
+    finished_at: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.job_name
+
+
+@dataclass(frozen=True)
+class Decision(Record):
+    """The registration gate's verdict on one completed training job, with the numbers behind it."""
+    COLLECTION: ClassVar[str] = "decisions"
+    job_name: str
+    model_name: str
+    outcome: str                       # registered | rejected
+    reasons: tuple[str, ...] = ()
+    metric: str = ""
+    metrics: dict = field(default_factory=dict)
+    champion: str = ""
+    champion_metrics: dict | None = None
+    version: str = ""                  # the registered version
+    decided_at: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.job_name
+
+
+@dataclass(frozen=True)
+class Release(Record):
+    """What an endpoint serves: the model version deployed to it and whether it takes traffic yet."""
+    COLLECTION: ClassVar[str] = "releases"
+    endpoint: str
+    deployment: str
+    model: str                         # "name:version"
+    status: str = "deploying"          # deploying | live | failed | superseded
+    detail: str = ""
+    updated_at: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.endpoint}/{self.model.replace(':', '-')}"
+
+
+@dataclass(frozen=True)
+class Rejection(Record):
     """An event the app could not act on, kept with the reason so the user can see and replay it."""
+    COLLECTION: ClassVar[str] = "rejections"
     event_id: str
     event_type: str
     subject: str
@@ -53,5 +194,6 @@ class Rejection:
     event: dict
     rejected_at: str
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    @property
+    def key(self) -> str:
+        return f"{self.function}/{self.event_id}"

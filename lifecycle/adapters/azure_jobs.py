@@ -26,6 +26,9 @@ JOB_SPEC = PROJECT_ROOT / "training" / "job.yml"
 OUTPUT = "output"                 # the job's uri_folder output; train.py writes model/ and metrics.json into it
 
 
+_CHAMPION_GROUP = re.compile(r"\$\[\[[^\]]*inputs\.champion_model[^\]]*\]\]")
+
+
 class AzureMLJobs(WorkspaceClient):
     def __init__(self, subscription_id: str, resource_group: str, workspace_name: str, *,
                  datastore: str = "mlopsdata", data_container: str | None = None,
@@ -115,8 +118,12 @@ class AzureMLJobs(WorkspaceClient):
                 flags.append(f"--{key.replace('_', '-')} {shlex.quote(str(value))}")   # as the local stand-in passes them
             else:
                 raise AzureMLAdapterError(f"hyperparameter {key!r} is not a valid option name for train.py")
-        if flags:
-            overrides.append({"command": " ".join([str(spec.get("command", "")).strip(), *flags])})
+        command = str(spec.get("command", "")).strip()
+        if not request.champion:
+            # A command job cannot declare an optional input, and azure-ai-ml rejects a command naming an
+            # input the job lacks: without a champion the optional $[[...]] group goes.
+            command = _CHAMPION_GROUP.sub("", command).strip()
+        overrides.append({"command": " ".join([command, *flags])})
         return load_job(self.job_spec, params_override=overrides)
 
     def _spec(self) -> dict:

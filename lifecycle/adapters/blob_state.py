@@ -1,14 +1,22 @@
-"""The State port on blob storage (Azure Storage, or Azurite locally): one JSON blob per record,
-written with if-none-match so a replayed event finds its record instead of writing a second one."""
+"""The State port on blob storage (Azure Storage, or Azurite locally): one JSON blob per record.
+Creates use if-none-match, updates compare ETags, so concurrent and replayed events cannot clobber."""
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Callable
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
-from lifecycle.records import DataBatch, Rejection
+from lifecycle.records import R, Record
+
+_JSON = ContentSettings(content_type="application/json")
+_ATTEMPTS = 20
+
+
+class StateConflict(RuntimeError):
+    """Too many concurrent writers on one record; raising lets delivery retry the event later."""
 
 
 class BlobState:
@@ -17,33 +25,56 @@ class BlobState:
             connection_string).get_container_client(container)
         self._ready = False
 
-    def record_data_batch(self, batch: DataBatch) -> bool:
-        return self._create(f"data-batches/{batch.batch_id}.json", batch.to_json())
-
-    def data_batches(self) -> list[DataBatch]:
-        return sorted((DataBatch(**r) for r in self._read_all("data-batches/")), key=lambda b: b.recorded_at)
-
-    def record_rejection(self, rejection: Rejection) -> bool:
-        return self._create(f"rejections/{rejection.function}/{rejection.event_id}.json", rejection.to_json())
-
-    def rejections(self) -> list[Rejection]:
-        return sorted((Rejection(**r) for r in self._read_all("rejections/")), key=lambda r: r.rejected_at)
-
-    def _create(self, name: str, record: dict) -> bool:
+    def create(self, record: Record) -> bool:
         self._ensure_container()
         try:
-            self._container.upload_blob(name, json.dumps(record, indent=1), overwrite=False,
+            self._container.upload_blob(_name(type(record), record.key), _dump(record), overwrite=False,
                                         content_settings=_JSON)
             return True
         except ResourceExistsError:
             return False
 
-    def _read_all(self, prefix: str) -> Iterator[dict]:
+    def get(self, kind: type[R], key: str) -> R | None:
+        found = self._read(_name(kind, key))
+        return None if found is None else kind.from_json(found[0])
+
+    def update(self, kind: type[R], key: str, change: Callable[[R | None], R | None]) -> R | None:
+        self._ensure_container()
+        name = _name(kind, key)
+        for _ in range(_ATTEMPTS):
+            found = self._read(name)
+            current = None if found is None else kind.from_json(found[0])
+            changed = change(current)
+            if changed is None or changed == current:
+                return current
+            try:
+                if found is None:
+                    self._container.upload_blob(name, _dump(changed), overwrite=False, content_settings=_JSON)
+                else:
+                    self._container.upload_blob(name, _dump(changed), overwrite=True, content_settings=_JSON,
+                                                etag=found[1], match_condition=MatchConditions.IfNotModified)
+                return changed
+            except (ResourceExistsError, ResourceModifiedError):
+                continue   # someone wrote in between: read again and re-apply
+        raise StateConflict(f"{name} kept changing under {_ATTEMPTS} attempts to update it")
+
+    def list(self, kind: type[R]) -> list[R]:
+        records = []
         try:
-            for item in self._container.list_blobs(name_starts_with=prefix):
-                yield json.loads(self._container.download_blob(item.name).readall())
+            for item in self._container.list_blobs(name_starts_with=f"{kind.COLLECTION}/"):
+                found = self._read(item.name)
+                if found is not None:
+                    records.append(kind.from_json(found[0]))
         except ResourceNotFoundError:
-            return  # no container yet: nothing recorded
+            return []   # no container yet: nothing recorded
+        return records
+
+    def _read(self, name: str) -> tuple[dict, str] | None:
+        try:
+            download = self._container.download_blob(name)
+        except ResourceNotFoundError:
+            return None
+        return json.loads(download.readall()), download.properties.etag
 
     def _ensure_container(self) -> None:
         if self._ready:
@@ -55,4 +86,9 @@ class BlobState:
         self._ready = True
 
 
-_JSON = ContentSettings(content_type="application/json")
+def _name(kind: type[Record], key: str) -> str:
+    return f"{kind.COLLECTION}/{key}.json"
+
+
+def _dump(record: Record) -> str:
+    return json.dumps(record.to_json(), indent=1, default=str)

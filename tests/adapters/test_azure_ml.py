@@ -440,6 +440,21 @@ def test_the_project_job_spec_takes_the_requests_values():
     assert rest.inputs["champion_model"].uri.endswith("churn:3")
     assert rest.inputs["data"].mode == "ReadOnlyMount"          # the spec's mode survives the override
     assert rest.tags["mlops.data_batches"] == "batch-7f3a"
+    assert "--champion-model ${{inputs.champion_model}}" in job.command
+
+
+def test_the_project_job_spec_without_a_champion_drops_the_optional_group():
+    spec = ROOT / "training" / "job.yml"
+    jobs = AzureMLJobs(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, credential=FakeCredential(), job_spec=spec)
+    job = jobs.job(_request())
+    assert "champion_model" not in job.inputs and "--champion-model" not in job.command
+    # azure-ai-ml's own check of the command against the inputs (it also dislikes the hyphens of a job name
+    # used as a component name, which the service replaces for an anonymous component)
+    problems = job.component._validate().error_messages
+    assert set(problems) <= {"name"}, problems
+    with_group = AzureMLJobs(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, credential=FakeCredential(), job_spec=spec)
+    as_written = with_group.job(_request(champion="churn:3"))
+    assert set(as_written.component._validate().error_messages) <= {"name"}
 
 
 def test_the_project_deployment_specs_load_with_overrides():

@@ -1,0 +1,24 @@
+"""Azure ML workspace events: training runs ending, models registered."""
+import azure.functions as func
+
+from lifecycle import dispatch
+from lifecycle.bootstrap import platform
+from lifecycle.handlers.deployment import model_registered
+from lifecycle.handlers.registration import run_completed, run_status_changed
+
+bp = func.Blueprint()
+
+
+@bp.event_grid_trigger(arg_name="event")
+def on_run_completed(event: func.EventGridEvent) -> None:
+    dispatch.event_grid(event, run_completed, platform)
+
+
+@bp.event_grid_trigger(arg_name="event")
+def on_run_status_changed(event: func.EventGridEvent) -> None:
+    dispatch.event_grid(event, run_status_changed, platform)
+
+
+@bp.event_grid_trigger(arg_name="event")
+def on_model_registered(event: func.EventGridEvent) -> None:
+    dispatch.event_grid(event, model_registered, platform)

@@ -1,0 +1,118 @@
+"""The Jobs, Registry and Endpoints ports on the local Azure ML stand-in (emulator/aml), over its HTTP API."""
+from __future__ import annotations
+
+import requests
+
+from lifecycle.ml import DeploymentState, EndpointState, JobStatus, ModelVersion, TrainingRequest
+
+TIMEOUT = 30
+
+
+class LocalAMLError(RuntimeError):
+    pass
+
+
+class LocalAML:
+    """One HTTP session to the stand-in; the three adapters below share it."""
+
+    def __init__(self, url: str, key: str) -> None:
+        if not url:
+            raise LocalAMLError("AML_LOCAL_URL is not set: the local stack sets it for the function app")
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {key}"
+
+    def call(self, method: str, path: str, *, body: dict | None = None, missing_ok: bool = False):
+        response = self.session.request(method, self.url + path, json=body, timeout=TIMEOUT)
+        if missing_ok and response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            try:
+                reason = response.json().get("error", response.text)
+            except ValueError:
+                reason = response.text
+            raise LocalAMLError(f"{method} {path}: {response.status_code} {reason}")
+        return response.json() if response.content and "json" in response.headers.get("Content-Type", "") else None
+
+
+def _job(body: dict) -> JobStatus:
+    return JobStatus(name=body["name"], status=body["status"], experiment=body.get("experiment", ""),
+                     tags=body.get("tags") or {}, error=body.get("error"), created=body.get("created", ""))
+
+
+def _model(body: dict) -> ModelVersion:
+    return ModelVersion(name=body["name"], version=str(body["version"]), path=body["path"], tags=body.get("tags") or {},
+                        description=body.get("description", ""), created=body.get("created", ""))
+
+
+class LocalJobs:
+    def __init__(self, aml: LocalAML) -> None:
+        self.aml = aml
+
+    def submit(self, request: TrainingRequest) -> JobStatus:
+        return _job(self.aml.call("PUT", f"/jobs/{request.job_name}", body={
+            "experiment": request.experiment, "data": request.data, "target": request.target,
+            "model_name": request.model_name, "champion": request.champion,
+            "hyperparameters": request.hyperparameters, "tags": request.tags}))
+
+    def get(self, name: str) -> JobStatus | None:
+        body = self.aml.call("GET", f"/jobs/{name}", missing_ok=True)
+        return _job(body) if body else None
+
+    def metrics(self, name: str) -> dict:
+        return self.aml.call("GET", f"/jobs/{name}/metrics")
+
+
+class LocalRegistry:
+    def __init__(self, aml: LocalAML) -> None:
+        self.aml = aml
+
+    def register(self, name: str, job_name: str, tags: dict[str, str], description: str = "") -> ModelVersion:
+        return _model(self.aml.call("POST", f"/models/{name}/versions",
+                                    body={"job_name": job_name, "tags": tags, "description": description}))
+
+    def get(self, name: str, version: str) -> ModelVersion | None:
+        body = self.aml.call("GET", f"/models/{name}/versions/{version}", missing_ok=True)
+        return _model(body) if body else None
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return [_model(m) for m in self.aml.call("GET", f"/models/{name}/versions")]
+
+    def update_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
+        return _model(self.aml.call("PATCH", f"/models/{name}/versions/{version}", body={"tags": tags}))
+
+
+def _endpoint(body: dict) -> EndpointState:
+    return EndpointState(
+        name=body["name"], scoring_uri=body["scoring_uri"], traffic=body.get("traffic") or {},
+        mirror_traffic=body.get("mirror_traffic") or {},
+        deployments=tuple(DeploymentState(d["name"], d["model"], d["state"], d.get("error"))
+                          for d in body.get("deployments", ())))
+
+
+class LocalEndpoints:
+    def __init__(self, aml: LocalAML) -> None:
+        self.aml = aml
+
+    def get(self, endpoint: str) -> EndpointState | None:
+        body = self.aml.call("GET", f"/endpoints/{endpoint}", missing_ok=True)
+        return _endpoint(body) if body else None
+
+    def ensure_endpoint(self, endpoint: str) -> EndpointState:
+        return _endpoint(self.aml.call("PUT", f"/endpoints/{endpoint}"))
+
+    def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> None:
+        self.aml.call("PUT", f"/endpoints/{endpoint}/deployments/{deployment}", body={"model": model.ref})
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror_traffic: dict[str, int] | None = None) -> None:
+        self.aml.call("PUT", f"/endpoints/{endpoint}/traffic",
+                      body={"traffic": traffic, "mirror_traffic": mirror_traffic or {}})
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        self.aml.call("DELETE", f"/endpoints/{endpoint}/deployments/{deployment}")
+
+    def list(self) -> list[EndpointState]:
+        return [_endpoint(e) for e in self.aml.call("GET", "/endpoints")]
+
+    def keys(self, endpoint: str) -> str:
+        return self.aml.call("GET", f"/endpoints/{endpoint}/keys")["primaryKey"]

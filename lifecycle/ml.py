@@ -1,0 +1,84 @@
+"""The values the lifecycle exchanges with Azure ML (or the local stand-in): training requests, job
+status, model versions, endpoints. Plain frozen dataclasses; the ports in ports.py speak them."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+# Azure ML's job statuses that end a job.
+TERMINAL = frozenset({"Completed", "Failed", "Canceled", "NotResponding"})
+
+
+def job_name_for(model_name: str, trigger: str, key: str) -> str:
+    """Deterministic job name, so a replayed event submits nothing new. Azure ML names: letters, digits,
+    '_' and '-', starting with a letter, at most 255 characters."""
+    digest = hashlib.sha256(f"{model_name}\n{trigger}\n{key}".encode()).hexdigest()[:16]
+    slug = re.sub(r"[^a-z0-9-]", "-", model_name.lower()).strip("-")[:40] or "model"
+    return f"train-{slug}-{trigger}-{digest}"
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    job_name: str
+    model_name: str
+    data: str                                 # blob URL of the drop: a folder (prefix ending in '/') or one file
+    target: str                               # the label column
+    trigger: str                              # data | schedule | drift | forced
+    data_batches: tuple[str, ...] = ()        # lineage: DataBatch ids this job trains on
+    champion: str | None = None               # "name:version" of the live model, evaluated on the same holdout
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    experiment: str = "mlops-training"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"mlops.trigger": self.trigger, "mlops.model_name": self.model_name,
+                "mlops.data_batches": ",".join(self.data_batches), "mlops.champion": self.champion or ""}
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    name: str
+    status: str                               # Queued | Running | Completed | Failed | Canceled
+    experiment: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    error: str | None = None                  # the reason, for a failed job
+    created: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    path: str                                 # azureml://jobs/<job>/outputs/output/paths/model
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    created: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    name: str
+    model: str                                # "name:version"
+    state: str                                # Creating | Succeeded | Failed | Deleting
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    name: str
+    scoring_uri: str
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    deployments: tuple[DeploymentState, ...] = ()
+
+    def deployment(self, name: str) -> DeploymentState | None:
+        return next((d for d in self.deployments if d.name == name), None)

@@ -1,0 +1,127 @@
+"""Small in-memory fakes of the lifecycle's ports, for fast handler tests."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from lifecycle.ml import DeploymentState, EndpointState, JobStatus, ModelVersion, TrainingRequest
+from lifecycle.ports import Platform
+from lifecycle.records import R, Record
+from lifecycle.settings import Settings
+
+
+class MemoryState:
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str], str] = {}
+
+    def create(self, record: Record) -> bool:
+        key = (record.COLLECTION, record.key)
+        if key in self.docs:
+            return False
+        self.docs[key] = json.dumps(record.to_json())
+        return True
+
+    def get(self, kind: type[R], key: str) -> R | None:
+        doc = self.docs.get((kind.COLLECTION, key))
+        return None if doc is None else kind.from_json(json.loads(doc))
+
+    def update(self, kind, key, change):
+        current = self.get(kind, key)
+        changed = change(current)
+        if changed is None or changed == current:
+            return current
+        self.docs[(kind.COLLECTION, key)] = json.dumps(changed.to_json())
+        return changed
+
+    def list(self, kind: type[R]) -> list[R]:
+        return [kind.from_json(json.loads(doc)) for (collection, _), doc in sorted(self.docs.items())
+                if collection == kind.COLLECTION]
+
+
+class FakeJobs:
+    def __init__(self) -> None:
+        self.submitted: list[TrainingRequest] = []
+        self.jobs: dict[str, JobStatus] = {}
+        self.evaluations: dict[str, dict] = {}
+
+    def submit(self, request: TrainingRequest) -> JobStatus:
+        if request.job_name not in self.jobs:
+            self.submitted.append(request)
+            self.jobs[request.job_name] = JobStatus(request.job_name, "Running", tags=request.tags)
+        return self.jobs[request.job_name]
+
+    def get(self, name: str) -> JobStatus | None:
+        return self.jobs.get(name)
+
+    def finish(self, name: str, status: str = "Completed", error: str | None = None, metrics: dict | None = None) -> None:
+        self.jobs[name] = replace(self.jobs[name], status=status, error=error)
+        if metrics is not None:
+            self.evaluations[name] = metrics
+
+    def metrics(self, name: str) -> dict:
+        return self.evaluations[name]
+
+
+class FakeRegistry:
+    def __init__(self) -> None:
+        self.models: list[ModelVersion] = []
+
+    def register(self, name, job_name, tags, description=""):
+        for model in self.models:
+            if model.name == name and model.tags.get("mlops.job") == job_name:
+                return model
+        version = ModelVersion(name, str(len(self.versions(name)) + 1), f"azureml://jobs/{job_name}/outputs/output/paths/model",
+                               {**tags, "mlops.job": job_name}, description)
+        self.models.append(version)
+        return version
+
+    def get(self, name, version):
+        return next((m for m in self.models if m.name == name and m.version == str(version)), None)
+
+    def versions(self, name):
+        return [m for m in self.models if m.name == name]
+
+    def update_tags(self, name, version, tags):
+        model = self.get(name, version)
+        updated = replace(model, tags={**model.tags, **tags})
+        self.models[self.models.index(model)] = updated
+        return updated
+
+
+class FakeEndpoints:
+    def __init__(self) -> None:
+        self.endpoints: dict[str, EndpointState] = {}
+        self.calls: list[tuple] = []
+
+    def get(self, endpoint):
+        return self.endpoints.get(endpoint)
+
+    def ensure_endpoint(self, endpoint):
+        self.calls.append(("ensure", endpoint))
+        return self.endpoints.setdefault(endpoint, EndpointState(endpoint, f"http://local/{endpoint}/score"))
+
+    def create_deployment(self, endpoint, deployment, model):
+        self.calls.append(("create", endpoint, deployment, model.ref))
+        state = self.endpoints[endpoint]
+        others = tuple(d for d in state.deployments if d.name != deployment)
+        self.endpoints[endpoint] = replace(state, deployments=others + (DeploymentState(deployment, model.ref, "Creating"),))
+
+    def ready(self, endpoint, deployment, state="Succeeded", error=None):
+        current = self.endpoints[endpoint]
+        self.endpoints[endpoint] = replace(current, deployments=tuple(
+            replace(d, state=state, error=error) if d.name == deployment else d for d in current.deployments))
+
+    def set_traffic(self, endpoint, traffic, mirror_traffic=None):
+        self.calls.append(("traffic", endpoint, dict(traffic)))
+        self.endpoints[endpoint] = replace(self.endpoints[endpoint], traffic=dict(traffic))
+
+    def delete_deployment(self, endpoint, deployment):
+        self.calls.append(("delete", endpoint, deployment))
+        current = self.endpoints[endpoint]
+        self.endpoints[endpoint] = replace(current, deployments=tuple(d for d in current.deployments if d.name != deployment))
+
+
+def fake_platform(**settings) -> Platform:
+    defaults = dict(storage_connection="memory", target_column="default", retrain_cooldown_minutes=0,
+                    drop_quiet_seconds=60)
+    return Platform(Settings(**{**defaults, **settings}), MemoryState(), FakeJobs(), FakeRegistry(), FakeEndpoints())

@@ -1,0 +1,306 @@
+"""Reading training data: CSV / Parquet files or folders of them, checked so that bad data fails with one
+message naming the file and the problem (`DataError`), never a traceback from deep inside pandas."""
+from __future__ import annotations
+
+import difflib
+import gzip
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+try:                                        # imported as training.dataset (tests, the local stack)
+    from .reference_profile import column_kind
+except ImportError:                         # run as a script from the code snapshot (Azure ML)
+    from reference_profile import column_kind
+
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+IGNORED_COLUMNS = ("request_id",)           # the serving path adds it to join ground truth; never a feature
+PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class DataError(Exception):
+    """The training data cannot be used. The message names the file (or files) and the problem."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    frame: pd.DataFrame                     # the labelled rows, every column (ignored ones too)
+    target: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    ignored: tuple[str, ...]                # columns present but not used as features, with the reason
+    files: tuple[Path, ...]
+    dropped_unlabelled: int                 # rows whose target was empty
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    @property
+    def source(self) -> str:
+        return describe_files(self.files)
+
+
+def find_data_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The data files named by paths: files as given, folders searched recursively for *.csv, *.csv.gz and
+    *.parquet, skipping hidden and marker entries (names starting with '.' or '_', like _SUCCESS)."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found, skipped = [], []
+            for entry in sorted(path.rglob("*")):
+                if not entry.is_file():
+                    continue
+                parts = entry.relative_to(path).parts
+                if any(part.startswith((".", "_")) for part in parts):
+                    continue
+                (found if entry.name.lower().endswith(DATA_SUFFIXES) else skipped).append(entry)
+            if not found:
+                others = f"; other files there: {_names(skipped)}" if skipped else ""
+                raise DataError(f"{path}: no data files found in this folder (looked for *.csv, *.csv.gz "
+                                f"and *.parquet in it and its subfolders{others})")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"{path}: no such file or folder")
+    return list(dict.fromkeys(files))
+
+
+def read_data_file(path: Path) -> pd.DataFrame:
+    """One CSV (optionally gzipped) or Parquet file as a DataFrame with at least one row. The format is
+    taken from the file's first bytes, so a Parquet file named .csv still reads."""
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    is_parquet = head == PARQUET_MAGIC
+    if not is_parquet and path.name.lower().endswith((".parquet", ".pq")):
+        raise DataError(f"{path}: not a Parquet file (it does not start with the Parquet magic bytes 'PAR1')")
+    if not is_parquet and head[:2] != GZIP_MAGIC:
+        with open(path, "rb") as f:
+            if b"\x00" in f.read(8192):
+                raise DataError(f"{path}: a binary file, neither CSV text nor Parquet")
+    try:
+        if is_parquet:
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, low_memory=False, compression="gzip" if head[:2] == GZIP_MAGIC else None)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file has no header and no rows (only blank lines)") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({_bad_encoding_where(path, e)}); save it as UTF-8 CSV or Parquet") from None
+    except pd.errors.ParserError as e:
+        raise DataError(f"{path}: not valid CSV ({_first_line(e)})") from None
+    except (OSError, EOFError, ValueError, gzip.BadGzipFile) as e:    # pyarrow's ArrowInvalid is a ValueError
+        kind = "Parquet" if is_parquet else "gzipped CSV" if head[:2] == GZIP_MAGIC else "CSV"
+        raise DataError(f"{path}: cannot be read as {kind} ({_first_line(e)})") from None
+    if frame.shape[1] == 0:
+        raise DataError(f"{path}: the file has no columns")
+    if len(frame) == 0:
+        raise DataError(f"{path}: the file has a header but no rows (columns: {_names(frame.columns)})")
+    return frame
+
+
+def load_training_data(paths: Sequence[str | Path], target: str, *, min_rows: int = 50, test_size: float = 0.2,
+                       log=None) -> pd.DataFrame:
+    """The labelled rows of every data file under paths, as one DataFrame; raises DataError naming the
+    file and the problem (see `read_files` and `prepare`)."""
+    return load(paths, target, min_rows=min_rows, test_size=test_size, log=log).frame
+
+
+def load(paths: Sequence[str | Path], target: str, *, min_rows: int = 50, test_size: float = 0.2,
+         log=None) -> TrainingData:
+    """Read and check the training data: `read_files`, then `prepare`."""
+    frame, files = read_files(paths, target, log=log)
+    return prepare(frame, target, files, min_rows=min_rows, test_size=test_size)
+
+
+def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[pd.DataFrame, list[Path]]:
+    """Read every data file under paths into one DataFrame, checking each file on the way: readable,
+    not empty, has the target column, same columns as the first file, and each column of one kind
+    (numeric or text) in all files. Raises DataError naming the file and the problem."""
+    files = find_data_files(paths)
+    if log:
+        log(f"reading {len(files)} data file{'s' if len(files) != 1 else ''} "
+            f"({_size(sum(f.stat().st_size for f in files))})")
+    frames: list[pd.DataFrame] = []
+    first: Path | None = None
+    kinds: dict[str, tuple[str, Path]] = {}          # column -> (kind, first file where it had values)
+    for path in files:
+        frame = read_data_file(path)
+        if target not in frame.columns:
+            raise DataError(f"{path}: the target column {target!r} is missing{_did_you_mean(target, frame.columns)}; "
+                            f"the columns are: {_names(frame.columns, limit=30)}")
+        if first is None:
+            first = path
+        else:
+            missing = [c for c in frames[0].columns if c not in frame.columns]
+            extra = [c for c in frame.columns if c not in frames[0].columns]
+            if missing or extra:
+                what = "; ".join(p for p in (f"missing {_names(missing)}" if missing else "",
+                                              f"unexpected {_names(extra)}" if extra else "") if p)
+                raise DataError(f"{path}: its columns differ from those of {first} ({what})")
+            frame = frame[list(frames[0].columns)]
+        for column in frame.columns:
+            values = frame[column]
+            if column == target or values.isna().all():
+                continue
+            kind = column_kind(values) or str(values.dtype)
+            seen = kinds.setdefault(column, (kind, path))
+            if seen[0] != kind:
+                example = _plain(values.dropna().iloc[0])
+                raise DataError(f"{path}: column {column!r} holds {kind} values (e.g. {example!r}) but "
+                                f"{seen[0]} values in {seen[1]}")
+        if log:
+            log(f"  {path}: {len(frame):,} rows x {frame.shape[1]} columns")
+        frames.append(frame)
+    return _concat(frames), files
+
+
+def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows: int = 50,
+            test_size: float = 0.2) -> TrainingData:
+    """Check that frame can train and evaluate a classifier on target, and sort its columns into
+    numeric and categorical features. Rows without a label are dropped."""
+    source = describe_files(files)
+    labels = frame[target]
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        labels = labels.astype(labels.cat.categories.dtype)
+    labelled = labels.notna()
+    if not labelled.any():
+        raise DataError(f"{source}: the target column {target!r} is empty in all {len(frame):,} rows")
+    dropped = int((~labelled).sum())
+    frame = frame.loc[labelled].reset_index(drop=True)
+    labels = _normalise_labels(labels[labelled].reset_index(drop=True), target, source)
+    frame[target] = labels
+
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        raise DataError(f"{source}: the target column {target!r} has only one class ({_plain(counts.index[0])!r} in all "
+                        f"{len(frame):,} labelled rows); a classifier needs at least two")
+    if len(frame) < min_rows:
+        raise DataError(f"{source}: only {len(frame):,} labelled rows; at least {min_rows} are needed (--min-rows)")
+    rare = counts[counts < 2]
+    if len(rare):
+        raise DataError(f"{source}: class {_plain(rare.index[0])!r} of {target!r} has only {int(rare.iloc[0])} row; each class "
+                        f"needs at least 2 for a stratified holdout (drop or relabel those rows)")
+    holdout = int(np.ceil(test_size * len(frame)))
+    if holdout < len(counts) or len(frame) - holdout < len(counts):
+        raise DataError(f"{source}: {len(frame):,} rows are too few for {len(counts)} classes with a "
+                        f"{test_size:.0%} holdout: each side of the split needs a row of every class")
+
+    numeric, categorical, ignored = [], [], []
+    for column in frame.columns:
+        if column == target:
+            continue
+        kind = column_kind(frame[column])
+        if column in IGNORED_COLUMNS:
+            ignored.append(f"{column} (request id)")
+        elif kind is None:
+            ignored.append(f"{column} ({frame[column].dtype} is not a usable feature type)")
+        elif frame[column].isna().all():
+            ignored.append(f"{column} (no values)")
+        elif kind == "categorical" and _all_distinct(frame[column]):
+            ignored.append(f"{column} (every value distinct: an identifier, not a category)")
+        else:
+            (numeric if kind == "numeric" else categorical).append(column)
+    if not numeric and not categorical:
+        raise DataError(f"{source}: no usable feature columns besides the target {target!r}")
+    return TrainingData(frame=frame, target=target, numeric=tuple(numeric), categorical=tuple(categorical),
+                        ignored=tuple(ignored), files=tuple(files), dropped_unlabelled=dropped)
+
+
+def describe_files(files: Sequence[Path]) -> str:
+    """How an error names the data: the file itself, or the folder and how many files."""
+    if len(files) == 1:
+        return str(files[0])
+    folder = os.path.commonpath([str(f.parent) for f in files]) or "."
+    return f"{folder} ({len(files)} files: {_names([f.name for f in files], limit=3)})"
+
+
+def _normalise_labels(labels: pd.Series, target: str, source: str) -> pd.Series:
+    """Integral floats (a CSV label column with gaps reads as float) become ints; other floats are not
+    class labels."""
+    if pd.api.types.is_float_dtype(labels.dtype):
+        values = labels.to_numpy(dtype="float64")
+        if not np.isfinite(values).all() or not np.equal(np.mod(values, 1), 0).all():
+            example = _plain(next(v for v in values if not (np.isfinite(v) and v == int(v))))
+            raise DataError(f"{source}: the target column {target!r} holds continuous numbers (e.g. {example!r}); "
+                            f"train.py trains classifiers: give a column of class labels")
+        return labels.astype("int64")
+    if pd.api.types.is_object_dtype(labels.dtype) and len({type(v) for v in labels}) > 1:
+        return labels.map(str).astype("str")            # mixed Python values ("1" and 1): compare as text
+    return labels
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    # A column with no values in one file reads as float64 (CSV) and would turn a text column into object.
+    dtypes: dict[str, object] = {}
+    for frame in frames:
+        for column in frame.columns:
+            if column not in dtypes and frame[column].notna().any():
+                dtypes[column] = frame[column].dtype
+    aligned = []
+    for frame in frames:
+        empty = [c for c in frame.columns if c in dtypes and frame[c].dtype != dtypes[c] and frame[c].isna().all()
+                 and not pd.api.types.is_bool_dtype(dtypes[c]) and not pd.api.types.is_integer_dtype(dtypes[c])]
+        aligned.append(frame.astype({c: dtypes[c] for c in empty}) if empty else frame)
+    return pd.concat(aligned, ignore_index=True)
+
+
+def _bad_encoding_where(path: Path, error: UnicodeDecodeError) -> str:
+    opener = gzip.open if path.read_bytes()[:2] == GZIP_MAGIC else open
+    try:
+        with opener(path, "rb") as f:
+            for number, line in enumerate(f, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    return f"line {number} has byte 0x{line[e.start]:02x}"
+    except OSError:
+        pass
+    return f"byte 0x{error.object[error.start]:02x}"
+
+
+def _all_distinct(values: pd.Series) -> bool:
+    present = values.dropna()
+    return len(present) >= 20 and not pd.api.types.is_bool_dtype(values.dtype) and present.nunique() == len(present)
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python ones, so messages say 2 rather than np.int64(2)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _did_you_mean(name: str, columns: Iterable[object]) -> str:
+    names = [str(c) for c in columns]
+    close = [c for c in names if c.strip().lower() == name.strip().lower()] or difflib.get_close_matches(name, names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _names(items: Iterable[object], limit: int = 10) -> str:
+    items = [str(i) for i in items]
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
