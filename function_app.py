@@ -6,9 +6,11 @@ import azure.functions as func
 
 from functions.azureml import bp as azureml_blueprint
 from functions.data import bp as data_blueprint
+from functions.rollout import bp as rollout_blueprint
 from functions.training import bp as training_blueprint
 
 app = func.FunctionApp()
 app.register_functions(data_blueprint)
 app.register_functions(training_blueprint)
 app.register_functions(azureml_blueprint)
+app.register_functions(rollout_blueprint)

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator.processes import die_with_parent
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development key; not a secret.
@@ -72,7 +74,8 @@ class Azurite:
             args += ["--debug", self.debug_log]
         # Its own process group, so Ctrl-C on the stack's terminal reaches the stack, which stops Azurite in order.
         self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         found: dict[str, str] = {}
         output: list[str] = []

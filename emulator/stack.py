@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from emulator.aml.service import LocalAzureML
 from emulator.azurite import PROJECT_ROOT, Azurite
 from emulator.eventgrid.blobwatch import BlobWatcher
 from emulator.eventgrid.broker import EventGrid, GridOptions
@@ -25,6 +26,7 @@ from emulator.eventgrid.routing import DEFAULT_TABLE, load_routing_table
 from emulator.eventgrid.topic import TopicEndpoint
 from emulator.home import StackHome
 from emulator.loop import BackgroundLoop
+from emulator.processes import die_with_parent
 from emulator.timeline import Timeline
 
 log = logging.getLogger("emulator.stack")
@@ -38,11 +40,14 @@ class AlreadyRunning(StackError):
     pass
 
 
+EXAMPLE_SETTINGS = PROJECT_ROOT / "local.settings.example.json"
+
+
 @dataclass(frozen=True)
 class StackOptions:
     app: str = "function_app:app"
     routing_table: Path = DEFAULT_TABLE
-    settings_file: Path | None = None          # local.settings.json (Values become app settings)
+    settings_file: Path | None = EXAMPLE_SETTINGS  # Functions' local.settings.json format: Values become app settings
     retry_scale: float = 1.0                   # compress Event Grid's retry schedule (e.g. 0.01)
     blob_poll_interval: float = 0.25
     extra_settings: dict[str, str] = field(default_factory=dict)
@@ -51,7 +56,7 @@ class StackOptions:
     def from_env(cls, **overrides) -> "StackOptions":
         scale = float(os.environ.get("MLOPS_EVENTGRID_RETRY_SCALE", "1"))
         settings = PROJECT_ROOT / "local.settings.json"
-        defaults = {"retry_scale": scale, "settings_file": settings if settings.exists() else None}
+        defaults = {"retry_scale": scale, "settings_file": settings if settings.exists() else EXAMPLE_SETTINGS}
         return cls(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
 
 
@@ -70,6 +75,10 @@ class StackInfo:
     functions_key: str
     functions_master_key: str
     functions: list[dict]
+    aml_url: str                      # the local Azure ML stand-in's API
+    aml_key: str
+    endpoint_name: str                # the app's online endpoint (ENDPOINT_NAME)
+    scoring_uri: str
     started_at: str
 
     @classmethod
@@ -93,6 +102,7 @@ class Stack:
         self._host: subprocess.Popen | None = None
         self._runners: list[web.AppRunner] = []
         self._grid: EventGrid | None = None
+        self._aml: LocalAzureML | None = None
         self._watcher: BlobWatcher | None = None
         self._watch_task = None
 
@@ -126,6 +136,10 @@ class Stack:
         port = self._loop.run(self._serve(endpoint.make_app()))
         eventgrid_url = f"http://127.0.0.1:{port}"
 
+        progress("starting the local Azure ML stand-in")
+        self._aml = LocalAzureML(self.home.path("aml"), conn, self._grid, _workspace_topic(table), keys["aml_key"])
+        self._loop.run(self._aml.start())
+
         progress(f"starting the Functions host ({self.options.app})")
         settings = {
             **self._file_settings(),
@@ -133,8 +147,11 @@ class Stack:
             "MLOPS_PLATFORM": "local",
             "EVENTGRID_TOPIC_ENDPOINT": f"{eventgrid_url}/api/events",
             "EVENTGRID_TOPIC_KEY": keys["eventgrid_key"],
+            "AML_LOCAL_URL": self._aml.url,
+            "AML_LOCAL_KEY": keys["aml_key"],
             **self.options.extra_settings,
         }
+        endpoint_name = settings.get("ENDPOINT_NAME", "mlops-endpoint")
         ready = self._start_functions_host(settings)
         host_keys = json.loads(self.home.path("functions", "keys.json").read_text())
         self._grid.attach_functions(ready["url"], host_keys["eventgrid_extension_key"])
@@ -152,6 +169,8 @@ class Stack:
             eventgrid_topics={name: f"{eventgrid_url}/topics/{name}/api/events" for name in ids},
             functions_url=ready["url"], functions_key=host_keys["function_key"],
             functions_master_key=host_keys["master_key"], functions=ready["functions"],
+            aml_url=self._aml.url, aml_key=keys["aml_key"], endpoint_name=endpoint_name,
+            scoring_uri=f"{self._aml.router_url}/endpoints/{endpoint_name}/score",
             started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         tmp = self.home.info.with_suffix(".tmp")
@@ -181,7 +200,7 @@ class Stack:
                    "--ready-file", str(ready_file), "--timeline", str(self.home.timeline)]
         with log_path.open("ab") as log_file:
             self._host = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+                                          start_new_session=True, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 60
         while not ready_file.exists():
             if self._host.poll() is not None:
@@ -199,11 +218,12 @@ class Stack:
 
     def _keys(self) -> dict[str, str]:
         # Kept across restarts, so clients configured once keep working.
-        if self.home.keys.exists():
-            return json.loads(self.home.keys.read_text())
-        keys = {"eventgrid_key": secrets.token_urlsafe(32)}
-        self.home.keys.write_text(json.dumps(keys))
-        os.chmod(self.home.keys, 0o600)
+        keys = json.loads(self.home.keys.read_text()) if self.home.keys.exists() else {}
+        missing = {name: secrets.token_urlsafe(32) for name in ("eventgrid_key", "aml_key") if name not in keys}
+        if missing:
+            keys.update(missing)
+            self.home.keys.write_text(json.dumps(keys))
+            os.chmod(self.home.keys, 0o600)
         return keys
 
     def _take_lock(self) -> None:
@@ -254,6 +274,8 @@ class Stack:
             self._watch_task.cancel()
         if self._watcher is not None:
             await self._watcher.close()
+        if self._aml is not None:
+            await self._aml.close()
         for runner in self._runners:
             await runner.cleanup()
         if self._grid is not None:
@@ -264,6 +286,14 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _workspace_topic(table) -> str:
+    for name, topic in table.topics.items():
+        if (topic.topic_type or "").lower() == "microsoft.machinelearningservices.workspaces":
+            return name
+    raise StackError("the routing table has no Azure ML workspace topic (topicType "
+                     "Microsoft.MachineLearningServices.Workspaces)")
 
 
 async def _spawn(coro) -> asyncio.Task:

@@ -3,7 +3,7 @@ import azure.functions as func
 
 from lifecycle import dispatch
 from lifecycle.bootstrap import platform
-from lifecycle.handlers.deployment import model_registered
+from lifecycle.handlers.rollout import model_registered
 from lifecycle.handlers.registration import run_completed, run_status_changed
 
 bp = func.Blueprint()

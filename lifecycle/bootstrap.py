@@ -15,15 +15,26 @@ def platform() -> Platform:
 def build_platform(settings: Settings) -> Platform:
     # Imported here, not at module level, so that importing the function app stays cheap.
     from lifecycle.adapters.blob_state import BlobState
+    from lifecycle.adapters.collected_data import BlobCollected
     # Storage and state use the same SDK code in Azure and locally; only the connection differs.
     state = BlobState(settings.storage_connection, settings.state_container)
+    from lifecycle.adapters.eventgrid_events import GridEvents
+    events = GridEvents(settings.eventgrid_endpoint, settings.eventgrid_key)
     if settings.platform == "azure":
         from lifecycle.adapters.azure_ml import AzureMLEndpoints, AzureMLJobs, AzureMLRegistry
         workspace = dict(subscription_id=settings.azure_subscription_id, resource_group=settings.azure_resource_group,
                          workspace_name=settings.azureml_workspace)
+        from lifecycle.adapters.azure_metrics import AzureMonitorMetrics
         jobs = AzureMLJobs(**workspace, datastore=settings.data_datastore, data_container=settings.data_container)
-        return Platform(settings, state, jobs=jobs,
-                        registry=AzureMLRegistry(**workspace), endpoints=AzureMLEndpoints(**workspace))
-    from lifecycle.adapters.local_ml import LocalAML, LocalEndpoints, LocalJobs, LocalRegistry
+        metrics = AzureMonitorMetrics(**workspace, log_analytics_workspace_id=settings.log_analytics_workspace_id,
+                                      metrics_region=settings.azure_location)
+        # The data collector writes to the workspace's blob store: DATA_COLLECTOR_STORAGE is its connection.
+        collected = BlobCollected(settings.data_collector_storage or settings.storage_connection,
+                                  settings.data_collector_container)
+        return Platform(settings, state, jobs=jobs, registry=AzureMLRegistry(**workspace),
+                        endpoints=AzureMLEndpoints(**workspace), metrics=metrics, collected=collected, events=events)
+    from lifecycle.adapters.local_ml import LocalAML, LocalEndpoints, LocalJobs, LocalMetrics, LocalRegistry
     aml = LocalAML(settings.aml_local_url, settings.aml_local_key)
-    return Platform(settings, state, jobs=LocalJobs(aml), registry=LocalRegistry(aml), endpoints=LocalEndpoints(aml))
+    collected = BlobCollected(settings.storage_connection, settings.data_collector_container)
+    return Platform(settings, state, jobs=LocalJobs(aml), registry=LocalRegistry(aml), endpoints=LocalEndpoints(aml),
+                    metrics=LocalMetrics(aml), collected=collected, events=events)

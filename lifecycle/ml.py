@@ -82,3 +82,27 @@ class EndpointState:
 
     def deployment(self, name: str) -> DeploymentState | None:
         return next((d for d in self.deployments if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class RequestSample:
+    time: float              # epoch seconds
+    status: int              # HTTP status the endpoint answered
+    latency_ms: float
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class TrafficWindow:
+    """What one deployment served over a time window, as the canary judge reads it."""
+    deployment: str
+    samples: tuple[RequestSample, ...]     # per request where available (may be a subsample)
+    requests: int                          # count over the window (≥ len(samples))
+    server_errors: int                     # 5xx
+
+
+@dataclass(frozen=True)
+class Invocation:
+    status: int
+    latency_ms: float
+    body: str

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from lifecycle.ml import EndpointState, JobStatus, ModelVersion, TrainingRequest
+from lifecycle.ml import EndpointState, Invocation, JobStatus, ModelVersion, TrafficWindow, TrainingRequest
 from lifecycle.records import R, Record
 from lifecycle.settings import Settings
 
@@ -50,6 +51,9 @@ class Registry(Protocol):
 
     def update_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion: ...
 
+    def reference_sample(self, name: str, version: str, rows: int) -> list[dict]:
+        """Feature rows saved with the model (reference/sample.csv), for smoke tests."""
+
 
 class Endpoints(Protocol):
     """Managed online endpoints and their deployments (local: inference servers behind a router)."""
@@ -65,6 +69,27 @@ class Endpoints(Protocol):
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None: ...
 
+    def invoke(self, endpoint: str, deployment: str, body: dict) -> Invocation:
+        """Score through the endpoint, pinned to one deployment (header azureml-model-deployment)."""
+
+
+class Metrics(Protocol):
+    """Per-deployment request metrics (Azure Monitor; locally the router's own records)."""
+
+    def window(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> TrafficWindow: ...
+
+
+class Collected(Protocol):
+    """What the endpoint's data collector stored (modelDataCollector/... in blob storage)."""
+
+    def predictions(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> list: ...
+
+
+class Events(Protocol):
+    """Publishing the app's own MLOps.* events to the custom topic."""
+
+    def publish(self, event_type: str, subject: str, data: dict) -> None: ...
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -73,3 +98,6 @@ class Platform:
     jobs: Jobs
     registry: Registry
     endpoints: Endpoints
+    metrics: Metrics
+    collected: Collected
+    events: Events

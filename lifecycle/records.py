@@ -167,22 +167,6 @@ class Decision(Record):
 
 
 @dataclass(frozen=True)
-class Release(Record):
-    """What an endpoint serves: the model version deployed to it and whether it takes traffic yet."""
-    COLLECTION: ClassVar[str] = "releases"
-    endpoint: str
-    deployment: str
-    model: str                         # "name:version"
-    status: str = "deploying"          # deploying | live | failed | superseded
-    detail: str = ""
-    updated_at: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.endpoint}/{self.model.replace(':', '-')}"
-
-
-@dataclass(frozen=True)
 class Rejection(Record):
     """An event the app could not act on, kept with the reason so the user can see and replay it."""
     COLLECTION: ClassVar[str] = "rejections"

@@ -31,6 +31,19 @@ class Settings:
     gate_metric: str = "f1"
     gate_floor: float = 0.6                 # the challenger must reach this
     gate_margin: float = 0.02               # and not be worse than the champion by more than this
+    # blue/green rollout
+    rollout_steps: str = "10,50,100"        # canary traffic percentages for the new colour
+    rollout_bake_seconds: float = 300       # at least this long at each step...
+    rollout_min_requests: float = 100       # ...and at least this many requests on each colour before judging
+    rollout_mirror_percent: float = 0       # > 0: mirror this share to the new colour first (at most 50)
+    rollout_mirror_seconds: float = 300
+    rollout_max_step_seconds: float = 3600  # a step still inconclusive after this rolls back
+    rollout_retention_seconds: float = 600  # the old colour is kept this long after promotion
+    rollout_on_new_model: str = "wait"      # a model registered during a rollout: wait | supersede
+    smoke_rows: float = 20                  # reference rows sent to the new colour before it takes traffic
+    smoke_max_latency_ms: float = 2000
+    data_collector_container: str = "azureml"   # where modelDataCollector/... lands (workspace blob store)
+    feedback_container: str = "feedback"
     # the local Azure ML stand-in
     aml_local_url: str = ""
     aml_local_key: str = ""
@@ -39,6 +52,9 @@ class Settings:
     azure_resource_group: str = ""
     azureml_workspace: str = ""
     data_datastore: str = "mlopsdata"       # the Azure ML datastore over the data container
+    data_collector_storage: str = ""        # connection string of the workspace blob store (default: AzureWebJobsStorage)
+    log_analytics_workspace_id: str = ""    # where the endpoint's traffic logs go (canary judge in Azure)
+    azure_location: str = ""                # region, for Azure Monitor's metrics endpoint
 
     _ENV = {
         "storage_connection": "AzureWebJobsStorage", "platform": "MLOPS_PLATFORM",
@@ -63,12 +79,27 @@ class Settings:
         settings.check()
         return settings
 
+    @property
+    def canary_steps(self) -> list[int]:
+        try:
+            return [int(x) for x in self.rollout_steps.split(",") if x.strip()]
+        except ValueError:
+            return []
+
     def check(self) -> None:
         if not self.storage_connection:
             raise SettingsError("app setting AzureWebJobsStorage is not set: it must hold the storage account's "
                                 "connection string (locally `mlops up` sets it)")
         if self.platform not in ("local", "azure"):
             raise SettingsError(f"app setting MLOPS_PLATFORM is {self.platform!r}: use 'local' or 'azure'")
+        if self.rollout_on_new_model not in ("wait", "supersede"):
+            raise SettingsError(f"app setting ROLLOUT_ON_NEW_MODEL is {self.rollout_on_new_model!r}: use 'wait' or 'supersede'")
+        if not 0 <= self.rollout_mirror_percent <= 50:
+            raise SettingsError("app setting ROLLOUT_MIRROR_PERCENT must be between 0 and 50 (Azure's limit)")
+        steps = self.canary_steps
+        if not steps or steps[-1] != 100 or any(b <= a for a, b in zip([0, *steps], steps)):
+            raise SettingsError(f"app setting ROLLOUT_STEPS is {self.rollout_steps!r}: increasing percentages "
+                                "ending at 100, e.g. '10,50,100'")
         if self.platform == "azure" and not (self.azure_subscription_id and self.azure_resource_group
                                              and self.azureml_workspace):
             raise SettingsError("MLOPS_PLATFORM is 'azure' but AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and "

@@ -72,9 +72,59 @@ def info(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> No
     """How to reach the running local stack: connection string, endpoints, keys, functions."""
     running = _running_info()
     if as_json:
-        print(json.dumps(asdict(running), indent=2))
+        print(json.dumps({**asdict(running), "scoring_key": _scoring_key(running)}, indent=2))
     else:
         _print_info(running)
+
+
+def _scoring_key(info) -> str | None:
+    """The endpoint's key, once the chain has created the endpoint."""
+    from lifecycle.adapters.local_ml import LocalAML, LocalAMLError, LocalEndpoints
+    try:
+        return LocalEndpoints(LocalAML(info.aml_url, info.aml_key)).keys(info.endpoint_name)
+    except LocalAMLError:
+        return None
+
+
+def _platform():
+    """The lifecycle's platform as the function app sees it: the running local stack's, or Azure's from
+    the environment when MLOPS_PLATFORM=azure."""
+    import os
+
+    from lifecycle.bootstrap import build_platform
+    from lifecycle.settings import Settings
+    if os.environ.get("MLOPS_PLATFORM", "").lower() == "azure":
+        return build_platform(Settings.from_env())
+    running = _running_info()
+    values = json.loads((Path(running.home) / "functions" / "settings.json").read_text())["Values"]
+    return build_platform(Settings.from_env(values))
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Models and versions with metrics and lineage, training jobs, endpoints, deployments and traffic."""
+    from mlops.status import collect
+    from mlops.status_view import render
+    shown = collect(_platform())
+    if as_json:
+        print(json.dumps(shown, indent=2, default=str))
+    else:
+        render(console, shown)
+
+
+@app.command()
+def drop(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="CSV or Parquet files"),
+    prefix: Optional[str] = typer.Option(None, help="folder in the data container (default drops/<time>/)"),
+    marker: bool = typer.Option(True, help="finish the drop with a _SUCCESS marker, so training starts at once"),
+) -> None:
+    """Upload files into the data container as one drop, with a progress bar."""
+    from mlops.upload import upload_drop
+    running = _running_info()
+    values = json.loads((Path(running.home) / "functions" / "settings.json").read_text())["Values"]
+    folder = upload_drop(running.storage_connection_string, values.get("DATA_CONTAINER", "data"), files,
+                         prefix, marker, console)
+    console.print(f"[green]dropped {len(files)} file(s) into {folder}[/]; follow the chain with [bold]mlops events[/]")
 
 
 def _print_info(info) -> None:

@@ -1,17 +1,17 @@
 """`make demo`: the lifecycle end to end on a fresh local stack, each step printed as it happens."""
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from rich.console import Console
 
 from emulator.home import StackHome
 from emulator.stack import Stack, StackError, StackOptions
-from emulator.timeline import Timeline
-from mlops.demo_data import loan_csv
 
 T = TypeVar("T")
 
@@ -20,7 +20,7 @@ class StepFailed(Exception):
     pass
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.1) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = probe()
@@ -31,19 +31,18 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
 
 
 def run_demo(console: Console, timeout: float) -> int:
-    home = StackHome.default()
-    home = StackHome(home.root / "demo")
+    home = StackHome(StackHome.default().root / "demo")
     shutil.rmtree(home.root, ignore_errors=True)   # a fresh stack each run, beside any `mlops up`
     stack = Stack(home, StackOptions.from_env())
     try:
         with console.status("starting the local stack") as status:
             info = stack.start(progress=status.update)
         console.print(f"[green]✓[/] local stack up: storage {info.blob_endpoint}, Event Grid {info.eventgrid_endpoint}, "
-                      f"Functions {info.functions_url} ({len(info.functions)} functions)")
-        _steps(console, info, Timeline(home.timeline), timeout)
+                      f"Functions {info.functions_url} ({len(info.functions)} functions), Azure ML {info.aml_url}")
+        Chain(console, info, home, timeout).run()
     except (StepFailed, StackError) as error:
         console.print(f"[red]✗ {error}[/]")
-        console.print(f"[dim]logs: {home.logs}, timeline: {home.timeline}[/]")
+        console.print(f"[dim]logs: {home.logs}, timeline: {home.timeline}, jobs: {home.path('aml', 'jobs')}[/]")
         return 1
     finally:
         with console.status("stopping the local stack"):
@@ -52,25 +51,82 @@ def run_demo(console: Console, timeout: float) -> int:
     return 0
 
 
-def _steps(console: Console, info, timeline: Timeline, timeout: float) -> None:
-    from azure.storage.blob import BlobServiceClient, ContentSettings
+class Chain:
+    """Drives the demo through the lifecycle's own ports, as `mlops status` reads them."""
 
-    from lifecycle.adapters.blob_state import BlobState
-    from lifecycle.settings import Settings
+    def __init__(self, console: Console, info, home: StackHome, timeout: float) -> None:
+        from azure.storage.blob import BlobServiceClient
 
-    settings = Settings(storage_connection=info.storage_connection_string)
-    state = BlobState(info.storage_connection_string, settings.state_container)
-    blobs = BlobServiceClient.from_connection_string(info.storage_connection_string)
-    data = blobs.get_container_client(settings.data_container)
-    data.create_container()
+        from lifecycle.bootstrap import build_platform
+        from lifecycle.settings import Settings
+        self.console, self.info, self.timeout = console, info, timeout
+        values = json.loads((home.path("functions", "settings.json")).read_text())["Values"]
+        self.p = build_platform(Settings.from_env(values))
+        self.data = BlobServiceClient.from_connection_string(info.storage_connection_string) \
+            .get_container_client(self.p.settings.data_container)
 
-    path = "loans/2026-11-01/part-0000.csv"
-    data.upload_blob(path, loan_csv(2000, seed=1), content_settings=ContentSettings(content_type="text/csv"))
-    console.print(f"[green]✓[/] dropped {settings.data_container}/{path} (2,000 rows)")
-    delivered = wait_for("BlobCreated to reach on_data_arrived", lambda: next(
-        (r for r in timeline.read() if r.function == "on_data_arrived" and r.outcome == "delivered"), None), timeout)
-    console.print(f"[green]✓[/] Event Grid delivered {delivered.event_type} for {delivered.subject.split('/blobs/')[-1]} "
-                  f"to {delivered.function} (attempt {delivered.attempt}, {delivered.duration_ms} ms)")
-    batch = wait_for("the data batch to be recorded", lambda: next(iter(state.data_batches()), None), timeout)
-    console.print(f"[green]✓[/] data batch {batch.batch_id} recorded: {batch.blob_path}, {batch.content_length:,} bytes, "
-                  f"eTag {batch.etag}")
+    def ok(self, message: str) -> None:
+        self.console.print(f"[green]✓[/] {message}")
+
+    def run(self) -> None:
+        from mlops.demo_data import loan_csv
+        self.data.create_container()
+        version = self.drop("loans/2026-11-01/", [loan_csv(1500, seed=1), loan_csv(1500, seed=2)])
+        self.score(version)
+        self.bad_drop()
+
+    def drop(self, folder: str, parts: list[bytes]) -> str:
+        from azure.storage.blob import ContentSettings
+
+        from lifecycle.records import Decision, Drop, TrainingRun
+        for i, body in enumerate(parts):
+            self.data.upload_blob(f"{folder}part-{i:04}.csv", body, overwrite=True,
+                                  content_settings=ContentSettings(content_type="text/csv"))
+        self.data.upload_blob(f"{folder}_SUCCESS", b"", overwrite=True)
+        self.ok(f"dropped {len(parts)} part files and a _SUCCESS marker into {self.data.container_name}/{folder}")
+        drop = wait_for("the drop to start a training job", lambda: next(
+            (d for d in self.p.state.list(Drop) if d.prefix == folder and d.job), None), self.timeout)
+        self.ok(f"BlobCreated × {len(parts) + 1} → on_data_arrived → one training job [bold]{drop.job}[/]")
+        job = wait_for("the training job to finish", lambda: (s := self.p.jobs.get(drop.job)) and s.done and s,
+                       self.timeout * 3)
+        if job.status != "Completed":
+            raise StepFailed(f"training job {job.name} {job.status}: {job.error}")
+        decision = wait_for("the registration gate", lambda: self.p.state.get(Decision, drop.job), self.timeout)
+        metrics = "  ".join(f"{k} {v:.3f}" for k, v in decision.metrics.items() if v is not None)
+        if decision.outcome != "registered":
+            raise StepFailed(f"the gate rejected job {drop.job}: {'; '.join(decision.reasons)}")
+        self.ok(f"RunCompleted → gate passed ({metrics}) → registered "
+                f"[bold]{self.p.settings.model_name}:{decision.version}[/] with lineage tags")
+        ref = f"{self.p.settings.model_name}:{decision.version}"
+        endpoint = wait_for(f"{ref} to serve", lambda: (e := self.p.endpoints.get(self.p.settings.endpoint_name)) and any(
+            d.model == ref and e.traffic.get(d.name) == 100 for d in e.deployments) and e, self.timeout * 2)
+        deployment = next(d for d in endpoint.deployments if d.model == ref)
+        self.ok(f"ModelRegistered → deployment {endpoint.name}/{deployment.name} ({deployment.state}) takes 100% of traffic")
+        assert self.p.state.get(TrainingRun, drop.job)
+        return ref
+
+    def score(self, ref: str) -> None:
+        import requests
+
+        from mlops.demo_data import COLUMNS, loan_rows
+        key = self.p.endpoints.keys(self.p.settings.endpoint_name)
+        rows = [r[:-1] for r in loan_rows(5, seed=99)]
+        body = {"input_data": {"columns": COLUMNS[:-1], "data": rows}}
+        response = requests.post(self.info.scoring_uri, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        if response.status_code != 200:
+            raise StepFailed(f"scoring failed: {response.status_code} {response.text[:300]}")
+        answer = response.json()
+        self.ok(f"scored {len(rows)} rows at {self.info.scoring_uri} ({response.headers.get('azureml-model-deployment')}, "
+                f"{ref}): predictions {answer.get('predictions')}")
+
+    def bad_drop(self) -> None:
+        from lifecycle.records import Drop, TrainingRun
+        folder = "loans/broken/"
+        self.data.upload_blob(f"{folder}part-0000.csv", b"age,income\n30,1000\n31,2000\n", overwrite=True)
+        self.data.upload_blob(f"{folder}_SUCCESS", b"", overwrite=True)
+        self.ok(f"dropped a file without the target column into {self.data.container_name}/{folder}")
+        drop = wait_for("the bad drop's training job", lambda: next(
+            (d for d in self.p.state.list(Drop) if d.prefix == folder and d.job), None), self.timeout)
+        run = wait_for("the failure to be recorded", lambda: (r := self.p.state.get(TrainingRun, drop.job))
+                       and r.status == "Failed" and r, self.timeout * 2)
+        self.ok(f"training job {run.job_name} failed and nothing was registered: [yellow]{run.error}[/]")

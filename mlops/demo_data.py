@@ -20,7 +20,7 @@ def loan_rows(n: int, seed: int = 0, income_shift: float = 0.0) -> list[list[obj
         employment = rng.choice(["salaried", "self-employed", "contract", "unemployed"])
         region = rng.choice(["north", "south", "east", "west"])
         risk = 2.2 * loan / income - 0.004 * history - 0.01 * (age - 40) + (1.2 if employment == "unemployed" else 0)
-        default = int(rng.random() < 1 / (1 + math.exp(-(risk - 0.8))))
+        default = int(rng.random() < 1 / (1 + math.exp(-4 * (risk - 0.8))))
         rows.append([age, income, loan, history, employment, region, default])
     return rows
 

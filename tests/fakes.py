@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from lifecycle.ml import DeploymentState, EndpointState, JobStatus, ModelVersion, TrainingRequest
+from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelVersion, RequestSample,
+                          TrafficWindow, TrainingRequest)
 from lifecycle.ports import Platform
 from lifecycle.records import R, Record
 from lifecycle.settings import Settings
@@ -87,11 +88,15 @@ class FakeRegistry:
         self.models[self.models.index(model)] = updated
         return updated
 
+    def reference_sample(self, name, version, rows):
+        return [{"age": 30 + i, "income": 1000.0 * (i + 1)} for i in range(rows)]
+
 
 class FakeEndpoints:
     def __init__(self) -> None:
         self.endpoints: dict[str, EndpointState] = {}
         self.calls: list[tuple] = []
+        self.answers: dict[str, Invocation] = {}       # deployment → what invoke answers (default: fine)
 
     def get(self, endpoint):
         return self.endpoints.get(endpoint)
@@ -112,8 +117,14 @@ class FakeEndpoints:
             replace(d, state=state, error=error) if d.name == deployment else d for d in current.deployments))
 
     def set_traffic(self, endpoint, traffic, mirror_traffic=None):
-        self.calls.append(("traffic", endpoint, dict(traffic)))
-        self.endpoints[endpoint] = replace(self.endpoints[endpoint], traffic=dict(traffic))
+        self.calls.append(("traffic", endpoint, dict(traffic), dict(mirror_traffic or {})))
+        self.endpoints[endpoint] = replace(self.endpoints[endpoint], traffic=dict(traffic),
+                                           mirror_traffic=dict(mirror_traffic or {}))
+
+    def invoke(self, endpoint, deployment, body):
+        self.calls.append(("invoke", endpoint, deployment))
+        rows = len(body.get("data", []))
+        return self.answers.get(deployment) or Invocation(200, 12.0, json.dumps({"predictions": [0] * rows}))
 
     def delete_deployment(self, endpoint, deployment):
         self.calls.append(("delete", endpoint, deployment))
@@ -121,7 +132,44 @@ class FakeEndpoints:
         self.endpoints[endpoint] = replace(current, deployments=tuple(d for d in current.deployments if d.name != deployment))
 
 
+class FakeMetrics:
+    """Per deployment: how many requests, how many 5xx, at what latency."""
+
+    def __init__(self) -> None:
+        self.traffic: dict[str, tuple[int, int, float]] = {}
+
+    def serve(self, deployment: str, requests: int, errors: int = 0, latency_ms: float = 3.0) -> None:
+        self.traffic[deployment] = (requests, errors, latency_ms)
+
+    def window(self, endpoint, deployment, since, until=None):
+        requests, errors, latency = self.traffic.get(deployment, (0, 0, 0.0))
+        samples = tuple(RequestSample(0.0, 500 if i < errors else 200, latency * (1 + 0.01 * (i % 7)))
+                        for i in range(requests))
+        return TrafficWindow(deployment, samples, requests, errors)
+
+
+class FakeCollected:
+    def __init__(self) -> None:
+        self.outputs: dict[str, list] = {}
+
+    def predictions(self, endpoint, deployment, since, until=None):
+        return self.outputs.get(deployment, [])
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str, dict]] = []
+
+    def publish(self, event_type, subject, data):
+        self.published.append((event_type, subject, data))
+
+    def types(self) -> list[str]:
+        return [t for t, _, _ in self.published]
+
+
 def fake_platform(**settings) -> Platform:
     defaults = dict(storage_connection="memory", target_column="default", retrain_cooldown_minutes=0,
-                    drop_quiet_seconds=60)
-    return Platform(Settings(**{**defaults, **settings}), MemoryState(), FakeJobs(), FakeRegistry(), FakeEndpoints())
+                    drop_quiet_seconds=60, rollout_bake_seconds=0, rollout_min_requests=50,
+                    rollout_retention_seconds=0)
+    return Platform(Settings(**{**defaults, **settings}), MemoryState(), FakeJobs(), FakeRegistry(), FakeEndpoints(),
+                    FakeMetrics(), FakeCollected(), FakeEvents())

@@ -20,6 +20,7 @@ from emulator.home import StackHome
 from emulator.stack import AlreadyRunning, Stack, StackOptions
 from emulator.timeline import Timeline
 from lifecycle.adapters.blob_state import BlobState
+from lifecycle.records import DataBatch, Rejection
 from tests.conftest import wait_until
 
 SAMPLES = Path(__file__).with_name("samples")
@@ -54,7 +55,7 @@ def deliveries(stack, function: str = "on_data_arrived", subject_end: str = "") 
 
 
 def batches_for(info, path: str) -> list:
-    return [b for b in state(info).data_batches() if b.blob_path == path]
+    return [b for b in state(info).list(DataBatch) if b.blob_path == path]
 
 
 def test_upload_triggers_the_function_and_records_one_batch(stack, data):
@@ -150,7 +151,7 @@ def test_malformed_blob_event_is_kept_as_a_rejection_not_retried(stack):
     event = _fresh(event, f"bad/{uuid.uuid4()}.csv")
     del event["data"]["url"]
     _publish_storage_events(info, [event])
-    rejection = wait_until(lambda: [r for r in state(info).rejections() if r.event_id == event["id"]],
+    rejection = wait_until(lambda: [r for r in state(info).list(Rejection) if r.event_id == event["id"]],
                            what="the rejection")[0]
     assert "url" in rejection.reason
     records = deliveries(stack, subject_end=event["subject"].split("/blobs/", 1)[1])

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.adapters.azure_workspace import PROJECT_ROOT, AzureMLAdapterError, WorkspaceClient, model_ref, text
-from lifecycle.ml import DeploymentState, EndpointState, ModelVersion
+from lifecycle.ml import DeploymentState, EndpointState, Invocation, ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,25 @@ class AzureMLEndpoints(WorkspaceClient):
     def list(self) -> list[EndpointState]:
         states = (self.get(e.name) for e in self.ml_client.online_endpoints.list())
         return [s for s in states if s is not None]
+
+    def invoke(self, endpoint: str, deployment: str, body: dict) -> Invocation:
+        """Score through the endpoint pinned to one deployment, as `az ml online-endpoint invoke` does."""
+        import json
+        import tempfile
+        import time
+
+        from azure.core.exceptions import HttpResponseError
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as request_file:
+            json.dump(body, request_file)
+            request_file.flush()
+            started = time.perf_counter()
+            try:
+                answer = self.ml_client.online_endpoints.invoke(endpoint_name=endpoint, deployment_name=deployment,
+                                                                request_file=request_file.name)
+                status = 200
+            except HttpResponseError as error:
+                answer, status = str(error.message or error), error.status_code or 500
+        return Invocation(status, (time.perf_counter() - started) * 1000, answer if isinstance(answer, str) else json.dumps(answer))
 
     def keys(self, endpoint: str) -> str:
         return self.ml_client.online_endpoints.get_keys(endpoint).primary_key

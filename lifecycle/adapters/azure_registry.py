@@ -46,6 +46,19 @@ class AzureMLRegistry(WorkspaceClient):
         model.tags = {**(model.tags or {}), **tags}
         return _version(self.ml_client.models.create_or_update(model))
 
+    def reference_sample(self, name: str, version: str, rows: int) -> list[dict]:
+        """reference/sample.csv from the registered model's files (downloaded from its storage)."""
+        import csv
+        import tempfile
+        from pathlib import Path
+        with tempfile.TemporaryDirectory() as folder:
+            self.ml_client.models.download(name=name, version=str(version), download_path=folder)
+            found = next(Path(folder).rglob("reference/sample.csv"), None)
+            if found is None:
+                return []
+            with found.open(newline="") as sample:
+                return [{k: _value(v) for k, v in row.items()} for _, row in zip(range(rows), csv.DictReader(sample))]
+
     def _get(self, name: str, version: str) -> Any:
         from azure.core.exceptions import ResourceNotFoundError
         try:
@@ -68,3 +81,15 @@ def _number(version: str) -> tuple[int, int | str]:
 def _version(model: Any) -> ModelVersion:
     return ModelVersion(name=model.name, version=str(model.version), path=str(model.path or ""),
                         tags=dict(model.tags or {}), description=model.description or "", created=created_at(model))
+
+
+def _value(text: str):
+    """CSV text back to JSON values (no pandas in the Function App): numbers, empty → null."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import requests
 
-from lifecycle.ml import DeploymentState, EndpointState, JobStatus, ModelVersion, TrainingRequest
+import time
+from datetime import datetime
+
+from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelVersion, RequestSample,
+                          TrafficWindow, TrainingRequest)
 
 TIMEOUT = 30
 
@@ -81,6 +85,10 @@ class LocalRegistry:
     def update_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
         return _model(self.aml.call("PATCH", f"/models/{name}/versions/{version}", body={"tags": tags}))
 
+    def reference_sample(self, name: str, version: str, rows: int) -> list[dict]:
+        return self.aml.call("GET", f"/models/{name}/versions/{version}/reference-sample?rows={rows}",
+                             missing_ok=True) or []
+
 
 def _endpoint(body: dict) -> EndpointState:
     return EndpointState(
@@ -116,3 +124,27 @@ class LocalEndpoints:
 
     def keys(self, endpoint: str) -> str:
         return self.aml.call("GET", f"/endpoints/{endpoint}/keys")["primaryKey"]
+
+    def invoke(self, endpoint: str, deployment: str, body: dict) -> Invocation:
+        state = self.get(endpoint)
+        if state is None:
+            raise LocalAMLError(f"endpoint {endpoint} does not exist")
+        headers = {"Authorization": f"Bearer {self.keys(endpoint)}", "azureml-model-deployment": deployment}
+        started = time.perf_counter()
+        response = requests.post(state.scoring_uri, json=body, headers=headers, timeout=TIMEOUT)
+        return Invocation(response.status_code, (time.perf_counter() - started) * 1000, response.text)
+
+
+class LocalMetrics:
+    """The Metrics port on the local router's own per-request records."""
+
+    def __init__(self, aml: LocalAML) -> None:
+        self.aml = aml
+
+    def window(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> TrafficWindow:
+        query = f"deployment={deployment}&since={since.timestamp()}" + (f"&until={until.timestamp()}" if until else "")
+        body = self.aml.call("GET", f"/endpoints/{endpoint}/metrics?{query}", missing_ok=True)
+        if body is None:
+            return TrafficWindow(deployment, (), 0, 0)
+        samples = tuple(RequestSample(time=t, status=s, latency_ms=ms) for t, s, ms in body["samples"])
+        return TrafficWindow(deployment, samples, body["requests"], body["server_errors"])

@@ -1,13 +1,13 @@
 """The reconcile tick: what events cannot be relied on for. Drops whose quiet period or cooldown has
 passed start training; jobs that ended without an event (failed or cancelled runs may emit nothing)
-are settled; deployments that became ready take traffic."""
+are settled; rollouts take their next step."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
-from lifecycle.handlers.deployment import advance_releases
 from lifecycle.handlers.registration import gate_and_register, record_failure
+from lifecycle.handlers.rollout import tick
 from lifecycle.handlers.training import start_ready_training
 from lifecycle.ports import Platform
 from lifecycle.records import TrainingRun
@@ -28,4 +28,4 @@ def reconcile(p: Platform, now: datetime) -> None:
             gate_and_register(p, run.job_name)
         else:
             record_failure(p, run.job_name, status.status, status.error)
-    advance_releases(p)
+    tick(p, now)

@@ -8,7 +8,8 @@ from datetime import datetime
 from lifecycle import policy
 from lifecycle.ml import TrainingRequest, job_name_for
 from lifecycle.ports import Platform
-from lifecycle.records import Drop, Release, TrainingRun, utcnow
+from lifecycle.records import Drop, TrainingRun, utcnow
+from lifecycle.rollout import Rollout
 
 log = logging.getLogger("lifecycle.training")
 
@@ -69,5 +70,5 @@ def submit_training(p: Platform, trigger: str, data_url: str, *, key: str, drop:
 
 def live_model(p: Platform) -> str:
     """The model version serving the endpoint now ("name:version"), or "" before the first release."""
-    live = [r for r in p.state.list(Release) if r.endpoint == p.settings.endpoint_name and r.status == "live"]
-    return max(live, key=lambda r: r.updated_at).model if live else ""
+    rollout = p.state.get(Rollout, p.settings.endpoint_name)
+    return rollout.live_model if rollout else ""

@@ -465,5 +465,6 @@ def test_the_project_deployment_specs_load_with_overrides():
     assert load_online_endpoint(endpoint, params_override=[{"name": "e1"}]).name == "e1"
     d = load_online_deployment(deployment, params_override=[{"name": "green"}, {"endpoint_name": "e1"},
                                                              {"model": "azureml:churn:2"}])
-    assert (d.name, d.endpoint_name, d.model) == ("green", "e1", "azureml:churn:2")
+    # the loader keeps the asset reference without its azureml: prefix; the PUT body carries the ARM id
+    assert (d.name, d.endpoint_name, d.model) == ("green", "e1", "churn:2")
     assert d.data_collector is not None and {"model_inputs", "model_outputs"} <= set(d.data_collector.collections)

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 from lifecycle import events
 from lifecycle.handlers.data import data_arrived
-from lifecycle.handlers.deployment import advance_releases, model_registered
+from lifecycle.handlers.rollout import model_registered
 from lifecycle.handlers.reconcile import reconcile
 from lifecycle.handlers.registration import run_completed, run_status_changed
 from lifecycle.handlers.training import retrain_on_schedule
 from lifecycle.ml import job_name_for
-from lifecycle.records import DataBatch, Decision, Drop, Release, TrainingRun
+from lifecycle.records import DataBatch, Decision, Drop, TrainingRun
 from tests.fakes import fake_platform
 
 
@@ -169,43 +169,6 @@ def test_reconcile_settles_a_job_whose_event_never_came():
     job = _trained(p)
     reconcile(p, now())
     assert p.state.get(Decision, job).outcome == "registered"
-
-
-def test_first_model_is_deployed_and_takes_all_traffic_when_ready_then_a_second_replaces_it():
-    p = fake_platform()
-    run_completed(run_event("RunCompleted", job := _trained(p)), p)
-    model_registered(registered("tabular-classifier", "1"), p)
-    model_registered(registered("tabular-classifier", "1"), p)   # duplicate
-    assert [c for c in p.endpoints.calls if c[0] == "create"] == [("create", "mlops-endpoint", "blue", "tabular-classifier:1")]
-    advance_releases(p)
-    assert p.state.list(Release)[0].status == "deploying"         # still creating: nothing moves
-    p.endpoints.ready("mlops-endpoint", "blue")
-    advance_releases(p)
-    assert p.endpoints.get("mlops-endpoint").traffic == {"blue": 100}
-    assert p.state.get(Release, "mlops-endpoint/tabular-classifier-1").status == "live"
-    # the next training run compares against the live model
-    data_arrived(blob("next.csv"), p)
-    assert p.jobs.submitted[-1].champion == "tabular-classifier:1"
-    run_completed(run_event("RunCompleted", _trained(p)), p)
-    model_registered(registered("tabular-classifier", "2"), p)
-    assert ("create", "mlops-endpoint", "green", "tabular-classifier:2") in p.endpoints.calls
-    p.endpoints.ready("mlops-endpoint", "green")
-    advance_releases(p)
-    assert p.endpoints.get("mlops-endpoint").traffic == {"green": 100}
-    assert ("delete", "mlops-endpoint", "blue") in p.endpoints.calls
-    assert p.state.get(Release, "mlops-endpoint/tabular-classifier-1").status == "superseded"
-    assert job
-
-
-def test_a_failed_deployment_is_recorded_and_takes_no_traffic():
-    p = fake_platform()
-    run_completed(run_event("RunCompleted", _trained(p)), p)
-    model_registered(registered("tabular-classifier", "1"), p)
-    p.endpoints.ready("mlops-endpoint", "blue", state="Failed", error="init() failed: no MLmodel")
-    advance_releases(p)
-    release = p.state.list(Release)[0]
-    assert release.status == "failed" and "MLmodel" in release.detail
-    assert p.endpoints.get("mlops-endpoint").traffic == {}
 
 
 def test_models_of_other_names_are_not_deployed():

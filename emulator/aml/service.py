@@ -1,0 +1,217 @@
+"""The local stand-in for an Azure ML workspace: jobs, model registry and online endpoints behind a
+small HTTP API (key required) that the lifecycle's local adapters call, plus the endpoint router."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+from emulator.aml.endpoints import EndpointError, LocalEndpoints
+from emulator.aml.jobs import JobError, LocalJobs
+from emulator.aml.registry import LocalRegistry, RegistryError
+from emulator.aml.collector import DataCollector
+from emulator.aml.router import Router
+from emulator.eventgrid.broker import EventGrid
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+
+class LocalAzureML:
+    def __init__(self, root: Path, connection_string: str, grid: EventGrid, topic: str, key: str,
+                 collector_container: str = "azureml") -> None:
+        self.key = key
+        topic_id = grid.topic_ids[topic]
+
+        async def publish(events):
+            await grid.publish(topic, events)
+
+        self.registry = LocalRegistry(root / "models", connection_string, publish, topic_id,
+                                      job_output=lambda job: self.jobs.model_dir(job))
+        self.jobs = LocalJobs(root / "jobs", connection_string, publish, topic_id, resolve_model=self.registry.resolve)
+        # Model inputs and outputs land where Azure ML's data collector puts them (the workspace's blob store);
+        # the workspace topic's id is the workspace's resource id.
+        self.collector = DataCollector(connection_string, collector_container, source_prefix=topic_id)
+        self.router = Router(on_scored=self.collector)
+        self._root = root
+        self._runners: list[web.AppRunner] = []
+        self.url = self.router_url = ""
+
+    async def start(self) -> None:
+        await self.registry.start()
+        await self.collector.start()
+        router_runner, self.router_url = await serve(self.router.make_app())
+        api_runner, self.url = await serve(self._api())
+        self._runners = [router_runner, api_runner]
+        self.endpoints = LocalEndpoints(self._root / "endpoints", self.registry, self.router, self.router_url)
+        await self.endpoints.restore()
+
+    async def close(self) -> None:
+        await self.jobs.close()
+        await self.endpoints.close()
+        for runner in self._runners:
+            await runner.cleanup()
+        await self.router.close()
+        await self.collector.close()
+        await self.registry.close()
+
+    # -- the HTTP API ------------------------------------------------------------------------------
+    def _api(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth, _errors])
+        r = app.router
+        r.add_get("/jobs", self._jobs)
+        r.add_put("/jobs/{name}", self._submit_job)
+        r.add_get("/jobs/{name}", self._job)
+        r.add_get("/jobs/{name}/metrics", self._job_metrics)
+        r.add_get("/jobs/{name}/logs", self._job_logs)
+        r.add_get("/models", self._model_names)
+        r.add_get("/models/{name}/versions", self._versions)
+        r.add_post("/models/{name}/versions", self._register)
+        r.add_get("/models/{name}/versions/{version}", self._model)
+        r.add_patch("/models/{name}/versions/{version}", self._update_tags)
+        r.add_get("/models/{name}/versions/{version}/reference-sample", self._reference_sample)
+        r.add_get("/endpoints", self._endpoints)
+        r.add_put("/endpoints/{name}", self._ensure_endpoint)
+        r.add_get("/endpoints/{name}", self._endpoint)
+        r.add_get("/endpoints/{name}/keys", self._endpoint_keys)
+        r.add_put("/endpoints/{name}/traffic", self._traffic)
+        r.add_put("/endpoints/{name}/deployments/{deployment}", self._create_deployment)
+        r.add_delete("/endpoints/{name}/deployments/{deployment}", self._delete_deployment)
+        r.add_get("/endpoints/{name}/metrics", self._endpoint_metrics)
+        return app
+
+    async def _jobs(self, request: web.Request) -> web.Response:
+        return _json(self.jobs.list())
+
+    async def _job_logs(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.jobs.logs(request.match_info["name"]))
+
+    async def _endpoints(self, request: web.Request) -> web.Response:
+        return _json([e.to_json(self.endpoints.scoring_uri(e.name)) for e in self.endpoints.endpoints.values()])
+
+    async def _endpoint_keys(self, request: web.Request) -> web.Response:
+        return _json({"primaryKey": self.endpoints.get(request.match_info["name"]).key})
+
+    async def _endpoint_metrics(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.endpoints.get(name)   # 404 for an unknown endpoint
+        deployment = request.query.get("deployment")
+        if not deployment:
+            return _json(self.router.metrics(name))
+        samples = self.router.samples(name, deployment, float(request.query.get("since", 0)) or None)
+        until = float(request.query.get("until", 0)) or None
+        if until:
+            samples = [s for s in samples if s.time < until]
+        return _json({"deployment": deployment, "requests": len(samples),
+                      "server_errors": sum(1 for s in samples if s.status >= 500),
+                      "samples": [[s.time, s.status, round(s.latency_ms, 3)] for s in samples]})
+
+    async def _reference_sample(self, request: web.Request) -> web.Response:
+        name, version = request.match_info["name"], request.match_info["version"]
+        folder = self.registry.resolve(f"{name}:{version}")
+        sample = folder / "reference" / "sample.csv" if folder else None
+        if sample is None or not sample.exists():
+            return _missing(f"model {name}:{version} has no reference/sample.csv")
+        rows = int(request.query.get("rows", 20))
+        return _json(await asyncio.to_thread(_read_sample, sample, rows))
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not given or not hmac.compare_digest(given.encode(), self.key.encode()):
+            return web.json_response({"error": "missing or wrong key (Authorization: Bearer <key>)"}, status=401)
+        return await handler(request)
+
+    async def _submit_job(self, request: web.Request) -> web.Response:
+        spec = {**await request.json(), "name": request.match_info["name"]}
+        job, created = self.jobs.submit(spec)
+        return _json(job, 201 if created else 200)
+
+    async def _job(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["name"])
+        return _json(job) if job else _missing(f"job {request.match_info['name']} does not exist")
+
+    async def _job_metrics(self, request: web.Request) -> web.Response:
+        metrics = self.jobs.metrics(request.match_info["name"])
+        return _json(metrics) if metrics is not None else _missing(
+            f"job {request.match_info['name']} has no metrics.json output")
+
+    async def _model_names(self, request: web.Request) -> web.Response:
+        return _json(await self.registry.names())
+
+    async def _versions(self, request: web.Request) -> web.Response:
+        return _json(await self.registry.versions(request.match_info["name"]))
+
+    async def _register(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        model, created = await self.registry.register(request.match_info["name"], body["job_name"],
+                                                      body.get("tags") or {}, body.get("description", ""))
+        return _json(model, 201 if created else 200)
+
+    async def _model(self, request: web.Request) -> web.Response:
+        model = await self.registry.get(request.match_info["name"], request.match_info["version"])
+        return _json(model) if model else _missing(
+            f"model {request.match_info['name']}:{request.match_info['version']} does not exist")
+
+    async def _update_tags(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        return _json(await self.registry.update_tags(request.match_info["name"], request.match_info["version"],
+                                                     body.get("tags") or {}))
+
+    async def _ensure_endpoint(self, request: web.Request) -> web.Response:
+        endpoint, created = self.endpoints.ensure(request.match_info["name"])
+        return _json(endpoint.to_json(self.endpoints.scoring_uri(endpoint.name)), 201 if created else 200)
+
+    async def _endpoint(self, request: web.Request) -> web.Response:
+        endpoint = self.endpoints.get(request.match_info["name"])
+        return _json(endpoint.to_json(self.endpoints.scoring_uri(endpoint.name)))
+
+    async def _traffic(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        endpoint = self.endpoints.set_traffic(request.match_info["name"], body.get("traffic") or {},
+                                              body.get("mirror_traffic") or {})
+        return _json(endpoint.to_json(self.endpoints.scoring_uri(endpoint.name)))
+
+    async def _create_deployment(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        deployment = self.endpoints.create_deployment(request.match_info["name"], request.match_info["deployment"],
+                                                      body["model"])
+        return _json(deployment.to_json(), 202)
+
+    async def _delete_deployment(self, request: web.Request) -> web.Response:
+        self.endpoints.delete_deployment(request.match_info["name"], request.match_info["deployment"])
+        return web.Response(status=202)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except (JobError, RegistryError) as error:
+        return web.json_response({"error": str(error)}, status=400)
+    except EndpointError as error:
+        return web.json_response({"error": str(error)}, status=error.status)
+    except (json.JSONDecodeError, KeyError) as error:
+        return web.json_response({"error": f"malformed request body: {error}"}, status=400)
+
+
+def _read_sample(path: Path, rows: int) -> list[dict]:
+    import pandas as pd
+    frame = pd.read_csv(path, nrows=rows)
+    return json.loads(frame.to_json(orient="records"))   # NaN → null, numpy types → JSON
+
+
+def _json(body, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def _missing(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=404)

@@ -1,0 +1,395 @@
+"""The Metrics port on Azure Monitor: what one deployment of a managed online endpoint served over a window.
+
+Per request (`window`): the endpoint's traffic logs in Log Analytics, table `AmlOnlineEndpointTrafficLog`
+(a diagnostic setting on the endpoint sends them to the workspace named by LOG_ANALYTICS_WORKSPACE_ID),
+read with azure-monitor-query's `LogsQueryClient`. One query answers both the exact counts over the window
+(requests, server errors) and the most recent `sample_limit` requests (time, status, latency, request id).
+
+Aggregates only (`aggregates`): the endpoint's platform metrics (1-minute grain, dimension `deployment`),
+`RequestsPerMinute` split by `statusCodeClass` and `modelStatusCode`, and `RequestLatency`/`_P50/_P90/_P95/_P99`,
+read with the `MetricsClient` of azure-monitor-querymetrics (azure-monitor-query 2.x has no metrics client).
+They need no diagnostic setting, but give no per-request samples.
+
+What counts as a server error: a 5xx answer, or a failure of the model itself, which the endpoint answers as
+424 with the model's status in `ModelStatusCode` (500 when score.py raises). A sample of such a request
+carries the model's status, so the samples' 5xx agree with `server_errors`.
+
+Traffic logs reach Log Analytics a few minutes after the requests (ingestion delay): a window that ends now
+is missing its last minutes. Neither SDK is imported before the first query (cold start)."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from lifecycle.ml import RequestSample, TrafficWindow
+
+log = logging.getLogger(__name__)
+
+TRAFFIC_TABLE = "AmlOnlineEndpointTrafficLog"
+SAMPLE_LIMIT = 20_000
+METRICS_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
+LATENCY_METRICS = {"mean": "RequestLatency", "p50": "RequestLatency_P50", "p90": "RequestLatency_P90",
+                   "p95": "RequestLatency_P95", "p99": "RequestLatency_P99"}
+WORKSPACE_SETTING = "LOG_ANALYTICS_WORKSPACE_ID"
+REGION_SETTING = "AZURE_LOCATION"
+
+# Azure ML's rule for endpoint and deployment names: 3-32 letters, digits and hyphens, starting with a letter
+# and not ending with a hyphen. Only such names are put into a query.
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class MetricsError(RuntimeError):
+    """Azure Monitor could not answer for a deployment's traffic."""
+
+
+class MetricsNotConfigured(MetricsError):
+    """The adapter lacks a setting it needs for this query."""
+
+
+class MetricsAuthError(MetricsError):
+    """The credential was refused, or has no read access to the logs or metrics."""
+
+
+class InvalidName(MetricsError, ValueError):
+    """An endpoint or deployment name that is not a valid Azure ML name (refused before any request)."""
+
+
+@dataclass(frozen=True)
+class PlatformAggregates:
+    """A deployment's traffic over a window from the endpoint's platform metrics (no per-request samples)."""
+    deployment: str
+    requests: int
+    server_errors: int
+    status_classes: dict[str, int] = field(default_factory=dict)    # "2xx" -> requests
+    latency_ms: dict[str, float] = field(default_factory=dict)      # mean/p50/.../p99: request-weighted over minutes
+    worst_minute_ms: dict[str, float] = field(default_factory=dict)  # the highest one-minute value of each
+    minutes: int = 0                                                 # minutes with traffic
+
+    def traffic_window(self) -> TrafficWindow:
+        return TrafficWindow(deployment=self.deployment, samples=(), requests=self.requests,
+                             server_errors=self.server_errors)
+
+
+class AzureMonitorMetrics:
+    """Request metrics of Azure ML managed online deployments from Azure Monitor.
+
+    `log_analytics_workspace_id` is the Log Analytics workspace ID (a GUID, "Workspace ID" on the workspace's
+    overview page) that receives the endpoint's AmlOnlineEndpointTrafficLog. `metrics_region` is the
+    endpoint's region (e.g. "westeurope"), for the regional metrics endpoint; `metrics_endpoint` overrides the
+    URL (sovereign clouds). `credential=None` means DefaultAzureCredential. `client_kwargs` go to both
+    clients unchanged; tests pass `transport=` there."""
+
+    def __init__(self, subscription_id: str, resource_group: str, workspace_name: str, *,
+                 log_analytics_workspace_id: str = "", metrics_region: str = "", metrics_endpoint: str = "",
+                 sample_limit: int = SAMPLE_LIMIT, credential: Any = None, **client_kwargs: Any) -> None:
+        if not (subscription_id and resource_group and workspace_name):
+            raise MetricsNotConfigured("the Azure ML workspace is not configured: set AZURE_SUBSCRIPTION_ID, "
+                                       "AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE")
+        if sample_limit < 1:
+            raise ValueError(f"sample_limit must be at least 1, not {sample_limit}")
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.workspace_name = workspace_name
+        self.log_analytics_workspace_id = (log_analytics_workspace_id or "").strip()
+        region = (metrics_region or "").strip().lower()
+        regional = f"https://{region}.metrics.monitor.azure.com" if region else ""
+        self.metrics_endpoint = (metrics_endpoint or regional).rstrip("/")
+        self.sample_limit = sample_limit
+        self._credential = credential
+        self._client_kwargs = client_kwargs
+        self._logs: Any = None
+        self._metrics: Any = None
+        self._lock = threading.Lock()
+
+    # -- the port --------------------------------------------------------------------------------------
+
+    def window(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> TrafficWindow:
+        """Counts and per-request samples of `deployment` on `endpoint` in [since, until) from the traffic logs."""
+        endpoint, deployment = _valid_name("endpoint", endpoint), _valid_name("deployment", deployment)
+        start, end = _span(since, until)
+        workspace_id = self._workspace_id()
+        query = traffic_query(endpoint, deployment, start, end, self.sample_limit)
+        from azure.core.exceptions import HttpResponseError
+        from azure.monitor.query import LogsQueryStatus
+        try:
+            result = self.logs_client.query_workspace(workspace_id, query, timespan=(start, end))
+        except HttpResponseError as err:
+            raise self._logs_error(err, endpoint, deployment) from err
+        if result.status == LogsQueryStatus.PARTIAL:
+            tables = result.partial_data or []
+            log.warning("Log Analytics answered part of the traffic query for %s/%s (%s to %s): %s; "
+                        "using the rows it returned", endpoint, deployment, start.isoformat(), end.isoformat(),
+                        _describe(result.partial_error))
+        else:
+            tables = result.tables
+        return _traffic_window(deployment, [row for table in tables for row in table.rows])
+
+    # -- platform metrics ------------------------------------------------------------------------------
+
+    def aggregates(self, endpoint: str, deployment: str, since: datetime,
+                   until: datetime | None = None) -> PlatformAggregates:
+        """Requests, server errors and latency percentiles of `deployment` from the endpoint's platform metrics."""
+        endpoint, deployment = _valid_name("endpoint", endpoint), _valid_name("deployment", deployment)
+        start, end = _span(since, until)
+        resource = self.endpoint_resource_id(endpoint)
+        common = dict(resource_ids=[resource], metric_namespace=METRICS_NAMESPACE, timespan=(start, end),
+                      granularity=timedelta(minutes=1), aggregations=["Average"], max_results=1000)
+        from azure.core.exceptions import HttpResponseError
+        client = self.metrics_client
+        try:
+            counts = client.query_resources(
+                metric_names=["RequestsPerMinute"], **common,
+                filter=f"deployment eq '{deployment}' and statusCodeClass eq '*' and modelStatusCode eq '*'")
+            latency = client.query_resources(metric_names=list(LATENCY_METRICS.values()), **common,
+                                             filter=f"deployment eq '{deployment}'")
+        except HttpResponseError as err:
+            raise self._metrics_error(err, endpoint, deployment) from err
+        return _aggregates(deployment, counts, latency)
+
+    def endpoint_resource_id(self, endpoint: str) -> str:
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
+                f"Microsoft.MachineLearningServices/workspaces/{self.workspace_name}/onlineEndpoints/{endpoint}")
+
+    # -- clients (created on first use) ----------------------------------------------------------------
+
+    @property
+    def credential(self) -> Any:
+        if self._credential is None:
+            from azure.identity import DefaultAzureCredential
+            self._credential = DefaultAzureCredential()
+        return self._credential
+
+    @property
+    def logs_client(self) -> Any:
+        """azure.monitor.query.LogsQueryClient (imported and created on first use)."""
+        if self._logs is None:
+            with self._lock:
+                if self._logs is None:
+                    from azure.monitor.query import LogsQueryClient
+                    self._logs = LogsQueryClient(self.credential, **self._client_kwargs)
+        return self._logs
+
+    @property
+    def metrics_client(self) -> Any:
+        """azure.monitor.querymetrics.MetricsClient for the endpoint's region (imported and created on first use)."""
+        if self._metrics is None:
+            if not self.metrics_endpoint:
+                raise MetricsNotConfigured(
+                    f"platform metrics are read from the endpoint's regional metrics endpoint, but no region is "
+                    f"configured: set {REGION_SETTING} to the online endpoint's region (e.g. westeurope)")
+            with self._lock:
+                if self._metrics is None:
+                    try:
+                        from azure.monitor.querymetrics import MetricsClient
+                    except ImportError as err:
+                        raise MetricsNotConfigured(
+                            "platform metrics need the azure-monitor-querymetrics package (azure-monitor-query 2.x "
+                            "has no metrics client): add it to requirements.txt") from err
+                    self._metrics = MetricsClient(self.metrics_endpoint, self.credential, **self._client_kwargs)
+        return self._metrics
+
+    # -- errors ----------------------------------------------------------------------------------------
+
+    def _workspace_id(self) -> str:
+        workspace = self.log_analytics_workspace_id
+        if not workspace:
+            raise MetricsNotConfigured(
+                f"no Log Analytics workspace is configured for the endpoints' traffic logs: set {WORKSPACE_SETTING} "
+                f"to the workspace ID (a GUID) of the workspace that a diagnostic setting on the online endpoint "
+                f"sends {TRAFFIC_TABLE} to, or judge on platform metrics (aggregates) instead")
+        if not _GUID.match(workspace):
+            raise MetricsNotConfigured(
+                f"{WORKSPACE_SETTING}={workspace!r} is not a Log Analytics workspace ID: use the GUID shown as "
+                f"'Workspace ID' on the workspace's overview page, not its name or resource ID")
+        return workspace
+
+    def _logs_error(self, err: Any, endpoint: str, deployment: str) -> MetricsError:
+        what = (f"the traffic logs of {endpoint}/{deployment} in Log Analytics workspace "
+                f"{self.log_analytics_workspace_id}")
+        status = getattr(err, "status_code", None)
+        if _auth_failure(err):
+            return MetricsAuthError(
+                f"Azure Monitor refused to read {what} ({_service_error(err)}): give the Function App's identity the "
+                f"Log Analytics Reader role on that workspace, or check the credential")
+        if status == 404:
+            return MetricsNotConfigured(f"could not read {what}: the workspace was not found ({_service_error(err)}); "
+                                        f"check {WORKSPACE_SETTING}")
+        detail = _service_error(err)
+        if status == 400 and TRAFFIC_TABLE.lower() in detail.lower():
+            return MetricsNotConfigured(
+                f"could not read {what}: the workspace has no {TRAFFIC_TABLE} table ({detail}); add a diagnostic "
+                f"setting on the online endpoint that sends the {TRAFFIC_TABLE} category to this workspace")
+        return MetricsError(f"the query for {what} failed (HTTP {status or '-'}: {detail})")
+
+    def _metrics_error(self, err: Any, endpoint: str, deployment: str) -> MetricsError:
+        what = f"the platform metrics of {endpoint}/{deployment} at {self.metrics_endpoint}"
+        if _auth_failure(err):
+            return MetricsAuthError(f"Azure Monitor refused to read {what} ({_service_error(err)}): give the "
+                                    f"Function App's identity the Monitoring Reader role on the endpoint, or check "
+                                    f"the credential")
+        return MetricsError(f"the query for {what} failed (HTTP {getattr(err, 'status_code', None) or '-'}: "
+                            f"{_service_error(err)}); the region must be the endpoint's own ({REGION_SETTING})")
+
+
+# -- the query -------------------------------------------------------------------------------------------
+
+def traffic_query(endpoint: str, deployment: str, start: datetime, end: datetime, limit: int = SAMPLE_LIMIT) -> str:
+    """The KQL for one deployment's traffic in [start, end): a `total` row with the exact counts, and up to
+    `limit` `sample` rows, the most recent requests first. Names are checked and quoted."""
+    endpoint, deployment = _valid_name("endpoint", endpoint), _valid_name("deployment", deployment)
+    return f"""let Traffic = materialize({TRAFFIC_TABLE}
+    | where TimeGenerated >= {_kql_datetime(start)} and TimeGenerated < {_kql_datetime(end)}
+    | where EndpointName =~ {_kql_string(endpoint)} and DeploymentName =~ {_kql_string(deployment)}
+    | project TimeGenerated, Status = toint(ResponseCode), ModelStatus = toint(ModelStatusCode),
+              LatencyMs = todouble(TotalDurationMs), XRequestId, XMSClientRequestId);
+union
+    (Traffic
+        | summarize Requests = count(), ServerErrors = countif(Status >= 500 or ModelStatus >= 500)
+        | project Kind = "total", Requests, ServerErrors),
+    (Traffic
+        | top {int(limit)} by TimeGenerated desc
+        | project Kind = "sample", TimeGenerated, Status, ModelStatus, LatencyMs, XRequestId, XMSClientRequestId)"""
+
+
+def _valid_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidName(f"{kind} name {name!r} is not a valid Azure ML {kind} name (3-32 letters, digits and "
+                          f"hyphens, starting with a letter): refusing to query Azure Monitor for it")
+    return name
+
+
+def _kql_string(value: str) -> str:
+    """A KQL string literal (double-quoted, backslash escapes)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def _kql_datetime(value: datetime) -> str:
+    return f"datetime({value.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')})"
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _span(since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
+    start, end = _utc(since), _utc(until) if until is not None else datetime.now(timezone.utc)
+    if start >= end:
+        raise ValueError(f"empty metrics window: since {start.isoformat()} is not before until {end.isoformat()}")
+    return start, end
+
+
+# -- reading the answers -----------------------------------------------------------------------------------
+
+def _traffic_window(deployment: str, rows: list[Any]) -> TrafficWindow:
+    requests = server_errors = 0
+    samples: list[RequestSample] = []
+    for row in rows:
+        kind = _cell(row, "Kind")
+        if kind == "total":
+            requests, server_errors = int(_cell(row, "Requests") or 0), int(_cell(row, "ServerErrors") or 0)
+        elif kind == "sample":
+            sample = _sample(row)
+            if sample is not None:
+                samples.append(sample)
+    samples.sort(key=lambda s: s.time)
+    server_errors = max(server_errors, sum(1 for s in samples if s.status >= 500))
+    return TrafficWindow(deployment=deployment, samples=tuple(samples),
+                         requests=max(requests, len(samples)), server_errors=server_errors)
+
+
+def _sample(row: Any) -> RequestSample | None:
+    when, status, latency = _cell(row, "TimeGenerated"), _cell(row, "Status"), _cell(row, "LatencyMs")
+    if status is None or latency is None or not isinstance(when, datetime):
+        return None                                       # a log line without the fields the judge needs
+    status, model = int(status), _cell(row, "ModelStatus")
+    if model is not None and int(model) >= 500 and status < 500:
+        status = int(model)                               # the model failed; the endpoint answered 424
+    return RequestSample(time=_utc(when).timestamp(), status=status, latency_ms=float(latency),
+                         request_id=str(_cell(row, "XRequestId") or _cell(row, "XMSClientRequestId") or ""))
+
+
+def _cell(row: Any, column: str) -> Any:
+    """A LogsTableRow's value by column name; None if the table has no such column."""
+    try:
+        return row[column]
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
+def _aggregates(deployment: str, counts: list[Any], latency: list[Any]) -> PlatformAggregates:
+    per_minute: dict[datetime, float] = {}
+    classes: dict[str, float] = {}
+    errors = 0.0
+    for metric in _metrics(counts):
+        for series in metric.timeseries:
+            dims = {k.lower(): str(v or "") for k, v in series.metadata_values.items()}
+            status_class, model_status = dims.get("statuscodeclass", ""), dims.get("modelstatuscode", "")
+            failed = status_class.startswith("5") or model_status.startswith("5")
+            for point in series.data:
+                value = point.average or 0.0
+                per_minute[point.timestamp] = per_minute.get(point.timestamp, 0.0) + value
+                classes[status_class or "unknown"] = classes.get(status_class or "unknown", 0.0) + value
+                errors += value if failed else 0.0
+    weighted: dict[str, float] = {}
+    worst: dict[str, float] = {}
+    by_name = {name: key for key, name in LATENCY_METRICS.items()}
+    for metric in _metrics(latency):
+        key = by_name.get(metric.name)
+        points = [(p.timestamp, p.average) for s in metric.timeseries for p in s.data if p.average is not None]
+        if key is None or not points:
+            continue
+        weights = [per_minute.get(when, 0.0) for when, _ in points]
+        if sum(weights) <= 0:
+            weights = [1.0] * len(points)                 # no counts for those minutes: plain mean
+        weighted[key] = sum(w * v for w, (_, v) in zip(weights, points)) / sum(weights)
+        worst[key] = max(v for _, v in points)
+    return PlatformAggregates(deployment=deployment, requests=round(sum(per_minute.values())),
+                              server_errors=round(errors), status_classes={k: round(v) for k, v in classes.items()},
+                              latency_ms=weighted, worst_minute_ms=worst,
+                              minutes=sum(1 for v in per_minute.values() if v > 0))
+
+
+def _metrics(results: list[Any]) -> list[Any]:
+    return [metric for result in results for metric in result.metrics]
+
+
+def _auth_failure(err: Any) -> bool:
+    from azure.core.exceptions import ClientAuthenticationError
+    # LogsQueryClient re-raises the pipeline's ClientAuthenticationError as a plain HttpResponseError
+    return (isinstance(err, ClientAuthenticationError) or isinstance(err.__context__, ClientAuthenticationError)
+            or getattr(err, "status_code", None) in (401, 403))
+
+
+def _service_error(err: Any) -> str:
+    """'code: message' from the service's error body (the innermost message), else the exception's message."""
+    response = getattr(err, "response", None)
+    try:
+        body = response.json() if response is not None else None
+    except Exception:                                     # not JSON: fall back to the message
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        code, inner = error.get("code", ""), error
+        while isinstance(inner.get("innererror"), dict):
+            inner = inner["innererror"]
+        message = inner.get("message") or error.get("message") or ""
+        return f"{code}: {message}" if code else message
+    message = getattr(err, "message", None) or str(err)
+    return message.splitlines()[0] if message else type(err).__name__
+
+
+def _describe(error: Any) -> str:
+    if error is None:
+        return "no error details"
+    details = []
+    for detail in error.details or []:                    # mappings (the SDK's ErrorDetail models)
+        inner = detail.get("innererror") if hasattr(detail, "get") else None
+        details.append((inner or {}).get("message") or (detail.get("message") if hasattr(detail, "get") else ""))
+    return "; ".join(filter(None, [f"{error.code}: {error.message}", *details]))

@@ -1,0 +1,250 @@
+"""Blue/green rollouts: a registered model goes to the idle colour and earns its traffic step by step,
+judged against the live colour on the same window; ticks and events advance it, nothing waits."""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from lifecycle import rollout as rm
+from lifecycle.events import ModelRegistered
+from lifecycle.judge import JudgePolicy, Window, judge
+from lifecycle.ports import Platform
+from lifecycle.rollout import Rollout, RolloutEvent
+
+log = logging.getLogger("lifecycle.rollout")
+SMOKE_ROUNDS = 4
+
+
+def model_registered(event: ModelRegistered, p: Platform) -> Rollout | None:
+    settings = p.settings
+    if event.model_name != settings.model_name:
+        log.info("ignored %s:%s: this app deploys %s", event.model_name, event.model_version, settings.model_name)
+        return None
+    model = p.registry.get(event.model_name, event.model_version)
+    if model is None:
+        raise LookupError(f"model {event.model_name}:{event.model_version} is not in the registry yet")  # retried
+    endpoint = p.endpoints.ensure_endpoint(settings.endpoint_name).name
+
+    def change(current: Rollout | None) -> Rollout | None:
+        if current and (current.model == model.ref or model.ref in current.queued):
+            return None                                           # a duplicate event
+        if current and current.active:
+            waiting = rm.note(replace(current, queued=current.queued + (model.ref,)), f"{model.ref} registered: queued")
+            if settings.rollout_on_new_model == "supersede":
+                return rm.roll_back(waiting, f"superseded by {model.ref}")
+            return waiting
+        return _started(rm.start(endpoint, model.ref, current), current)
+
+    before = p.state.get(rm.Rollout, endpoint)
+    after = p.state.update(Rollout, endpoint, change)
+    if after is not None and after != before:
+        _entered(p, before, after)
+    elif after is not None and after.model == model.ref and after.phase == "deploying":
+        p.endpoints.create_deployment(endpoint, after.colour, model)   # replayed: make sure it was asked for
+    return after
+
+
+def _started(new: Rollout, previous: Rollout | None) -> Rollout:
+    # Whatever the previous rollout queued comes after this one; its pending retirement is moot (reused colour).
+    return replace(new, queued=tuple(q for q in (previous.queued if previous else ()) if q != new.model))
+
+
+def tick(p: Platform, now: datetime) -> list[Rollout]:
+    """One step of every rollout that can move; called by the reconcile timer and by rollout events."""
+    moved = []
+    for r in p.state.list(Rollout):
+        result = advance(p, r, now)
+        if result is not None:
+            moved.append(result)
+    return moved
+
+
+def advance(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
+    s = p.settings
+    if not r.active:
+        return _after_end(p, r, now)
+    if r.paused or p.state.get(Rollout, r.endpoint) != r:
+        return None                      # paused, or another tick moved it since it was read
+    _ensure_traffic(p, r)
+    if r.phase == "deploying":
+        endpoint = p.endpoints.get(r.endpoint)
+        deployment = endpoint.deployment(r.colour) if endpoint else None
+        if deployment is None or deployment.model != r.model or deployment.state not in ("Succeeded", "Failed", "Canceled"):
+            if r.seconds_in_phase(now) > s.rollout_max_step_seconds:
+                return _commit(p, r, rm.roll_back(r, f"{r.colour} was not ready after {s.rollout_max_step_seconds:.0f} s"))
+            return None
+        if deployment.state != "Succeeded":
+            return _commit(p, r, rm.roll_back(r, f"deployment {r.colour} {deployment.state.lower()}: {deployment.error or 'no reason given'}"))
+        return _commit(p, r, rm.move(r, "smoke", f"{r.colour} is ready; smoke-testing it through the deployment header"))
+    if r.phase == "smoke":
+        passed, detail, evidence = smoke_test(p, r)
+        if not passed:
+            return _commit(p, r, rm.roll_back(r, f"smoke test failed: {detail}", {"smoke": evidence}))
+        return _commit(p, r, rm.after_smoke(rm.note(r, f"smoke test passed: {detail}"), s.canary_steps,
+                                            s.rollout_mirror_percent))
+    return _judge_step(p, r, now)
+
+
+def _judge_step(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
+    s = p.settings
+    since = datetime.fromisoformat(r.phase_started.replace("Z", "+00:00"))
+    verdict = judge(_window(p, r, r.baseline, since), _window(p, r, r.colour, since),
+                    JudgePolicy(min_requests=int(s.rollout_min_requests)))
+    evidence = verdict.to_json()
+    bake = s.rollout_mirror_seconds if r.phase == "mirror" else s.rollout_bake_seconds
+    elapsed = r.seconds_in_phase(now)
+    if verdict.outcome == "fail":
+        return _commit(p, r, rm.roll_back(r, verdict.summary, evidence))
+    if verdict.outcome == "pass" and elapsed >= bake:
+        return _commit(p, r, rm.next_step(r, s.canary_steps, evidence))
+    if elapsed > s.rollout_max_step_seconds:
+        return _commit(p, r, rm.roll_back(r, f"still {verdict.outcome} after {elapsed:.0f} s: {verdict.summary}", evidence))
+    if r.judgement != evidence:
+        _commit(p, r, replace(r, judgement=evidence), quiet=True)   # the latest evidence, for `mlops status`
+    return None
+
+
+def _window(p: Platform, r: Rollout, deployment: str, since: datetime) -> Window:
+    traffic = p.metrics.window(r.endpoint, deployment, since)
+    return Window(deployment=deployment, requests=traffic.requests, server_errors=traffic.server_errors,
+                  latencies_ms=tuple(x.latency_ms for x in traffic.samples),
+                  predictions=tuple(p.collected.predictions(r.endpoint, deployment, since)))
+
+
+def smoke_test(p: Platform, r: Rollout) -> tuple[bool, str, dict]:
+    s = p.settings
+    name, _, version = r.model.partition(":")
+    rows = p.registry.reference_sample(name, version, int(s.smoke_rows))
+    if not rows:
+        return False, f"{r.model} has no reference sample (reference/sample.csv) to test with", {}
+    # A few rounds, so that every worker of the new deployment has loaded the model before it is judged;
+    # the last answer is the one checked.
+    for _ in range(SMOKE_ROUNDS):
+        answer = p.endpoints.invoke(r.endpoint, r.colour, {"data": rows})
+        if answer.status != 200:
+            break
+    evidence = {"rows": len(rows), "rounds": SMOKE_ROUNDS, "status": answer.status, "latency_ms": round(answer.latency_ms, 1)}
+    if answer.status != 200:
+        return False, f"{r.colour} answered {answer.status}: {answer.body[:300]}", evidence
+    import json
+    try:
+        predictions = json.loads(answer.body).get("predictions")
+    except (ValueError, AttributeError):
+        predictions = None
+    if not isinstance(predictions, list) or len(predictions) != len(rows):
+        return False, f"{r.colour} answered {len(rows)} rows with {answer.body[:200]!r}, not one prediction per row", evidence
+    if answer.latency_ms > s.smoke_max_latency_ms:
+        return False, f"{len(rows)} rows took {answer.latency_ms:.0f} ms (limit {s.smoke_max_latency_ms:.0f} ms)", evidence
+    return True, f"{len(rows)} reference rows answered in {answer.latency_ms:.0f} ms", evidence
+
+
+def _after_end(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
+    if r.retire and r.retire_at and now >= datetime.fromisoformat(r.retire_at.replace("Z", "+00:00")):
+        endpoint = p.endpoints.get(r.endpoint)
+        if endpoint and endpoint.deployment(r.retire) and not endpoint.traffic.get(r.retire):
+            p.endpoints.delete_deployment(r.endpoint, r.retire)
+        return _commit(p, r, rm.note(replace(r, retire="", retire_at=""), f"retired {r.retire}"), quiet=True)
+    if r.queued:
+        model = p.registry.get(*r.queued[0].split(":", 1))
+        if model is None:
+            return None
+        started = replace(rm.start(r.endpoint, model.ref, r), queued=r.queued[1:])
+        return _commit(p, r, started)
+    return None
+
+
+def override(p: Platform, endpoint: str, action: str) -> Rollout:
+    """A person's decision: promote, rollback, pause or resume the endpoint's rollout now."""
+    r = p.state.get(Rollout, endpoint)
+    if r is None or not r.active:
+        raise ValueError(f"endpoint {endpoint} has no rollout in progress" + (f" (the last one {r.phase})" if r else ""))
+    if action == "promote":
+        if r.phase in ("deploying",):
+            raise ValueError(f"{r.colour} is not ready yet: it cannot take traffic")
+        new = rm.promote(r, "promoted by hand")
+    elif action == "rollback":
+        new = rm.roll_back(r, "rolled back by hand")
+    elif action in ("pause", "resume"):
+        new = rm.note(replace(r, paused=action == "pause"), f"{action}d by hand")
+    else:
+        raise ValueError(f"unknown rollout action {action!r}: promote, rollback, pause or resume")
+    result = _commit(p, r, new)
+    if result is None:
+        raise RuntimeError(f"the rollout of {endpoint} moved meanwhile: look at `mlops status` and try again")
+    return result
+
+
+# -- storing a step and acting on it ------------------------------------------------------------------
+def _commit(p: Platform, old: Rollout, new: Rollout, quiet: bool = False) -> Rollout | None:
+    """Store `new` only if the rollout is still `old`: a concurrent or duplicate tick finds it moved and stops."""
+    if new.phase == "promoted" and old.phase != "promoted":
+        due = datetime.now(timezone.utc) + timedelta(seconds=p.settings.rollout_retention_seconds)
+        new = replace(new, retire_at=due.isoformat(timespec="seconds").replace("+00:00", "Z"))
+    new = replace(new, revision=uuid.uuid4().hex)
+    stored = p.state.update(Rollout, old.endpoint, lambda current: new if current == old else None)
+    if stored != new:
+        return None
+    if not quiet:
+        _entered(p, old, new)
+    return new
+
+
+def _entered(p: Platform, old: Rollout | None, new: Rollout) -> None:
+    """Act on a state just stored: deployments, traffic, registry tags, events. Each act is idempotent,
+    and the next tick re-checks the traffic, so a failure here is repaired by retrying."""
+    name, _, version = new.model.partition(":")
+    if new.phase == "deploying" and (old is None or old.rollout_id != new.rollout_id):
+        model = p.registry.get(name, version)
+        p.endpoints.create_deployment(new.endpoint, new.colour, model)
+        p.registry.update_tags(name, version, {"mlops.alias": "challenger"})
+        _publish(p, "MLOps.RolloutStarted", new)
+        return
+    _ensure_traffic(p, new)
+    if new.phase == "promoted" and (old is None or old.phase != "promoted"):
+        p.registry.update_tags(name, version, {"mlops.alias": "champion"})
+        if new.baseline_model:
+            base_name, _, base_version = new.baseline_model.partition(":")
+            p.registry.update_tags(base_name, base_version, {"mlops.alias": "previous"})
+        _archive(p, new, "promoted")
+        _publish(p, "MLOps.ModelPromoted", new)
+    elif new.phase == "rolled_back" and (old is None or old.phase != "rolled_back"):
+        endpoint = p.endpoints.get(new.endpoint)
+        if endpoint and endpoint.deployment(new.colour) and new.colour != new.baseline:
+            p.endpoints.delete_deployment(new.endpoint, new.colour)
+        p.registry.update_tags(name, version, {"mlops.alias": "rolled-back"})
+        _archive(p, new, "rolled_back")
+        _publish(p, "MLOps.RolloutRolledBack", new)
+    elif old is not None and (old.phase, old.step) != (new.phase, new.step):
+        _publish(p, "MLOps.RolloutProgressed", new)
+    log.info("rollout %s: %s", new.rollout_id, new.history[-1]["note"] if new.history else new.phase)
+
+
+def _ensure_traffic(p: Platform, r: Rollout) -> None:
+    traffic, mirror = rm.desired_traffic(r, p.settings.canary_steps, p.settings.rollout_mirror_percent)
+    endpoint = p.endpoints.get(r.endpoint)
+    if endpoint is None:
+        return
+    ready = {d.name for d in endpoint.deployments if d.state == "Succeeded"}
+    if not set(traffic) | set(mirror) <= ready:
+        return   # a colour that is not serving cannot take traffic yet
+    if endpoint.traffic != traffic or endpoint.mirror_traffic != mirror:
+        p.endpoints.set_traffic(r.endpoint, traffic, mirror)
+
+
+def _archive(p: Platform, r: Rollout, outcome: str) -> None:
+    p.state.create(RolloutEvent(rollout_id=r.rollout_id, endpoint=r.endpoint, model=r.model, outcome=outcome,
+                                reason=r.reason, started_at=r.started_at, finished_at=r.finished_at, history=r.history))
+
+
+def _publish(p: Platform, event_type: str, r: Rollout) -> None:
+    p.events.publish(event_type, f"endpoints/{r.endpoint}/rollouts/{r.model}", {
+        "endpoint": r.endpoint, "model": r.model, "deployment": r.colour, "baseline": r.baseline,
+        "baselineModel": r.baseline_model, "phase": r.phase, "step": r.step, "reason": r.reason,
+        "judgement": r.judgement})
+
+
+def rollout_event(event: object, p: Platform) -> list[Rollout]:
+    """MLOps.RolloutStarted / RolloutProgressed: take the next step now instead of at the next tick."""
+    return tick(p, datetime.now(timezone.utc))

@@ -1,0 +1,343 @@
+"""The canary judge: is the new colour (canary) worse than the live one (baseline) over the same window?
+
+Four checks, each a statistical test plus a limit a person would set, so that a difference has to be both
+real (significant at `alpha`) and large enough to matter before it fails a rollout:
+
+- errors       server error (5xx) rates: two-proportion z-test, Fisher's exact test where counts are
+               small; plus an exact binomial test against the absolute ceiling `max_error_rate`.
+- latency      Mann-Whitney U (canary slower) and p95/p99 limits relative to the baseline.
+- predictions  Jensen-Shannon distance between predicted-label distributions (chi-squared as evidence).
+- accuracy     where ground truth exists on both sides: accuracy drop, two-proportion test.
+
+A failure can be decided as soon as it is significant; a pass needs `min_requests` on both sides and no
+check waiting for more data. The statistics live in judge_stats.py (plain Python: no numpy or scipy, so
+importing this module and calling it stay cheap in the Function App).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lifecycle import judge_stats as stats
+
+OUTCOMES = ("pass", "fail", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one deployment did over the window."""
+    deployment: str
+    requests: int                         # answered requests (any status)
+    server_errors: int                    # 5xx answers; 4xx are the caller's fault and don't count
+    latencies_ms: tuple[float, ...]       # per-request latency samples (may be a subsample of `requests`)
+    predictions: tuple = ()               # predicted labels of the collected outputs (may be empty)
+    labelled: tuple[tuple[Any, Any], ...] = ()   # (prediction, true label) pairs where ground truth exists
+
+    def __post_init__(self) -> None:
+        if self.requests < 0 or not 0 <= self.server_errors <= self.requests:
+            raise ValueError(f"window of deployment '{self.deployment}': {self.server_errors} server errors "
+                             f"in {self.requests} requests is impossible; counts must satisfy "
+                             "0 ≤ server_errors ≤ requests")
+        # Lists are accepted and frozen; latencies that are not finite numbers (NaN from a lost sample) are dropped.
+        latencies = tuple(x for x in map(float, self.latencies_ms) if math.isfinite(x))
+        object.__setattr__(self, "latencies_ms", latencies)
+        object.__setattr__(self, "predictions", tuple(self.predictions))
+        object.__setattr__(self, "labelled", tuple(tuple(pair) for pair in self.labelled))
+
+
+@dataclass(frozen=True)
+class JudgePolicy:
+    min_requests: int = 50                # per side, before anything but an outright failure can be decided
+    alpha: float = 0.01                   # significance for the tests
+    max_error_rate_increase: float = 0.02 # absolute: canary error rate may exceed baseline's by at most this...
+    max_error_rate: float = 0.05          # ...and may never exceed this (with enough samples, significant)
+    latency_ratio_p95: float = 1.5        # canary p95 ≤ ratio × baseline p95 + slack
+    latency_ratio_p99: float = 2.0
+    latency_slack_ms: float = 5.0         # so that tiny absolute differences (1 ms vs 2 ms) don't fail
+    max_prediction_shift: float = 0.2     # Jensen-Shannon distance (base 2) between predicted-label distributions
+    min_predictions: int = 50
+    max_accuracy_drop: float = 0.05       # absolute, where ≥ min_labelled labels exist on both sides
+    min_labelled: int = 30
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"judge policy: alpha must be between 0 and 1, not {self.alpha}")
+        if min(self.min_requests, self.min_predictions, self.min_labelled) < 1:
+            raise ValueError("judge policy: min_requests, min_predictions and min_labelled must be at least 1")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str                   # "errors" | "latency" | "predictions" | "accuracy"
+    outcome: str                # "pass" | "fail" | "inconclusive" | "skipped"
+    detail: str                 # one sentence a person can read: numbers, test, p-value, limit
+    evidence: dict              # the numbers (JSON-serialisable)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "outcome": self.outcome, "detail": self.detail, "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    outcome: str                # "pass" | "fail" | "inconclusive"
+    checks: tuple[Check, ...]
+    summary: str
+
+    def to_json(self) -> dict:
+        return {"outcome": self.outcome, "summary": self.summary, "checks": [c.to_json() for c in self.checks]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Judgement:
+        return cls(data["outcome"], tuple(Check(c["name"], c["outcome"], c["detail"], c["evidence"])
+                                          for c in data["checks"]), data["summary"])
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+
+def judge(baseline: Window, canary: Window, policy: JudgePolicy = JudgePolicy()) -> Judgement:
+    """Compare the canary with the baseline over the same window: pass, fail or inconclusive (wait)."""
+    checks = (errors_check(baseline, canary, policy), latency_check(baseline, canary, policy),
+              predictions_check(baseline, canary, policy), accuracy_check(baseline, canary, policy))
+    failed = [c for c in checks if c.outcome == "fail"]
+    if failed:
+        return Judgement("fail", checks, f"fail: {canary.deployment} is worse than {baseline.deployment}. "
+                         + " ".join(c.detail for c in failed))
+    short = [(w, policy.min_requests - w.requests) for w in (canary, baseline) if w.requests < policy.min_requests]
+    if short:
+        waiting = " and ".join(f"{missing} more request{'s' if missing != 1 else ''} on {w.deployment} "
+                               f"({w.requests} of {policy.min_requests})" for w, missing in short)
+        return Judgement("inconclusive", checks, f"inconclusive: waiting for {waiting}; no check has failed so far.")
+    pending = [c for c in checks if c.outcome == "inconclusive"]
+    if pending:
+        return Judgement("inconclusive", checks, "inconclusive: waiting for more data. "
+                         + " ".join(c.detail for c in pending))
+    done = [c for c in checks if c.outcome == "pass"]
+    skipped = [c for c in checks if c.outcome == "skipped"]
+    summary = (f"pass: {canary.deployment} is no worse than {baseline.deployment} over {canary.requests} and "
+               f"{baseline.requests} requests ({', '.join(c.name for c in done)} passed"
+               + (f"; {', '.join(c.name for c in skipped)} skipped" if skipped else "") + "). "
+               + " ".join(c.detail for c in done))
+    return Judgement("pass", checks, summary)
+
+
+# ------------------------------------------------------------------------------------------- errors
+
+def errors_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check:
+    b_n, b_e, c_n, c_e = baseline.requests, baseline.server_errors, canary.requests, canary.server_errors
+    b_rate, c_rate = _rate(b_e, b_n), _rate(c_e, c_n)
+    evidence: dict[str, Any] = {
+        "baseline": {"deployment": baseline.deployment, "requests": b_n, "server_errors": b_e, "rate": b_rate},
+        "canary": {"deployment": canary.deployment, "requests": c_n, "server_errors": c_e, "rate": c_rate},
+        "alpha": policy.alpha, "max_error_rate_increase": policy.max_error_rate_increase,
+        "max_error_rate": policy.max_error_rate, "min_requests": policy.min_requests,
+        "test": None, "statistic": None, "p_value": None,
+        "limit_test": "exact binomial test (one-sided) against max_error_rate", "p_value_limit": None}
+    if c_n == 0:
+        return Check("errors", "inconclusive", f"Errors: no requests answered by {canary.deployment} yet.", evidence)
+
+    seen = f"{canary.deployment}: {c_e} server errors in {c_n} requests ({_pct(c_rate)})"
+    relative = None
+    if b_n:
+        seen += f" vs {baseline.deployment}: {b_e} in {b_n} ({_pct(b_rate)})"
+        relative = stats.two_proportion_greater(c_e, c_n, b_e, b_n)
+        evidence.update(test=relative.test + " (one-sided, canary worse)", statistic=relative.statistic,
+                        p_value=relative.p_value, difference=c_rate - b_rate)
+    p_limit = stats.binom_greater(c_e, c_n, policy.max_error_rate)
+    evidence["p_value_limit"] = p_limit
+
+    over_increase = b_n > 0 and c_rate > b_rate + policy.max_error_rate_increase
+    over_ceiling = c_rate > policy.max_error_rate
+    fails = []
+    if over_increase and relative.p_value < policy.alpha:
+        fails.append(f"{_pct(c_rate - b_rate)} more than {baseline.deployment}, above the allowed "
+                     f"+{_pct(policy.max_error_rate_increase)} ({relative.test}, "
+                     f"{_p(relative.p_value)} < {policy.alpha})")
+    if over_ceiling and p_limit < policy.alpha:
+        fails.append(f"significantly above the {_pct(policy.max_error_rate)} ceiling "
+                     f"(binomial {_p(p_limit)} < {policy.alpha})")
+    if fails:
+        return Check("errors", "fail", f"Errors: {seen}; " + " and ".join(fails) + ".", evidence)
+    if b_n < policy.min_requests or c_n < policy.min_requests:
+        return Check("errors", "inconclusive", f"Errors: {seen}; need {policy.min_requests} requests on each "
+                     "side to pass.", evidence)
+    if over_increase or over_ceiling:
+        limit = (f"above {baseline.deployment} + {_pct(policy.max_error_rate_increase)}" if over_increase
+                 else f"above the {_pct(policy.max_error_rate)} ceiling")
+        p = relative.p_value if over_increase else p_limit
+        return Check("errors", "inconclusive", f"Errors: {seen}; {limit} but not significant yet "
+                     f"({_p(p)} ≥ {policy.alpha}), waiting for more requests.", evidence)
+    return Check("errors", "pass", f"Errors: {seen}; within +{_pct(policy.max_error_rate_increase)} of "
+                 f"{baseline.deployment} and under {_pct(policy.max_error_rate)}.", evidence)
+
+
+# ------------------------------------------------------------------------------------------ latency
+
+def latency_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check:
+    b, c = sorted(baseline.latencies_ms), sorted(canary.latencies_ms)
+    evidence: dict[str, Any] = {
+        "baseline": _latency_summary(baseline.deployment, b), "canary": _latency_summary(canary.deployment, c),
+        "alpha": policy.alpha, "latency_ratio_p95": policy.latency_ratio_p95,
+        "latency_ratio_p99": policy.latency_ratio_p99, "latency_slack_ms": policy.latency_slack_ms,
+        "min_samples": policy.min_requests}
+    missing = [w.deployment for w, s in ((canary, c), (baseline, b)) if not s]
+    if missing:
+        return Check("latency", "inconclusive", f"Latency: no samples from {' or '.join(missing)} yet.", evidence)
+
+    result, method = stats.mann_whitney_greater(c, b)
+    limits = {"p95": policy.latency_ratio_p95 * evidence["baseline"]["p95"] + policy.latency_slack_ms,
+              "p99": policy.latency_ratio_p99 * evidence["baseline"]["p99"] + policy.latency_slack_ms}
+    breaches = [q for q, limit in limits.items() if evidence["canary"][q] > limit]
+    significant = result.p_value < policy.alpha
+    evidence.update(test="Mann-Whitney U (one-sided, canary slower)", method=method, u_statistic=result.statistic,
+                    p_value=result.p_value, prob_canary_slower=result.statistic / (len(b) * len(c)),
+                    limit_p95_ms=limits["p95"], limit_p99_ms=limits["p99"], breaches=breaches)
+
+    quantiles = (f"{canary.deployment} p95 {_ms(evidence['canary']['p95'])}, p99 {_ms(evidence['canary']['p99'])} "
+                 f"vs {baseline.deployment} p95 {_ms(evidence['baseline']['p95'])}, "
+                 f"p99 {_ms(evidence['baseline']['p99'])}")
+    test = f"Mann-Whitney {_p(result.p_value)}"
+    broken = ", ".join(f"{q} above its limit {_ms(limits[q])}" for q in breaches)
+    # Unlike errors, latency never fails early: a deployment's first requests are often slow (workers
+    # warming up), and tail quantiles of a handful of samples say little.
+    if len(b) < policy.min_requests or len(c) < policy.min_requests:
+        return Check("latency", "inconclusive", f"Latency: {quantiles} ({test}); need {policy.min_requests} "
+                     f"samples on each side (have {len(c)} and {len(b)}).", evidence)
+    if significant and breaches:
+        return Check("latency", "fail", f"Latency: {quantiles}; significantly slower ({test} < {policy.alpha}) "
+                     f"with {broken}.", evidence)
+    if breaches:
+        return Check("latency", "inconclusive", f"Latency: {quantiles}; {broken} but not significantly slower "
+                     f"({test} ≥ {policy.alpha}), waiting for more samples.", evidence)
+    verdict = "slower but within limits" if significant else "not significantly slower"
+    return Check("latency", "pass", f"Latency: {quantiles}; {verdict} ({test}; limits p95 "
+                 f"{_ms(limits['p95'])}, p99 {_ms(limits['p99'])}).", evidence)
+
+
+def _latency_summary(deployment: str, ordered: list[float]) -> dict:
+    if not ordered:
+        return {"deployment": deployment, "samples": 0, "mean": None, "p50": None, "p95": None, "p99": None}
+    return {"deployment": deployment, "samples": len(ordered), "mean": sum(ordered) / len(ordered),
+            "p50": stats.quantile(ordered, 0.5), "p95": stats.quantile(ordered, 0.95),
+            "p99": stats.quantile(ordered, 0.99)}
+
+
+# -------------------------------------------------------------------------------------- predictions
+
+def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check:
+    b, c = baseline.predictions, canary.predictions
+    evidence: dict[str, Any] = {"max_prediction_shift": policy.max_prediction_shift, "alpha": policy.alpha,
+                                "min_predictions": policy.min_predictions,
+                                "baseline": {"deployment": baseline.deployment, "count": len(b)},
+                                "canary": {"deployment": canary.deployment, "count": len(c)}}
+    if len(b) < policy.min_predictions or len(c) < policy.min_predictions:
+        return Check("predictions", "skipped", f"Predictions: {len(c)} from {canary.deployment} and {len(b)} from "
+                     f"{baseline.deployment}; need {policy.min_predictions} on each side.", evidence)
+
+    binned = stats.is_continuous(b, c)
+    if binned:        # a regressor: compare histograms over the baseline's deciles
+        edges = stats.bin_edges(stats.numeric_values(b))
+        b_counts = stats.binned_counts(stats.numeric_values(b), edges)
+        c_counts = stats.binned_counts(stats.numeric_values(c), edges)
+    else:
+        b_counts, c_counts = _counts(b), _counts(c)
+    distance = stats.js_distance(c_counts, b_counts)
+    chi2 = stats.chi2_homogeneity(c_counts, b_counts)
+    evidence.update(binned=binned, labels=len(set(b_counts) | set(c_counts)), js_distance=distance,
+                    chi2={"statistic": chi2.statistic, "dof": len(set(b_counts) | set(c_counts)) - 1,
+                          "p_value": chi2.p_value})
+    evidence["baseline"]["distribution"] = _shares(b_counts, c_counts)
+    evidence["canary"]["distribution"] = _shares(c_counts, b_counts)
+
+    seen = (f"{'binned ' if binned else ''}prediction distributions of {canary.deployment} ({len(c)}) and "
+            f"{baseline.deployment} ({len(b)}) are {distance:.3f} apart (Jensen-Shannon distance, limit "
+            f"{policy.max_prediction_shift}; chi-squared {_p(chi2.p_value)})")
+    if distance <= policy.max_prediction_shift:
+        return Check("predictions", "pass", f"Predictions: {seen}.", evidence)
+    if chi2.p_value < policy.alpha:
+        return Check("predictions", "fail", f"Predictions: {seen}; {canary.deployment} "
+                     f"predicts {_top(c_counts)} where {baseline.deployment} predicts {_top(b_counts)}.", evidence)
+    return Check("predictions", "inconclusive", f"Predictions: {seen}; the shift is not significant yet, "
+                 "waiting for more predictions.", evidence)
+
+
+def _counts(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        key = stats.label_key(value)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _shares(counts: dict, other: dict, limit: int = 20) -> dict[str, float]:
+    """Shares of the `limit` labels most common on both sides together; the rest as "(other)"."""
+    total = sum(counts.values())
+    top = sorted(set(counts) | set(other), key=lambda k: (-(counts.get(k, 0) + other.get(k, 0)), k))[:limit]
+    shares = {k: counts.get(k, 0) / total for k in top}
+    rest = total - sum(counts.get(k, 0) for k in top)
+    if rest:
+        shares["(other)"] = rest / total
+    return shares
+
+
+def _top(counts: dict, n: int = 3) -> str:
+    total = sum(counts.values())
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return ", ".join(f"{label!r} {count / total:.0%}" for label, count in ranked)
+
+
+# ----------------------------------------------------------------------------------------- accuracy
+
+def accuracy_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check:
+    b, c = baseline.labelled, canary.labelled
+    evidence: dict[str, Any] = {"max_accuracy_drop": policy.max_accuracy_drop, "alpha": policy.alpha,
+                                "min_labelled": policy.min_labelled,
+                                "baseline": {"deployment": baseline.deployment, "labelled": len(b)},
+                                "canary": {"deployment": canary.deployment, "labelled": len(c)}}
+    if len(b) < policy.min_labelled or len(c) < policy.min_labelled:
+        return Check("accuracy", "skipped", f"Accuracy: {len(c)} labelled predictions from {canary.deployment} and "
+                     f"{len(b)} from {baseline.deployment}; need {policy.min_labelled} on each side.", evidence)
+    if stats.is_continuous([t for _, t in b], [t for _, t in c]):
+        return Check("accuracy", "skipped", "Accuracy: the true labels are continuous values (a regressor); "
+                     "accuracy does not apply.", evidence)
+
+    b_ok = sum(stats.label_key(p) == stats.label_key(t) for p, t in b)
+    c_ok = sum(stats.label_key(p) == stats.label_key(t) for p, t in c)
+    b_acc, c_acc = b_ok / len(b), c_ok / len(c)
+    result = stats.two_proportion_greater(len(c) - c_ok, len(c), len(b) - b_ok, len(b))   # canary wrong more often?
+    drop = b_acc - c_acc
+    evidence["baseline"].update(correct=b_ok, accuracy=b_acc)
+    evidence["canary"].update(correct=c_ok, accuracy=c_acc)
+    evidence.update(drop=drop, test=result.test + " (one-sided, canary less accurate)",
+                    statistic=result.statistic, p_value=result.p_value)
+    seen = (f"{canary.deployment} {_pct(c_acc)} correct of {len(c)} vs {baseline.deployment} {_pct(b_acc)} of "
+            f"{len(b)}, a drop of {_pct(drop)} (limit {_pct(policy.max_accuracy_drop)}; {result.test} "
+            f"{_p(result.p_value)})")
+    if drop > policy.max_accuracy_drop and result.p_value < policy.alpha:
+        return Check("accuracy", "fail", f"Accuracy: {seen}.", evidence)
+    if drop > policy.max_accuracy_drop:
+        return Check("accuracy", "inconclusive", f"Accuracy: {seen}; not significant yet, waiting for more "
+                     "labels.", evidence)
+    return Check("accuracy", "pass", f"Accuracy: {seen}.", evidence)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:.1f}%"
+
+
+def _p(p: float | None) -> str:
+    """A p-value as "p=0.012", "p=3.4e-07" or "p<1e-300" (smaller than a float holds)."""
+    if p is None:
+        return "p n/a"
+    return f"p={p:.3f}" if p >= 0.001 else f"p={p:.1e}" if p > 0 else "p<1e-300"
+
+
+def _ms(x: float | None) -> str:
+    return "n/a" if x is None else (f"{x:.0f} ms" if x >= 100 else f"{x:.2f} ms" if x < 10 else f"{x:.1f} ms")

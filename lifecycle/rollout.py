@@ -1,0 +1,156 @@
+"""The blue/green rollout of one model version on one endpoint, as a state machine that ticks advance.
+
+    deploying → smoke → [mirror] → canary 10% → 50% → 100% → promoted
+         └──────────┴───────┴──────────┴─────────────┴──────→ rolled_back
+
+This module is pure: it says what state comes next and what traffic each state wants; the handler in
+handlers/rollout.py observes the platform, asks the judge, stores the new state with a conditional
+write (so one rollout runs per endpoint and a duplicate tick cannot double a step) and acts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import ClassVar
+
+from lifecycle.records import Record, parse_time, utcnow
+
+ACTIVE = ("deploying", "smoke", "mirror", "canary")
+TERMINAL = ("promoted", "rolled_back")
+COLOURS = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class Rollout(Record):
+    """The endpoint's current (or last) rollout; keyed by endpoint, so there is one at a time."""
+    COLLECTION: ClassVar[str] = "rollouts"
+    endpoint: str
+    rollout_id: str
+    model: str                       # the challenger, "name:version"
+    colour: str                      # its deployment
+    baseline: str = ""               # the live deployment when it started ("" for the first model)
+    baseline_model: str = ""
+    phase: str = "deploying"
+    step: int = -1                   # index into the canary steps while in "canary"
+    phase_started: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    paused: bool = False
+    reason: str = ""                 # why it ended as it did
+    judgement: dict | None = None    # the judge's last verdict, with evidence
+    history: tuple = ()              # {time, phase, step, note, judgement?}
+    queued: tuple = ()               # models registered meanwhile, waiting their turn
+    retire: str = ""                 # the old colour, deleted once retire_at has passed
+    retire_at: str = ""
+    revision: str = ""               # new on every stored change: tells a stale copy from the stored one
+
+    @property
+    def key(self) -> str:
+        return self.endpoint
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE
+
+    @property
+    def live_model(self) -> str:
+        """The model serving the endpoint's traffic now."""
+        return self.model if self.phase == "promoted" else self.baseline_model
+
+    @property
+    def live_deployment(self) -> str:
+        return self.colour if self.phase == "promoted" else self.baseline
+
+    def seconds_in_phase(self, now: datetime) -> float:
+        return (now - parse_time(self.phase_started)).total_seconds()
+
+
+@dataclass(frozen=True)
+class RolloutEvent(Record):
+    """A finished rollout, kept for the record (the Rollout itself is replaced by the next one)."""
+    COLLECTION: ClassVar[str] = "rollout-history"
+    rollout_id: str
+    endpoint: str
+    model: str
+    outcome: str
+    reason: str
+    started_at: str
+    finished_at: str
+    history: tuple = ()
+
+    @property
+    def key(self) -> str:
+        return self.rollout_id
+
+
+def rollout_id(endpoint: str, model: str) -> str:
+    return f"{endpoint}/{model.replace(':', '-')}"
+
+
+def start(endpoint: str, model: str, live: Rollout | None) -> Rollout:
+    """A new rollout of `model`, beside what `live` (the previous rollout) left serving."""
+    baseline = live.live_deployment if live else ""
+    baseline_model = live.live_model if live else ""
+    colour = next(c for c in COLOURS if c != baseline)
+    now = utcnow()
+    first = Rollout(endpoint=endpoint, rollout_id=rollout_id(endpoint, model), model=model, colour=colour,
+                    baseline=baseline, baseline_model=baseline_model, phase="deploying", phase_started=now,
+                    started_at=now)
+    return note(first, f"deploying {model} to {colour}" + (f" beside {baseline} ({baseline_model})" if baseline else ""))
+
+
+def note(r: Rollout, text: str, judgement: dict | None = None) -> Rollout:
+    entry = {"time": utcnow(), "phase": r.phase, "step": r.step, "note": text}
+    if judgement:
+        entry["judgement"] = judgement
+    return replace(r, history=r.history + (entry,))
+
+
+def move(r: Rollout, phase: str, text: str, *, step: int = -1, judgement: dict | None = None, **changes) -> Rollout:
+    moved = replace(r, phase=phase, step=step, phase_started=utcnow(), judgement=judgement or r.judgement, **changes)
+    if phase in TERMINAL:
+        moved = replace(moved, finished_at=moved.phase_started)
+    return note(moved, text, judgement)
+
+
+def after_smoke(r: Rollout, steps: list[int], mirror_percent: float) -> Rollout:
+    if not r.baseline:
+        return promote(r, "first model on this endpoint: smoke test passed, it takes all traffic")
+    if mirror_percent > 0:
+        return move(r, "mirror", f"mirroring {mirror_percent:.0f}% of {r.baseline}'s traffic to {r.colour}")
+    return move(r, "canary", f"{r.colour} takes {steps[0]}% of the traffic", step=0)
+
+
+def next_step(r: Rollout, steps: list[int], judgement: dict) -> Rollout:
+    """The judge passed the current phase: the next canary step, or promotion after the last."""
+    if r.phase == "mirror":
+        return move(r, "canary", f"mirror passed; {r.colour} takes {steps[0]}% of the traffic", step=0, judgement=judgement)
+    if r.step + 1 < len(steps) and steps[r.step] < 100:
+        return move(r, "canary", f"step {steps[r.step]}% passed; {r.colour} takes {steps[r.step + 1]}%",
+                    step=r.step + 1, judgement=judgement)
+    return promote(r, f"all canary steps passed; {r.colour} takes all traffic", judgement)
+
+
+def promote(r: Rollout, text: str, judgement: dict | None = None) -> Rollout:
+    return move(r, "promoted", text, judgement=judgement, reason=text, retire=r.baseline)
+
+
+def roll_back(r: Rollout, reason: str, judgement: dict | None = None) -> Rollout:
+    back = r.baseline or "no deployment"
+    return move(r, "rolled_back", f"rolled back: {reason}; traffic restored to {back}", judgement=judgement,
+                reason=reason)
+
+
+def desired_traffic(r: Rollout, steps: list[int], mirror_percent: float) -> tuple[dict[str, int], dict[str, int]]:
+    """(traffic, mirror_traffic) the endpoint should have in this state."""
+    base = {r.baseline: 100} if r.baseline else {}
+    if r.phase == "canary":
+        share = steps[r.step]
+        split = {r.colour: share}
+        if r.baseline and share < 100:
+            split[r.baseline] = 100 - share
+        return split, {}
+    if r.phase == "mirror":
+        return base, {r.colour: int(mirror_percent)}
+    if r.phase == "promoted":
+        return {r.colour: 100}, {}
+    return base, {}

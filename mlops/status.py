@@ -1,0 +1,63 @@
+"""What `mlops status` shows: models with their metrics and lineage, training jobs and the gate's
+decisions, endpoints with deployments and traffic, drops and rejected events. Read through the
+lifecycle's own ports, so it works the same for the local stack and for Azure."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from lifecycle.ports import Platform
+from lifecycle.records import Decision, Drop, Rejection, TrainingRun
+from lifecycle.rollout import Rollout, RolloutEvent
+
+
+def collect(p: Platform) -> dict:
+    s = p.settings
+    decisions = {d.job_name: d for d in p.state.list(Decision)}
+    jobs = []
+    for run in sorted(p.state.list(TrainingRun), key=lambda r: r.submitted_at):
+        live = p.jobs.get(run.job_name)
+        decision = decisions.get(run.job_name)
+        jobs.append({
+            "name": run.job_name, "status": live.status if live else run.status,
+            "error": (live.error if live else None) or run.error or None, "trigger": run.trigger,
+            "data": run.data_url, "champion": run.champion or None, "submitted_at": run.submitted_at,
+            "decision": None if decision is None else {
+                "outcome": decision.outcome, "version": decision.version or None, "reasons": list(decision.reasons),
+                "metrics": decision.metrics, "champion_metrics": decision.champion_metrics},
+        })
+    models = [{"name": m.name, "version": m.version, "path": m.path, "created": m.created, "tags": m.tags,
+               "metrics": {k.removeprefix("metric."): float(v) for k, v in m.tags.items() if k.startswith("metric.")}}
+              for m in p.registry.versions(s.model_name)]
+    endpoints = []
+    endpoint = p.endpoints.get(s.endpoint_name)
+    if endpoint:
+        endpoints.append({
+            "name": endpoint.name, "scoring_uri": endpoint.scoring_uri, "traffic": endpoint.traffic,
+            "mirror_traffic": endpoint.mirror_traffic,
+            "deployments": [{"name": d.name, "model": d.model, "state": d.state, "error": d.error,
+                             "traffic": endpoint.traffic.get(d.name, 0)} for d in endpoint.deployments],
+        })
+    return {
+        "model_name": s.model_name,
+        "models": models,
+        "jobs": jobs,
+        "endpoints": endpoints,
+        "rollout": _rollout(p.state.get(Rollout, s.endpoint_name)),
+        "rollouts": [{"rollout_id": r.rollout_id, "model": r.model, "outcome": r.outcome, "reason": r.reason,
+                      "started_at": r.started_at, "finished_at": r.finished_at}
+                     for r in sorted(p.state.list(RolloutEvent), key=lambda r: r.finished_at)],
+        "drops": [{"prefix": d.prefix, "container": d.container, "files": len(d.batches), "marker": d.marker,
+                   "last_seen": d.last_seen, "job": d.job or None} for d in sorted(p.state.list(Drop), key=lambda d: d.last_seen)],
+        "rejections": [{"event_id": r.event_id, "event_type": r.event_type, "subject": r.subject,
+                        "function": r.function, "reason": r.reason, "rejected_at": r.rejected_at}
+                       for r in p.state.list(Rejection)],
+    }
+
+
+def _rollout(r: Rollout | None) -> dict | None:
+    if r is None:
+        return None
+    shown = asdict(r)
+    shown["active"] = r.active
+    shown["live_model"] = r.live_model
+    return shown

@@ -1,0 +1,55 @@
+"""Rendering `mlops status` for a person."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+_STATUS = {"Completed": "green", "Failed": "red", "Canceled": "red", "Running": "yellow", "Queued": "yellow",
+           "Succeeded": "green", "Creating": "yellow", "Updating": "yellow", "registered": "green", "rejected": "red",
+           "live": "green", "deploying": "yellow", "failed": "red", "superseded": "dim"}
+
+
+def _c(text: str | None) -> str:
+    return f"[{_STATUS.get(text or '', 'white')}]{text}[/]" if text else "-"
+
+
+def _metrics(values: dict | None) -> str:
+    return "  ".join(f"{k} {v:.3f}" for k, v in (values or {}).items() if isinstance(v, (int, float))) or "-"
+
+
+def render(console: Console, status: dict) -> None:
+    models = Table("version", "metrics", "job", "trigger", "data", title=f"models: {status['model_name']}",
+                   title_justify="left")
+    for m in status["models"]:
+        tags = m["tags"]
+        models.add_row(m["version"], _metrics(m["metrics"]), tags.get("mlops.job", "-"), tags.get("mlops.trigger", "-"),
+                       tags.get("mlops.data", "-"))
+    console.print(models if status["models"] else "[dim]no model registered yet[/]")
+
+    jobs = Table("job", "status", "trigger", "decision", "why", title="training jobs", title_justify="left")
+    for j in status["jobs"]:
+        decision = j["decision"] or {}
+        why = j["error"] or "; ".join(decision.get("reasons", [])) or "-"
+        outcome = decision.get("outcome")
+        if outcome == "registered":
+            outcome = f"registered v{decision.get('version')}"
+        jobs.add_row(j["name"], _c(j["status"]), j["trigger"], _c(outcome) if outcome else "-", why)
+    console.print(jobs if status["jobs"] else "[dim]no training job yet[/]")
+
+    for e in status["endpoints"]:
+        table = Table("deployment", "model", "state", "traffic", title=f"endpoint {e['name']}  {e['scoring_uri']}",
+                      title_justify="left")
+        for d in e["deployments"]:
+            mirror = e["mirror_traffic"].get(d["name"])
+            traffic = f"{d['traffic']}%" + (f" (+{mirror}% mirrored)" if mirror else "")
+            table.add_row(d["name"], d["model"], _c(d["state"]) + (f"\n[red]{d['error']}[/]" if d["error"] else ""),
+                          traffic)
+        console.print(table)
+    if not status["endpoints"]:
+        console.print("[dim]no endpoint yet[/]")
+
+    if status["rejections"]:
+        rejected = Table("event", "type", "function", "reason", title="rejected events", title_justify="left")
+        for r in status["rejections"]:
+            rejected.add_row(r["event_id"][:12], r["event_type"], r["function"], r["reason"])
+        console.print(rejected)

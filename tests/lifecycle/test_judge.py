@@ -1,0 +1,301 @@
+"""The canary judge: pass / fail / inconclusive on generated windows (seeded), its evidence, degenerate
+inputs, and its statistics against scipy's."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lifecycle import judge_stats
+from lifecycle.judge import Judgement, JudgePolicy, Window, judge
+
+
+def window(name: str, rng, *, n: int = 1000, errors: int = 0, latency_ms: float = 3.0, sigma: float = 0.25,
+           predictions=(), labelled=()) -> Window:
+    """n requests with lognormal latencies around latency_ms (median)."""
+    return Window(name, n, errors, tuple(rng.lognormal(math.log(latency_ms), sigma, n)), tuple(predictions),
+                  tuple(labelled))
+
+
+def labels(rng, n: int, p=(0.6, 0.4)) -> list[str]:
+    return list(rng.choice(["cat", "dog"], n, p=list(p)))
+
+
+def outcomes(j: Judgement) -> dict[str, str]:
+    return {c.name: c.outcome for c in j.checks}
+
+
+# ------------------------------------------------------------------------------------ the scenarios
+
+def test_identical_good_deployments_pass():
+    rng = np.random.default_rng(1)
+    blue = window("blue", rng, errors=1, predictions=labels(rng, 1000))
+    green = window("green", rng, errors=2, predictions=labels(rng, 1000))
+    j = judge(blue, green)
+    assert j.outcome == "pass", j.summary
+    assert outcomes(j) == {"errors": "pass", "latency": "pass", "predictions": "pass", "accuracy": "skipped"}
+    assert "green is no worse than blue over 1000 and 1000 requests" in j.summary
+
+
+def test_canary_with_20_percent_server_errors_fails_on_errors_with_evidence():
+    rng = np.random.default_rng(2)
+    j = judge(window("blue", rng, n=500, errors=1), window("green", rng, n=500, errors=100))
+    assert j.outcome == "fail"
+    errors = j.check("errors")
+    assert errors.outcome == "fail" and j.check("latency").outcome == "pass"
+    ev = errors.evidence
+    assert ev["canary"] == {"deployment": "green", "requests": 500, "server_errors": 100, "rate": 0.2}
+    assert ev["baseline"]["rate"] == pytest.approx(0.002)
+    assert ev["test"].startswith("two-proportion z-test") and ev["p_value"] < 1e-10 and ev["p_value_limit"] < 1e-10
+    assert j.summary.startswith("fail: green is worse than blue. Errors:")
+    assert "100 server errors in 500 requests (20.0%)" in j.summary
+
+
+def test_20_percent_errors_over_60_requests_fail_even_against_a_perfect_baseline():
+    rng = np.random.default_rng(3)
+    j = judge(window("blue", rng, n=60), window("green", rng, n=60, errors=12))
+    assert j.outcome == "fail" and j.check("errors").outcome == "fail"
+    assert j.check("errors").evidence["p_value_limit"] < 0.01            # above the 5% ceiling, significantly
+
+
+def test_canary_five_times_slower_fails_on_latency():
+    rng = np.random.default_rng(4)
+    j = judge(window("blue", rng, n=300, latency_ms=20, sigma=0.5),
+              window("green", rng, n=300, latency_ms=100, sigma=0.5))
+    assert j.outcome == "fail"
+    latency = j.check("latency")
+    assert latency.outcome == "fail" and j.check("errors").outcome == "pass"
+    assert latency.evidence["p_value"] < 1e-10 and set(latency.evidence["breaches"]) == {"p95", "p99"}
+    assert latency.evidence["canary"]["p95"] > 4 * latency.evidence["baseline"]["p95"]
+    assert "p95 above its limit" in j.summary
+
+
+def test_canary_slightly_slower_but_within_limits_passes():
+    rng = np.random.default_rng(5)
+    blue = window("blue", rng, n=2000, latency_ms=3.0, sigma=0.1)
+    green = Window("green", 2000, 0, tuple(np.asarray(window("x", rng, n=2000, latency_ms=3.0, sigma=0.1)
+                                                       .latencies_ms) + 0.3))
+    j = judge(blue, green)
+    assert j.outcome == "pass", j.summary
+    latency = j.check("latency")
+    assert latency.evidence["p_value"] < 0.01                           # really slower, but not by enough to matter
+    assert latency.evidence["breaches"] == [] and "slower but within limits" in latency.detail
+    strict = JudgePolicy(latency_ratio_p95=1.0, latency_slack_ms=0.0)           # no room at all: now it fails
+    assert judge(blue, green, strict).check("latency").outcome == "fail"
+
+
+def test_canary_predicting_one_class_fails_on_predictions():
+    rng = np.random.default_rng(6)
+    j = judge(window("blue", rng, n=400, predictions=labels(rng, 400)),
+              window("green", rng, n=400, predictions=["cat"] * 400))
+    assert j.outcome == "fail"
+    predictions = j.check("predictions")
+    assert predictions.outcome == "fail" and predictions.evidence["js_distance"] > 0.4
+    assert predictions.evidence["chi2"]["p_value"] < 1e-10
+    assert predictions.evidence["canary"]["distribution"] == {"cat": 1.0, "dog": 0.0}
+    assert "'cat' 100%" in predictions.detail
+
+
+def test_accuracy_collapse_fails_on_accuracy():
+    rng = np.random.default_rng(7)
+    truth_b, truth_g = labels(rng, 300), labels(rng, 300)
+    good = [t if rng.random() < 0.9 else ("dog" if t == "cat" else "cat") for t in truth_b]
+    guesses = labels(rng, 300)                      # same mix of labels, unrelated to the truth
+    j = judge(window("blue", rng, n=300, predictions=good, labelled=zip(good, truth_b)),
+              window("green", rng, n=300, predictions=guesses, labelled=zip(guesses, truth_g)))
+    assert j.outcome == "fail"
+    assert outcomes(j) == {"errors": "pass", "latency": "pass", "predictions": "pass", "accuracy": "fail"}
+    ev = j.check("accuracy").evidence
+    assert ev["baseline"]["accuracy"] > 0.85 and ev["canary"]["accuracy"] < 0.65 and ev["p_value"] < 1e-6
+
+
+def test_too_few_requests_is_inconclusive_and_says_how_many_are_missing():
+    rng = np.random.default_rng(8)
+    j = judge(window("blue", rng, n=400), window("green", rng, n=12))
+    assert j.outcome == "inconclusive"
+    assert "waiting for 38 more requests on green (12 of 50)" in j.summary
+    assert j.check("errors").outcome == "inconclusive" and j.check("latency").outcome == "inconclusive"
+
+
+def test_overwhelming_errors_fail_early_before_min_requests():
+    rng = np.random.default_rng(9)
+    j = judge(window("blue", rng, n=15), window("green", rng, n=15, errors=10))
+    assert j.outcome == "fail" and j.check("errors").outcome == "fail"
+    assert "10 server errors in 15 requests (66.7%)" in j.summary
+    smaller = judge(window("blue", rng, n=15), window("green", rng, n=12, errors=8)).check("errors")
+    assert smaller.outcome == "fail" and smaller.evidence["test"].startswith("Fisher's exact test")  # z invalid here
+
+
+def test_no_predictions_skips_the_predictions_check():
+    rng = np.random.default_rng(10)
+    j = judge(window("blue", rng), window("green", rng))
+    assert j.outcome == "pass"
+    assert j.check("predictions").outcome == "skipped" and "0 from green" in j.check("predictions").detail
+
+
+def test_judgement_round_trips_through_json():
+    rng = np.random.default_rng(11)
+    truth = labels(rng, 100)
+    j = judge(window("blue", rng, n=100, predictions=truth, labelled=zip(truth, truth)),
+              window("green", rng, n=100, errors=30, predictions=truth[::-1], labelled=zip(truth, truth)))
+    wire = json.loads(json.dumps(j.to_json(), allow_nan=False))
+    assert wire == j.to_json()
+    assert Judgement.from_json(wire) == j
+    assert [c["name"] for c in wire["checks"]] == ["errors", "latency", "predictions", "accuracy"]
+
+
+def test_importing_or_running_the_judge_loads_neither_numpy_nor_scipy():
+    code = ("import sys, lifecycle.judge as j\n"
+            "assert not {'numpy', 'scipy'} & set(sys.modules), 'imported at module import'\n"
+            "w = j.Window('blue', 100, 1, tuple(float(i % 7) for i in range(100)), ('a', 'b') * 50)\n"
+            "print(j.judge(w, w).outcome)\n"
+            "assert not {'numpy', 'scipy'} & set(sys.modules), 'imported by judge()'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "pass"
+
+
+# ---------------------------------------------------------------------------- limits and significance
+
+def test_error_rate_above_the_margin_but_not_yet_significant_waits():
+    rng = np.random.default_rng(12)
+    j = judge(window("blue", rng, n=50), window("green", rng, n=50, errors=2))     # 4% vs 0%: could be chance
+    assert j.outcome == "inconclusive" and j.check("errors").outcome == "inconclusive"
+    assert "not significant yet" in j.summary
+
+
+def test_zero_errors_on_both_sides_pass_with_enough_requests():
+    rng = np.random.default_rng(13)
+    check = judge(window("blue", rng, n=50), window("green", rng, n=50)).check("errors")
+    assert check.outcome == "pass" and check.evidence["p_value"] == 1.0
+
+
+def test_accuracy_needs_enough_labels_on_both_sides():
+    rng = np.random.default_rng(14)
+    pairs = [("cat", "dog")] * 29
+    j = judge(window("blue", rng, labelled=[("cat", "cat")] * 100), window("green", rng, labelled=pairs))
+    assert j.check("accuracy").outcome == "skipped" and "need 30" in j.check("accuracy").detail
+
+
+# -------------------------------------------------------------------------------------- degenerate input
+
+def test_empty_windows_are_inconclusive():
+    j = judge(Window("blue", 0, 0, ()), Window("green", 0, 0, ()))
+    assert j.outcome == "inconclusive"
+    assert "50 more requests on green (0 of 50) and 50 more requests on blue (0 of 50)" in j.summary
+    json.dumps(j.to_json(), allow_nan=False)
+
+
+def test_constant_latencies():
+    same = judge(Window("blue", 100, 0, (2.0,) * 100), Window("green", 100, 0, (2.0,) * 100))
+    assert same.outcome == "pass" and same.check("latency").evidence["p_value"] == 1.0
+    slower = judge(Window("blue", 100, 0, (2.0,) * 100), Window("green", 100, 0, (20.0,) * 100))
+    assert slower.outcome == "fail" and slower.check("latency").outcome == "fail"
+
+
+def test_latencies_that_are_not_numbers_are_dropped():
+    w = Window("blue", 3, 0, [1.0, float("nan"), 2.0])
+    assert w.latencies_ms == (1.0, 2.0)
+
+
+def test_impossible_counts_are_refused_with_the_deployment_named():
+    with pytest.raises(ValueError, match="green.*5 server errors in 3 requests"):
+        Window("green", 3, 5, ())
+
+
+def test_single_label_on_both_sides_passes():
+    j = judge(Window("blue", 60, 0, (3.0,) * 60, ("yes",) * 60), Window("green", 60, 0, (3.0,) * 60, ("yes",) * 60))
+    p = j.check("predictions")
+    assert p.outcome == "pass" and p.evidence["js_distance"] == 0.0 and p.evidence["chi2"]["p_value"] == 1.0
+
+
+def test_labels_of_any_type_are_counted_by_value():
+    assert {judge_stats.label_key(v) for v in (1, 1.0, np.int64(1), np.float32(1.0), "1")} == {"1"}
+    assert judge_stats.label_key(np.str_("cat")) == "cat" and type(judge_stats.label_key(np.str_("cat"))) is str
+    unhashable = [[0.1, 0.9], {"label": "cat"}, np.array([1, 2])] * 20
+    j = judge(Window("blue", 60, 0, (3.0,) * 60, tuple(unhashable)),
+              Window("green", 60, 0, (3.0,) * 60, tuple(unhashable)))
+    assert j.check("predictions").outcome == "pass"
+    json.dumps(j.to_json(), allow_nan=False)
+
+
+def test_regression_outputs_are_compared_as_histograms():
+    rng = np.random.default_rng(15)
+    blue = Window("blue", 500, 0, (3.0,) * 500, tuple(rng.normal(10, 2, 500)))
+    same = Window("green", 500, 0, (3.0,) * 500, tuple(rng.normal(10, 2, 500)))
+    shifted = Window("green", 500, 0, (3.0,) * 500, tuple(rng.normal(14, 2, 500)))
+    ok = judge(blue, same).check("predictions")
+    assert ok.outcome == "pass" and ok.evidence["binned"] and ok.evidence["labels"] == 10
+    assert judge(blue, shifted).check("predictions").outcome == "fail"
+
+
+def test_judging_thousands_of_samples_is_fast():
+    rng = np.random.default_rng(16)
+    truth = labels(rng, 5000)
+    blue = window("blue", rng, n=5000, errors=5, predictions=labels(rng, 5000), labelled=zip(truth, truth))
+    green = window("green", rng, n=5000, errors=6, predictions=labels(rng, 5000), labelled=zip(truth, truth))
+    start = time.perf_counter()
+    assert judge(blue, green).outcome == "pass"
+    assert time.perf_counter() - start < 1.0        # ~50 ms here; the bound is generous for loaded CI
+
+
+# ---------------------------------------------------------------------------- statistics against scipy
+
+def test_statistics_match_scipy():
+    from scipy import stats
+    from scipy.spatial.distance import jensenshannon
+
+    rng = np.random.default_rng(17)
+    for trial in range(150):
+        n1, n2 = (int(v) for v in rng.integers(1, 40, 2))
+        if trial % 2:       # ties
+            x, y = rng.integers(0, 12, n1).astype(float), rng.integers(1, 13, n2).astype(float)
+        else:               # continuous; small samples take the exact path
+            x, y = rng.normal(0.3, 1, n1), rng.normal(0, 1, n2)
+        ours, _ = judge_stats.mann_whitney_greater(list(x), list(y))
+        theirs = stats.mannwhitneyu(x, y, alternative="greater")
+        assert ours.statistic == pytest.approx(theirs.statistic)
+        assert ours.p_value == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-14)
+
+        n1, n2 = (int(v) for v in rng.integers(1, 300, 2))
+        a, c = int(rng.integers(0, n1 + 1)), int(rng.integers(0, n2 + 1))
+        assert judge_stats.fisher_greater(a, n1, c, n2) == pytest.approx(
+            stats.fisher_exact([[a, n1 - a], [c, n2 - c]], alternative="greater").pvalue, rel=1e-9, abs=1e-300)
+
+        n, p = int(rng.integers(1, 5000)), float(rng.uniform(0.001, 0.6))
+        k = int(rng.binomial(n, min(1.0, p * rng.uniform(0.5, 1.6))))
+        assert judge_stats.binom_greater(k, n, p) == pytest.approx(
+            stats.binomtest(k, n, p, alternative="greater").pvalue, rel=1e-9, abs=1e-300)
+
+        dof, x2 = int(rng.integers(1, 200)), float(rng.uniform(0, 400))
+        assert judge_stats.chi2_sf(x2, dof) == pytest.approx(stats.chi2.sf(x2, dof), rel=1e-9, abs=1e-300)
+
+        k_labels = int(rng.integers(2, 7))
+        t = rng.integers(1, 40, (2, k_labels))
+        c1, c2 = ({str(i): int(v) for i, v in enumerate(row)} for row in t)
+        ours = judge_stats.chi2_homogeneity(c1, c2)
+        theirs = stats.chi2_contingency(t)
+        assert (ours.statistic, ours.p_value) == pytest.approx((theirs.statistic, theirs.pvalue), rel=1e-9)
+        assert judge_stats.js_distance(c1, c2) == pytest.approx(
+            jensenshannon(t[0] / t[0].sum(), t[1] / t[1].sum(), base=2), abs=1e-12)
+
+
+def test_two_proportion_z_test_matches_the_textbook_formula():
+    result = judge_stats.two_proportion_greater(60, 500, 30, 500)
+    pooled = 90 / 1000
+    z = (0.12 - 0.06) / math.sqrt(pooled * (1 - pooled) * (2 / 500))
+    assert result.test == "two-proportion z-test" and result.statistic == pytest.approx(z)
+    assert result.p_value == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))
+
+
+def test_quantiles_match_numpy():
+    rng = np.random.default_rng(18)
+    for n in (1, 2, 7, 100, 1001):
+        values = sorted(rng.lognormal(1, 1, n))
+        for q in (0.0, 0.5, 0.95, 0.99, 1.0):
+            assert judge_stats.quantile(values, q) == pytest.approx(np.quantile(values, q), rel=1e-12)

@@ -1,0 +1,218 @@
+"""Blue/green rollouts with in-memory fakes: steps, the judge's verdicts, duplicates, overrides."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from lifecycle import events
+from lifecycle.handlers.rollout import advance, model_registered, override, tick
+from lifecycle.ml import Invocation
+from lifecycle.rollout import Rollout, RolloutEvent
+from tests.fakes import fake_platform
+
+EP = "mlops-endpoint"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def registered(p, version: str):
+    p.registry.register("tabular-classifier", f"job-{version}", {})
+    return model_registered(events.parse({
+        "id": str(uuid.uuid4()), "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+        "subject": f"models/tabular-classifier:{version}", "eventTime": "2026-11-23T10:00:00Z", "dataVersion": "2",
+        "data": {"ModelName": "tabular-classifier", "ModelVersion": version}}), p)
+
+
+def rollout(p) -> Rollout:
+    return p.state.get(Rollout, EP)
+
+
+def run_ticks(p, n: int = 1) -> Rollout:
+    for _ in range(n):
+        tick(p, now())
+    return rollout(p)
+
+
+def live(p, version: str = "1") -> None:
+    """Model `version` rolled out as the first model: it serves all traffic from blue."""
+    registered(p, version)
+    p.endpoints.ready(EP, "blue")
+    assert run_ticks(p, 2).phase == "promoted"
+
+
+def test_the_first_model_is_smoke_tested_then_takes_all_traffic():
+    p = fake_platform()
+    r = registered(p, "1")
+    assert (r.phase, r.colour, r.baseline) == ("deploying", "blue", "")
+    assert ("create", EP, "blue", "tabular-classifier:1") in p.endpoints.calls
+    assert p.events.types() == ["MLOps.RolloutStarted"]
+    assert p.registry.get("tabular-classifier", "1").tags["mlops.alias"] == "challenger"
+    assert run_ticks(p).phase == "deploying"                      # still creating
+    p.endpoints.ready(EP, "blue")
+    assert run_ticks(p).phase == "smoke"
+    r = run_ticks(p)
+    assert r.phase == "promoted" and p.endpoints.get(EP).traffic == {"blue": 100}
+    assert ("invoke", EP, "blue") in p.endpoints.calls
+    assert p.registry.get("tabular-classifier", "1").tags["mlops.alias"] == "champion"
+    assert p.events.types()[-1] == "MLOps.ModelPromoted"
+    assert p.state.get(RolloutEvent, r.rollout_id).outcome == "promoted"
+
+
+def test_a_good_challenger_earns_its_traffic_step_by_step_and_the_old_colour_retires():
+    p = fake_platform()
+    live(p)
+    r = registered(p, "2")
+    assert (r.colour, r.baseline, r.baseline_model) == ("green", "blue", "tabular-classifier:1")
+    p.endpoints.ready(EP, "green")
+    assert run_ticks(p, 2).phase == "canary"
+    assert p.endpoints.get(EP).traffic == {"green": 10, "blue": 90}
+    assert run_ticks(p).step == 0                                  # no requests yet: inconclusive, waits
+    assert "waiting" in rollout(p).judgement["summary"]
+    p.metrics.serve("blue", 400)
+    p.metrics.serve("green", 100)
+    assert run_ticks(p).step == 1 and p.endpoints.get(EP).traffic == {"green": 50, "blue": 50}
+    r = run_ticks(p)
+    assert r.phase == "canary" and p.endpoints.get(EP).traffic == {"green": 100}
+    r = run_ticks(p)
+    assert r.phase == "promoted" and r.retire == "blue"
+    assert p.registry.get("tabular-classifier", "1").tags["mlops.alias"] == "previous"
+    run_ticks(p)                                                   # retention 0: the old colour goes
+    assert ("delete", EP, "blue") in p.endpoints.calls and rollout(p).retire == ""
+    assert "MLOps.RolloutProgressed" in p.events.types() and p.events.types()[-1] == "MLOps.ModelPromoted"
+
+
+@pytest.mark.parametrize("green, why", [
+    (dict(requests=100, errors=20), "error"),
+    (dict(requests=100, latency_ms=15.0), "latenc"),
+])
+def test_a_bad_challenger_is_rolled_back_with_the_evidence(green, why):
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    run_ticks(p, 2)
+    p.metrics.serve("blue", 400)
+    p.metrics.serve("green", **green)
+    r = run_ticks(p)
+    assert r.phase == "rolled_back" and why in r.reason.lower()
+    assert r.judgement["outcome"] == "fail" and r.judgement["checks"]
+    assert p.endpoints.get(EP).traffic == {"blue": 100}
+    assert ("delete", EP, "green") in p.endpoints.calls
+    assert p.registry.get("tabular-classifier", "2").tags["mlops.alias"] == "rolled-back"
+    assert p.events.types()[-1] == "MLOps.RolloutRolledBack"
+    assert p.state.get(RolloutEvent, r.rollout_id).outcome == "rolled_back"
+
+
+def test_collapsed_predictions_are_rolled_back():
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    run_ticks(p, 2)
+    p.metrics.serve("blue", 400)
+    p.metrics.serve("green", 100)
+    p.collected.outputs = {"blue": [0, 1] * 100, "green": [1] * 100}
+    r = run_ticks(p)
+    assert r.phase == "rolled_back" and "prediction" in r.reason.lower()
+
+
+def test_a_failed_smoke_test_rolls_back_before_any_traffic():
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    p.endpoints.answers["green"] = Invocation(500, 5.0, '{"error": "model failed"}')
+    r = run_ticks(p, 2)
+    assert r.phase == "rolled_back" and "smoke test failed" in r.reason
+    assert all(c[2].get("green", 0) == 0 for c in p.endpoints.calls if c[0] == "traffic")
+
+
+def test_a_deployment_that_fails_to_start_is_rolled_back():
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green", state="Failed", error="init() failed")
+    r = run_ticks(p)
+    assert r.phase == "rolled_back" and "init() failed" in r.reason
+
+
+def test_duplicate_events_and_stale_ticks_never_double_a_step():
+    p = fake_platform()
+    live(p)
+    first = registered(p, "2")
+    assert registered(p, "2") == first                              # duplicate ModelRegistered: same rollout
+    assert p.events.types().count("MLOps.RolloutStarted") == 2      # model 1's and model 2's, once each
+    # a replay re-asks for the same deployment (idempotent), in case the first delivery died before asking
+    assert {c for c in p.endpoints.calls if c[0] == "create"} == {("create", EP, "blue", "tabular-classifier:1"),
+                                                                  ("create", EP, "green", "tabular-classifier:2")}
+    p.endpoints.ready(EP, "green")
+    run_ticks(p, 2)
+    p.metrics.serve("blue", 400)
+    p.metrics.serve("green", 100)
+    stale = rollout(p)
+    assert advance(p, stale, now()).step == 1
+    assert advance(p, stale, now()) is None                         # a duplicate tick with the old state: nothing
+    assert rollout(p).step == 1
+
+
+def test_a_model_registered_during_a_rollout_waits_its_turn():
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    r = registered(p, "3")
+    assert r.model == "tabular-classifier:2" and r.queued == ("tabular-classifier:3",)
+    override(p, EP, "rollback")
+    r = run_ticks(p)
+    assert r.model == "tabular-classifier:3" and r.phase == "deploying" and r.baseline == "blue"
+
+
+def test_supersede_rolls_back_the_current_rollout_for_the_newer_model():
+    p = fake_platform(rollout_on_new_model="supersede")
+    live(p)
+    registered(p, "2")
+    r = registered(p, "3")
+    assert r.phase == "rolled_back" and "superseded" in r.reason
+    assert run_ticks(p).model == "tabular-classifier:3"
+
+
+def test_overrides_pause_resume_and_promote():
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    run_ticks(p, 2)
+    override(p, EP, "pause")
+    p.metrics.serve("blue", 400)
+    p.metrics.serve("green", 100)
+    assert run_ticks(p).step == 0                                   # paused: nothing moves
+    override(p, EP, "resume")
+    r = override(p, EP, "promote")
+    assert r.phase == "promoted" and p.endpoints.get(EP).traffic == {"green": 100}
+    with pytest.raises(ValueError, match="no rollout in progress"):
+        override(p, EP, "rollback")
+
+
+def test_a_step_inconclusive_for_too_long_rolls_back():
+    p = fake_platform(rollout_max_step_seconds=60)
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    run_ticks(p, 2)
+    r = rollout(p)
+    later = datetime.fromisoformat(r.phase_started.replace("Z", "+00:00")) + timedelta(seconds=61)
+    assert advance(p, r, later).phase == "rolled_back"
+
+
+def test_live_model_feeds_the_next_training_run():
+    from lifecycle.handlers.training import live_model
+    p = fake_platform()
+    assert live_model(p) == ""
+    live(p)
+    assert live_model(p) == "tabular-classifier:1"
+    registered(p, "2")
+    assert live_model(p) == "tabular-classifier:1"                  # the challenger is not live yet
