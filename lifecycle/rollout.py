@@ -117,17 +117,21 @@ def after_smoke(r: Rollout, steps: list[int], mirror_percent: float) -> Rollout:
         return promote(r, "first model on this endpoint: smoke test passed, it takes all traffic")
     if mirror_percent > 0:
         return move(r, "mirror", f"mirroring {mirror_percent:.0f}% of {r.baseline}'s traffic to {r.colour}")
+    if steps[0] == 100:
+        return promote(r, f"smoke test passed; no canary steps configured, {r.colour} takes all traffic")
     return move(r, "canary", f"{r.colour} takes {steps[0]}% of the traffic", step=0)
 
 
 def next_step(r: Rollout, steps: list[int], judgement: dict) -> Rollout:
-    """The judge passed the current phase: the next canary step, or promotion after the last."""
-    if r.phase == "mirror":
-        return move(r, "canary", f"mirror passed; {r.colour} takes {steps[0]}% of the traffic", step=0, judgement=judgement)
-    if r.step + 1 < len(steps) and steps[r.step] < 100:
-        return move(r, "canary", f"step {steps[r.step]}% passed; {r.colour} takes {steps[r.step + 1]}%",
-                    step=r.step + 1, judgement=judgement)
-    return promote(r, f"all canary steps passed; {r.colour} takes all traffic", judgement)
+    """The judge passed the current phase: the next canary step, or promotion when the next share is 100%
+    (with no traffic left on the live colour there is nothing to compare against: the last judged step
+    is the last one below 100%)."""
+    upcoming = 0 if r.phase == "mirror" else r.step + 1
+    passed = "mirror" if r.phase == "mirror" else f"step {steps[r.step]}%"
+    if upcoming < len(steps) and steps[upcoming] < 100:
+        return move(r, "canary", f"{passed} passed; {r.colour} takes {steps[upcoming]}%", step=upcoming,
+                    judgement=judgement)
+    return promote(r, f"{passed} passed; {r.colour} takes all traffic", judgement)
 
 
 def promote(r: Rollout, text: str, judgement: dict | None = None) -> Rollout:

@@ -113,6 +113,79 @@ def status(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> 
 
 
 @app.command()
+def rollout(
+    action: str = typer.Argument(..., help="promote | rollback | pause | resume"),
+    endpoint: Optional[str] = typer.Argument(None, help="the endpoint (default: the app's ENDPOINT_NAME)"),
+) -> None:
+    """Steer the endpoint's rollout by hand: promote or roll back now, pause or resume the canary."""
+    from lifecycle.handlers.rollout import override
+    p = _platform()
+    try:
+        r = override(p, endpoint or p.settings.endpoint_name, action)
+    except (ValueError, RuntimeError) as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(1)
+    console.print(f"{r.endpoint}: {r.model} on {r.colour} is now [bold]{r.phase}[/]"
+                  + (" (paused)" if r.paused else ""))
+
+
+@app.command()
+def score(
+    requests_: int = typer.Option(100, "--requests", help="how many requests to send"),
+    rate: float = typer.Option(20, help="requests per second"),
+    rows: int = typer.Option(1, help="rows per request"),
+    file: Optional[Path] = typer.Option(None, exists=True, help="CSV of feature rows (default: generated demo rows)"),
+) -> None:
+    """Send test traffic to the endpoint and show how it was answered, per deployment."""
+    import time
+
+    from rich.progress import Progress
+
+    from mlops.traffic import Traffic
+    running = _running_info()
+    key = _scoring_key(running)
+    if key is None:
+        err.print(f"[red]endpoint {running.endpoint_name} does not exist yet:[/] drop data first (mlops drop)")
+        raise typer.Exit(1)
+    columns, data = _score_rows(file)
+    traffic = Traffic(running.scoring_uri, key, columns, data, rate=rate, rows_per_request=rows)
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"scoring {running.scoring_uri}", total=requests_)
+        for _ in range(requests_):
+            started = time.monotonic()
+            traffic.send_one()
+            progress.advance(task)
+            time.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
+    summary = traffic.summary()
+    latencies = sorted(a.latency_ms for a in traffic.answers)
+    console.print(f"{summary['requests']} requests: status {summary['status']}, by deployment {summary['deployments']}, "
+                  f"p50 {latencies[len(latencies) // 2]:.1f} ms, p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms")
+    errors = [a.error for a in traffic.answers if a.error]
+    if errors:
+        console.print(f"[yellow]first error:[/] {errors[0]}")
+
+
+def _score_rows(file: Optional[Path]) -> tuple[list[str], list[list]]:
+    import csv
+    if file is None:
+        from mlops.demo_data import COLUMNS, loan_rows
+        return COLUMNS[:-1], [r[:-1] for r in loan_rows(500, seed=123)]
+    with file.open(newline="") as handle:
+        reader = csv.reader(handle)
+        columns = next(reader)
+        return columns, [[_number(v) for v in row] for row in reader]
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text if text != "" else None
+
+
+@app.command()
 def drop(
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="CSV or Parquet files"),
     prefix: Optional[str] = typer.Option(None, help="folder in the data container (default drops/<time>/)"),

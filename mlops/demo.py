@@ -74,6 +74,8 @@ class Chain:
         version = self.drop("loans/2026-11-01/", [loan_csv(1500, seed=1), loan_csv(1500, seed=2)])
         self.score(version)
         self.bad_drop()
+        self.second_model()
+        self.status()
 
     def drop(self, folder: str, parts: list[bytes]) -> str:
         from azure.storage.blob import ContentSettings
@@ -98,12 +100,28 @@ class Chain:
         self.ok(f"RunCompleted → gate passed ({metrics}) → registered "
                 f"[bold]{self.p.settings.model_name}:{decision.version}[/] with lineage tags")
         ref = f"{self.p.settings.model_name}:{decision.version}"
-        endpoint = wait_for(f"{ref} to serve", lambda: (e := self.p.endpoints.get(self.p.settings.endpoint_name)) and any(
-            d.model == ref and e.traffic.get(d.name) == 100 for d in e.deployments) and e, self.timeout * 2)
-        deployment = next(d for d in endpoint.deployments if d.model == ref)
-        self.ok(f"ModelRegistered → deployment {endpoint.name}/{deployment.name} ({deployment.state}) takes 100% of traffic")
+        self.follow_rollout(ref)
         assert self.p.state.get(TrainingRun, drop.job)
         return ref
+
+    def follow_rollout(self, ref: str) -> None:
+        """Print each step of the rollout of `ref` as it happens, until it ends."""
+        from lifecycle.rollout import Rollout
+        shown = 0
+        deadline = time.monotonic() + self.timeout * 4
+        while time.monotonic() < deadline:
+            r = self.p.state.get(Rollout, self.p.settings.endpoint_name)
+            if r and r.model == ref:
+                for entry in r.history[shown:]:
+                    self.ok(f"rollout {ref}: {entry['note']}")
+                shown = len(r.history)
+                if r.phase == "rolled_back":
+                    raise StepFailed(f"the rollout of {ref} was rolled back: {r.reason}")
+                endpoint = self.p.endpoints.get(r.endpoint)
+                if r.phase == "promoted" and endpoint and endpoint.traffic == {r.colour: 100}:
+                    return
+            time.sleep(0.5)
+        raise StepFailed(f"timed out waiting for the rollout of {ref}")
 
     def score(self, ref: str) -> None:
         import requests
@@ -118,6 +136,27 @@ class Chain:
         answer = response.json()
         self.ok(f"scored {len(rows)} rows at {self.info.scoring_uri} ({response.headers.get('azureml-model-deployment')}, "
                 f"{ref}): predictions {answer.get('predictions')}")
+
+    def second_model(self) -> None:
+        """More data → a second model → blue/green rollout judged under generated traffic → promotion."""
+        from mlops.demo_data import COLUMNS, loan_csv, loan_rows
+        from mlops.traffic import Traffic
+        key = self.p.endpoints.keys(self.p.settings.endpoint_name)
+        rows = [r[:-1] for r in loan_rows(500, seed=42)]
+        with Traffic(self.info.scoring_uri, key, COLUMNS[:-1], rows, rate=15) as traffic:
+            self.ok("sending 15 requests a second to the endpoint while the next model rolls out")
+            self.drop("loans/2026-11-02/", [loan_csv(4000, seed=3), loan_csv(4000, seed=4)])
+        summary = traffic.summary()
+        self.ok(f"{summary['requests']} requests during the rollout: status {summary['status']}, "
+                f"by deployment {summary['deployments']}, dropped {summary['dropped']}")
+        if summary["dropped"]:
+            raise StepFailed(f"{summary['dropped']} requests were dropped during the rollout")
+
+    def status(self) -> None:
+        from mlops.status import collect
+        from mlops.status_view import render
+        self.console.rule("mlops status")
+        render(self.console, collect(self.p))
 
     def bad_drop(self) -> None:
         from lifecycle.records import Drop, TrainingRun

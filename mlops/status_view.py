@@ -48,6 +48,17 @@ def render(console: Console, status: dict) -> None:
     if not status["endpoints"]:
         console.print("[dim]no endpoint yet[/]")
 
+    r = status.get("rollout")
+    if r:
+        paused = " (paused)" if r["paused"] else ""
+        console.print(f"[bold]rollout[/] {r['model']} on {r['colour']} beside {r['baseline'] or '-'} "
+                      f"({r['baseline_model'] or 'first model'}): {_c(r['phase'])}{paused}; live: {r['live_model'] or '-'}")
+        for entry in r["history"][-6:]:
+            console.print(f"  [dim]{entry['time'][11:19]}[/] {entry['note']}")
+        for check in (r.get("judgement") or {}).get("checks", []):
+            colour = {"pass": "green", "fail": "red", "skipped": "dim"}.get(check["outcome"], "yellow")
+            console.print(f"  [{colour}]{check['outcome']:>12}[/] {check['detail']}")
+
     if status["rejections"]:
         rejected = Table("event", "type", "function", "reason", title="rejected events", title_justify="left")
         for r in status["rejections"]:

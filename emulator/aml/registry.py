@@ -52,23 +52,30 @@ class LocalRegistry:
         path = self.model_dir(name, version)
         return path if path.exists() else None
 
-    async def register(self, name: str, job_name: str, tags: dict[str, str], description: str = "") -> tuple[dict, bool]:
-        """Register the job's model output; the same job registers once. Returns (model, created)."""
+    async def register(self, name: str, job_name: str | None, tags: dict[str, str], description: str = "",
+                       path: str | None = None) -> tuple[dict, bool]:
+        """Register a job's model output (the same job registers once), or a model folder on this machine
+        (like `az ml model create --path`). Returns (model, created)."""
+        if not job_name and not path:
+            raise RegistryError("give the job whose output to register, or a local model folder")
         async with self._lock:
-            known = await self._read(f"models/{name}/jobs/{job_name}.json")
+            known = await self._read(f"models/{name}/jobs/{job_name}.json") if job_name else None
             if known:
                 return await self.get(name, known["version"]), False
-            source = self._job_output(job_name)
+            source = self._job_output(job_name) if job_name else Path(path)
             if not (source / "MLmodel").exists():
-                raise RegistryError(f"job {job_name} has no model output at azureml://jobs/{job_name}/outputs/output/paths/model")
+                where = f"azureml://jobs/{job_name}/outputs/output/paths/model" if job_name else str(source)
+                raise RegistryError(f"no MLflow model (MLmodel file) at {where}")
             versions = await self.versions(name)
             version = str(max((int(v["version"]) for v in versions), default=0) + 1)
             await asyncio.to_thread(shutil.copytree, source, self.model_dir(name, version))
-            model = {"name": name, "version": version, "path": f"azureml://jobs/{job_name}/outputs/output/paths/model",
-                     "type": "mlflow_model", "tags": {**tags, "mlops.job": job_name}, "description": description,
+            uri = f"azureml://jobs/{job_name}/outputs/output/paths/model" if job_name else source.resolve().as_uri()
+            model = {"name": name, "version": version, "path": uri, "type": "mlflow_model",
+                     "tags": {**tags, "mlops.job": job_name} if job_name else dict(tags), "description": description,
                      "properties": {}, "created": utcnow_iso()}
             await self._write(f"models/{name}/versions/{version}.json", model, new=True)
-            await self._write(f"models/{name}/jobs/{job_name}.json", {"version": version}, new=True)
+            if job_name:
+                await self._write(f"models/{name}/jobs/{job_name}.json", {"version": version}, new=True)
         await self._publish([model_registered(self._topic_id, model)])
         return model, True
 

@@ -152,8 +152,9 @@ class LocalAzureML:
 
     async def _register(self, request: web.Request) -> web.Response:
         body = await request.json()
-        model, created = await self.registry.register(request.match_info["name"], body["job_name"],
-                                                      body.get("tags") or {}, body.get("description", ""))
+        model, created = await self.registry.register(request.match_info["name"], body.get("job_name"),
+                                                      body.get("tags") or {}, body.get("description", ""),
+                                                      path=body.get("path"))
         return _json(model, 201 if created else 200)
 
     async def _model(self, request: web.Request) -> web.Response:
