@@ -19,6 +19,7 @@ up: install
 bench: install
 	$(PY) bench/cold_start.py
 	$(PY) bench/event_latency.py
+	$(PY) bench/router.py
 
 install: $(VENV)/.installed node_modules/.installed
 

@@ -5,7 +5,6 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 from rich.console import Console

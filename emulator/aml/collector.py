@@ -103,6 +103,17 @@ class DataCollector:
             batch.append(self._pending.popleft())
         if not batch:
             return 0
+        # Parsing and writing the lines is CPU work: off the router's event loop.
+        files = await asyncio.to_thread(self._files, batch)
+        try:
+            for folder, lines in files.items():
+                await self._container.upload_blob(f"{folder}/{uuid.uuid4()}.jsonl", "".join(lines))
+        except BaseException:   # a storage hiccup, or close() cancelling us mid-upload: keep the records
+            self._pending.extendleft(reversed(batch))
+            raise
+        return len(batch)
+
+    def _files(self, batch: list) -> dict[str, list[str]]:
         files: dict[str, list[str]] = defaultdict(list)
         for when, endpoint, deployment, request_body, response_body, request_id in batch:
             rows = rows_of(request_body)
@@ -116,13 +127,7 @@ class DataCollector:
                 if data:
                     folder = f"modelDataCollector/{endpoint}/{deployment}/{collection}/{stamp:%Y/%m/%d/%H}"
                     files[folder].append(self._line(endpoint, deployment, collection, stamp, data, request_id))
-        try:
-            for folder, lines in files.items():
-                await self._container.upload_blob(f"{folder}/{uuid.uuid4()}.jsonl", "".join(lines))
-        except Exception:
-            self._pending.extendleft(reversed(batch))   # keep them: nothing collected is lost on a hiccup
-            raise
-        return len(batch)
+        return files
 
     def _line(self, endpoint: str, deployment: str, collection: str, stamp: datetime, data: list, request_id: str) -> str:
         body = json.dumps(data, separators=(",", ":"), default=str)

@@ -20,6 +20,7 @@ class BlobCollected:
                 until: datetime | None = None) -> Iterator[dict]:
         """The collected rows (records) of requests answered in [since, until)."""
         until = until or datetime.now(timezone.utc)
+        since = since.replace(microsecond=since.microsecond // 1000 * 1000)   # lines are stamped to the millisecond
         for line in self._lines(endpoint, deployment, collection, since, until):
             when = datetime.fromisoformat(line["time"].replace("Z", "+00:00"))
             if since <= when < until:
@@ -35,7 +36,7 @@ class BlobCollected:
             prefix = f"modelDataCollector/{endpoint}/{deployment}/{collection}/{hour:%Y/%m/%d/%H}/"
             try:
                 for blob in self._container.list_blobs(name_starts_with=prefix):
-                    if blob.last_modified and blob.last_modified < since:
+                    if blob.last_modified and blob.last_modified < since.replace(microsecond=0):
                         continue   # written before the window opened
                     text = self._container.download_blob(blob.name).readall().decode()
                     for raw in text.splitlines():

@@ -10,7 +10,7 @@ import pytest
 import requests
 from aiohttp import web
 from azure.core.credentials import AzureKeyCredential
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.core.exceptions import ClientAuthenticationError
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 from azure.storage.blob import BlobServiceClient
