@@ -41,14 +41,6 @@ CONTAINER = "azureml"
 
 # -- the other processes ------------------------------------------------------------------------------
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-
-
 async def _until_stdin_closes() -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
@@ -57,11 +49,12 @@ async def run_router(connection_string: str, model_url: str, trivial_url: str) -
     """The router process: endpoints bench-model and bench-trivial, data collection into Azurite."""
     from emulator.aml.collector import DataCollector
     from emulator.aml.router import Router
+    from emulator.loopback import serve_on_loopback
 
     collector = DataCollector(connection_string, CONTAINER, source_prefix="/bench")
     await collector.start()
     router = Router(on_scored=collector)
-    runner, url = await _serve(router.make_app())
+    runner, url = await serve_on_loopback(router.make_app())
     router.set_endpoint("bench-model", KEY, {"blue": model_url}, {"blue": 100})
     router.set_endpoint("bench-trivial", KEY, {"blue": trivial_url}, {"blue": 100})
     print(url, flush=True)
@@ -73,13 +66,15 @@ async def run_router(connection_string: str, model_url: str, trivial_url: str) -
 
 async def run_trivial() -> None:
     """The trivial upstream: reads the body, answers a fixed prediction."""
+    from emulator.loopback import serve_on_loopback
+
     async def score(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(body=TRIVIAL_ANSWER, content_type="application/json")
 
     app = web.Application()
     app.router.add_post("/score", score)
-    runner, url = await _serve(app)
+    runner, url = await serve_on_loopback(app)
     print(url, flush=True)
     await _until_stdin_closes()
     await runner.cleanup()

@@ -26,6 +26,7 @@ from emulator.eventgrid.routing import DEFAULT_TABLE, load_routing_table
 from emulator.eventgrid.topic import TopicEndpoint
 from emulator.home import StackHome
 from emulator.loop import BackgroundLoop
+from emulator.loopback import serve_on_loopback
 from emulator.processes import die_with_parent
 from emulator.timeline import Timeline
 
@@ -133,8 +134,8 @@ class Stack:
         self._loop.run(self._grid.start())
         custom = [name for name, t in table.topics.items() if t.kind == "custom"]
         endpoint = TopicEndpoint(self._grid, keys["eventgrid_key"], custom[0] if custom else next(iter(ids)))
-        port = self._loop.run(self._serve(endpoint.make_app()))
-        eventgrid_url = f"http://127.0.0.1:{port}"
+        runner, eventgrid_url = self._loop.run(serve_on_loopback(endpoint.make_app()))
+        self._runners.append(runner)
 
         progress("starting the local Azure ML stand-in")
         self._aml = LocalAzureML(self.home.path("aml"), conn, self._grid, _workspace_topic(table), keys["aml_key"])
@@ -177,14 +178,6 @@ class Stack:
         tmp.write_text(json.dumps(asdict(self.info), indent=2))
         os.replace(tmp, self.home.info)
         return self.info
-
-    async def _serve(self, app: web.Application) -> int:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runners.append(runner)
-        return site._server.sockets[0].getsockname()[1]
 
     def _start_functions_host(self, settings: dict[str, str]) -> dict:
         folder = self.home.path("functions")

@@ -15,14 +15,7 @@ from emulator.aml.registry import LocalRegistry, RegistryError
 from emulator.aml.collector import DataCollector
 from emulator.aml.router import Router
 from emulator.eventgrid.broker import EventGrid
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+from emulator.loopback import serve_on_loopback
 
 
 class LocalAzureML:
@@ -48,8 +41,8 @@ class LocalAzureML:
     async def start(self) -> None:
         await self.registry.start()
         await self.collector.start()
-        router_runner, self.router_url = await serve(self.router.make_app())
-        api_runner, self.url = await serve(self._api())
+        router_runner, self.router_url = await serve_on_loopback(self.router.make_app())
+        api_runner, self.url = await serve_on_loopback(self._api())
         self._runners = [router_runner, api_runner]
         self.endpoints = LocalEndpoints(self._root / "endpoints", self.registry, self.router, self.router_url)
         await self.endpoints.restore()

@@ -22,6 +22,7 @@ from emulator.eventgrid.routing import load_routing_table
 from emulator.eventgrid.topic import TopicEndpoint
 from emulator.functions_host import FunctionsHost, HostKeys
 from emulator.loop import BackgroundLoop
+from emulator.loopback import serve_on_loopback
 from emulator.timeline import Timeline
 from tests.apps import delivery_targets
 from tests.conftest import wait_until
@@ -29,14 +30,6 @@ from tests.conftest import wait_until
 ROUTES = Path(__file__).with_name("delivery_routes.json")
 KEY = "topic-key-for-tests"
 SCALE = 0.005   # Azure's 10 s, 30 s, 60 s retries become 50 ms, 150 ms, 300 ms
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
 
 class GridUnderTest:
@@ -51,7 +44,7 @@ class GridUnderTest:
         self.grid = self.new_grid()
         self.loop.run(self.grid.start())
         self.grid.attach_functions(self.host.url, self.keys.eventgrid_extension_key)
-        self.runner, url = self.loop.run(_serve(TopicEndpoint(self.grid, KEY, "lifecycle").make_app()))
+        self.runner, url = self.loop.run(serve_on_loopback(TopicEndpoint(self.grid, KEY, "lifecycle").make_app()))
         self.endpoint = f"{url}/api/events"
 
     def new_grid(self, delivery_timeout: float = 30) -> EventGrid:
@@ -184,7 +177,7 @@ def test_a_not_retried_status_is_dead_lettered_at_once(eg, azurite):
         return web.Response(status=400, text="bad event for this endpoint")
     app = web.Application()
     app.router.add_post("/runtime/webhooks/eventgrid", answer_400)
-    runner, url = eg.loop.run(_serve(app))
+    runner, url = eg.loop.run(serve_on_loopback(app))
     grid = eg.new_grid()
     eg.loop.run(grid.start())
     grid.attach_functions(url, "k")

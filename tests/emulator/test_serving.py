@@ -14,6 +14,7 @@ import requests
 from aiohttp import web
 
 from emulator.aml.router import Router
+from emulator.loopback import serve_on_loopback
 from emulator.aml.serving import InferenceServer, ServingError
 from emulator.loop import BackgroundLoop
 from tests.conftest import wait_until
@@ -47,20 +48,12 @@ def servers(tmp_path_factory):
 def router(servers):
     loop = BackgroundLoop("test-router")
     router = Router(seed=7)
-    runner, url = loop.run(_serve(router.make_app()))
+    runner, url = loop.run(serve_on_loopback(router.make_app()))
     router.url = url
     yield router
     loop.run(runner.cleanup())
     loop.run(router.close())
     loop.close()
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
 
 def urls(servers) -> dict[str, str]:
@@ -185,8 +178,8 @@ def test_slow_deployment_is_408(servers):
     app.router.add_post("/score", slow)
     impatient = Router(request_timeout=0.3)
     try:
-        upstream, upstream_url = loop.run(_serve(app))
-        front, impatient.url = loop.run(_serve(impatient.make_app()))
+        upstream, upstream_url = loop.run(serve_on_loopback(app))
+        front, impatient.url = loop.run(serve_on_loopback(impatient.make_app()))
         impatient.set_endpoint("slow", KEY, {"blue": upstream_url}, {"blue": 100})
         answer = score(impatient, "slow")
         assert answer.status_code == 408 and "did not answer within" in answer.json()["error"]
