@@ -235,9 +235,12 @@ def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> 
                                 "min_predictions": policy.min_predictions,
                                 "baseline": {"deployment": baseline.deployment, "count": len(b)},
                                 "canary": {"deployment": canary.deployment, "count": len(c)}}
+    if not b and not c:      # nothing collected at all: this check cannot apply
+        return Check("predictions", "skipped", "Predictions: none collected from either deployment.", evidence)
     if len(b) < policy.min_predictions or len(c) < policy.min_predictions:
-        return Check("predictions", "skipped", f"Predictions: {len(c)} from {canary.deployment} and {len(b)} from "
-                     f"{baseline.deployment}; need {policy.min_predictions} on each side.", evidence)
+        # Predictions are being collected: wait for enough rather than pass without looking.
+        return Check("predictions", "inconclusive", f"Predictions: {len(c)} from {canary.deployment} and {len(b)} "
+                     f"from {baseline.deployment}; need {policy.min_predictions} on each side.", evidence)
 
     binned = stats.is_continuous(b, c)
     if binned:        # a regressor: compare histograms over the baseline's deciles

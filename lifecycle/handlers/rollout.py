@@ -91,7 +91,8 @@ def _judge_step(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
     s = p.settings
     since = datetime.fromisoformat(r.phase_started.replace("Z", "+00:00"))
     verdict = judge(_window(p, r, r.baseline, since), _window(p, r, r.colour, since),
-                    JudgePolicy(min_requests=int(s.rollout_min_requests)))
+                    JudgePolicy(min_requests=int(s.rollout_min_requests),
+                                min_predictions=int(s.rollout_min_requests)))
     evidence = verdict.to_json()
     bake = s.rollout_mirror_seconds if r.phase == "mirror" else s.rollout_bake_seconds
     elapsed = r.seconds_in_phase(now)

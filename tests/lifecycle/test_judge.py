@@ -135,7 +135,15 @@ def test_no_predictions_skips_the_predictions_check():
     rng = np.random.default_rng(10)
     j = judge(window("blue", rng), window("green", rng))
     assert j.outcome == "pass"
-    assert j.check("predictions").outcome == "skipped" and "0 from green" in j.check("predictions").detail
+    assert j.check("predictions").outcome == "skipped" and "none collected" in j.check("predictions").detail
+
+
+def test_too_few_predictions_wait_rather_than_pass_unseen():
+    rng = np.random.default_rng(12)
+    j = judge(window("blue", rng, n=400, predictions=labels(rng, 400)),
+              window("green", rng, n=400, predictions=labels(rng, 20)))
+    assert j.outcome == "inconclusive" and j.check("predictions").outcome == "inconclusive"
+    assert "20 from green" in j.check("predictions").detail
 
 
 def test_judgement_round_trips_through_json():

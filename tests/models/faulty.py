@@ -22,9 +22,10 @@ class Faulty(mlflow.pyfunc.PythonModel):
         self.calls += 1
         if self.mode == "errors" and self.calls > 20 and self.calls % 3 == 0:
             raise RuntimeError("injected failure")               # a third of the requests, after warming up
-        if self.mode == "slow":
-            time.sleep(0.08)                                      # several times the good model's latency
+        started = time.perf_counter()
         predictions = self.inner.predict(model_input)
+        if self.mode == "slow":                                   # five times the good model's time, however busy
+            time.sleep(max(0.02, 4 * (time.perf_counter() - started)))
         if self.mode == "collapse":
             return [1] * len(predictions)                         # one class for everyone
         return predictions
