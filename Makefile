@@ -20,6 +20,7 @@ bench: install
 	$(PY) bench/cold_start.py
 	$(PY) bench/event_latency.py
 	$(PY) bench/router.py
+	$(PY) bench/drift.py
 
 install: $(VENV)/.installed node_modules/.installed
 
