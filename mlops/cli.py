@@ -95,9 +95,8 @@ def _platform():
     from lifecycle.settings import Settings
     if os.environ.get("MLOPS_PLATFORM", "").lower() == "azure":
         return build_platform(Settings.from_env())
-    running = _running_info()
-    values = json.loads((Path(running.home) / "functions" / "settings.json").read_text())["Values"]
-    return build_platform(Settings.from_env(values))
+    from mlops.local import local_platform
+    return local_platform(StackHome(Path(_running_info().home)))
 
 
 @app.command()
@@ -193,8 +192,9 @@ def drop(
 ) -> None:
     """Upload files into the data container as one drop, with a progress bar."""
     from mlops.upload import upload_drop
+    from mlops.local import app_settings
     running = _running_info()
-    values = json.loads((Path(running.home) / "functions" / "settings.json").read_text())["Values"]
+    values = app_settings(StackHome(Path(running.home)))
     folder = upload_drop(running.storage_connection_string, values.get("DATA_CONTAINER", "data"), files,
                          prefix, marker, console)
     console.print(f"[green]dropped {len(files)} file(s) into {folder}[/]; follow the chain with [bold]mlops events[/]")

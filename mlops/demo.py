@@ -1,7 +1,6 @@
 """`make demo`: the lifecycle end to end on a fresh local stack, each step printed as it happens."""
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -56,11 +55,9 @@ class Chain:
     def __init__(self, console: Console, info, home: StackHome, timeout: float) -> None:
         from azure.storage.blob import BlobServiceClient
 
-        from lifecycle.bootstrap import build_platform
-        from lifecycle.settings import Settings
+        from mlops.local import local_platform
         self.console, self.info, self.timeout = console, info, timeout
-        values = json.loads((home.path("functions", "settings.json")).read_text())["Values"]
-        self.p = build_platform(Settings.from_env(values))
+        self.p = local_platform(home)
         self.data = BlobServiceClient.from_connection_string(info.storage_connection_string) \
             .get_container_client(self.p.settings.data_container)
 

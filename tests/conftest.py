@@ -28,3 +28,19 @@ def wait_until(probe: Callable[[], T], timeout: float = 10, interval: float = 0.
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def start_local_stack(tmp_path_factory, name: str, settings: dict[str, str]):
+    """The whole local stack with the project's function app, Event Grid retries compressed, `settings`
+    added to the app settings; returns (stack, info, platform, data container client). Stop the stack."""
+    from azure.storage.blob import BlobServiceClient
+
+    from emulator.home import StackHome
+    from emulator.stack import Stack, StackOptions
+    from mlops.local import local_platform
+    home = StackHome(tmp_path_factory.mktemp(name))
+    stack = Stack(home, StackOptions(retry_scale=0.01, extra_settings=settings))
+    info = stack.start()
+    data = BlobServiceClient.from_connection_string(info.storage_connection_string).get_container_client("data")
+    data.create_container()
+    return stack, info, local_platform(home), data

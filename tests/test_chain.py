@@ -12,18 +12,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from azure.storage.blob import BlobServiceClient
 
-from emulator.home import StackHome
-from emulator.stack import Stack, StackOptions
 from emulator.timeline import Timeline
-from lifecycle.bootstrap import build_platform
 from lifecycle.records import DataBatch, Decision, Drop, TrainingRun
 from lifecycle.rollout import Rollout, RolloutEvent
-from lifecycle.settings import Settings
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.traffic import Traffic
-from tests.conftest import wait_until
+from tests.conftest import start_local_stack, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"RECONCILE_SCHEDULE": "*/1 * * * * *", "RETRAIN_COOLDOWN_MINUTES": "0", "GATE_MARGIN": "0.02",
@@ -32,13 +27,7 @@ SETTINGS = {"RECONCILE_SCHEDULE": "*/1 * * * * *", "RETRAIN_COOLDOWN_MINUTES": "
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    home = StackHome(tmp_path_factory.mktemp("chain"))
-    stack = Stack(home, StackOptions(retry_scale=0.01, extra_settings=SETTINGS))
-    info = stack.start()
-    values = json.loads(home.path("functions", "settings.json").read_text())["Values"]
-    p = build_platform(Settings.from_env(values))
-    data = BlobServiceClient.from_connection_string(info.storage_connection_string).get_container_client("data")
-    data.create_container()
+    stack, info, p, data = start_local_stack(tmp_path_factory, "chain", SETTINGS)
     yield stack, info, p, data
     stack.stop()
 

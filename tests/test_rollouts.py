@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from azure.storage.blob import BlobServiceClient
 
-from emulator.home import StackHome
-from emulator.stack import Stack, StackOptions
-from lifecycle.bootstrap import build_platform
 from lifecycle.rollout import Rollout, RolloutEvent
-from lifecycle.settings import Settings
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.traffic import Traffic
-from tests.conftest import wait_until
+from tests.conftest import start_local_stack, wait_until
 from tests.models.faulty import save_faulty
 
 SETTINGS = {"RECONCILE_SCHEDULE": "*/1 * * * * *", "ROLLOUT_STEPS": "50,100", "ROLLOUT_BAKE_SECONDS": "5",
@@ -28,13 +23,8 @@ MODEL = "tabular-classifier"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """A stack whose endpoint serves model 1 from blue."""
-    home = StackHome(tmp_path_factory.mktemp("rollouts"))
-    stack = Stack(home, StackOptions(retry_scale=0.01, extra_settings=SETTINGS))
-    info = stack.start()
-    values = json.loads(home.path("functions", "settings.json").read_text())["Values"]
-    p = build_platform(Settings.from_env(values))
-    data = BlobServiceClient.from_connection_string(info.storage_connection_string).get_container_client("data")
-    data.create_container()
+    stack, info, p, data = start_local_stack(tmp_path_factory, "rollouts", SETTINGS)
+    home = stack.home
     data.upload_blob("loans/day-1/part-0000.csv", loan_csv(2000, seed=1))
     data.upload_blob("loans/day-1/_SUCCESS", b"")
     wait_until(lambda: (r := p.state.get(Rollout, p.settings.endpoint_name)) and r.phase == "promoted",
