@@ -58,8 +58,12 @@ def test_a_bad_model_is_rolled_back_by_the_judge_while_the_live_one_keeps_servin
             print("rollout:", r and (r.model, r.phase, [h["note"] for h in r.history], r.judgement and r.judgement["summary"]))
             raise
     r = p.state.get(Rollout, p.settings.endpoint_name)
-    failed = [c for c in r.judgement["checks"] if c["outcome"] == "fail"]
-    assert check in {c["name"] for c in failed}, r.judgement["summary"]
+    if "smoke" in r.judgement:
+        # A slow model can already fail the smoke test's latency limit before any traffic reaches it.
+        assert mode == "slow" and ("took" in r.reason or "answered 408" in r.reason), r.reason
+    else:
+        failed = [c for c in r.judgement["checks"] if c["outcome"] == "fail"]
+        assert check in {c["name"] for c in failed}, r.judgement["summary"]
     assert r.reason and "rolled back" in r.history[-1]["note"]
     # the state is stored first, then acted on: wait for the acts
     record = wait_until(lambda: p.state.get(RolloutEvent, r.rollout_id), timeout=30, what="the rollout's record")
