@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from lifecycle.adapters.azure_workspace import default_credential
 from lifecycle.ml import RequestSample, TrafficWindow
 
 log = logging.getLogger(__name__)
@@ -159,9 +160,7 @@ class AzureMonitorMetrics:
 
     @property
     def credential(self) -> Any:
-        if self._credential is None:
-            from azure.identity import DefaultAzureCredential
-            self._credential = DefaultAzureCredential()
+        self._credential = self._credential or default_credential()
         return self._credential
 
     @property

@@ -40,9 +40,7 @@ class WorkspaceClient:
 
     @property
     def credential(self) -> Any:
-        if self._credential is None:
-            from azure.identity import DefaultAzureCredential
-            self._credential = DefaultAzureCredential()
+        self._credential = self._credential or default_credential()
         return self._credential
 
     @property
@@ -126,3 +124,9 @@ def parse_datastore_uri(uri: str) -> tuple[str, str]:
     if not match:
         raise AzureMLAdapterError(f"{uri!r} is not an azureml://datastores/…/paths/… URI")
     return match["datastore"], match["path"]
+
+
+def default_credential() -> Any:
+    """DefaultAzureCredential, imported on first use (cold start): managed identity in the Function App."""
+    from azure.identity import DefaultAzureCredential
+    return DefaultAzureCredential()

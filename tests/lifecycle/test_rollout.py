@@ -44,6 +44,14 @@ def live(p, version: str = "1") -> None:
     assert run_ticks(p, 2).phase == "promoted"
 
 
+def at_first_canary_step(p) -> Rollout:
+    """Model 1 live on blue, model 2 on green at its first canary step."""
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    return run_ticks(p, 2)
+
+
 def test_the_first_model_is_smoke_tested_then_takes_all_traffic():
     p = fake_platform()
     r = registered(p, "1")
@@ -89,10 +97,7 @@ def test_a_good_challenger_earns_its_traffic_step_by_step_and_the_old_colour_ret
 ])
 def test_a_bad_challenger_is_rolled_back_with_the_evidence(green, why):
     p = fake_platform()
-    live(p)
-    registered(p, "2")
-    p.endpoints.ready(EP, "green")
-    run_ticks(p, 2)
+    at_first_canary_step(p)
     p.metrics.serve("blue", 400)
     p.metrics.serve("green", **green)
     r = run_ticks(p)
@@ -107,10 +112,7 @@ def test_a_bad_challenger_is_rolled_back_with_the_evidence(green, why):
 
 def test_collapsed_predictions_are_rolled_back():
     p = fake_platform()
-    live(p)
-    registered(p, "2")
-    p.endpoints.ready(EP, "green")
-    run_ticks(p, 2)
+    at_first_canary_step(p)
     p.metrics.serve("blue", 400)
     p.metrics.serve("green", 100)
     p.collected.outputs = {"blue": [0, 1] * 100, "green": [1] * 100}
@@ -179,10 +181,7 @@ def test_supersede_rolls_back_the_current_rollout_for_the_newer_model():
 
 def test_overrides_pause_resume_and_promote():
     p = fake_platform()
-    live(p)
-    registered(p, "2")
-    p.endpoints.ready(EP, "green")
-    run_ticks(p, 2)
+    at_first_canary_step(p)
     override(p, EP, "pause")
     p.metrics.serve("blue", 400)
     p.metrics.serve("green", 100)
@@ -196,10 +195,7 @@ def test_overrides_pause_resume_and_promote():
 
 def test_a_step_inconclusive_for_too_long_rolls_back():
     p = fake_platform(rollout_max_step_seconds=60)
-    live(p)
-    registered(p, "2")
-    p.endpoints.ready(EP, "green")
-    run_ticks(p, 2)
+    at_first_canary_step(p)
     r = rollout(p)
     later = datetime.fromisoformat(r.phase_started.replace("Z", "+00:00")) + timedelta(seconds=61)
     assert advance(p, r, later).phase == "rolled_back"
