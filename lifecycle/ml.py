@@ -106,3 +106,21 @@ class Invocation:
     status: int
     latency_ms: float
     body: str
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    """What one deployment's compute used over a window (local: its serving processes; Azure: the
+    endpoint's platform metrics). None where the source has no figure."""
+    deployment: str
+    cpu_percent: float | None               # mean over the window, of one instance's CPU capacity
+    memory_percent: float | None            # of one instance's memory
+    instances: int | None = None
+    detail: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    """What training saved beside a model for monitoring: reference/profile.json and metrics.json."""
+    profile: dict
+    metrics: dict

@@ -1,12 +1,13 @@
 """What the lifecycle needs from a platform, as small interfaces. Adapters live in lifecycle/adapters."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from lifecycle.ml import EndpointState, Invocation, JobStatus, ModelVersion, TrafficWindow, TrainingRequest
+from lifecycle.ml import (EndpointState, Invocation, JobStatus, ModelReference, ModelVersion, TrafficWindow,
+                          TrainingRequest, Utilisation)
 from lifecycle.records import R, Record
 from lifecycle.settings import Settings
 
@@ -54,6 +55,9 @@ class Registry(Protocol):
     def reference_sample(self, name: str, version: str, rows: int) -> list[dict]:
         """Feature rows saved with the model (reference/sample.csv), for smoke tests."""
 
+    def reference(self, name: str, version: str) -> ModelReference | None:
+        """The reference profile and holdout metrics saved with the model, for monitoring."""
+
 
 class Endpoints(Protocol):
     """Managed online endpoints and their deployments (local: inference servers behind a router)."""
@@ -78,11 +82,25 @@ class Metrics(Protocol):
 
     def window(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> TrafficWindow: ...
 
+    def utilisation(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> Utilisation:
+        """CPU and memory of the deployment's instances over the window."""
+
 
 class Collected(Protocol):
     """What the endpoint's data collector stored (modelDataCollector/... in blob storage)."""
 
     def predictions(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> list: ...
+
+    def records(self, endpoint: str, deployment: str, collection: str, since: datetime,
+                until: datetime | None = None) -> Iterator[dict]:
+        """The collected rows of `collection` (model_inputs | model_outputs), each with its request_id."""
+
+
+class Feedback(Protocol):
+    """Ground-truth labels dropped in the feedback container: CSV or JSON lines with request_id and the label."""
+
+    def labels(self, since: datetime, until: datetime | None = None) -> dict[str, object]:
+        """request_id -> label, for labels written in [since, until); a later label for an id wins."""
 
 
 class Events(Protocol):
@@ -101,3 +119,4 @@ class Platform:
     metrics: Metrics
     collected: Collected
     events: Events
+    feedback: Feedback

@@ -181,3 +181,22 @@ class Rejection(Record):
     @property
     def key(self) -> str:
         return f"{self.function}/{self.event_id}"
+
+
+@dataclass(frozen=True)
+class MonitorRun(Record):
+    """One monitoring pass over a window of the live deployment's traffic: every signal's evidence
+    (monitoring.monitor.MonitorResult.to_dict()) and the alerts it raised."""
+    COLLECTION: ClassVar[str] = "monitor-runs"
+    run_id: str              # endpoint + window end: a replayed timer tick finds the same run
+    endpoint: str
+    deployment: str
+    model: str               # "name:version"
+    window_start: str
+    window_end: str
+    result: dict
+    alerts: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.run_id

@@ -149,6 +149,11 @@ class FeatureDrift:
     quality: dict[str, float] = field(default_factory=dict)
     quality_flags: dict[str, bool] = field(default_factory=dict)
     quality_breached: bool = False
+    # for plots: the reference's and the window's counts on the same bins (numeric: the profile's
+    # histogram bins, labelled by their lower edge; categorical: the profile's categories)
+    bins: list[str] = field(default_factory=list)
+    reference_counts: list[float] = field(default_factory=list)
+    current_counts: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -227,7 +232,11 @@ def _numeric(name: str, spec: dict, acc: NumericCounts, t: Thresholds) -> Featur
     limits = {"normalized_wasserstein": t.normalized_wasserstein, "psi": t.psi, "jensen_shannon": t.jensen_shannon,
               "ks_pvalue": t.ks_pvalue}
     flags = {k: bool(metrics[k] < v) if k.endswith("pvalue") else bool(metrics[k] > v) for k, v in limits.items()}
-    return _feature(name, "numeric", acc, metrics, limits, flags, t.decisive_numeric, spec, t)
+    feature = _feature(name, "numeric", acc, metrics, limits, flags, t.decisive_numeric, spec, t)
+    edges = spec["histogram"]["edges"]
+    feature.bins = [f"{e:.4g}" for e in edges[:len(ref_counts)]]
+    feature.reference_counts, feature.current_counts = ref_counts.tolist(), acc.counts.astype(float).tolist()
+    return feature
 
 
 def _categorical(name: str, spec: dict, acc: CategoricalCounts, t: Thresholds) -> FeatureDrift:
@@ -245,7 +254,10 @@ def _categorical(name: str, spec: dict, acc: CategoricalCounts, t: Thresholds) -
                "chi2_statistic": chi2, "chi2_pvalue": p, "chi2_dof": float(dof)}
     limits = {"jensen_shannon": t.jensen_shannon, "psi": t.psi, "chi2_pvalue": t.chi2_pvalue}
     flags = {k: bool(metrics[k] < v) if k.endswith("pvalue") else bool(metrics[k] > v) for k, v in limits.items()}
-    return _feature(name, "categorical", acc, metrics, limits, flags, t.decisive_categorical, spec, t)
+    feature = _feature(name, "categorical", acc, metrics, limits, flags, t.decisive_categorical, spec, t)
+    feature.bins = keys if len(keys) == len(ref) else [*keys, OTHER]
+    feature.reference_counts, feature.current_counts = ref.tolist(), cur.tolist()
+    return feature
 
 
 def _feature(name, kind, acc, metrics, limits, flags, decisive, spec, t: Thresholds) -> FeatureDrift:
