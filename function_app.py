@@ -6,6 +6,7 @@ import azure.functions as func
 
 from functions.azureml import bp as azureml_blueprint
 from functions.data import bp as data_blueprint
+from functions.monitoring import bp as monitoring_blueprint
 from functions.rollout import bp as rollout_blueprint
 from functions.training import bp as training_blueprint
 
@@ -14,3 +15,4 @@ app.register_functions(data_blueprint)
 app.register_functions(training_blueprint)
 app.register_functions(azureml_blueprint)
 app.register_functions(rollout_blueprint)
+app.register_functions(monitoring_blueprint)

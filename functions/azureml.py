@@ -1,10 +1,11 @@
-"""Azure ML workspace events: training runs ending, models registered."""
+"""Azure ML workspace events: training runs ending (and model monitor breaches), models registered."""
 import azure.functions as func
 
 from lifecycle import dispatch
 from lifecycle.bootstrap import platform
 from lifecycle.handlers.rollout import model_registered
-from lifecycle.handlers.registration import run_completed, run_status_changed
+from lifecycle.handlers.alerts import run_status_changed
+from lifecycle.handlers.registration import run_completed
 
 bp = func.Blueprint()
 

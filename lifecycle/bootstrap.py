@@ -15,11 +15,15 @@ def platform() -> Platform:
 def build_platform(settings: Settings) -> Platform:
     # Imported here, not at module level, so that importing the function app stays cheap.
     from lifecycle.adapters.blob_state import BlobState
+    from lifecycle.adapters.blob_data import BlobData
     from lifecycle.adapters.collected_data import BlobCollected
+    from lifecycle.adapters.feedback import BlobFeedback
     # Storage and state use the same SDK code in Azure and locally; only the connection differs.
     state = BlobState(settings.storage_connection, settings.state_container)
     from lifecycle.adapters.eventgrid_events import GridEvents
     events = GridEvents(settings.eventgrid_endpoint, settings.eventgrid_key)
+    feedback = BlobFeedback(settings.storage_connection, settings.feedback_container, settings.target_column)
+    data = BlobData(settings.storage_connection, settings.data_container)
     if settings.platform == "azure":
         from lifecycle.adapters.azure_ml import AzureMLEndpoints, AzureMLJobs, AzureMLRegistry
         workspace = dict(subscription_id=settings.azure_subscription_id, resource_group=settings.azure_resource_group,
@@ -32,9 +36,11 @@ def build_platform(settings: Settings) -> Platform:
         collected = BlobCollected(settings.data_collector_storage or settings.storage_connection,
                                   settings.data_collector_container)
         return Platform(settings, state, jobs=jobs, registry=AzureMLRegistry(**workspace),
-                        endpoints=AzureMLEndpoints(**workspace), metrics=metrics, collected=collected, events=events)
+                        endpoints=AzureMLEndpoints(**workspace), metrics=metrics, collected=collected, events=events,
+                        feedback=feedback, data=data)
     from lifecycle.adapters.local_ml import LocalAML, LocalEndpoints, LocalJobs, LocalMetrics, LocalRegistry
     aml = LocalAML(settings.aml_local_url, settings.aml_local_key)
     collected = BlobCollected(settings.storage_connection, settings.data_collector_container)
     return Platform(settings, state, jobs=LocalJobs(aml), registry=LocalRegistry(aml), endpoints=LocalEndpoints(aml),
-                    metrics=LocalMetrics(aml), collected=collected, events=events)
+                    metrics=LocalMetrics(aml), collected=collected, events=events,
+                    feedback=feedback, data=data)

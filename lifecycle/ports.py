@@ -103,6 +103,15 @@ class Feedback(Protocol):
         """request_id -> label, for labels written in [since, until); a later label for an id wins."""
 
 
+class DataStore(Protocol):
+    """The data container training reads from."""
+
+    def write_drop(self, prefix: str, files: dict[str, bytes]) -> str:
+        """Write the files under prefix, then its _SUCCESS marker; returns the folder's URL (a job's data input)."""
+
+    def url_of(self, prefix: str) -> str: ...
+
+
 class Events(Protocol):
     """Publishing the app's own MLOps.* events to the custom topic."""
 
@@ -120,3 +129,4 @@ class Platform:
     collected: Collected
     events: Events
     feedback: Feedback
+    data: DataStore

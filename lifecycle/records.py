@@ -200,3 +200,30 @@ class MonitorRun(Record):
     @property
     def key(self) -> str:
         return self.run_id
+
+
+@dataclass(frozen=True)
+class AlertRecord(Record):
+    """A drift or performance alert as received, and what the app did about it."""
+    COLLECTION: ClassVar[str] = "alerts"
+    alert_key: str           # from the alert's id and condition: a redelivery finds this record
+    alert_id: str
+    condition: str           # Fired | Resolved
+    source: str
+    signal: str
+    summary: str
+    fired_at: str = ""
+    received_at: str = ""
+    outcome: str = ""        # retraining | cooldown | no fresh data | needs a person | resolved | ...
+    detail: str = ""
+    job: str = ""            # the training job it started
+    resolved_at: str = ""
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.alert_key
+
+    @staticmethod
+    def key_for(identity: str) -> str:
+        return hashlib.sha256(identity.encode()).hexdigest()[:24]

@@ -44,6 +44,13 @@ class Settings:
     smoke_max_latency_ms: float = 2000
     data_collector_container: str = "azureml"   # where modelDataCollector/... lands (workspace blob store)
     feedback_container: str = "feedback"
+    # monitoring (the monitor timer runs on MONITOR_SCHEDULE)
+    monitor_window_minutes: float = 60      # look back this far at the live deployment's traffic
+    monitor_min_rows: float = 200           # fewer collected rows than this: too few to judge drift
+    monitor_min_labels: float = 100         # fewer labelled rows than this: no performance, concept drift or fairness
+    drift_thresholds: str = ""              # overrides of Azure ML's defaults, e.g. "normalized_wasserstein=0.15,psi=0.25"
+    sensitive_column: str = ""              # a feature to check fairness on (e.g. "gender"); "" = no fairness check
+    alert_cooldown_minutes: float = 60      # after an alert started training, later alerts start nothing for this long
     # the local Azure ML stand-in
     aml_local_url: str = ""
     aml_local_key: str = ""
@@ -86,6 +93,18 @@ class Settings:
         except ValueError:
             return []
 
+    def drift_threshold_overrides(self) -> dict[str, float]:
+        """DRIFT_THRESHOLDS as {metric: threshold}; the metric names are monitoring.drift.Thresholds' fields."""
+        overrides = {}
+        for item in filter(None, (part.strip() for part in self.drift_thresholds.split(","))):
+            name, _, value = item.partition("=")
+            try:
+                overrides[name.strip()] = float(value)
+            except ValueError:
+                raise SettingsError(f"app setting DRIFT_THRESHOLDS has {item!r}: use metric=number pairs separated "
+                                    "by commas, e.g. 'normalized_wasserstein=0.15,psi=0.25'") from None
+        return overrides
+
     def check(self) -> None:
         if not self.storage_connection:
             raise SettingsError("app setting AzureWebJobsStorage is not set: it must hold the storage account's "
@@ -96,6 +115,7 @@ class Settings:
             raise SettingsError(f"app setting ROLLOUT_ON_NEW_MODEL is {self.rollout_on_new_model!r}: use 'wait' or 'supersede'")
         if not 0 <= self.rollout_mirror_percent <= 50:
             raise SettingsError("app setting ROLLOUT_MIRROR_PERCENT must be between 0 and 50 (Azure's limit)")
+        self.drift_threshold_overrides()
         steps = self.canary_steps
         if not steps or steps[-1] != 100 or any(b <= a for a, b in zip([0, *steps], steps)):
             raise SettingsError(f"app setting ROLLOUT_STEPS is {self.rollout_steps!r}: increasing percentages "

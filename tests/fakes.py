@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelVersion, RequestSample,
-                          TrafficWindow, TrainingRequest)
+from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelReference, ModelVersion,
+                          RequestSample, TrafficWindow, TrainingRequest, Utilisation)
 from lifecycle.ports import Platform
 from lifecycle.records import R, Record
 from lifecycle.settings import Settings
@@ -66,6 +66,7 @@ class FakeJobs:
 class FakeRegistry:
     def __init__(self) -> None:
         self.models: list[ModelVersion] = []
+        self.references: dict[str, ModelReference] = {}     # "name:version" → what training saved
 
     def register(self, name, job_name, tags, description=""):
         for model in self.models:
@@ -90,6 +91,9 @@ class FakeRegistry:
 
     def reference_sample(self, name, version, rows):
         return [{"age": 30 + i, "income": 1000.0 * (i + 1)} for i in range(rows)]
+
+    def reference(self, name, version):
+        return self.references.get(f"{name}:{version}")
 
 
 class FakeEndpoints:
@@ -147,13 +151,40 @@ class FakeMetrics:
                         for i in range(requests))
         return TrafficWindow(deployment, samples, requests, errors)
 
+    def utilisation(self, endpoint, deployment, since, until=None):
+        return Utilisation(deployment, cpu_percent=35.0, memory_percent=20.0, instances=1)
+
 
 class FakeCollected:
     def __init__(self) -> None:
-        self.outputs: dict[str, list] = {}
+        self.outputs: dict[str, list] = {}                       # deployment → predictions (canary judge)
+        self.rows: dict[tuple[str, str], list[dict]] = {}         # (deployment, collection) → collected rows
 
     def predictions(self, endpoint, deployment, since, until=None):
         return self.outputs.get(deployment, [])
+
+    def records(self, endpoint, deployment, collection, since, until=None):
+        return iter(self.rows.get((deployment, collection), []))
+
+
+class FakeFeedback:
+    def __init__(self) -> None:
+        self.given: dict[str, object] = {}
+
+    def labels(self, since, until=None):
+        return dict(self.given)
+
+
+class FakeData:
+    def __init__(self) -> None:
+        self.drops: dict[str, dict[str, bytes]] = {}
+
+    def url_of(self, prefix):
+        return f"http://storage/data/{prefix}"
+
+    def write_drop(self, prefix, files):
+        self.drops[prefix] = dict(files)
+        return self.url_of(prefix)
 
 
 class FakeEvents:
@@ -172,4 +203,4 @@ def fake_platform(**settings) -> Platform:
                     drop_quiet_seconds=60, rollout_bake_seconds=0, rollout_min_requests=50,
                     rollout_retention_seconds=0)
     return Platform(Settings(**{**defaults, **settings}), MemoryState(), FakeJobs(), FakeRegistry(), FakeEndpoints(),
-                    FakeMetrics(), FakeCollected(), FakeEvents())
+                    FakeMetrics(), FakeCollected(), FakeEvents(), FakeFeedback(), FakeData())

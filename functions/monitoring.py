@@ -1,0 +1,56 @@
+"""Monitoring and alerts: the monitor timer, alerts from Event Grid, Azure Monitor alerts over HTTP, and
+a monitoring pass on demand."""
+import json
+from datetime import datetime, timezone
+
+import azure.functions as func
+
+from lifecycle import alerts, dispatch
+from lifecycle.bootstrap import platform
+from lifecycle.handlers.alerts import alert_event, handle_alert
+from lifecycle.handlers.monitoring import monitor
+
+bp = func.Blueprint()
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%MONITOR_SCHEDULE%")
+def monitor_timer(timer: func.TimerRequest) -> None:
+    monitor(platform(), datetime.now(timezone.utc))
+
+
+@bp.route(route="monitor", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def monitor_now(req: func.HttpRequest) -> func.HttpResponse:
+    run = monitor(platform(), datetime.now(timezone.utc))
+    body = ({"run": run.run_id, "model": run.model, "deployment": run.deployment, "alerts": list(run.alerts)}
+            if run else {"run": None, "reason": "nothing to monitor yet: see the function's log"})
+    return func.HttpResponse(json.dumps(body), status_code=200 if run else 409, mimetype="application/json")
+
+
+@bp.event_grid_trigger(arg_name="event")
+def on_alert_event(event: func.EventGridEvent) -> None:
+    dispatch.event_grid(event, alert_event, platform)
+
+
+@bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def azure_monitor_alert(req: func.HttpRequest) -> func.HttpResponse:
+    """An Azure Monitor action group's webhook, in the common alert schema."""
+    p = platform()
+    try:
+        body = req.get_json()
+    except ValueError:
+        body = None
+    try:
+        alert = alerts.from_common_schema(body)
+    except alerts.AlertError as error:
+        dispatch.reject(p, {"id": _header_id(req), "eventType": "AzureMonitorAlert", "data": body}, "azure_monitor_alert",
+                        str(error))
+        return func.HttpResponse(json.dumps({"error": str(error)}), status_code=400, mimetype="application/json")
+    record = handle_alert(alert, p, datetime.now(timezone.utc))
+    return func.HttpResponse(json.dumps({"alert": record.alert_id, "condition": record.condition,
+                                         "outcome": record.outcome, "detail": record.detail, "job": record.job or None}),
+                             status_code=202, mimetype="application/json")
+
+
+def _header_id(req: func.HttpRequest) -> str:
+    from uuid import uuid4
+    return req.headers.get("x-ms-request-id") or req.headers.get("x-request-id") or str(uuid4())

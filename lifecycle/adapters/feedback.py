@@ -1,0 +1,72 @@
+"""The Feedback port over the feedback container: ground truth that arrives after the predictions.
+
+Each blob is CSV (a header with `request_id` and the label column) or JSON lines ({"request_id": ...,
+"<label column>": ...}); the label column is the model's target column, or `label`. Blobs are read
+whole, newest last, so a later label for the same request wins. Rows without a request id or a label
+are skipped and counted in the log: they cannot be joined to a prediction."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from datetime import datetime, timezone
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+log = logging.getLogger("lifecycle.feedback")
+REQUEST_ID = "request_id"
+MAX_BLOB_BYTES = 256 << 20      # a feedback file beyond this is skipped with a warning, not read into memory
+
+
+class BlobFeedback:
+    def __init__(self, connection_string: str, container: str, label_column: str = "") -> None:
+        self._container = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+        self._columns = [c for c in (label_column, "label") if c]
+
+    def labels(self, since: datetime, until: datetime | None = None) -> dict[str, object]:
+        until = until or datetime.now(timezone.utc)
+        labels: dict[str, object] = {}
+        try:
+            blobs = [b for b in self._container.list_blobs()
+                     if b.last_modified and since.replace(microsecond=0) <= b.last_modified < until]
+        except ResourceNotFoundError:
+            return labels     # no feedback container yet: no labels
+        for blob in sorted(blobs, key=lambda b: b.last_modified):
+            if blob.size > MAX_BLOB_BYTES:
+                log.warning("skipped feedback blob %s: %d bytes is over the %d-byte limit", blob.name, blob.size,
+                            MAX_BLOB_BYTES)
+                continue
+            text = self._container.download_blob(blob.name).readall().decode("utf-8", errors="replace")
+            found, skipped = self._parse(text, blob.name)
+            labels.update(found)
+            if skipped:
+                log.warning("feedback blob %s: %d row(s) without %s or a label (%s) were skipped", blob.name,
+                            skipped, REQUEST_ID, " / ".join(self._columns))
+        return labels
+
+    def _parse(self, text: str, name: str) -> tuple[dict[str, object], int]:
+        stripped = text.lstrip()
+        if stripped.startswith("{") or name.endswith((".jsonl", ".json")):
+            rows = []
+            for line in text.splitlines():
+                try:
+                    row = json.loads(line) if line.strip() else None
+                except ValueError:
+                    row = None
+                rows.append(row if isinstance(row, dict) else {})
+        else:
+            rows = list(csv.DictReader(io.StringIO(text)))
+        found, skipped = {}, 0
+        for row in rows:
+            if not row:
+                skipped += 1
+                continue
+            label = next((row[c] for c in self._columns if row.get(c) not in (None, "")), None)
+            request_id = row.get(REQUEST_ID)
+            if request_id in (None, "") or label is None:
+                skipped += 1
+                continue
+            found[str(request_id)] = label
+        return found, skipped

@@ -1,0 +1,127 @@
+"""Alerts → retraining: deduplicate, respect the cooldown, and train on fresh data.
+
+Fresh data, in order of preference:
+1. the live deployment's own recent traffic with its ground-truth labels (the collected inputs joined
+   to the feedback container), written to the data container as a drop `production/<endpoint>/<alert>/`:
+   after a concept change these are the only rows labelled by the new rule;
+2. a complete drop in the data container nobody has trained on;
+otherwise the alert is recorded as waiting for data (the next drop trains anyway).
+
+Signals that retraining does not mend (data quality, fairness) are recorded for a person instead."""
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from lifecycle import alerts as alert_values
+from lifecycle.alerts import Alert
+from lifecycle.events import RunStatusChanged
+from lifecycle.handlers import registration
+from lifecycle.handlers.monitoring import labelled_window, live_window
+from lifecycle.handlers.training import start_ready_training, submit_training
+from lifecycle.ml import job_name_for
+from lifecycle.policy import cooldown_left
+from lifecycle.ports import Platform
+from lifecycle.records import AlertRecord, Drop, TrainingRun, parse_time, utcnow
+
+log = logging.getLogger("lifecycle.alerts")
+NO_RETRAIN = {"data_quality": "a data-quality breach: fix the data upstream; a model retrained on it would learn "
+                              "the errors",
+              "fairness": "a fairness breach: retraining on the same data reproduces the bias; a person has to "
+                          "decide (reweighting, a fairness constraint, more data from the affected group)"}
+
+
+def alert_event(event: object, p: Platform) -> AlertRecord:
+    """Event Grid: MLOps.DriftDetected / PerformanceDegraded, DatasetDriftDetected."""
+    try:
+        alert = alert_values.from_event(event)
+    except alert_values.AlertError as error:
+        from lifecycle.dispatch import Rejected
+        raise Rejected(str(error)) from None
+    return handle_alert(alert, p, datetime.now(timezone.utc))
+
+
+def run_status_changed(event: RunStatusChanged, p: Platform) -> object:
+    """RunStatusChanged: a model monitor's breach is an alert; any other run goes to registration."""
+    if event.monitor_breach:
+        return handle_alert(alert_values.from_event(event), p, datetime.now(timezone.utc))
+    return registration.run_status_changed(event, p)
+
+
+def handle_alert(alert: Alert, p: Platform, now: datetime) -> AlertRecord:
+    record = AlertRecord(alert_key=AlertRecord.key_for(alert.identity), alert_id=alert.alert_id,
+                         condition=alert.condition, source=alert.source, signal=alert.signal, summary=alert.summary,
+                         fired_at=alert.fired_at, received_at=utcnow(), evidence=dict(alert.evidence))
+    if not p.state.create(record):
+        existing = p.state.get(AlertRecord, record.key)
+        if existing is not None and existing.outcome:
+            log.info("alert %s (%s) already handled: %s", alert.alert_id, alert.condition, existing.outcome)
+            return existing
+        record = existing or record          # a retry of an attempt that failed half-way: finish it
+    outcome, detail, job = _act(alert, p, now)
+    log.warning("alert %s from %s (%s, %s): %s%s", alert.alert_id, alert.source, alert.signal, alert.condition,
+                outcome, f" — {detail}" if detail else "")
+    return p.state.update(AlertRecord, record.key,
+                          lambda r: replace(r or record, outcome=outcome, detail=detail, job=job)) or record
+
+
+def _act(alert: Alert, p: Platform, now: datetime) -> tuple[str, str, str]:
+    if not alert.fired:
+        fired_key = AlertRecord.key_for(f"{alert.alert_id}|{alert_values.FIRED}")
+        p.state.update(AlertRecord, fired_key, lambda r: replace(r, resolved_at=utcnow()) if r and not r.resolved_at else None)
+        return "resolved", "a resolved alert is not a new one: nothing to do", ""
+    if alert.signal in NO_RETRAIN:
+        return "needs a person", NO_RETRAIN[alert.signal], ""
+    running = [r for r in p.state.list(TrainingRun) if r.status == "Submitted"]
+    if running:
+        return "training already running", f"job {running[0].job_name} is still running", running[0].job_name
+    recent = _recent_alert_training(p, now)
+    if recent is not None:
+        return "cooldown", (f"alert {recent.alert_id} started job {recent.job} at {recent.received_at}; "
+                            f"ALERT_COOLDOWN_MINUTES is {p.settings.alert_cooldown_minutes:g}"), ""
+    wait = cooldown_left(p.state.list(TrainingRun), p.settings, now)
+    if wait > 0:
+        return "cooldown", f"the retrain cooldown allows the next run in {wait:.0f} s", ""
+    if not p.settings.target_column:
+        return "no fresh data", "TARGET_COLUMN is not set, so no labelled data can be assembled", ""
+    run = _train_on_production(p, alert, now) or start_ready_training(p, now, trigger="drift")
+    if run is None:
+        return "no fresh data", ("too few labelled production rows and no new drop in the data container: the next "
+                                 "drop will train"), ""
+    return "retraining", f"training job {run.job_name} on {run.data_url}", run.job_name
+
+
+def _recent_alert_training(p: Platform, now: datetime) -> AlertRecord | None:
+    horizon = now - timedelta(minutes=p.settings.alert_cooldown_minutes)
+    started = [a for a in p.state.list(AlertRecord) if a.job and a.outcome == "retraining"
+               and parse_time(a.received_at) >= horizon]
+    return max(started, key=lambda a: a.received_at) if started else None
+
+
+def _train_on_production(p: Platform, alert: Alert, now: datetime) -> TrainingRun | None:
+    """The live deployment's labelled traffic as a new drop, trained on at once."""
+    window = live_window(p, now)
+    if window is None:
+        return None
+    frame = labelled_window(p, window)
+    if frame is None or len(frame) < p.settings.monitor_min_labels:
+        log.info("alert %s: %d labelled production rows, fewer than MONITOR_MIN_LABELS (%g)", alert.alert_id,
+                 0 if frame is None else len(frame), p.settings.monitor_min_labels)
+        return None
+    prefix = f"production/{window.endpoint}/{AlertRecord.key_for(alert.identity)}/"
+    drop_id = Drop.id_for(p.settings.data_container, prefix)
+    stamp = utcnow()
+    # The drop is recorded as taken before its blobs land, so their BlobCreated events start no second job.
+    drop = Drop(drop_id=drop_id, container=p.settings.data_container, prefix=prefix, url=p.data.url_of(prefix),
+                marker=True, first_seen=stamp, last_seen=stamp,
+                job=job_name_for(p.settings.model_name, "drift", drop_id))
+    p.state.create(drop)
+    body = io.StringIO()
+    frame.to_csv(body, index=False)
+    p.data.write_drop(prefix, {"part-0000.csv": body.getvalue().encode()})
+    run = submit_training(p, "drift", drop.url, key=drop_id, drop=drop)
+    log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(frame),
+             window.deployment, drop.url)
+    return run
