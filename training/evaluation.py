@@ -1,4 +1,5 @@
-"""Holdout metrics for a classifier, and the champion (the live model) scored on the same holdout rows."""
+"""Holdout metrics for a classifier, its calibration, and the champion (the live model) scored on the same
+holdout rows."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
+CALIBRATION_BINS = 10
 
 
 def classification_metrics(y_true: pd.Series | np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None,
@@ -28,11 +30,13 @@ def classification_metrics(y_true: pd.Series | np.ndarray, y_pred: np.ndarray, p
         "roc_auc": None,
     }
     if proba is not None and proba_classes is not None:
-        result["roc_auc"] = _roc_auc(y_true, np.asarray(proba), list(proba_classes), classes)
+        result["roc_auc"] = roc_auc(y_true, np.asarray(proba), list(proba_classes), classes)
     return result
 
 
-def _roc_auc(y_true: np.ndarray, proba: np.ndarray, proba_classes: list, classes: list) -> float | None:
+def roc_auc(y_true: np.ndarray, proba: np.ndarray, proba_classes: list, classes: list) -> float | None:
+    """classification_metrics' ROC AUC: binary, of classes[-1]'s probability; multiclass, one-vs-rest macro.
+    None when it cannot be computed."""
     from sklearn.metrics import roc_auc_score
 
     try:
@@ -48,6 +52,67 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, proba_classes: list, classes
         return float(roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=classes))
     except ValueError:                       # a class absent from y_true, NaN scores, ...
         return None
+
+
+def calibration(y_true: pd.Series | np.ndarray, proba: np.ndarray, proba_classes: np.ndarray | list,
+                classes: list, bins: int = CALIBRATION_BINS) -> dict | None:
+    """Expected calibration error (ECE) of the probabilities, on `bins` equal-width bins of [0, 1]:
+    sum over bins of (rows in bin / rows) * |observed frequency - mean probability|.
+
+    Binary ("method": "positive_class"): the reliability of the positive class's (classes[-1])
+    probability, binned by that probability: what confidence-based performance estimation (CBPE) takes
+    as P(y = positive | x). Multiclass ("method": "top_label"): the predicted (argmax) class's
+    probability against how often that prediction is right, which is what CBPE's expected accuracy
+    rests on; plus "classwise_expected_calibration_error", the mean over classes of each class's
+    one-vs-rest reliability ECE, which its expected macro precision/recall/F1 rest on.
+
+    "sampling_noise" is the ECE a perfectly calibrated model would show on average on these bins and
+    rows, sum (n_b / n) sqrt(2 c_b (1 - c_b) / (pi n_b)) (the mean absolute deviation of a binomial
+    frequency, normal approximation): ECE is biased upward on small holdouts by about this much.
+    "reliability" is the curve for plots. None when the probabilities do not cover the classes."""
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=np.float64)
+    proba_classes = list(proba_classes)
+    if len(classes) < 2 or any(c not in proba_classes for c in classes):
+        return None
+    scores = proba[:, [proba_classes.index(c) for c in classes]]
+    truth = pd.Categorical(y_true, categories=classes).codes
+    keep = np.isfinite(scores).all(axis=1) & (truth >= 0)
+    scores, truth = scores[keep], truth[keep]
+    if len(classes) == 2:
+        ece, noise, curve = _reliability(scores[:, 1], truth == 1, bins)
+        return {"expected_calibration_error": ece, "bins": bins, "method": "positive_class", "rows": len(truth),
+                "sampling_noise": noise, "reliability": curve}
+    predicted = scores.argmax(axis=1)
+    ece, noise, curve = _reliability(scores[np.arange(len(scores)), predicted], predicted == truth, bins)
+    classwise = [_reliability(scores[:, k], truth == k, bins)[0] for k in range(len(classes))]
+    return {"expected_calibration_error": ece, "bins": bins, "method": "top_label", "rows": len(truth),
+            "sampling_noise": noise, "reliability": curve,
+            "classwise_expected_calibration_error": float(np.mean(classwise)) if len(truth) else None}
+
+
+def _reliability(probability: np.ndarray, hit: np.ndarray, bins: int) -> tuple[float | None, float | None, dict]:
+    n = len(probability)
+    index = np.clip((probability * bins).astype(np.intp), 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    mean_p = np.divide(np.bincount(index, weights=probability, minlength=bins), counts,
+                       out=np.full(bins, np.nan), where=counts > 0)
+    observed = np.divide(np.bincount(index, weights=hit.astype(np.float64), minlength=bins), counts,
+                         out=np.full(bins, np.nan), where=counts > 0)
+    used = counts > 0
+    if n == 0:
+        return None, None, _curve(counts, mean_p, observed)
+    weights = counts[used] / n
+    ece = float(np.sum(weights * np.abs(observed[used] - mean_p[used])))
+    c = np.clip(mean_p[used], 0.0, 1.0)
+    noise = float(np.sum(weights * np.sqrt(2 * c * (1 - c) / (np.pi * counts[used]))))
+    return ece, noise, _curve(counts, mean_p, observed)
+
+
+def _curve(counts: np.ndarray, mean_probability: np.ndarray, observed: np.ndarray) -> dict:
+    def nullable(values: np.ndarray) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in values]
+    return {"counts": counts.tolist(), "mean_probability": nullable(mean_probability), "observed": nullable(observed)}
 
 
 def find_mlflow_model(path: str | Path) -> Path:

@@ -7,7 +7,9 @@ and the local stack runs in a subprocess with the same arguments.
                     [--test-size 0.2] [--seed 42] [--min-rows 50] [--champion-model MLFLOW_MODEL_DIR]
 
 Writes DIR/model/ (an MLflow model, with reference/profile.json, reference/sample.csv and metrics.json in
-it) and DIR/metrics.json, last. Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>",
+it) and DIR/metrics.json, last. metrics.json holds the holdout's metrics and its expected calibration error
+("calibration", evaluation.calibration), which monitoring checks before estimating performance without
+labels. Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>",
 and leaves DIR/error.json with the same message.
 Everything it needs lives in this folder, which is the job's code snapshot.
 """
@@ -25,11 +27,11 @@ from pathlib import Path
 
 try:                                        # imported as training.train (tests, the local stack)
     from .dataset import DataError, TrainingData, load, load_training_data
-    from .evaluation import METRICS, classification_metrics, evaluate_champion
+    from .evaluation import METRICS, calibration, classification_metrics, evaluate_champion
     from .reference_profile import build_profile
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
     from dataset import DataError, TrainingData, load, load_training_data
-    from evaluation import METRICS, classification_metrics, evaluate_champion
+    from evaluation import METRICS, calibration, classification_metrics, evaluate_champion
     from reference_profile import build_profile
 
 __all__ = ["DataError", "load_training_data", "main", "parse_args", "run"]
@@ -160,8 +162,13 @@ def run(args: argparse.Namespace) -> dict:
     model.fit(x_train, y_train)
 
     predicted = model.predict(x_hold)
-    metrics = classification_metrics(y_hold, predicted, model.predict_proba(x_hold), list(model.classes_), classes)
+    proba = model.predict_proba(x_hold)
+    metrics = classification_metrics(y_hold, predicted, proba, list(model.classes_), classes)
     log(f"holdout ({len(x_hold):,} rows): {_metrics_text(metrics)}")
+    calibrated = calibration(y_hold, proba, list(model.classes_), classes)
+    if calibrated is not None and calibrated["expected_calibration_error"] is not None:
+        log(f"holdout expected calibration error ({calibrated['method'].replace('_', '-')} probability, "
+            f"{calibrated['bins']} bins): {calibrated['expected_calibration_error']:.4f}")
 
     champion, champion_error = None, None
     if args.champion_model:
@@ -181,6 +188,7 @@ def run(args: argparse.Namespace) -> dict:
         "positive_class": classes[-1] if binary else None,
         "average": "binary" if binary else "macro",
         "metrics": metrics,
+        "calibration": calibrated,
         "champion": champion,
         "champion_error": champion_error,
         "champion_model": args.champion_model,
@@ -256,6 +264,8 @@ def track(doc: dict) -> None:
                            **{k: "None" if v is None else v for k, v in doc["hyperparameters"].items()}})
         values = {k: v for k, v in doc["metrics"].items() if v is not None}
         values.update({f"champion_{k}": v for k, v in (doc["champion"] or {}).items() if v is not None})
+        if (doc.get("calibration") or {}).get("expected_calibration_error") is not None:
+            values["expected_calibration_error"] = doc["calibration"]["expected_calibration_error"]
         mlflow.log_metrics(values)
         if not os.environ.get("MLFLOW_RUN_ID"):           # a run we started ourselves: close it
             mlflow.end_run()

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.reference_profile import OTHER, assign_bins, build_profile, column_kind, histogram_counts
+from training.reference_profile import (MAX_RELATION_CLASSES, OTHER, assign_bins, build_profile, column_kind,
+                                        feature_bins, histogram_counts)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,49 @@ def test_small_columns_keep_every_value_and_outputs_are_profiled():
     assert build_profile(df, None)["target_profile"] is None
 
 
+def test_target_by_feature_counts_each_class_per_bin(profile, frame):
+    relation = profile["target_by_feature"]
+    assert set(relation) == {"x", "count", "constant", "city", "flag"}          # "empty" has no bins
+    assert all(r["classes"] == ["no", "yes"] for r in relation.values())
+    x = profile["features"]["x"]
+    finite = np.isfinite(frame["x"].to_numpy())
+    bins = assign_bins(frame["x"].to_numpy()[finite], x["histogram"]["edges"])
+    expected = pd.crosstab(bins, frame["label"].to_numpy()[finite]).reindex(range(20), fill_value=0)
+    assert relation["x"]["counts"] == expected[["no", "yes"]].to_numpy().tolist()
+    assert np.sum(relation["x"]["counts"], axis=1).tolist() == x["histogram"]["counts"]
+    city = profile["features"]["city"]
+    counts = np.array(relation["city"]["counts"])
+    assert counts.shape == (len(city["frequencies"]), 2)                     # one row per key, __other__ included
+    assert counts.sum(axis=1).tolist() == list(city["frequencies"].values())
+    top = list(city["frequencies"])[0]
+    assert counts[0].tolist() == [int(((frame["city"] == top) & (frame["label"] == c)).sum()) for c in ("no", "yes")]
+    assert np.array(relation["constant"]["counts"]).shape == (1, 2)
+
+
+def test_feature_bins_follow_the_profile():
+    df = pd.DataFrame({"n": [0.0, 1.0, 2.0, 3.0] * 25, "c": ["a", "b", "c", "d"] * 25, "y": [0, 1] * 50})
+    profile = build_profile(df, "y", bins=2, top_k=2)
+    assert profile["features"]["c"]["frequencies"] == {"a": 25, "b": 25, OTHER: 50}
+    current = pd.DataFrame({"n": ["-5", "1.6", "x", None, "inf", 9], "c": ["b", "zz", None, "a", "c", 1]})
+    assert feature_bins(current["n"], profile["features"]["n"]).tolist() == [0, 1, -1, -1, -1, 1]
+    assert feature_bins(current["c"], profile["features"]["c"]).tolist() == [1, 2, -1, 0, 2, 2]
+    no_other = build_profile(df, "y", top_k=10)["features"]["c"]
+    assert feature_bins(current["c"], no_other).tolist() == [1, -1, -1, 0, 2, -1]
+
+
+def test_target_by_feature_is_bounded_and_optional():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"a": rng.normal(size=500), "y": rng.integers(0, MAX_RELATION_CLASSES + 1, 500),
+                       "z": rng.integers(0, 3, 500)})
+    assert "target_by_feature" not in build_profile(df, "y")                # too many classes to judge
+    assert "target_by_feature" not in build_profile(df, None)
+    mixed = build_profile(pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": [1, "1", None, "2"]}), "y")
+    relation = mixed["target_by_feature"]["a"]
+    assert relation["classes"] == ["1", "2"] and np.sum(relation["counts"], axis=0).tolist() == [2, 1]
+    assert set(mixed["target_profile"]["frequencies"]) == set(relation["classes"])   # 1 and "1" are one class
+    json.dumps(build_profile(df, "z"), allow_nan=False)
+
+
 def test_column_kinds():
     assert column_kind(pd.Series([1, 2])) == "numeric"
     assert column_kind(pd.Series([1.5, None])) == "numeric"
@@ -133,3 +177,9 @@ def test_a_million_rows_by_ten_columns():
     print(f"build_profile: 1M rows x 10 columns in {elapsed:.2f} s")
     assert sum(profile["features"]["n3"]["histogram"]["counts"]) == n
     assert sum(profile["features"]["c0"]["frequencies"].values()) == n
+    df["y"] = rng.integers(0, 2, n)
+    started = time.perf_counter()
+    profile = build_profile(df, "y")
+    elapsed = time.perf_counter() - started
+    print(f"build_profile with a target: 1M rows x 10 columns in {elapsed:.2f} s")
+    assert np.sum(profile["target_by_feature"]["n3"]["counts"]) == n

@@ -124,6 +124,10 @@ def test_binary_metrics(binary):
     assert doc["features"]["categorical"] == ["city", "member"]
     assert doc["champion"] is None and doc["champion_error"] is None
     assert doc["algorithm"] == "hist_gradient_boosting" and doc["hyperparameters"]["max_iter"] == 100
+    calibration = doc["calibration"]                      # what monitoring's CBPE checks before estimating
+    assert (calibration["bins"], calibration["method"], calibration["rows"]) == (10, "positive_class", 120)
+    assert 0 <= calibration["expected_calibration_error"] <= 1
+    assert sum(calibration["reliability"]["counts"]) == 120
 
 
 def test_binary_run_logs_progress_and_tracks_to_mlflow(binary):
@@ -146,6 +150,9 @@ def test_reference_profile_and_sample(binary):
     assert sum(income["histogram"]["counts"]) == income["count"] == 550
     assert profile["features"]["city"]["type"] == "categorical"
     assert set(profile["target_profile"]["frequencies"]) == {"0", "1"}
+    relation = profile["target_by_feature"]                # class counts per bin, for concept drift
+    assert set(relation) == {"age", "income", "city", "member"} and relation["age"]["classes"] == ["0", "1"]
+    assert np.sum(relation["income"]["counts"]) == 550 and np.sum(relation["age"]["counts"]) == 600
     assert sum(profile["outputs"]["prediction"]["frequencies"].values()) == 120     # holdout predictions
     sample = pd.read_csv(reference / "sample.csv")
     assert "default" not in sample.columns and "request_id" not in sample.columns
@@ -191,6 +198,8 @@ def test_multiclass_with_an_incompatible_champion(binary, tmp_path):
     assert doc["classes"] == ["setosa", "versicolor", "virginica"]
     assert doc["metrics"]["accuracy"] > 0.85 and doc["metrics"]["roc_auc"] > 0.9
     assert doc["hyperparameters"] == {"C": 2.0, "max_iter": 1000}
+    assert doc["calibration"]["method"] == "top_label" and doc["calibration"]["rows"] == 30
+    assert 0 <= doc["calibration"]["classwise_expected_calibration_error"] <= 1
     assert doc["champion"] is None
     assert "age" in doc["champion_error"]                   # what the champion expected and did not get
     assert "warning: could not log to MLflow tracking" in done.stderr
