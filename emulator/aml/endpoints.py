@@ -1,6 +1,12 @@
 """Local managed online endpoints: each deployment is an azureml-inference-server-http process serving
 a registered model with deployment/score.py; the router in front routes by traffic and checks the key.
-Deployments are created in the background (Creating → Succeeded | Failed), as in Azure ML."""
+Deployments are created in the background (Creating → Succeeded | Failed), as in Azure ML.
+
+Utilisation: a sampler records each serving deployment's CPU time and memory every SAMPLE_INTERVAL
+seconds (`utilisation()` reads them back over a window), the local counterpart of the deployment's
+CpuUtilizationPercentage and CpuMemoryUtilizationPercentage in Azure Monitor. One local deployment is one
+instance, and its instance is this machine: 100% CPU means every core busy; memory is the processes' resident
+memory as a share of the machine's."""
 from __future__ import annotations
 
 import asyncio
@@ -8,16 +14,20 @@ import json
 import logging
 import re
 import secrets
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.aml.registry import LocalRegistry
 from emulator.aml.router import Router
-from emulator.aml.serving import InferenceServer
+from emulator.aml.serving import InferenceServer, UsageSample
 from emulator.timeline import utcnow_iso
 
 log = logging.getLogger("emulator.aml.endpoints")
 NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
+SAMPLE_INTERVAL = 1.0          # seconds between usage samples of each serving deployment
+SAMPLES_KEPT = 7200            # two hours at one a second
 
 
 class EndpointError(ValueError):
@@ -36,6 +46,13 @@ class Deployment:
     error: str | None = None
     server: InferenceServer | None = field(default=None, repr=False)
     url: str = ""
+    usage: deque[UsageSample] = field(default_factory=lambda: deque(maxlen=SAMPLES_KEPT), repr=False)
+
+    def sample(self) -> None:
+        """Record what the serving processes use now (nothing while no server runs)."""
+        found = self.server.usage() if self.server else None
+        if found is not None:
+            self.usage.append(found)
 
     def to_json(self) -> dict:
         return {"name": self.name, "model": self.model, "state": self.state, "error": self.error}
@@ -117,6 +134,8 @@ class LocalEndpoints:
         # During an update the old server keeps answering until the new one is ready, as in Azure.
         deployment = Deployment(name, model, state="Updating" if old else "Creating",
                                 server=old.server if old else None, url=old.url if old else "")
+        if old:
+            deployment.usage = old.usage        # one history per deployment name, across its servers
         endpoint.deployments[name] = deployment
         self._save(endpoint)
         self._start(endpoint, deployment, replaces=old)
@@ -130,6 +149,20 @@ class LocalEndpoints:
         self._save(endpoint)
         self._route(endpoint)
         return endpoint
+
+    def deployment(self, endpoint_name: str, name: str) -> Deployment:
+        try:
+            return self.get(endpoint_name).deployments[name]
+        except KeyError:
+            raise EndpointError(f"deployment '{name}' of endpoint '{endpoint_name}' does not exist", 404) from None
+
+    def utilisation(self, endpoint_name: str, name: str, since: float | None = None,
+                    until: float | None = None) -> dict:
+        """CPU and memory of the deployment's serving processes over [since, until] (epoch seconds; the
+        whole recorded history by default). A fresh sample is taken first, so a window ending now ends now."""
+        deployment = self.deployment(endpoint_name, name)
+        deployment.sample()
+        return {"deployment": name, **usage_over(list(deployment.usage), since, until), "instances": 1}
 
     def delete_deployment(self, endpoint_name: str, name: str) -> None:
         endpoint = self.get(endpoint_name)
@@ -182,6 +215,19 @@ class LocalEndpoints:
         self.router.set_endpoint(endpoint.name, endpoint.key, deployments=ready, traffic=endpoint.traffic,
                                  mirror_traffic=endpoint.mirror_traffic)
 
+    def start_sampling(self, interval: float = SAMPLE_INTERVAL) -> None:
+        self._spawn(self._sample_forever(interval))
+
+    async def _sample_forever(self, interval: float) -> None:
+        while True:
+            for endpoint in list(self.endpoints.values()):
+                for deployment in list(endpoint.deployments.values()):
+                    try:
+                        deployment.sample()          # a few /proc reads per process: cheap enough for the loop
+                    except Exception as error:     # never let one deployment stop the sampler
+                        log.debug("usage sample of %s/%s failed: %s", endpoint.name, deployment.name, error)
+            await asyncio.sleep(interval)
+
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -193,6 +239,36 @@ class LocalEndpoints:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         servers = [d.server for e in self.endpoints.values() for d in e.deployments.values() if d.server]
         await asyncio.gather(*(asyncio.to_thread(s.stop) for s in servers), return_exceptions=True)
+
+
+def usage_over(samples: list[UsageSample], since: float | None, until: float | None) -> dict:
+    """Mean CPU and memory over [since, until] from a deployment's usage samples (oldest first).
+
+    CPU percent is CPU seconds used per second of wall time, over all cores of this machine (100 = every core
+    busy), between consecutive samples of one server, starting from the last sample before `since`. Memory
+    percent is the mean resident memory of the samples in the window over the machine's memory. Figures are
+    None when the window holds too few samples (CPU needs two)."""
+    import psutil
+    until = until or time.time()
+    since = since or 0.0
+    before = [s for s in samples if s.time < since]
+    inside = [s for s in samples if since <= s.time <= until]
+    span = ([before[-1]] if before else []) + inside
+    cpu_seconds = wall = 0.0
+    for a, b in zip(span, span[1:]):
+        if a.server == b.server:                         # a new server's counters start again at zero
+            cpu_seconds += max(0.0, b.cpu_seconds - a.cpu_seconds)
+            wall += b.time - a.time
+    cores = psutil.cpu_count() or 1
+    total_memory = psutil.virtual_memory().total
+    rss = sum(s.rss_bytes for s in inside) / len(inside) if inside else None
+    detail = {"processes": inside[-1].processes if inside else 0, "cpu_count": cores, "samples": len(inside),
+              "seconds": round(wall, 3), "cpu_seconds": round(cpu_seconds, 3)}
+    if rss is not None:
+        detail["rss_mb"] = round(rss / 2**20, 3)
+    return {"cpu_percent": round(100.0 * cpu_seconds / wall / cores, 3) if wall > 0 else None,
+            "memory_percent": round(100.0 * rss / total_memory, 3) if rss is not None else None,
+            "detail": detail}
 
 
 def validate_traffic(endpoint: Endpoint, traffic: dict[str, int], mirror: dict[str, int]) -> None:

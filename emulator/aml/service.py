@@ -46,6 +46,7 @@ class LocalAzureML:
         self._runners = [router_runner, api_runner]
         self.endpoints = LocalEndpoints(self._root / "endpoints", self.registry, self.router, self.router_url)
         await self.endpoints.restore()
+        self.endpoints.start_sampling()
 
     async def close(self) -> None:
         await self.jobs.close()
@@ -71,6 +72,7 @@ class LocalAzureML:
         r.add_get("/models/{name}/versions/{version}", self._model)
         r.add_patch("/models/{name}/versions/{version}", self._update_tags)
         r.add_get("/models/{name}/versions/{version}/reference-sample", self._reference_sample)
+        r.add_get("/models/{name}/versions/{version}/reference", self._reference)
         r.add_get("/endpoints", self._endpoints)
         r.add_put("/endpoints/{name}", self._ensure_endpoint)
         r.add_get("/endpoints/{name}", self._endpoint)
@@ -79,6 +81,7 @@ class LocalAzureML:
         r.add_put("/endpoints/{name}/deployments/{deployment}", self._create_deployment)
         r.add_delete("/endpoints/{name}/deployments/{deployment}", self._delete_deployment)
         r.add_get("/endpoints/{name}/metrics", self._endpoint_metrics)
+        r.add_get("/endpoints/{name}/deployments/{deployment}/utilisation", self._utilisation)
         return app
 
     async def _jobs(self, request: web.Request) -> web.Response:
@@ -106,6 +109,25 @@ class LocalAzureML:
         return _json({"deployment": deployment, "requests": len(samples),
                       "server_errors": sum(1 for s in samples if s.status >= 500),
                       "samples": [[s.time, s.status, round(s.latency_ms, 3)] for s in samples]})
+
+    async def _utilisation(self, request: web.Request) -> web.Response:
+        """CPU and memory of one deployment's serving processes over [since, until] (epoch seconds)."""
+        since, until = _epoch(request, "since"), _epoch(request, "until")
+        return _json(self.endpoints.utilisation(request.match_info["name"], request.match_info["deployment"],
+                                                since, until))
+
+    async def _reference(self, request: web.Request) -> web.Response:
+        """reference/profile.json and metrics.json from the registered model's folder (metrics {} if absent)."""
+        name, version = request.match_info["name"], request.match_info["version"]
+        folder = self.registry.resolve(f"{name}:{version}")
+        if folder is None or not (folder / "reference" / "profile.json").exists():
+            return _missing(f"model {name}:{version} has no reference/profile.json")
+        try:
+            profile, metrics = await asyncio.to_thread(_read_reference, folder)
+        except (OSError, ValueError) as error:
+            return web.json_response({"error": f"model {name}:{version} has an unreadable reference: {error}"},
+                                     status=500)
+        return _json({"profile": profile, "metrics": metrics})
 
     async def _reference_sample(self, request: web.Request) -> web.Response:
         name, version = request.match_info["name"], request.match_info["version"]
@@ -201,6 +223,21 @@ def _read_sample(path: Path, rows: int) -> list[dict]:
     import pandas as pd
     frame = pd.read_csv(path, nrows=rows)
     return json.loads(frame.to_json(orient="records"))   # NaN → null, numpy types → JSON
+
+
+def _epoch(request: web.Request, key: str) -> float | None:
+    try:
+        return float(request.query.get(key, 0)) or None
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"{key} must be epoch seconds, not "
+                                                           f"{request.query[key]!r}"}),
+                                 content_type="application/json") from None
+
+
+def _read_reference(model: Path) -> tuple[dict, dict]:
+    profile = json.loads((model / "reference" / "profile.json").read_text())
+    metrics = model / "metrics.json"
+    return profile, json.loads(metrics.read_text()) if metrics.exists() else {}
 
 
 def _json(body, status: int = 200) -> web.Response:

@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.processes import die_with_parent
@@ -47,6 +48,16 @@ class ServingError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class UsageSample:
+    """What one server's processes (gunicorn arbiter and workers) had used at one moment."""
+    time: float              # epoch seconds
+    server: int              # the arbiter's pid: CPU seconds only compare between samples of one server
+    cpu_seconds: float       # cumulative user + system CPU time, workers that exited included
+    rss_bytes: int           # resident memory of the processes alive now (shared pages count in each)
+    processes: int
+
+
 class InferenceServer:
     """An azureml-inference-server-http process (gunicorn) on 127.0.0.1."""
 
@@ -62,6 +73,7 @@ class InferenceServer:
         self.url = ""
         self.model = ""
         self._mount_root: Path | None = None
+        self._cpu: dict[tuple[int, float], float] = {}     # (pid, create time) -> last CPU seconds seen
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, model_dir: str | os.PathLike[str], *, name: str, version: str | int, port: int = 0,
@@ -75,6 +87,7 @@ class InferenceServer:
         if not model_dir.is_dir():
             raise ServingError(f"model folder {model_dir} does not exist")
         self.model = f"{name}:{version}"
+        self._cpu.clear()
         mounted = self._mount(model_dir, name, str(version))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -194,6 +207,34 @@ class InferenceServer:
             return [int(pid) for pid in children]
         except OSError:
             return []
+
+    def usage(self) -> UsageSample | None:
+        """CPU time and memory of the arbiter and its workers now (None once the server has exited).
+
+        CPU seconds are cumulative over every process this server ever ran: a worker that gunicorn
+        replaced keeps counting with the CPU time last seen for it, so the figure never goes down."""
+        import psutil
+        if not self.alive:
+            return None
+        try:
+            arbiter = psutil.Process(self.pid)
+            processes = [arbiter, *arbiter.children(recursive=True)]
+        except psutil.Error:
+            return None
+        rss = alive = 0
+        for process in processes:
+            try:
+                with process.oneshot():
+                    key = (process.pid, process.create_time())     # a reused pid is another process
+                    times = process.cpu_times()
+                    memory = process.memory_info()
+            except psutil.Error:               # exited (or unreadable) between listing and reading: skip it
+                continue
+            self._cpu[key] = times.user + times.system
+            rss += memory.rss
+            alive += 1
+        return UsageSample(time=time.time(), server=self.pid or 0, cpu_seconds=sum(self._cpu.values()),
+                           rss_bytes=rss, processes=alive)
 
     def failure_reason(self) -> str:
         """The first exception in the log: with chained exceptions, the root cause (e.g. the error

@@ -10,6 +10,11 @@ Aggregates only (`aggregates`): the endpoint's platform metrics (1-minute grain,
 read with the `MetricsClient` of azure-monitor-querymetrics (azure-monitor-query 2.x has no metrics client).
 They need no diagnostic setting, but give no per-request samples.
 
+Compute (`utilisation`): the platform metrics of the deployment resource itself
+(.../onlineEndpoints/{endpoint}/deployments/{deployment}, namespace ...onlineEndpoints/deployments; dimension
+`instanceId`, no `deployment` dimension): `CpuUtilizationPercentage` and `CpuMemoryUtilizationPercentage`, each a
+percentage of one instance, and `DeploymentCapacity`, the number of instances.
+
 What counts as a server error: a 5xx answer, or a failure of the model itself, which the endpoint answers as
 424 with the model's status in `ModelStatusCode` (500 when score.py raises). A sample of such a request
 carries the model's status, so the samples' 5xx agree with `server_errors`.
@@ -26,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from lifecycle.adapters.azure_workspace import default_credential
-from lifecycle.ml import RequestSample, TrafficWindow
+from lifecycle.ml import RequestSample, TrafficWindow, Utilisation
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,9 @@ SAMPLE_LIMIT = 20_000
 METRICS_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 LATENCY_METRICS = {"mean": "RequestLatency", "p50": "RequestLatency_P50", "p90": "RequestLatency_P90",
                    "p95": "RequestLatency_P95", "p99": "RequestLatency_P99"}
+DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
+UTILISATION_METRICS = {"cpu": "CpuUtilizationPercentage", "memory": "CpuMemoryUtilizationPercentage"}
+CAPACITY_METRIC = "DeploymentCapacity"
 WORKSPACE_SETTING = "LOG_ANALYTICS_WORKSPACE_ID"
 REGION_SETTING = "AZURE_LOCATION"
 
@@ -151,6 +159,25 @@ class AzureMonitorMetrics:
         except HttpResponseError as err:
             raise self._metrics_error(err, endpoint, deployment) from err
         return _aggregates(deployment, counts, latency)
+
+    def utilisation(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> Utilisation:
+        """Mean CPU and memory of the deployment's instances over the window (each a percentage of one instance,
+        averaged over instances and minutes), and its instance count in the last minute reported."""
+        endpoint, deployment = _valid_name("endpoint", endpoint), _valid_name("deployment", deployment)
+        start, end = _span(since, until)
+        common = dict(resource_ids=[f"{self.endpoint_resource_id(endpoint)}/deployments/{deployment}"],
+                      metric_namespace=DEPLOYMENT_NAMESPACE, timespan=(start, end), granularity=timedelta(minutes=1),
+                      max_results=1000)
+        from azure.core.exceptions import HttpResponseError
+        client = self.metrics_client
+        try:
+            usage = client.query_resources(metric_names=list(UTILISATION_METRICS.values()), aggregations=["Average"],
+                                           filter="instanceId eq '*'", **common)
+            capacity = client.query_resources(metric_names=[CAPACITY_METRIC], aggregations=["Average", "Maximum"],
+                                              **common)
+        except HttpResponseError as err:
+            raise self._metrics_error(err, endpoint, deployment) from err
+        return _utilisation(deployment, usage, capacity)
 
     def endpoint_resource_id(self, endpoint: str) -> str:
         return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
@@ -353,6 +380,38 @@ def _aggregates(deployment: str, counts: list[Any], latency: list[Any]) -> Platf
                               server_errors=round(errors), status_classes={k: round(v) for k, v in classes.items()},
                               latency_ms=weighted, worst_minute_ms=worst,
                               minutes=sum(1 for v in per_minute.values() if v > 0))
+
+
+def _utilisation(deployment: str, usage: list[Any], capacity: list[Any]) -> Utilisation:
+    by_name = {name: key for key, name in UTILISATION_METRICS.items()}
+    means: dict[str, float | None] = {"cpu": None, "memory": None}
+    detail: dict[str, float] = {}
+    last_minute: dict[datetime, set[str]] = {}
+    for metric in _metrics(usage):
+        key = by_name.get(metric.name)
+        points = []
+        for series in metric.timeseries:
+            instance = next((str(v) for k, v in series.metadata_values.items() if k.lower() == "instanceid"), "")
+            for point in series.data:
+                if point.average is not None:
+                    points.append(point.average)
+                    last_minute.setdefault(point.timestamp, set()).add(instance)
+        if key and points:
+            means[key] = sum(points) / len(points)
+            detail[f"{key}_max_percent"] = max(points)
+    counts = [(p.timestamp, p) for m in _metrics(capacity) for s in m.timeseries for p in s.data
+              if p.average is not None or p.maximum is not None]
+    instances = None
+    if counts:
+        latest = max(counts, key=lambda c: c[0])[1]
+        instances = round(latest.average if latest.average is not None else latest.maximum)
+        detail["instances_max"] = max(p.maximum if p.maximum is not None else p.average for _, p in counts)
+    if last_minute:
+        detail["instances_reporting"] = len(last_minute[max(last_minute)])
+        instances = instances if instances is not None else int(detail["instances_reporting"])
+    detail["minutes"] = len(last_minute)
+    return Utilisation(deployment=deployment, cpu_percent=means["cpu"], memory_percent=means["memory"],
+                       instances=instances, detail=detail)
 
 
 def _metrics(results: list[Any]) -> list[Any]:

@@ -5,10 +5,13 @@ from a local path, and tagged with the job: a replayed RunCompleted finds the ve
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from lifecycle.adapters.azure_workspace import AzureMLAdapterError, WorkspaceClient, created_at
-from lifecycle.ml import ModelVersion
+from lifecycle.ml import ModelReference, ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +52,45 @@ class AzureMLRegistry(WorkspaceClient):
     def reference_sample(self, name: str, version: str, rows: int) -> list[dict]:
         """reference/sample.csv from the registered model's files (downloaded from its storage)."""
         import csv
-        import tempfile
-        from pathlib import Path
-        with tempfile.TemporaryDirectory() as folder:
-            self.ml_client.models.download(name=name, version=str(version), download_path=folder)
-            found = next(Path(folder).rglob("reference/sample.csv"), None)
+        with self._downloaded(name, version) as folder:
+            found = next(folder.rglob("reference/sample.csv"), None) if folder else None
             if found is None:
                 return []
             with found.open(newline="") as sample:
                 return [{k: _value(v) for k, v in row.items()} for _, row in zip(range(rows), csv.DictReader(sample))]
+
+    def reference(self, name: str, version: str) -> ModelReference | None:
+        """reference/profile.json and the metrics.json beside MLmodel, from the registered model's files; None if
+        the model or its profile is missing (metrics {} if only metrics.json is)."""
+        import json
+        with self._downloaded(name, version) as folder:
+            profile = next(folder.rglob("reference/profile.json"), None) if folder else None
+            if profile is None:
+                return None
+            metrics = profile.parent.parent / "metrics.json"          # the model folder: MLmodel, reference/, metrics.json
+            read = {}
+            for key, path in (("profile", profile), ("metrics", metrics)):
+                try:
+                    read[key] = json.loads(path.read_text()) if path.exists() else {}
+                except ValueError as err:
+                    raise AzureMLAdapterError(
+                        f"model {name}:{version} in workspace {self.workspace_name} has an unreadable "
+                        f"{path.relative_to(path.parents[1] if key == 'profile' else path.parent)}: {err}") from err
+            return ModelReference(**read)
+
+    @contextmanager
+    def _downloaded(self, name: str, version: str) -> Iterator[Path | None]:
+        """The registered model's files, downloaded from its datastore into a temporary folder that is removed
+        afterwards; None if no such version is registered."""
+        import tempfile
+        from azure.core.exceptions import ResourceNotFoundError
+        with tempfile.TemporaryDirectory(prefix="model-") as folder:
+            try:
+                self.ml_client.models.download(name=name, version=str(version), download_path=folder)
+            except ResourceNotFoundError:
+                yield None
+                return
+            yield Path(folder)
 
     def _get(self, name: str, version: str) -> Any:
         from azure.core.exceptions import ResourceNotFoundError

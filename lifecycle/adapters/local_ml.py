@@ -6,8 +6,8 @@ import requests
 import time
 from datetime import datetime
 
-from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelVersion, RequestSample,
-                          TrafficWindow, TrainingRequest)
+from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelReference, ModelVersion,
+                          RequestSample, TrafficWindow, TrainingRequest, Utilisation)
 
 TIMEOUT = 30
 
@@ -89,6 +89,10 @@ class LocalRegistry:
         return self.aml.call("GET", f"/models/{name}/versions/{version}/reference-sample?rows={rows}",
                              missing_ok=True) or []
 
+    def reference(self, name: str, version: str) -> ModelReference | None:
+        body = self.aml.call("GET", f"/models/{name}/versions/{version}/reference", missing_ok=True)
+        return ModelReference(profile=body["profile"], metrics=body.get("metrics") or {}) if body else None
+
 
 def _endpoint(body: dict) -> EndpointState:
     return EndpointState(
@@ -136,7 +140,8 @@ class LocalEndpoints:
 
 
 class LocalMetrics:
-    """The Metrics port on the local router's own per-request records."""
+    """The Metrics port on the local router's own per-request records, and the stand-in's samples of each
+    deployment's serving processes."""
 
     def __init__(self, aml: LocalAML) -> None:
         self.aml = aml
@@ -148,3 +153,13 @@ class LocalMetrics:
             return TrafficWindow(deployment, (), 0, 0)
         samples = tuple(RequestSample(time=t, status=s, latency_ms=ms) for t, s, ms in body["samples"])
         return TrafficWindow(deployment, samples, body["requests"], body["server_errors"])
+
+    def utilisation(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> Utilisation:
+        """CPU and memory of the deployment's serving processes (one instance: this machine)."""
+        query = f"since={since.timestamp()}" + (f"&until={until.timestamp()}" if until else "")
+        body = self.aml.call("GET", f"/endpoints/{endpoint}/deployments/{deployment}/utilisation?{query}",
+                             missing_ok=True)
+        if body is None:
+            return Utilisation(deployment, None, None)
+        return Utilisation(deployment, body.get("cpu_percent"), body.get("memory_percent"), body.get("instances"),
+                           {k: v for k, v in (body.get("detail") or {}).items() if v is not None})
