@@ -247,5 +247,57 @@ def demo(timeout: float = typer.Option(120, help="seconds to wait for each step"
     sys.exit(run_demo(console, timeout))
 
 
+@app.command()
+def drift(
+    reference: Path = typer.Argument(..., help="reference: a data file (.csv, .parquet, .jsonl) or a profile.json"),
+    current: Path = typer.Argument(..., help="current data (.csv, .parquet, .jsonl)"),
+    as_json: bool = typer.Option(False, "--json", help="print the drift report as JSON, nothing else"),
+    html: Optional[Path] = typer.Option(None, "--html", help="also write an HTML report to this file"),
+    target: Optional[str] = typer.Option(None, help="the label column, left out of the comparison"),
+) -> None:
+    """Compare two files for data drift. Exit code 0: no drift, 1: drift, 2: bad input."""
+    from rich.markup import escape
+
+    from mlops.report import InputError, compare_files, drift_table, verdict, write_drift_report
+    try:
+        profile, report = compare_files(reference, current, target)
+    except InputError as error:
+        err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2)
+    if as_json:
+        print(report.to_json())
+    else:
+        console.print(drift_table(report))
+        console.print(f"[{'red' if report.drifted else 'green'}]{escape(verdict(report))}[/]", soft_wrap=True)
+    if html is not None:
+        try:
+            written = write_drift_report(html, profile, report, reference, current)
+        except InputError as error:
+            err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+            raise typer.Exit(2)
+        (err if as_json else console).print(f"report: {escape(str(written))}", soft_wrap=True)
+    raise typer.Exit(1 if report.drifted else 0)
+
+
+@app.command()
+def report(
+    out: Optional[Path] = typer.Option(None, help="the HTML file (default <stack home>/reports/monitoring-<time>.html)"),
+    home: Optional[Path] = typer.Option(None, help="the stack's home (default .mlops, or MLOPS_HOME)"),
+) -> None:
+    """Write the HTML monitoring report of the running (or last) local stack and print its path."""
+    from rich.markup import escape
+
+    from mlops.report import ReportError, stack_report
+    try:
+        with console.status("writing the monitoring report"):
+            path, notes = stack_report(StackHome(home.resolve()) if home else StackHome.default(), out)
+    except ReportError as error:
+        err.print(f"[red]{escape(str(error))}[/]", soft_wrap=True)
+        raise typer.Exit(1)
+    for note in notes:
+        err.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
+    console.print(escape(str(path)), soft_wrap=True)
+
+
 if __name__ == "__main__":
     app()

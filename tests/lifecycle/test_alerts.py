@@ -53,7 +53,7 @@ def test_every_source_becomes_an_alert():
     assert "violating metric thresholds" in breach.summary
     dataset = alerts.from_event(events.parse(sample("aml_dataset_drift_detected.json")))
     assert dataset.source == "azureml-dataset-monitor" and "drift coefficient" in dataset.summary
-    monitor = alerts.from_common_schema(sample("azure_monitor_common_alert.json"))
+    monitor = alerts.from_common_schema(sample("http/azure_monitor_common_alert.json"))
     assert monitor.source == "azure-monitor" and monitor.condition == "Fired"
     assert monitor.evidence["alertRule"] == "mlops-endpoint-latency"
 
