@@ -1,0 +1,210 @@
+"""One monitoring pass over a window: every signal, and the alerts they raise. Plain computation over
+data already read; the monitor timer (lifecycle/handlers/monitoring.py) and the large-window job
+(monitoring/run.py) both call `evaluate`.
+
+Signals and the alerts they raise (alert id = endpoint/deployment/model/signal, so a signal that stays
+breached is one alert, and one that clears is published as Resolved):
+
+data_drift             DriftDetected         a feature drifted by its decisive metrics (monitoring.drift)
+prediction_drift       DriftDetected         the model's outputs drifted
+data_quality           DriftDetected         null, type-error or out-of-range rate over its threshold
+concept_drift          PerformanceDegraded   labelled performance significantly below the holdout, or the
+                                             feature→label relation changed (monitoring.performance)
+estimated_performance  PerformanceDegraded   no labels, a calibrated model, and CBPE's estimate below the
+                                             holdout by more than the tolerance
+fairness               PerformanceDegraded   demographic parity or equalized odds difference over its limit
+
+Utilisation (request rate, latency, CPU, memory) gives a scaling recommendation in the result; it is
+not an alert: scaling is Azure ML autoscale's job."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import pandas as pd
+
+from monitoring.drift import DriftReport, Thresholds, _finite, compare
+from monitoring.performance import probabilities
+from monitoring.window import CurrentWindow
+
+DRIFT_DETECTED = "MLOps.DriftDetected"
+PERFORMANCE_DEGRADED = "MLOps.PerformanceDegraded"
+SIGNAL_EVENTS = {"data_drift": DRIFT_DETECTED, "prediction_drift": DRIFT_DETECTED, "data_quality": DRIFT_DETECTED,
+                 "concept_drift": PERFORMANCE_DEGRADED, "estimated_performance": PERFORMANCE_DEGRADED,
+                 "fairness": PERFORMANCE_DEGRADED}
+REQUEST_ID = "request_id"
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    thresholds: Thresholds = Thresholds()
+    min_labels: int = 100
+    sensitive_column: str = ""
+    estimate_tolerance: float = 0.05          # CBPE: alert when the estimate is this far below the holdout
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "MonitorConfig":
+        overrides = settings.drift_threshold_overrides()
+        known = {f.name for f in fields(Thresholds)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"DRIFT_THRESHOLDS names unknown metrics {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(thresholds=replace(Thresholds(), **overrides), min_labels=int(settings.monitor_min_labels),
+                   sensitive_column=settings.sensitive_column)
+
+
+@dataclass(frozen=True)
+class MonitorAlert:
+    signal: str
+    alert_id: str
+    condition: str                          # Fired | Resolved
+    summary: str
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def event_type(self) -> str:
+        return SIGNAL_EVENTS[self.signal]
+
+    def data(self) -> dict:
+        """The event's data: small (Event Grid takes up to 1 MB per event), the full evidence stays in the run."""
+        return {"alertId": self.alert_id, "condition": self.condition, "signal": self.signal, "summary": self.summary,
+                "evidence": _finite(self.evidence)}
+
+
+@dataclass
+class MonitorResult:
+    window: dict
+    drift: DriftReport
+    labelled: int = 0
+    performance: dict | None = None
+    estimated_performance: dict | None = None
+    concept_drift: dict | None = None
+    fairness: dict | None = None
+    utilisation: dict | None = None
+    alerts: list[MonitorAlert] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return _finite({"window": {**self.window, "rows": self.drift.rows, "labelled": self.labelled},
+                        "drift": self.drift.to_dict(), "performance": self.performance,
+                        "estimated_performance": self.estimated_performance, "concept_drift": self.concept_drift,
+                        "fairness": self.fairness, "utilisation": self.utilisation,
+                        "alerts": [{"type": a.event_type, "condition": a.condition, "signal": a.signal,
+                                    "alert_id": a.alert_id, "summary": a.summary} for a in self.alerts]})
+
+
+def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict,
+             *, traffic=None, utilisation=None, config: MonitorConfig = MonitorConfig(), window: dict | None = None,
+             previous_alerts: tuple[str, ...] = ()) -> MonitorResult:
+    """profile/metrics: what training saved with the model; inputs/outputs: the collected rows (request_id
+    in both); labels: request_id → ground truth."""
+    window = dict(window or {})
+    result = MonitorResult(window, _drift(profile, inputs, outputs, config.thresholds))
+    classes = list(metrics.get("classes") or [])
+    proba = probabilities(outputs, classes)
+    if classes and proba is not None and len(outputs):
+        from monitoring.performance import estimate_performance
+        result.estimated_performance = estimate_performance(proba, classes, metrics.get("calibration")).to_dict()
+    joined = _joined(inputs, outputs, labels, classes)
+    result.labelled = len(joined)
+    if classes and len(joined) >= config.min_labels:
+        _labelled_signals(result, profile, metrics, joined, classes, config)
+    if traffic is not None and utilisation is not None:
+        from monitoring.utilisation import recommend
+        seconds = _seconds(window)
+        result.utilisation = recommend(utilisation, traffic, seconds)
+    result.alerts = _alerts(result, metrics, config, window, previous_alerts)
+    return result
+
+
+def _drift(profile: dict, inputs: pd.DataFrame, outputs: pd.DataFrame, thresholds: Thresholds) -> DriftReport:
+    current = CurrentWindow.for_profile(profile)
+    if len(inputs):
+        current.update(inputs.drop(columns=[REQUEST_ID], errors="ignore"))
+    rows = current.rows
+    if len(outputs) and current.outputs:
+        current.update(outputs[[c for c in outputs.columns if c in current.outputs]])
+    current.rows = rows                      # the outputs are the same requests: count them once
+    return compare(profile, current, thresholds)
+
+
+def _joined(inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict, classes: list) -> pd.DataFrame:
+    """The labelled requests: outputs (prediction, probabilities) joined to labels, with their inputs."""
+    if not labels or REQUEST_ID not in outputs.columns:
+        return pd.DataFrame()
+    from monitoring.performance import labelled_rows
+    rows = labelled_rows(outputs, labels, classes or None)
+    if len(rows) and REQUEST_ID in inputs.columns:
+        features = inputs.drop_duplicates(REQUEST_ID, keep="last")
+        rows = rows.merge(features, on=REQUEST_ID, how="left", suffixes=("", "_input"))
+    return rows
+
+
+def _labelled_signals(result: MonitorResult, profile: dict, metrics: dict, joined: pd.DataFrame, classes: list,
+                      config: MonitorConfig) -> None:
+    from monitoring.performance import concept_drift, performance
+    y_true, y_pred = joined["label"].to_numpy(), joined["prediction"].to_numpy()
+    proba = probabilities(joined, classes)
+    result.performance = performance(y_true, y_pred, proba, classes, metrics.get("metrics")).to_dict()
+    features = joined[[c for c in profile.get("features", {}) if c in joined.columns]]
+    result.concept_drift = concept_drift(y_true, y_pred, classes, training_metrics=metrics, proba=proba,
+                                         features=features, profile=profile).to_dict()
+    if config.sensitive_column and config.sensitive_column in joined.columns:
+        from monitoring.fairness import fairness
+        positive = metrics.get("positive_class", classes[-1])
+        result.fairness = fairness(y_true, y_pred, joined[config.sensitive_column], positive_label=positive,
+                                   column=config.sensitive_column).to_dict()
+
+
+def _alerts(result: MonitorResult, metrics: dict, config: MonitorConfig, window: dict,
+            previous: tuple[str, ...]) -> list[MonitorAlert]:
+    base = "/".join(str(window.get(k, "")) for k in ("endpoint", "deployment", "model"))
+    fired: list[MonitorAlert] = []
+
+    def fire(signal: str, summary: str, evidence: dict) -> None:
+        fired.append(MonitorAlert(signal, f"{base}/{signal}", "Fired", summary, evidence))
+
+    drift = result.drift
+    if drift.drifted_features:
+        fire("data_drift", f"input drift in {', '.join(drift.drifted_features)}",
+             {n: _decisive(drift.features[n]) for n in drift.drifted_features})
+    if drift.drifted_outputs:
+        fire("prediction_drift", f"prediction drift in {', '.join(drift.drifted_outputs)}",
+             {n: _decisive(drift.outputs[n]) for n in drift.drifted_outputs})
+    if drift.quality_issues:
+        features = {**drift.features, **drift.outputs}
+        fire("data_quality", f"data quality breached in {', '.join(drift.quality_issues)}",
+             {n: {k: v for k, v in features[n].quality.items()} for n in drift.quality_issues})
+    concept = result.concept_drift
+    if concept and concept.get("detected"):
+        fire("concept_drift", "; ".join(concept.get("reasons") or ["concept drift"]),
+             {"performance_drop": concept.get("performance_drop"),
+              "relation": {k: v for k, v in (concept.get("relation") or {}).items() if v.get("drifted")}})
+    estimate = result.estimated_performance
+    if result.performance is None and estimate and estimate.get("calibrated"):
+        drops = {m: (metrics.get("metrics") or {}).get(m, 0) - v for m, v in (estimate.get("metrics") or {}).items()
+                 if v is not None and (metrics.get("metrics") or {}).get(m) is not None}
+        worst = max(drops, key=drops.get, default=None)
+        if worst and drops[worst] > config.estimate_tolerance:
+            fire("estimated_performance", f"estimated {worst} (CBPE, no labels) is {drops[worst]:.3f} below the holdout",
+                 {"estimated": estimate.get("metrics"), "holdout": metrics.get("metrics")})
+    if result.fairness and result.fairness.get("breached"):
+        fire("fairness", "; ".join(result.fairness.get("reasons") or ["fairness breached"]),
+             {k: result.fairness.get(k) for k in ("sensitive_column", "demographic_parity_difference",
+                                                   "equalized_odds_difference")})
+    now_firing = {a.alert_id for a in fired}
+    resolved = [MonitorAlert(pid.rsplit("/", 1)[-1], pid, "Resolved", f"{pid.rsplit('/', 1)[-1]} no longer breached")
+                for pid in previous if pid not in now_firing and pid.rsplit("/", 1)[-1] in SIGNAL_EVENTS]
+    return fired + resolved
+
+
+def _decisive(feature) -> dict:
+    return {"kind": feature.kind, **{k: feature.metrics.get(k) for k in feature.thresholds},
+            "thresholds": feature.thresholds}
+
+
+def _seconds(window: dict) -> float:
+    try:
+        start, end = pd.Timestamp(window["start"]), pd.Timestamp(window["end"])
+        return max((end - start).total_seconds(), 1.0)
+    except (KeyError, ValueError):
+        return 1.0
