@@ -9,6 +9,11 @@ real (significant at `alpha`) and large enough to matter before it fails a rollo
 - predictions  Jensen-Shannon distance between predicted-label distributions (chi-squared as evidence).
 - accuracy     where ground truth exists on both sides: accuracy drop, two-proportion test.
 
+Where ground truth exists on both sides and the canary is no less accurate, a shift of the predictions
+does not fail the rollout: a model retrained after the concept changed is meant to predict differently,
+and the labels say whether it does so for the better. While labels are arriving for the baseline but
+not yet enough for the canary, a shift waits for them instead of failing.
+
 A failure can be decided as soon as it is significant; a pass needs `min_requests` on both sides and no
 check waiting for more data. The statistics live in judge_stats.py (plain Python: no numpy or scipy, so
 importing this module and calling it stay cheap in the Function App).
@@ -16,7 +21,7 @@ importing this module and calling it stay cheap in the Function App).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lifecycle import judge_stats as stats
@@ -99,8 +104,15 @@ class Judgement:
 
 def judge(baseline: Window, canary: Window, policy: JudgePolicy = JudgePolicy()) -> Judgement:
     """Compare the canary with the baseline over the same window: pass, fail or inconclusive (wait)."""
-    checks = (errors_check(baseline, canary, policy), latency_check(baseline, canary, policy),
-              predictions_check(baseline, canary, policy), accuracy_check(baseline, canary, policy))
+    accuracy = accuracy_check(baseline, canary, policy)
+    predictions = predictions_check(baseline, canary, policy)
+    if predictions.outcome == "fail" and accuracy.outcome == "pass":
+        predictions = replace(predictions, outcome="pass", detail=predictions.detail + " Not decisive: on ground "
+                              "truth the canary is no less accurate, so its predictions changed for the better.")
+    elif predictions.outcome == "fail" and accuracy.outcome == "skipped" and len(baseline.labelled) >= policy.min_labelled:
+        predictions = replace(predictions, outcome="inconclusive", detail=predictions.detail + " Ground truth is "
+                              f"arriving: waiting for {policy.min_labelled} labelled canary predictions to judge it.")
+    checks = (errors_check(baseline, canary, policy), latency_check(baseline, canary, policy), predictions, accuracy)
     failed = [c for c in checks if c.outcome == "fail"]
     if failed:
         return Judgement("fail", checks, f"fail: {canary.deployment} is worse than {baseline.deployment}. "

@@ -90,7 +90,9 @@ def advance(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
 def _judge_step(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
     s = p.settings
     since = datetime.fromisoformat(r.phase_started.replace("Z", "+00:00"))
-    verdict = judge(_window(p, r, r.baseline, since), _window(p, r, r.colour, since),
+    # ground truth that has come in for requests of this step (labels trail their predictions)
+    labels = p.feedback.labels(since)
+    verdict = judge(_window(p, r, r.baseline, since, labels), _window(p, r, r.colour, since, labels),
                     JudgePolicy(min_requests=int(s.rollout_min_requests),
                                 min_predictions=int(s.rollout_min_requests)))
     evidence = verdict.to_json()
@@ -107,11 +109,16 @@ def _judge_step(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
     return None
 
 
-def _window(p: Platform, r: Rollout, deployment: str, since: datetime) -> Window:
+def _window(p: Platform, r: Rollout, deployment: str, since: datetime, labels: dict) -> Window:
     traffic = p.metrics.window(r.endpoint, deployment, since)
+    labelled = ()
+    if labels:
+        outputs = p.collected.records(r.endpoint, deployment, "model_outputs", since)
+        labelled = tuple((o["prediction"], labels[str(o["request_id"])]) for o in outputs
+                         if "prediction" in o and str(o.get("request_id")) in labels)
     return Window(deployment=deployment, requests=traffic.requests, server_errors=traffic.server_errors,
                   latencies_ms=tuple(x.latency_ms for x in traffic.samples),
-                  predictions=tuple(p.collected.predictions(r.endpoint, deployment, since)))
+                  predictions=tuple(p.collected.predictions(r.endpoint, deployment, since)), labelled=labelled)
 
 
 def smoke_test(p: Platform, r: Rollout) -> tuple[bool, str, dict]:

@@ -114,6 +114,24 @@ def test_accuracy_collapse_fails_on_accuracy():
     assert ev["baseline"]["accuracy"] > 0.85 and ev["canary"]["accuracy"] < 0.65 and ev["p_value"] < 1e-6
 
 
+def test_a_prediction_shift_that_the_labels_show_to_be_right_passes():
+    """A model retrained after the concept changed predicts differently, and better: not a reason to roll back."""
+    rng = np.random.default_rng(17)
+    truth = labels(rng, 300, p=(0.3, 0.7))                        # the new concept: mostly "dog" now
+    old = [t if rng.random() < 0.5 else ("dog" if t == "cat" else "cat") for t in truth]   # a coin toss
+    old = ["cat" if rng.random() < 0.8 else o for o in old]       # and still mostly predicting "cat"
+    new = [t if rng.random() < 0.9 else ("dog" if t == "cat" else "cat") for t in truth]
+    blue = window("blue", rng, n=300, predictions=old, labelled=zip(old, truth))
+    green = window("green", rng, n=300, predictions=new, labelled=zip(new, truth))
+    unlabelled = judge(window("blue", rng, n=300, predictions=old), window("green", rng, n=300, predictions=new))
+    assert unlabelled.outcome == "fail" and outcomes(unlabelled)["predictions"] == "fail"
+    j = judge(blue, green)
+    assert j.outcome == "pass", j.summary
+    assert outcomes(j)["accuracy"] == "pass" and "Not decisive" in j.check("predictions").detail
+    early = judge(blue, window("green", rng, n=300, predictions=new, labelled=list(zip(new, truth))[:10]))
+    assert early.outcome == "inconclusive" and "waiting for 30 labelled" in early.check("predictions").detail
+
+
 def test_too_few_requests_is_inconclusive_and_says_how_many_are_missing():
     rng = np.random.default_rng(8)
     j = judge(window("blue", rng, n=400), window("green", rng, n=12))
