@@ -94,11 +94,14 @@ class MonitorResult:
 
 def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict,
              *, traffic=None, utilisation=None, config: MonitorConfig = MonitorConfig(), window: dict | None = None,
-             previous_alerts: tuple[str, ...] = ()) -> MonitorResult:
+             previous_alerts: tuple[str, ...] = (), current: CurrentWindow | None = None) -> MonitorResult:
     """profile/metrics: what training saved with the model; inputs/outputs: the collected rows (request_id
-    in both); labels: request_id → ground truth."""
+    in both); labels: request_id → ground truth. `current`: the window's drift counts already made (a
+    large window read in chunks); inputs then need only hold the labelled requests."""
     window = dict(window or {})
-    result = MonitorResult(window, _drift(profile, inputs, outputs, config.thresholds))
+    drift = (compare(profile, current, config.thresholds) if current is not None
+             else _drift(profile, inputs, outputs, config.thresholds))
+    result = MonitorResult(window, drift)
     classes = list(metrics.get("classes") or [])
     proba = probabilities(outputs, classes)
     if classes and proba is not None and len(outputs):

@@ -6,17 +6,15 @@ whole, newest last, so a later label for the same request wins. Rows without a r
 are skipped and counted in the log: they cannot be joined to a prediction."""
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from datetime import datetime, timezone
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
+from monitoring.feedback_format import REQUEST_ID, parse_labels
+
 log = logging.getLogger("lifecycle.feedback")
-REQUEST_ID = "request_id"
 MAX_BLOB_BYTES = 256 << 20      # a feedback file beyond this is skipped with a warning, not read into memory
 
 
@@ -39,34 +37,9 @@ class BlobFeedback:
                             MAX_BLOB_BYTES)
                 continue
             text = self._container.download_blob(blob.name).readall().decode("utf-8", errors="replace")
-            found, skipped = self._parse(text, blob.name)
+            found, skipped = parse_labels(text, blob.name, self._columns)
             labels.update(found)
             if skipped:
                 log.warning("feedback blob %s: %d row(s) without %s or a label (%s) were skipped", blob.name,
                             skipped, REQUEST_ID, " / ".join(self._columns))
         return labels
-
-    def _parse(self, text: str, name: str) -> tuple[dict[str, object], int]:
-        stripped = text.lstrip()
-        if stripped.startswith("{") or name.endswith((".jsonl", ".json")):
-            rows = []
-            for line in text.splitlines():
-                try:
-                    row = json.loads(line) if line.strip() else None
-                except ValueError:
-                    row = None
-                rows.append(row if isinstance(row, dict) else {})
-        else:
-            rows = list(csv.DictReader(io.StringIO(text)))
-        found, skipped = {}, 0
-        for row in rows:
-            if not row:
-                skipped += 1
-                continue
-            label = next((row[c] for c in self._columns if row.get(c) not in (None, "")), None)
-            request_id = row.get(REQUEST_ID)
-            if request_id in (None, "") or label is None:
-                skipped += 1
-                continue
-            found[str(request_id)] = label
-        return found, skipped

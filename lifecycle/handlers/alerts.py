@@ -7,7 +7,11 @@ Fresh data, in order of preference:
 2. a complete drop in the data container nobody has trained on;
 otherwise the alert is recorded as waiting for data (the next drop trains anyway).
 
-Signals that retraining does not mend (data quality, fairness) are recorded for a person instead."""
+Signals that retraining does not mend (data quality, fairness) are recorded for a person instead.
+
+A redelivered alert that was acted on returns the first record. One that could not be acted on yet (no
+fresh data, cooldown, training busy) is tried again when it comes again: the monitor re-publishes an
+alert on every pass while its signal stays breached."""
 from __future__ import annotations
 
 import io
@@ -27,6 +31,7 @@ from lifecycle.ports import Platform
 from lifecycle.records import AlertRecord, Drop, TrainingRun, parse_time, utcnow
 
 log = logging.getLogger("lifecycle.alerts")
+WAITING = ("no fresh data", "cooldown", "training already running")
 NO_RETRAIN = {"data_quality": "a data-quality breach: fix the data upstream; a model retrained on it would learn "
                               "the errors",
               "fairness": "a fairness breach: retraining on the same data reproduces the bias; a person has to "
@@ -56,7 +61,7 @@ def handle_alert(alert: Alert, p: Platform, now: datetime) -> AlertRecord:
                          fired_at=alert.fired_at, received_at=utcnow(), evidence=dict(alert.evidence))
     if not p.state.create(record):
         existing = p.state.get(AlertRecord, record.key)
-        if existing is not None and existing.outcome:
+        if existing is not None and existing.outcome and existing.outcome not in WAITING:
             log.info("alert %s (%s) already handled: %s", alert.alert_id, alert.condition, existing.outcome)
             return existing
         record = existing or record          # a retry of an attempt that failed half-way: finish it

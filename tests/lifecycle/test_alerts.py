@@ -138,6 +138,14 @@ def test_signals_retraining_cannot_mend_are_left_for_a_person(signal):
     assert record.outcome == "needs a person" and p.jobs.submitted == []
 
 
+def test_an_alert_that_had_to_wait_for_labels_retrains_when_it_comes_again_with_them():
+    p = fake_platform(monitor_min_labels=50)
+    live(p)
+    assert handle_alert(drift_alert(), p, NOW).outcome == "no fresh data"
+    labelled_traffic(p, 120)
+    assert handle_alert(drift_alert(), p, NOW).outcome == "retraining" and len(p.jobs.submitted) == 1
+
+
 def test_without_labels_a_ready_drop_is_trained_on_and_without_either_nothing_starts():
     p = fake_platform(monitor_min_labels=50)
     live(p)

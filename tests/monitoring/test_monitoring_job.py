@@ -1,0 +1,69 @@
+"""monitoring/job.yml loads and validates offline with azure-ai-ml, its code snapshot is what the runner
+imports, and the runner (monitoring/run.py) computes the same signals over the data collector's files."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from monitoring import run as runner
+from tests.monitoring.test_monitor import Model, make
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_job_loads_validates_and_its_command_is_one_the_runner_takes():
+    from azure.ai.ml import load_job
+    job = load_job(ROOT / "monitoring" / "job.yml")
+    assert job._validate().passed
+    assert (Path(job.base_path) / job.code).resolve() == ROOT
+    command = re.sub(r"\$\[\[(.*?)\]\]", r"\1", job.command)
+    command = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", lambda m: "7" if m[2] == "min_labels" else f"/mnt/{m[2]}",
+                     command)
+    args = runner.parse_args(shlex.split(command)[3:])
+    assert args.labels == Path("/mnt/labels") and args.min_labels == 7
+
+
+def test_the_code_snapshot_holds_only_what_the_runner_imports():
+    from azure.ai.ml._utils._asset_utils import get_ignore_file, get_upload_files_from_folder
+    files = {Path(f[1]) for f in get_upload_files_from_folder(ROOT, ignore_file=get_ignore_file(ROOT))}
+    assert {f.parts[0] for f in files} == {"monitoring", "training"}
+    assert Path("monitoring/run.py") in files and Path("training/reference_profile.py") in files
+
+
+def collector_lines(rows: list[dict], collection: str) -> str:
+    line = {"specversion": "1.0", "type": f"azureml.inference.{collection}", "time": "2026-11-23T11:30:00.000Z"}
+    return "".join(json.dumps({**line, "data": rows[i:i + 50]}) + "\n" for i in range(0, len(rows), 50))
+
+
+def test_the_runner_finds_concept_drift_in_collected_files(tmp_path, capsys):
+    model = Model()
+    folder = tmp_path / "model" / "tabular-classifier" / "1"
+    (folder / "reference").mkdir(parents=True)
+    (folder / "reference" / "profile.json").write_text(json.dumps(model.profile))
+    (folder / "metrics.json").write_text(json.dumps({**model.metrics, "model_name": "m", "target": "y"}))
+    inputs, outputs, labels = model.serve(make(1200, 30, flipped=True))
+    for name, frame in (("model_inputs", inputs), ("model_outputs", outputs)):
+        hour = tmp_path / name / "2026" / "11" / "23" / "11"
+        hour.mkdir(parents=True)
+        (hour / "part.jsonl").write_text(collector_lines(frame.to_dict("records"), name))
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "day.csv").write_text("request_id,y\n" + "".join(f"{k},{v}\n" for k, v in labels.items()))
+    code = runner.main(["--model", str(tmp_path / "model"), "--inputs", str(tmp_path / "model_inputs"),
+                        "--outputs", str(tmp_path / "model_outputs"), "--labels", str(tmp_path / "labels"),
+                        "--output", str(tmp_path / "out")])
+    assert code == 0
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["window"]["rows"] == 1200 and result["window"]["labelled"] == 1200
+    assert result["concept_drift"]["detected"] and result["drift"]["drifted_features"] == []
+    assert (tmp_path / "out" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "concept_drift" in capsys.readouterr().out
+
+
+def test_a_model_folder_without_a_profile_is_a_clear_error(tmp_path, capsys):
+    code = runner.main(["--model", str(tmp_path), "--inputs", str(tmp_path), "--outputs", str(tmp_path),
+                        "--output", str(tmp_path / "out")])
+    assert code == 2 and "no reference/profile.json" in capsys.readouterr().err
