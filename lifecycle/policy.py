@@ -15,7 +15,7 @@ def ready_drops(drops: list[Drop], settings: Settings, now: datetime) -> list[Dr
 
 def cooldown_left(runs: list[TrainingRun], settings: Settings, now: datetime) -> float:
     """Seconds until another training run may start (0 if it may start now)."""
-    if not runs:
+    if not runs or settings.retrain_cooldown_minutes <= 0:
         return 0.0
     last = max(parse_time(r.submitted_at) for r in runs if r.submitted_at)
     return max(0.0, settings.retrain_cooldown_minutes * 60 - (now - last).total_seconds())

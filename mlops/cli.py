@@ -283,6 +283,7 @@ def drift(
 def report(
     out: Optional[Path] = typer.Option(None, help="the HTML file (default <stack home>/reports/monitoring-<time>.html)"),
     home: Optional[Path] = typer.Option(None, help="the stack's home (default .mlops, or MLOPS_HOME)"),
+    model: Optional[str] = typer.Option(None, help="name:version (default: the model monitored last)"),
 ) -> None:
     """Write the HTML monitoring report of the running (or last) local stack and print its path."""
     from rich.markup import escape
@@ -290,7 +291,7 @@ def report(
     from mlops.report import ReportError, stack_report
     try:
         with console.status("writing the monitoring report"):
-            path, notes = stack_report(StackHome(home.resolve()) if home else StackHome.default(), out)
+            path, notes = stack_report(StackHome(home.resolve()) if home else StackHome.default(), out, model)
     except ReportError as error:
         err.print(f"[red]{escape(str(error))}[/]", soft_wrap=True)
         raise typer.Exit(1)

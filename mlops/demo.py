@@ -56,7 +56,7 @@ class Chain:
         from azure.storage.blob import BlobServiceClient
 
         from mlops.local import local_platform
-        self.console, self.info, self.timeout = console, info, timeout
+        self.console, self.info, self.timeout, self.home = console, info, timeout, home
         self.p = local_platform(home)
         self.data = BlobServiceClient.from_connection_string(info.storage_connection_string) \
             .get_container_client(self.p.settings.data_container)
@@ -70,7 +70,8 @@ class Chain:
         version = self.drop("loans/2026-11-01/", [loan_csv(1500, seed=1), loan_csv(1500, seed=2)])
         self.score(version)
         self.bad_drop()
-        self.second_model()
+        second = self.second_model()
+        self.drift_and_retrain(second)
         self.status()
 
     def drop(self, folder: str, parts: list[bytes]) -> str:
@@ -133,7 +134,7 @@ class Chain:
         self.ok(f"scored {len(rows)} rows at {self.info.scoring_uri} ({response.headers.get('azureml-model-deployment')}, "
                 f"{ref}): predictions {answer.get('predictions')}")
 
-    def second_model(self) -> None:
+    def second_model(self) -> str:
         """More data → a second model → blue/green rollout judged under generated traffic → promotion."""
         from mlops.demo_data import COLUMNS, loan_csv, loan_rows
         from mlops.traffic import Traffic
@@ -141,12 +142,67 @@ class Chain:
         rows = [r[:-1] for r in loan_rows(500, seed=42)]
         with Traffic(self.info.scoring_uri, key, COLUMNS[:-1], rows, rate=15) as traffic:
             self.ok("sending 15 requests a second to the endpoint while the next model rolls out")
-            self.drop("loans/2026-11-02/", [loan_csv(4000, seed=3), loan_csv(4000, seed=4)])
+            ref = self.drop("loans/2026-11-02/", [loan_csv(4000, seed=3), loan_csv(4000, seed=4)])
         summary = traffic.summary()
         self.ok(f"{summary['requests']} requests during the rollout: status {summary['status']}, "
                 f"by deployment {summary['deployments']}, dropped {summary['dropped']}")
         if summary["dropped"]:
             raise StepFailed(f"{summary['dropped']} requests were dropped during the rollout")
+        return ref
+
+    def drift_and_retrain(self, live: str) -> None:
+        """The world changes under the live model: monitoring sees it, the alert retrains on the labelled
+        production traffic, and the new model is rolled out under that traffic."""
+        from azure.storage.blob import BlobServiceClient
+
+        from lifecycle.records import AlertRecord, Decision, MonitorRun
+        from mlops.demo_data import COLUMNS, loan_rows
+        from mlops.report import stack_report
+        from mlops.traffic import FeedbackWriter, Traffic
+        key = self.p.endpoints.keys(self.p.settings.endpoint_name)
+        world = loan_rows(3000, seed=77, income_shift=-0.3, concept=2)
+        feedback = BlobServiceClient.from_connection_string(self.info.storage_connection_string) \
+            .get_container_client(self.p.settings.feedback_container)
+        traffic = Traffic(self.info.scoring_uri, key, COLUMNS[:-1], [r[:-1] for r in world], rate=15,
+                          rows_per_request=4, labels=[r[-1] for r in world])
+        with traffic, FeedbackWriter(feedback, traffic, self.p.settings.target_column):
+            self.ok("the world changes: incomes 26% lower, and borrowers in the south now default far more often; "
+                    "traffic carries request ids and their true outcomes follow in the feedback container")
+            run = wait_for("monitoring to raise an alert", lambda: next(
+                (r for r in sorted(self.p.state.list(MonitorRun), key=lambda r: r.window_end)
+                 if r.model == live and r.alerts), None), self.timeout * 2)
+            self.monitor_findings(run)
+            alert = wait_for("an alert to start retraining", lambda: next(
+                (a for a in self.p.state.list(AlertRecord) if a.outcome == "retraining"), None), self.timeout * 2)
+            self.ok(f"alert {alert.signal} → [bold]retraining[/] with {alert.detail}")
+            job = wait_for("the retraining job", lambda: (s := self.p.jobs.get(alert.job)) and s.done and s,
+                           self.timeout * 3)
+            if job.status != "Completed":
+                raise StepFailed(f"retraining job {job.name} {job.status}: {job.error}")
+            decision = wait_for("the registration gate", lambda: self.p.state.get(Decision, alert.job), self.timeout)
+            if decision.outcome != "registered":
+                raise StepFailed(f"the gate rejected the retrained model: {'; '.join(decision.reasons)}")
+            champion = decision.champion_metrics or {}
+            self.ok(f"the gate on the new world's holdout: challenger f1 {decision.metrics.get('f1', 0):.3f} against "
+                    f"the live model's {champion.get('f1') or 0:.3f} → registered "
+                    f"[bold]{self.p.settings.model_name}:{decision.version}[/]")
+            self.follow_rollout(f"{self.p.settings.model_name}:{decision.version}")
+        path, _ = stack_report(self.home, model=live)
+        self.ok(f"monitoring report of {live}: [bold]{path}[/]")
+
+    def monitor_findings(self, run) -> None:
+        result = run.result
+        drift = result["drift"]
+        for name in drift["drifted_features"]:
+            m = drift["features"][name]["metrics"]
+            self.ok(f"monitor: {name} drifted (normalized Wasserstein {m.get('normalized_wasserstein') or 0:.3f}, "
+                    f"PSI {m.get('psi') or 0:.3f}) over {result['window']['rows']} rows")
+        perf = result.get("performance")
+        if perf:
+            self.ok(f"monitor: accuracy on {perf['rows']} labelled rows {perf['metrics']['accuracy']:.3f} against "
+                    f"{perf['baseline'].get('accuracy') or 0:.3f} on the training holdout")
+        for alert in result["alerts"]:
+            self.ok(f"monitor → {alert['type']} ({alert['signal']}): {alert['summary']}")
 
     def status(self) -> None:
         from mlops.status import collect

@@ -173,8 +173,9 @@ def write_drift_report(out: Path, profile: dict, report, reference: Path, curren
 
 # ---- mlops report ------------------------------------------------------------------------------------------
 
-def stack_report(home: StackHome, out: Path | None = None) -> tuple[Path, list[str]]:
-    """Write the monitoring report of the stack at home; (the file, notes for the user)."""
+def stack_report(home: StackHome, out: Path | None = None, model: str | None = None) -> tuple[Path, list[str]]:
+    """Write the monitoring report of one model (default: the one monitored last) of the stack at home;
+    (the file, notes for the user)."""
     from lifecycle.records import MonitorRun
     from monitoring.report import write_report
     notes: list[str] = []
@@ -183,7 +184,10 @@ def stack_report(home: StackHome, out: Path | None = None) -> tuple[Path, list[s
         if not runs:
             raise ReportError(f"no monitoring run recorded yet in {home.root}: monitoring runs on its timer "
                               "(MONITOR_SCHEDULE) once a model is live and has served traffic")
-        model = runs[-1].model
+        model = model or runs[-1].model
+        runs = [r for r in runs if r.model == model]
+        if not runs:
+            raise ReportError(f"no monitoring run of {model} recorded in {home.root}")
         name, _, version = model.rpartition(":")
         reference = registry.reference(name, version) if registry is not None and name else None
     if reference is None:

@@ -138,7 +138,9 @@ def _joined(inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict, classes: 
     rows = labelled_rows(outputs, labels, classes or None)
     if len(rows) and REQUEST_ID in inputs.columns:
         features = inputs.drop_duplicates(REQUEST_ID, keep="last")
-        rows = rows.merge(features, on=REQUEST_ID, how="left", suffixes=("", "_input"))
+        # inner: the two collections are read one after the other, so the later read may hold requests
+        # whose inputs the earlier one had not seen yet
+        rows = rows.merge(features, on=REQUEST_ID, how="inner", suffixes=("", "_input"))
     return rows
 
 
@@ -179,7 +181,7 @@ def _alerts(result: MonitorResult, metrics: dict, config: MonitorConfig, window:
              {n: {k: v for k, v in features[n].quality.items()} for n in drift.quality_issues})
     concept = result.concept_drift
     if concept and concept.get("detected"):
-        fire("concept_drift", "; ".join(concept.get("reasons") or ["concept drift"]),
+        fire("concept_drift", _summary(concept.get("reasons"), "concept drift"),
              {"performance_drop": concept.get("performance_drop"),
               "relation": {k: v for k, v in (concept.get("relation") or {}).items() if v.get("drifted")}})
     estimate = result.estimated_performance
@@ -191,13 +193,21 @@ def _alerts(result: MonitorResult, metrics: dict, config: MonitorConfig, window:
             fire("estimated_performance", f"estimated {worst} (CBPE, no labels) is {drops[worst]:.3f} below the holdout",
                  {"estimated": estimate.get("metrics"), "holdout": metrics.get("metrics")})
     if result.fairness and result.fairness.get("breached"):
-        fire("fairness", "; ".join(result.fairness.get("reasons") or ["fairness breached"]),
+        fire("fairness", _summary([r for r in result.fairness.get("reasons") or [] if "above" in r], "fairness breached"),
              {k: result.fairness.get(k) for k in ("sensitive_column", "demographic_parity_difference",
                                                    "equalized_odds_difference")})
     now_firing = {a.alert_id for a in fired}
     resolved = [MonitorAlert(pid.rsplit("/", 1)[-1], pid, "Resolved", f"{pid.rsplit('/', 1)[-1]} no longer breached")
                 for pid in previous if pid not in now_firing and pid.rsplit("/", 1)[-1] in SIGNAL_EVENTS]
     return fired + resolved
+
+
+def _summary(reasons: list[str] | None, fallback: str) -> str:
+    """The first reason, and how many more there are (the event carries them all in its evidence)."""
+    reasons = list(reasons or [])
+    if not reasons:
+        return fallback
+    return reasons[0].rstrip(".") + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
 
 
 def _decisive(feature) -> dict:

@@ -58,7 +58,7 @@ def run_status_changed(event: RunStatusChanged, p: Platform) -> object:
 def handle_alert(alert: Alert, p: Platform, now: datetime) -> AlertRecord:
     record = AlertRecord(alert_key=AlertRecord.key_for(alert.identity), alert_id=alert.alert_id,
                          condition=alert.condition, source=alert.source, signal=alert.signal, summary=alert.summary,
-                         fired_at=alert.fired_at, received_at=utcnow(), evidence=dict(alert.evidence))
+                         fired_at=alert.fired_at, received_at=_iso(now), evidence=dict(alert.evidence))
     if not p.state.create(record):
         existing = p.state.get(AlertRecord, record.key)
         if existing is not None and existing.outcome and existing.outcome not in WAITING:
@@ -101,32 +101,40 @@ def _act(alert: Alert, p: Platform, now: datetime) -> tuple[str, str, str]:
 def _recent_alert_training(p: Platform, now: datetime) -> AlertRecord | None:
     horizon = now - timedelta(minutes=p.settings.alert_cooldown_minutes)
     started = [a for a in p.state.list(AlertRecord) if a.job and a.outcome == "retraining"
-               and parse_time(a.received_at) >= horizon]
+               and parse_time(a.received_at) > horizon]
     return max(started, key=lambda a: a.received_at) if started else None
 
 
 def _train_on_production(p: Platform, alert: Alert, now: datetime) -> TrainingRun | None:
-    """The live deployment's labelled traffic as a new drop, trained on at once."""
+    """The live deployment's labelled traffic as a new drop, trained on at once. One such drop per live
+    model: alerts that arrive together (drift and concept drift from one monitor pass) share it and its job."""
     window = live_window(p, now)
     if window is None:
         return None
+    prefix = f"production/{window.endpoint}/{window.model.replace(':', '-')}/"
+    drop_id = Drop.id_for(p.settings.data_container, prefix)
+    existing = p.state.get(Drop, drop_id)
+    if existing is not None:
+        return submit_training(p, "drift", existing.url, key=drop_id, drop=existing)   # the same job again
     frame = labelled_window(p, window)
     if frame is None or len(frame) < p.settings.monitor_min_labels:
         log.info("alert %s: %d labelled production rows, fewer than MONITOR_MIN_LABELS (%g)", alert.alert_id,
                  0 if frame is None else len(frame), p.settings.monitor_min_labels)
         return None
-    prefix = f"production/{window.endpoint}/{AlertRecord.key_for(alert.identity)}/"
-    drop_id = Drop.id_for(p.settings.data_container, prefix)
     stamp = utcnow()
-    # The drop is recorded as taken before its blobs land, so their BlobCreated events start no second job.
+    # The drop is recorded as taken before its blobs land, so their BlobCreated events start no second job;
+    # of two alerts racing here, the one whose record lands first writes the data.
     drop = Drop(drop_id=drop_id, container=p.settings.data_container, prefix=prefix, url=p.data.url_of(prefix),
                 marker=True, first_seen=stamp, last_seen=stamp,
                 job=job_name_for(p.settings.model_name, "drift", drop_id))
-    p.state.create(drop)
-    body = io.StringIO()
-    frame.to_csv(body, index=False)
-    p.data.write_drop(prefix, {"part-0000.csv": body.getvalue().encode()})
-    run = submit_training(p, "drift", drop.url, key=drop_id, drop=drop)
-    log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(frame),
-             window.deployment, drop.url)
-    return run
+    if p.state.create(drop):
+        body = io.StringIO()
+        frame.to_csv(body, index=False)
+        p.data.write_drop(prefix, {"part-0000.csv": body.getvalue().encode()})
+        log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(frame),
+                 window.deployment, drop.url)
+    return submit_training(p, "drift", drop.url, key=drop_id, drop=drop)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -16,7 +16,7 @@ from lifecycle.rollout import Rollout
 from tests.fakes import fake_platform
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime.now(timezone.utc)   # records stamp the wall clock (submitted_at), so the tests run on it too
 
 
 def sample(name: str):
@@ -162,3 +162,14 @@ def test_an_event_that_is_no_alert_is_rejected():
     p = fake_platform()
     with pytest.raises(Rejected, match="not an alert"):
         alert_event(events.parse(sample("aml_model_registered_camel.json")), p)
+
+
+def test_alerts_about_one_live_model_share_one_production_drop_and_one_job():
+    p = fake_platform(monitor_min_labels=50, alert_cooldown_minutes=0)
+    live(p)
+    labelled_traffic(p, 120)
+    first = handle_alert(drift_alert("m/data_drift"), p, NOW)
+    p.state.update(TrainingRun, first.job, lambda r: replace(r, status="Completed"))  # as if the race let it through
+    second = handle_alert(drift_alert("m/concept_drift", signal="concept_drift"), p, NOW)
+    assert second.outcome == "retraining" and second.job == first.job
+    assert len(p.jobs.submitted) == 1 and len(p.data.drops) == 1
