@@ -77,7 +77,7 @@ class Chain:
     def drop(self, folder: str, parts: list[bytes]) -> str:
         from azure.storage.blob import ContentSettings
 
-        from lifecycle.records import Decision, Drop, TrainingRun
+        from lifecycle.records import Drop, TrainingRun
         for i, body in enumerate(parts):
             self.data.upload_blob(f"{folder}part-{i:04}.csv", body, overwrite=True,
                                   content_settings=ContentSettings(content_type="text/csv"))
@@ -86,20 +86,26 @@ class Chain:
         drop = wait_for("the drop to start a training job", lambda: next(
             (d for d in self.p.state.list(Drop) if d.prefix == folder and d.job), None), self.timeout)
         self.ok(f"BlobCreated × {len(parts) + 1} → on_data_arrived → one training job [bold]{drop.job}[/]")
-        job = wait_for("the training job to finish", lambda: (s := self.p.jobs.get(drop.job)) and s.done and s,
-                       self.timeout * 3)
-        if job.status != "Completed":
-            raise StepFailed(f"training job {job.name} {job.status}: {job.error}")
-        decision = wait_for("the registration gate", lambda: self.p.state.get(Decision, drop.job), self.timeout)
+        decision = self.registered(drop.job)
         metrics = "  ".join(f"{k} {v:.3f}" for k, v in decision.metrics.items() if v is not None)
-        if decision.outcome != "registered":
-            raise StepFailed(f"the gate rejected job {drop.job}: {'; '.join(decision.reasons)}")
         self.ok(f"RunCompleted → gate passed ({metrics}) → registered "
                 f"[bold]{self.p.settings.model_name}:{decision.version}[/] with lineage tags")
         ref = f"{self.p.settings.model_name}:{decision.version}"
         self.follow_rollout(ref)
         assert self.p.state.get(TrainingRun, drop.job)
         return ref
+
+    def registered(self, job_name: str):
+        """Wait for the training job and the registration gate; the Decision, if the model was registered."""
+        from lifecycle.records import Decision
+        job = wait_for(f"training job {job_name} to finish", lambda: (s := self.p.jobs.get(job_name)) and s.done and s,
+                       self.timeout * 3)
+        if job.status != "Completed":
+            raise StepFailed(f"training job {job.name} {job.status}: {job.error}")
+        decision = wait_for("the registration gate", lambda: self.p.state.get(Decision, job_name), self.timeout)
+        if decision.outcome != "registered":
+            raise StepFailed(f"the gate rejected job {job_name}: {'; '.join(decision.reasons)}")
+        return decision
 
     def follow_rollout(self, ref: str) -> None:
         """Print each step of the rollout of `ref` as it happens, until it ends."""
@@ -155,7 +161,7 @@ class Chain:
         production traffic, and the new model is rolled out under that traffic."""
         from azure.storage.blob import BlobServiceClient
 
-        from lifecycle.records import AlertRecord, Decision, MonitorRun
+        from lifecycle.records import AlertRecord, MonitorRun
         from mlops.demo_data import COLUMNS, loan_rows
         from mlops.report import stack_report
         from mlops.traffic import FeedbackWriter, Traffic
@@ -175,13 +181,7 @@ class Chain:
             alert = wait_for("an alert to start retraining", lambda: next(
                 (a for a in self.p.state.list(AlertRecord) if a.outcome == "retraining"), None), self.timeout * 2)
             self.ok(f"alert {alert.signal} → [bold]retraining[/] with {alert.detail}")
-            job = wait_for("the retraining job", lambda: (s := self.p.jobs.get(alert.job)) and s.done and s,
-                           self.timeout * 3)
-            if job.status != "Completed":
-                raise StepFailed(f"retraining job {job.name} {job.status}: {job.error}")
-            decision = wait_for("the registration gate", lambda: self.p.state.get(Decision, alert.job), self.timeout)
-            if decision.outcome != "registered":
-                raise StepFailed(f"the gate rejected the retrained model: {'; '.join(decision.reasons)}")
+            decision = self.registered(alert.job)
             champion = decision.champion_metrics or {}
             self.ok(f"the gate on the new world's holdout: challenger f1 {decision.metrics.get('f1', 0):.3f} against "
                     f"the live model's {champion.get('f1') or 0:.3f} → registered "

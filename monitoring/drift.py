@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import special, stats
 
+from monitoring.json_values import json_safe
 from monitoring.window import CategoricalCounts, CurrentWindow, NumericCounts
 from training.reference_profile import OTHER
 
@@ -187,18 +188,7 @@ class DriftReport:
                 "outputs": {n: asdict(f) for n, f in self.outputs.items()}}
 
     def to_json(self, **kwargs) -> str:
-        return json.dumps(_finite(self.to_dict()), **kwargs)
-
-
-def _finite(obj):
-    """JSON has no NaN: undefined metrics become null."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
+        return json.dumps(json_safe(self.to_dict()), **kwargs)
 
 
 def compare(reference_profile: dict, current: CurrentWindow, thresholds: Thresholds = Thresholds()) -> DriftReport:
@@ -234,7 +224,7 @@ def _numeric(name: str, spec: dict, acc: NumericCounts, t: Thresholds) -> Featur
     flags = {k: bool(metrics[k] < v) if k.endswith("pvalue") else bool(metrics[k] > v) for k, v in limits.items()}
     feature = _feature(name, "numeric", acc, metrics, limits, flags, t.decisive_numeric, spec, t)
     edges = spec["histogram"]["edges"]
-    feature.bins = [f"{e:.4g}" for e in edges[:len(ref_counts)]]
+    feature.bins = [_edge_label(e) for e in edges[:len(ref_counts)]]
     feature.reference_counts, feature.current_counts = ref_counts.tolist(), acc.counts.astype(float).tolist()
     return feature
 
@@ -258,6 +248,10 @@ def _categorical(name: str, spec: dict, acc: CategoricalCounts, t: Thresholds) -
     feature.bins = keys if len(keys) == len(ref) else [*keys, OTHER]
     feature.reference_counts, feature.current_counts = ref.tolist(), cur.tolist()
     return feature
+
+
+def _edge_label(edge: float) -> str:
+    return f"{edge:,.0f}" if abs(edge) >= 1000 else f"{edge:.4g}"
 
 
 def _feature(name, kind, acc, metrics, limits, flags, decisive, spec, t: Thresholds) -> FeatureDrift:

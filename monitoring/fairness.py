@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from monitoring.json_values import json_safe
+
 MISSING = "(missing)"
 
 
@@ -72,7 +74,7 @@ class FairnessReport:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return _finite({"sensitive_column": self.sensitive_column,
+        return json_safe({"sensitive_column": self.sensitive_column,
                         "groups": {g: asdict(r) for g, r in self.groups.items()},
                         "excluded_groups": list(self.excluded_groups),
                         "demographic_parity_difference": self.demographic_parity_difference,
@@ -230,12 +232,3 @@ def _span(rates: dict[str, GroupRates], attr: str, label: str) -> tuple[float, s
     return gap, f"{label} ranges from {defined[low]:.3f} ({low!r}) to {defined[high]:.3f} ({high!r}), a gap of {gap:.3f}"
 
 
-def _finite(obj):
-    """JSON has no NaN: undefined metrics become null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj

@@ -23,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring.drift import DriftReport, Thresholds, _finite, compare
-from monitoring.performance import probabilities
+from monitoring.drift import DriftReport, Thresholds, compare
+from monitoring.json_values import json_safe
+from monitoring.labels import REQUEST_ID, probabilities
 from monitoring.window import CurrentWindow
 
 DRIFT_DETECTED = "MLOps.DriftDetected"
@@ -32,7 +33,6 @@ PERFORMANCE_DEGRADED = "MLOps.PerformanceDegraded"
 SIGNAL_EVENTS = {"data_drift": DRIFT_DETECTED, "prediction_drift": DRIFT_DETECTED, "data_quality": DRIFT_DETECTED,
                  "concept_drift": PERFORMANCE_DEGRADED, "estimated_performance": PERFORMANCE_DEGRADED,
                  "fairness": PERFORMANCE_DEGRADED}
-REQUEST_ID = "request_id"
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class MonitorAlert:
     def data(self) -> dict:
         """The event's data: small (Event Grid takes up to 1 MB per event), the full evidence stays in the run."""
         return {"alertId": self.alert_id, "condition": self.condition, "signal": self.signal, "summary": self.summary,
-                "evidence": _finite(self.evidence)}
+                "evidence": json_safe(self.evidence)}
 
 
 @dataclass
@@ -84,7 +84,7 @@ class MonitorResult:
     alerts: list[MonitorAlert] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return _finite({"window": {**self.window, "rows": self.drift.rows, "labelled": self.labelled},
+        return json_safe({"window": {**self.window, "rows": self.drift.rows, "labelled": self.labelled},
                         "drift": self.drift.to_dict(), "performance": self.performance,
                         "estimated_performance": self.estimated_performance, "concept_drift": self.concept_drift,
                         "fairness": self.fairness, "utilisation": self.utilisation,
@@ -105,7 +105,7 @@ def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.Dat
     classes = list(metrics.get("classes") or [])
     proba = probabilities(outputs, classes)
     if classes and proba is not None and len(outputs):
-        from monitoring.performance import estimate_performance
+        from monitoring.cbpe import estimate_performance
         result.estimated_performance = estimate_performance(proba, classes, metrics.get("calibration")).to_dict()
     joined = _joined(inputs, outputs, labels, classes)
     result.labelled = len(joined)
@@ -134,7 +134,7 @@ def _joined(inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict, classes: 
     """The labelled requests: outputs (prediction, probabilities) joined to labels, with their inputs."""
     if not labels or REQUEST_ID not in outputs.columns:
         return pd.DataFrame()
-    from monitoring.performance import labelled_rows
+    from monitoring.labels import labelled_rows
     rows = labelled_rows(outputs, labels, classes or None)
     if len(rows) and REQUEST_ID in inputs.columns:
         features = inputs.drop_duplicates(REQUEST_ID, keep="last")

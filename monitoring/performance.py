@@ -1,4 +1,4 @@
-"""Model performance on labelled production rows, concept drift, and performance estimated without labels.
+"""Model performance on labelled production rows, and concept drift.
 
 `labelled_rows(outputs, labels, classes)` joins the collected model outputs (request_id, prediction,
 probability_<class>...) with the ground truth (request_id -> label) that arrives later; labels are
@@ -38,144 +38,23 @@ positive class classes[-1], multiclass macro averages), next to the training hol
   the total variation is biased upward by about sqrt(C / (2 pi n_bin)) under no change, which is why the
   p-value gates it. Profiles without `target_by_feature` (written before it existed): no relation check.
 
-`estimate_performance(proba, classes, calibration)` is confidence-based performance estimation (CBPE, as
-NannyML): for a calibrated model P(y = c | x) is the predicted probability, so the expected confusion
-matrix is E[C[i, j]] = sum over rows predicted j of proba[row, i], and the metrics follow from it as
-ratios of expected counts (consistent as rows grow). Binary: expected accuracy, precision, recall, F1
-of classes[-1]. Multiclass: expected accuracy (mean probability of the predicted class) always, and
-macro precision/recall/F1 only when the class-wise calibration error is also within bounds. It applies
-only when the training holdout's expected calibration error (metrics.json "calibration", from
-training.evaluation.calibration: binary, reliability of the positive class's probability; multiclass,
-top-label) is at most `max_calibration_error`, and only while the concept holds: CBPE estimates the
-effect of input drift, not of concept drift.
+Performance without labels (CBPE) is in monitoring/cbpe.py.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from monitoring.json_values import finite_number, json_safe, plain
+from monitoring.labels import LABEL, class_codes
 from training.evaluation import METRICS, classification_metrics, roc_auc
 from training.reference_profile import feature_bins
 
-LABEL = "label"
-PREDICTION = "prediction"
-PROBABILITY_PREFIX = "probability_"
-CBPE_METRICS = ("accuracy", "f1", "precision", "recall")
-
-
-# ---- classes and labels -----------------------------------------------------------------------------------
-
-def class_codes(values, classes: Sequence) -> np.ndarray:
-    """Each value's index in classes, -1 for nulls and values that are no class. Matched by meaning, for
-    labels that arrive as text or as other number types: exact str() ("yes", "1"), then numbers by value
-    ("1", "1.0", 1.0 and True are the class 1; 1 is the class "1"), then booleans case-insensitively
-    ("true", 1 and "1" are True). str() is taken of the distinct values only."""
-    codes, uniques = pd.factorize(values if isinstance(values, pd.Series) else pd.Series(values), use_na_sentinel=True)
-    find = _class_finder(classes)
-    lookup = np.fromiter((find(u) for u in uniques), dtype=np.intp, count=len(uniques))
-    return np.where(codes >= 0, lookup[np.maximum(codes, 0)] if len(uniques) else codes, -1).astype(np.intp)
-
-
-def _class_finder(classes: Sequence):
-    by_text, by_number, by_bool = {}, {}, {}
-    for i, c in enumerate(map(_plain, classes)):
-        by_text.setdefault(str(c).strip(), i)
-        if isinstance(c, bool):
-            by_bool[c] = i
-            by_text.setdefault(str(c).lower(), i)
-            by_text.setdefault(str(int(c)), i)
-        elif isinstance(c, (int, float)):
-            by_number.setdefault(float(c), i)
-
-    def find(value) -> int:
-        value = _plain(value)
-        if isinstance(value, (bool, int, float)) and by_bool and not by_number:
-            return by_bool.get(value, -1) if value in (0, 1) else -1
-        if isinstance(value, (int, float)):
-            if by_number:
-                return by_number.get(float(value), -1)
-            if isinstance(value, float) and value.is_integer() and str(int(value)) in by_text:
-                return by_text[str(int(value))]
-        text = str(value).strip()
-        if text in by_text:
-            return by_text[text]
-        if by_bool and text.lower() in by_text:
-            return by_text[text.lower()]
-        if by_number:
-            try:
-                return by_number.get(float(text), -1)
-            except ValueError:
-                pass
-        return -1
-    return find
-
-
-def output_classes(outputs: pd.DataFrame) -> list:
-    """The model's classes as its outputs show them: the probability_<class> columns, typed like the
-    prediction column's values (metrics.json "classes" is the better source when at hand)."""
-    names = [str(c)[len(PROBABILITY_PREFIX):] for c in outputs.columns if str(c).startswith(PROBABILITY_PREFIX)]
-    predicted = [_plain(v) for v in pd.unique(outputs[PREDICTION].dropna())] if PREDICTION in outputs else []
-    if not names:
-        return sorted(predicted, key=lambda v: (str(type(v)), v))
-    typed = {str(v): v for v in predicted}
-    numeric = bool(predicted) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in predicted)
-
-    def typed_name(name: str):
-        if name in typed:
-            return typed[name]
-        if numeric:
-            try:
-                number = float(name)
-                return int(number) if number.is_integer() else number
-            except ValueError:
-                pass
-        return name
-    return [typed_name(n) for n in names]
-
-
-def labelled_rows(outputs: pd.DataFrame, labels: Mapping[str, object], classes: Sequence | None = None) -> pd.DataFrame:
-    """The output rows that have a label, with the label in a `label` column as a value of classes (and the
-    `prediction` column coerced the same way when all of it matches). request_ids are compared as text;
-    a request_id logged twice keeps its last row. Labels that are null or no class of the model are
-    dropped: attrs["unknown_labels"] counts them and attrs["unknown_label_examples"] shows up to five.
-    classes: the model's (metrics.json "classes"); None reads them from the outputs (`output_classes`)."""
-    if "request_id" not in outputs.columns:
-        raise ValueError("the model outputs have no request_id column, so labels cannot be joined to them: "
-                         "collect request_id with each output row")
-    classes = list(classes) if classes is not None else output_classes(outputs)
-    by_id = {str(k): v for k, v in labels.items()}
-    ids = outputs["request_id"].astype(str)
-    found = ids.isin(list(by_id)).to_numpy()
-    rows, ids = outputs.loc[found], ids[found]
-    last = ~ids.duplicated(keep="last").to_numpy()
-    rows, ids = rows.loc[last].reset_index(drop=True), ids[last]
-    raw = np.array([by_id[i] for i in ids], dtype=object)
-    codes = class_codes(raw, classes)
-    known = codes >= 0
-    unknown = [v for v in raw[~known] if not _is_null(v)]
-    rows = rows.loc[known].reset_index(drop=True)
-    rows[LABEL] = pd.Series(classes).take(codes[known]).to_numpy()
-    if PREDICTION in rows.columns and len(rows):
-        predicted = class_codes(rows[PREDICTION], classes)
-        if (predicted >= 0).all():
-            rows[PREDICTION] = pd.Series(classes).take(predicted).to_numpy()
-    rows.attrs["unknown_labels"] = len(unknown)
-    rows.attrs["unknown_label_examples"] = [str(v) for v in unknown[:5]]
-    return rows
-
-
-def probabilities(outputs: pd.DataFrame, classes: Sequence) -> np.ndarray | None:
-    """The probability_<class> columns as an (n, len(classes)) array in classes order; None if one is missing."""
-    columns = [f"{PROBABILITY_PREFIX}{_plain(c)}" for c in classes]
-    if any(c not in outputs.columns for c in columns):
-        return None
-    return np.column_stack([pd.to_numeric(outputs[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-                            for c in columns])
 
 
 # ---- performance with labels ------------------------------------------------------------------------------
@@ -188,7 +67,7 @@ class Performance:
     classes: list
 
     def to_dict(self) -> dict:
-        return _json({"rows": self.rows, "metrics": dict(self.metrics), "baseline": dict(self.baseline),
+        return json_safe({"rows": self.rows, "metrics": dict(self.metrics), "baseline": dict(self.baseline),
                       "classes": list(self.classes)})
 
 
@@ -197,9 +76,9 @@ def performance(y_true, y_pred, proba: np.ndarray | None, classes: list,
     """The holdout's metrics on labelled production rows. proba: (n, len(classes)) in classes order (or,
     binary, the positive class's column), for ROC AUC. baseline_metrics: metrics.json "metrics" (the
     whole metrics.json is accepted too). Raises ValueError for labels or predictions that are no class."""
-    classes = [_plain(c) for c in classes]
+    classes = [plain(c) for c in classes]
     truth, predicted = _codes(y_true, y_pred, classes)
-    scores = _scores(proba, len(truth), len(classes)) if proba is not None else None
+    scores = probability_matrix(proba, len(truth), len(classes)) if proba is not None else None
     return Performance(len(truth), _metrics(truth, predicted, scores, len(classes)), _baseline(baseline_metrics),
                        classes)
 
@@ -216,7 +95,7 @@ def _baseline(baseline_metrics: Mapping | None) -> dict[str, float | None]:
         return {}
     if isinstance(baseline_metrics.get("metrics"), Mapping):
         baseline_metrics = baseline_metrics["metrics"]
-    return {m: _number(baseline_metrics.get(m)) for m in METRICS}
+    return {m: finite_number(baseline_metrics.get(m)) for m in METRICS}
 
 
 def confusion_metrics(confusion: np.ndarray) -> dict[str, np.ndarray]:
@@ -269,7 +148,7 @@ class ConceptDrift:
     relation: dict[str, RelationShift] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return _json({"detected": self.detected, "reasons": list(self.reasons),
+        return json_safe({"detected": self.detected, "reasons": list(self.reasons),
                       "performance_drop": {m: asdict(d) for m, d in self.performance_drop.items()},
                       "relation": {f: asdict(r) for f, r in self.relation.items()}})
 
@@ -283,9 +162,9 @@ def concept_drift(y_true, y_pred, classes: list, *, training_metrics: Mapping | 
     skips the performance check. features: the rows' model inputs, row for row with y_true; profile: the
     model's reference profile; either None (or a profile without target_by_feature) skips the relation
     check. Raises ValueError for labels or predictions that are no class."""
-    classes = [_plain(c) for c in classes]
+    classes = [plain(c) for c in classes]
     truth, predicted = _codes(y_true, y_pred, classes)
-    scores = _scores(proba, len(truth), len(classes)) if proba is not None else None
+    scores = probability_matrix(proba, len(truth), len(classes)) if proba is not None else None
     drops = _performance_drop(truth, predicted, scores, classes, training_metrics, thresholds)
     relation = {}
     if features is not None and profile is not None:
@@ -311,7 +190,7 @@ def _performance_drop(truth, predicted, scores, classes, training, t: ConceptThr
     current = {m: float(v) for m, v in confusion_metrics(confusion).items()}      # = classification_metrics'
     codes = list(range(k))
     current["roc_auc"] = roc_auc(truth, scores, codes, codes) if scores is not None else None
-    n_ref = _number(((training or {}).get("rows") or {}).get("holdout")) or None
+    n_ref = finite_number(((training or {}).get("rows") or {}).get("holdout")) or None
     tested = n >= t.min_rows
     se = _bootstrap_se(confusion, t) if tested else {}
     inflate = math.sqrt(1 + n / n_ref) if n_ref else 1.0
@@ -430,73 +309,6 @@ def relation_shift(reference: np.ndarray, current: np.ndarray, min_bin_rows: int
     return float(np.average(distance, weights=sides[:, 1])), pvalue
 
 
-# ---- performance without labels: CBPE ---------------------------------------------------------------------
-
-@dataclass
-class EstimatedPerformance:
-    calibrated: bool
-    calibration_error: float | None
-    rows: int
-    metrics: dict[str, float | None]
-    reason: str | None = None            # why no estimate, when there is none
-    method: str = "CBPE"
-
-    def to_dict(self) -> dict:
-        out = {"method": self.method, "calibrated": self.calibrated, "calibration_error": self.calibration_error,
-               "rows": self.rows, "metrics": dict(self.metrics)}
-        if self.reason is not None:
-            out["reason"] = self.reason
-        return _json(out)
-
-
-def estimate_performance(proba: np.ndarray, classes: list, calibration: Mapping | None,
-                         max_calibration_error: float = 0.05, *, predictions=None) -> EstimatedPerformance:
-    """CBPE (see the module docstring). proba: (n, len(classes)) in classes order, or binary the positive
-    class's probabilities; predictions: the labels the model returned (default: the most probable
-    class, as predict does); calibration: metrics.json "calibration". Rows with a non-finite
-    probability or a prediction that is no class are left out."""
-    classes = [_plain(c) for c in classes]
-    k = len(classes)
-    proba = np.asarray(proba, dtype=np.float64)
-    rows = len(proba)
-    error = _number((calibration or {}).get("expected_calibration_error"))
-
-    def refused(reason: str) -> EstimatedPerformance:
-        return EstimatedPerformance(False, error, rows, {}, reason)
-    if k < 2:
-        return refused("the model has fewer than two classes: there is no performance to estimate")
-    if error is None:
-        return refused("the model's metrics.json has no expected calibration error (it was trained before "
-                       "calibration was measured, or without probabilities on its holdout): retrain it to "
-                       "estimate performance without labels")
-    if error > max_calibration_error:
-        noise = _number((calibration or {}).get("sampling_noise"))
-        hint = (f"; {noise:.3f} of that is expected from its holdout's size alone, so a larger holdout may pass"
-                if noise is not None and noise > max_calibration_error / 2 else "")
-        return refused(f"the model's probabilities are not calibrated enough to estimate performance from them: "
-                       f"its holdout's expected calibration error {error:.3f} is above {max_calibration_error:g}{hint}")
-    scores = _scores(proba, rows, k)
-    if predictions is not None:
-        predicted = class_codes(predictions, classes)
-    else:                                                              # as predict: the first of tied classes
-        predicted = np.argmax(np.nan_to_num(scores, nan=-1.0), axis=1)
-    if len(predicted) != rows:
-        raise ValueError(f"{len(predicted)} predictions for {rows} rows of probabilities")
-    keep = np.isfinite(scores).all(axis=1) & (predicted >= 0)
-    scores, predicted = np.clip(scores[keep], 0.0, 1.0), predicted[keep]
-    total = scores.sum(axis=1, keepdims=True)
-    scores = np.divide(scores, total, out=np.full_like(scores, 1.0 / k), where=total > 0)
-    n = len(scores)
-    if n == 0:
-        return EstimatedPerformance(True, error, 0, {m: None for m in CBPE_METRICS})
-    expected = scores.T @ np.eye(k)[predicted]                         # E[confusion], [true, predicted]
-    values = {m: float(v) for m, v in confusion_metrics(expected).items()}
-    macro_error = _number((calibration or {}).get("classwise_expected_calibration_error"))
-    if k > 2 and (macro_error is None or macro_error > max_calibration_error):
-        values.update(f1=None, precision=None, recall=None)           # macro metrics need every class calibrated
-    return EstimatedPerformance(True, error, n, {m: values[m] for m in CBPE_METRICS})
-
-
 # ---- helpers ----------------------------------------------------------------------------------------------
 
 def _codes(y_true, y_pred, classes: list) -> tuple[np.ndarray, np.ndarray]:
@@ -506,13 +318,13 @@ def _codes(y_true, y_pred, classes: list) -> tuple[np.ndarray, np.ndarray]:
     for name, codes, values in (("labels", truth, y_true), ("predictions", predicted, y_pred)):
         bad = np.flatnonzero(codes < 0)
         if len(bad):
-            examples = ", ".join(repr(_plain(np.asarray(values, dtype=object)[i])) for i in bad[:3])
+            examples = ", ".join(repr(plain(np.asarray(values, dtype=object)[i])) for i in bad[:3])
             raise ValueError(f"{len(bad)} {name} are not classes of the model {classes} (e.g. {examples}): "
                              f"join labels with labelled_rows, which drops them")
     return truth, predicted
 
 
-def _scores(proba, rows: int, k: int) -> np.ndarray:
+def probability_matrix(proba, rows: int, k: int) -> np.ndarray:
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim == 1 and k == 2:
         proba = np.column_stack([1 - proba, proba])
@@ -526,30 +338,3 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     numerator, denominator = np.asarray(numerator, dtype=np.float64), np.asarray(denominator, dtype=np.float64)
     return np.divide(numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape),
                      where=denominator > 0)
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _is_null(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
-def _number(value) -> float | None:
-    value = _plain(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _json(obj):
-    """Plain JSON values: numpy scalars unwrapped, non-finite floats as null."""
-    obj = _plain(obj)
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json(v) for v in obj]
-    return obj

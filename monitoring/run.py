@@ -26,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from monitoring.feedback_format import parse_labels
-from monitoring.monitor import REQUEST_ID, MonitorConfig, evaluate
+from monitoring.labels import REQUEST_ID
+from monitoring.monitor import MonitorConfig, evaluate
 from monitoring.window import CurrentWindow
 
 CHUNK_ROWS = 100_000

@@ -33,6 +33,7 @@ def live(tmp_path_factory):
     stack.stop()
 
 
+@pytest.mark.timeout(420)
 def test_a_changed_world_is_detected_and_the_retrained_model_rolled_out(live):
     stack, info, p = live
     key = p.endpoints.keys(p.settings.endpoint_name)
@@ -44,8 +45,13 @@ def test_a_changed_world_is_detected_and_the_retrained_model_rolled_out(live):
     with traffic, FeedbackWriter(feedback, traffic, p.settings.target_column, every=2.0):
         alert = wait_until(lambda: next((a for a in p.state.list(AlertRecord) if a.outcome == "retraining"), None),
                            timeout=120, what="an alert to start retraining")
-        wait_until(lambda: (r := p.state.get(Rollout, p.settings.endpoint_name)) and r.model.endswith(":2")
-                   and r.phase in ("promoted", "rolled_back"), timeout=240, what="the retrained model's rollout")
+        try:
+            wait_until(lambda: (r := p.state.get(Rollout, p.settings.endpoint_name)) and r.model.endswith(":2")
+                       and r.phase in ("promoted", "rolled_back"), timeout=300, what="the retrained model's rollout")
+        finally:
+            r = p.state.get(Rollout, p.settings.endpoint_name)
+            print("rollout:", r and (r.model, r.phase, [h["note"] for h in r.history]))
+            print("runs:", [(t.job_name, t.trigger, t.status) for t in p.state.list(TrainingRun)])
     rollout = p.state.get(Rollout, p.settings.endpoint_name)
     assert rollout.phase == "promoted", (rollout.reason, rollout.judgement and rollout.judgement["summary"])
     assert {c["name"]: c["outcome"] for c in rollout.judgement["checks"]}["accuracy"] == "pass"

@@ -94,12 +94,16 @@ def post_events(host: FunctionsHost, function: str, body, *, key: str | None = "
 # --- loading --------------------------------------------------------------------------------------------
 
 def test_the_projects_app_loads_and_lists_its_functions():
-    settings = {"RETRAIN_SCHEDULE": "0 0 2 * * *", "RECONCILE_SCHEDULE": "0 */1 * * * *"}
+    settings = {"RETRAIN_SCHEDULE": "0 0 2 * * *", "RECONCILE_SCHEDULE": "0 */1 * * * *",
+                "MONITOR_SCHEDULE": "0 */10 * * * *"}
     host = FunctionsHost(load_app("function_app:app"), keys=KEYS, settings=settings)
     functions = {f["name"]: f for f in host.functions()}
     assert functions["on_data_arrived"]["trigger"] == "eventGridTrigger"
     assert functions["retrain_timer"]["schedule"] == "0 0 2 * * *"
     assert functions["retrain_now"]["trigger"] == "httpTrigger"
+    assert functions["monitor_timer"]["schedule"] == "0 */10 * * * *"
+    assert functions["on_alert_event"]["trigger"] == "eventGridTrigger"
+    assert functions["azure_monitor_alert"]["trigger"] == "httpTrigger"
 
 
 def test_load_app_names_what_is_wrong():

@@ -13,9 +13,9 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
 from monitoring import drift
-from monitoring.performance import (ConceptThresholds, class_codes, concept_drift, confusion_metrics,
-                                    estimate_performance, labelled_rows, output_classes, performance,
-                                    probabilities, relation_shift)
+from monitoring.cbpe import estimate_performance
+from monitoring.labels import class_codes, labelled_rows, output_classes, probabilities
+from monitoring.performance import ConceptThresholds, concept_drift, confusion_metrics, performance, relation_shift
 from monitoring.window import CurrentWindow
 from training.evaluation import calibration, classification_metrics
 from training.reference_profile import build_profile

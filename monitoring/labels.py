@@ -1,0 +1,131 @@
+"""Ground truth joined to what the model answered: labels arrive later, keyed by request_id, often as text.
+
+`labelled_rows(outputs, labels, classes)` joins the collected model outputs (request_id, prediction,
+probability_<class>...) with the ground truth (request_id -> label); labels are coerced to the model's
+classes by meaning ("1", 1.0 and 1 are the class 1; "yes" is "yes")."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from monitoring.json_values import plain
+
+LABEL = "label"
+PREDICTION = "prediction"
+PROBABILITY_PREFIX = "probability_"
+REQUEST_ID = "request_id"
+
+
+def class_codes(values, classes: Sequence) -> np.ndarray:
+    """Each value's index in classes, -1 for nulls and values that are no class. Matched by meaning, for
+    labels that arrive as text or as other number types: exact str() ("yes", "1"), then numbers by value
+    ("1", "1.0", 1.0 and True are the class 1; 1 is the class "1"), then booleans case-insensitively
+    ("true", 1 and "1" are True). str() is taken of the distinct values only."""
+    codes, uniques = pd.factorize(values if isinstance(values, pd.Series) else pd.Series(values), use_na_sentinel=True)
+    find = _class_finder(classes)
+    lookup = np.fromiter((find(u) for u in uniques), dtype=np.intp, count=len(uniques))
+    return np.where(codes >= 0, lookup[np.maximum(codes, 0)] if len(uniques) else codes, -1).astype(np.intp)
+
+
+def _class_finder(classes: Sequence):
+    by_text, by_number, by_bool = {}, {}, {}
+    for i, c in enumerate(map(plain, classes)):
+        by_text.setdefault(str(c).strip(), i)
+        if isinstance(c, bool):
+            by_bool[c] = i
+            by_text.setdefault(str(c).lower(), i)
+            by_text.setdefault(str(int(c)), i)
+        elif isinstance(c, (int, float)):
+            by_number.setdefault(float(c), i)
+
+    def find(value) -> int:
+        value = plain(value)
+        if isinstance(value, (bool, int, float)) and by_bool and not by_number:
+            return by_bool.get(value, -1) if value in (0, 1) else -1
+        if isinstance(value, (int, float)):
+            if by_number:
+                return by_number.get(float(value), -1)
+            if isinstance(value, float) and value.is_integer() and str(int(value)) in by_text:
+                return by_text[str(int(value))]
+        text = str(value).strip()
+        if text in by_text:
+            return by_text[text]
+        if by_bool and text.lower() in by_text:
+            return by_text[text.lower()]
+        if by_number:
+            try:
+                return by_number.get(float(text), -1)
+            except ValueError:
+                pass
+        return -1
+    return find
+
+
+def output_classes(outputs: pd.DataFrame) -> list:
+    """The model's classes as its outputs show them: the probability_<class> columns, typed like the
+    prediction column's values (metrics.json "classes" is the better source when at hand)."""
+    names = [str(c)[len(PROBABILITY_PREFIX):] for c in outputs.columns if str(c).startswith(PROBABILITY_PREFIX)]
+    predicted = [plain(v) for v in pd.unique(outputs[PREDICTION].dropna())] if PREDICTION in outputs else []
+    if not names:
+        return sorted(predicted, key=lambda v: (str(type(v)), v))
+    typed = {str(v): v for v in predicted}
+    numeric = bool(predicted) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in predicted)
+
+    def typed_name(name: str):
+        if name in typed:
+            return typed[name]
+        if numeric:
+            try:
+                number = float(name)
+                return int(number) if number.is_integer() else number
+            except ValueError:
+                pass
+        return name
+    return [typed_name(n) for n in names]
+
+
+def labelled_rows(outputs: pd.DataFrame, labels: Mapping[str, object], classes: Sequence | None = None) -> pd.DataFrame:
+    """The output rows that have a label, with the label in a `label` column as a value of classes (and the
+    `prediction` column coerced the same way when all of it matches). request_ids are compared as text;
+    a request_id logged twice keeps its last row. Labels that are null or no class of the model are
+    dropped: attrs["unknown_labels"] counts them and attrs["unknown_label_examples"] shows up to five.
+    classes: the model's (metrics.json "classes"); None reads them from the outputs (`output_classes`)."""
+    if REQUEST_ID not in outputs.columns:
+        raise ValueError("the model outputs have no request_id column, so labels cannot be joined to them: "
+                         "collect request_id with each output row")
+    classes = list(classes) if classes is not None else output_classes(outputs)
+    by_id = {str(k): v for k, v in labels.items()}
+    ids = outputs[REQUEST_ID].astype(str)
+    found = ids.isin(list(by_id)).to_numpy()
+    rows, ids = outputs.loc[found], ids[found]
+    last = ~ids.duplicated(keep="last").to_numpy()
+    rows, ids = rows.loc[last].reset_index(drop=True), ids[last]
+    raw = np.array([by_id[i] for i in ids], dtype=object)
+    codes = class_codes(raw, classes)
+    known = codes >= 0
+    unknown = [v for v in raw[~known] if not _is_null(v)]
+    rows = rows.loc[known].reset_index(drop=True)
+    rows[LABEL] = pd.Series(classes).take(codes[known]).to_numpy()
+    if PREDICTION in rows.columns and len(rows):
+        predicted = class_codes(rows[PREDICTION], classes)
+        if (predicted >= 0).all():
+            rows[PREDICTION] = pd.Series(classes).take(predicted).to_numpy()
+    rows.attrs["unknown_labels"] = len(unknown)
+    rows.attrs["unknown_label_examples"] = [str(v) for v in unknown[:5]]
+    return rows
+
+
+def probabilities(outputs: pd.DataFrame, classes: Sequence) -> np.ndarray | None:
+    """The probability_<class> columns as an (n, len(classes)) array in classes order; None if one is missing."""
+    columns = [f"{PROBABILITY_PREFIX}{plain(c)}" for c in classes]
+    if any(c not in outputs.columns for c in columns):
+        return None
+    return np.column_stack([pd.to_numeric(outputs[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                            for c in columns])
+
+
+def _is_null(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
