@@ -49,6 +49,10 @@ def standin(azurite, tmp_path_factory):
                    timeout=120, interval=0.2, what="the deployment to start")
         assert endpoints.get(ENDPOINT).deployment("blue").state == "Succeeded", endpoints.get(ENDPOINT)
         endpoints.set_traffic(ENDPOINT, {"blue": 100})
+        # CPU is measured between samples, from the last one before a window opens: let the sampler take one
+        start = datetime(2000, 1, 1, tzinfo=timezone.utc)
+        wait_until(lambda: LocalMetrics(client).utilisation(ENDPOINT, "blue", start).detail.get("samples", 0) >= 3,
+                   timeout=30, interval=0.2, what="the sampler to sample the deployment")
         yield client, model_name
     finally:
         loop.run(aml.close())
