@@ -21,6 +21,7 @@ bench: install
 	$(PY) bench/event_latency.py
 	$(PY) bench/router.py
 	$(PY) bench/drift.py
+	$(PY) bench/monitor.py
 
 install: $(VENV)/.installed node_modules/.installed
 
