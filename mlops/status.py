@@ -1,12 +1,12 @@
 """What `mlops status` shows: models with their metrics and lineage, training jobs and the gate's
-decisions, endpoints with deployments and traffic, drops and rejected events. Read through the
+decisions, endpoints with deployments and traffic, monitoring passes and alerts, drops and rejected events. Read through the
 lifecycle's own ports, so it works the same for the local stack and for Azure."""
 from __future__ import annotations
 
 from dataclasses import asdict
 
 from lifecycle.ports import Platform
-from lifecycle.records import Decision, Drop, Rejection, TrainingRun
+from lifecycle.records import AlertRecord, Decision, Drop, MonitorRun, Rejection, TrainingRun
 from lifecycle.rollout import Rollout, RolloutEvent
 
 
@@ -46,12 +46,28 @@ def collect(p: Platform) -> dict:
         "rollouts": [{"rollout_id": r.rollout_id, "model": r.model, "outcome": r.outcome, "reason": r.reason,
                       "started_at": r.started_at, "finished_at": r.finished_at}
                      for r in sorted(p.state.list(RolloutEvent), key=lambda r: r.finished_at)],
+        "monitoring": [_monitor_run(r) for r in sorted(p.state.list(MonitorRun), key=lambda r: r.window_end)[-10:]],
+        "alerts": [{"alert_id": a.alert_id, "source": a.source, "signal": a.signal, "condition": a.condition,
+                    "summary": a.summary, "outcome": a.outcome, "detail": a.detail, "job": a.job or None,
+                    "received_at": a.received_at, "resolved_at": a.resolved_at or None}
+                   for a in sorted(p.state.list(AlertRecord), key=lambda a: a.received_at)],
         "drops": [{"prefix": d.prefix, "container": d.container, "files": len(d.batches), "marker": d.marker,
                    "last_seen": d.last_seen, "job": d.job or None} for d in sorted(p.state.list(Drop), key=lambda d: d.last_seen)],
         "rejections": [{"event_id": r.event_id, "event_type": r.event_type, "subject": r.subject,
                         "function": r.function, "reason": r.reason, "rejected_at": r.rejected_at}
                        for r in p.state.list(Rejection)],
     }
+
+
+def _monitor_run(run: MonitorRun) -> dict:
+    result = run.result
+    window, drift = result.get("window") or {}, result.get("drift") or {}
+    performance = (result.get("performance") or {}).get("metrics") or {}
+    return {"model": run.model, "deployment": run.deployment, "window_start": run.window_start,
+            "window_end": run.window_end, "rows": window.get("rows"), "labelled": window.get("labelled"),
+            "drifted_features": drift.get("drifted_features") or [], "accuracy": performance.get("accuracy"),
+            "recommendation": (result.get("utilisation") or {}).get("recommendation"),
+            "alerts": [f"{a['signal']} {a['condition'].lower()}" for a in result.get("alerts") or []]}
 
 
 def _rollout(r: Rollout | None) -> dict | None:

@@ -6,7 +6,9 @@ from rich.table import Table
 
 _STATUS = {"Completed": "green", "Failed": "red", "Canceled": "red", "Running": "yellow", "Queued": "yellow",
            "Succeeded": "green", "Creating": "yellow", "Updating": "yellow", "registered": "green", "rejected": "red",
-           "live": "green", "deploying": "yellow", "failed": "red", "superseded": "dim"}
+           "live": "green", "deploying": "yellow", "failed": "red", "superseded": "dim", "retraining": "green",
+           "cooldown": "yellow", "no fresh data": "yellow", "training already running": "yellow",
+           "needs a person": "red", "resolved": "dim"}
 
 
 def _c(text: str | None) -> str:
@@ -58,6 +60,23 @@ def render(console: Console, status: dict) -> None:
         for check in (r.get("judgement") or {}).get("checks", []):
             colour = {"pass": "green", "fail": "red", "skipped": "dim"}.get(check["outcome"], "yellow")
             console.print(f"  [{colour}]{check['outcome']:>12}[/] {check['detail']}")
+
+    if status.get("monitoring"):
+        runs = Table("window end", "model", "rows", "labelled", "accuracy", "drifted", "alerts", "scaling",
+                     title="monitoring (latest passes)", title_justify="left")
+        for m in status["monitoring"]:
+            accuracy = f"{m['accuracy']:.3f}" if isinstance(m["accuracy"], (int, float)) else "-"
+            runs.add_row(m["window_end"][11:19], f"{m['model']} ({m['deployment']})", str(m["rows"]),
+                         str(m["labelled"]), accuracy, ", ".join(m["drifted_features"]) or "-",
+                         "\n".join(m["alerts"]) or "[green]none[/]", m["recommendation"] or "-")
+        console.print(runs)
+    if status.get("alerts"):
+        alerts = Table("received", "source", "signal", "condition", "outcome", "detail", title="alerts",
+                       title_justify="left")
+        for a in status["alerts"][-10:]:
+            alerts.add_row(a["received_at"][11:19], a["source"], a["signal"], a["condition"],
+                           _c(a["outcome"]), a["detail"] + (" (resolved)" if a["resolved_at"] else ""))
+        console.print(alerts)
 
     if status["rejections"]:
         rejected = Table("event", "type", "function", "reason", title="rejected events", title_justify="left")

@@ -13,6 +13,7 @@ from azure.storage.blob import BlobServiceClient
 from lifecycle.records import AlertRecord, Decision, MonitorRun, TrainingRun
 from lifecycle.rollout import Rollout
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
+from mlops.status import collect
 from mlops.traffic import FeedbackWriter, Traffic
 from tests.conftest import start_local_stack, wait_until
 
@@ -68,6 +69,10 @@ def test_a_changed_world_is_detected_and_the_retrained_model_rolled_out(live):
     assert len(drift_jobs) == 1                                             # several alerts, one retrain
     decision = p.state.get(Decision, alert.job)
     assert decision.outcome == "registered" and decision.metrics["f1"] > decision.champion_metrics["f1"]
+
+    status = collect(p)                                                     # what `mlops status` shows
+    assert any("concept_drift fired" in m["alerts"] for m in status["monitoring"])
+    assert any(a["outcome"] == "retraining" and a["job"] == alert.job for a in status["alerts"])
 
 
 def test_azure_monitor_alerts_over_http_need_the_function_key_and_are_deduplicated(live):

@@ -220,13 +220,17 @@ class LocalEndpoints:
 
     async def _sample_forever(self, interval: float) -> None:
         while True:
-            for endpoint in list(self.endpoints.values()):
-                for deployment in list(endpoint.deployments.values()):
-                    try:
-                        deployment.sample()          # a few /proc reads per process: cheap enough for the loop
-                    except Exception as error:     # never let one deployment stop the sampler
-                        log.debug("usage sample of %s/%s failed: %s", endpoint.name, deployment.name, error)
+            # off the event loop: the router shares it, and every millisecond here is one a request waits
+            await asyncio.to_thread(self._sample_all)
             await asyncio.sleep(interval)
+
+    def _sample_all(self) -> None:
+        for endpoint in list(self.endpoints.values()):
+            for deployment in list(endpoint.deployments.values()):
+                try:
+                    deployment.sample()              # a few /proc reads per process
+                except Exception as error:         # never let one deployment stop the sampler
+                    log.debug("usage sample of %s/%s failed: %s", endpoint.name, deployment.name, error)
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -217,8 +217,8 @@ class InferenceServer:
         if not self.alive:
             return None
         try:
-            arbiter = psutil.Process(self.pid)
-            processes = [arbiter, *arbiter.children(recursive=True)]
+            # the workers from /proc/<pid>/task/<pid>/children: psutil's children() reads every process's stat
+            processes = [psutil.Process(pid) for pid in (self.pid, *self.worker_pids())]
         except psutil.Error:
             return None
         rss = alive = 0

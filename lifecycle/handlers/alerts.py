@@ -2,8 +2,9 @@
 
 Fresh data, in order of preference:
 1. the live deployment's own recent traffic with its ground-truth labels (the collected inputs joined
-   to the feedback container), written to the data container as a drop `production/<endpoint>/<alert>/`:
-   after a concept change these are the only rows labelled by the new rule;
+   to the feedback container), written to the data container as a drop `production/<endpoint>/<model>/`
+   (one per live model, so alerts raised together share it and its job): after a concept change these
+   are the only rows labelled by the new rule;
 2. a complete drop in the data container nobody has trained on;
 otherwise the alert is recorded as waiting for data (the next drop trains anyway).
 
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 from lifecycle import alerts as alert_values
 from lifecycle.alerts import Alert
+from lifecycle.dispatch import Rejected
 from lifecycle.events import RunStatusChanged
 from lifecycle.handlers import registration
 from lifecycle.handlers.monitoring import labelled_window, live_window
@@ -43,7 +45,6 @@ def alert_event(event: object, p: Platform) -> AlertRecord:
     try:
         alert = alert_values.from_event(event)
     except alert_values.AlertError as error:
-        from lifecycle.dispatch import Rejected
         raise Rejected(str(error)) from None
     return handle_alert(alert, p, datetime.now(timezone.utc))
 

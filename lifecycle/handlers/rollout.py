@@ -3,6 +3,7 @@ judged against the live colour on the same window; ticks and events advance it, 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,8 @@ from lifecycle.rollout import Rollout, RolloutEvent
 
 log = logging.getLogger("lifecycle.rollout")
 SMOKE_ROUNDS = 4
-WARMUP_REQUESTS = 12     # single-row requests after the smoke test: what canary traffic looks like
+SMOKE_ATTEMPTS, SMOKE_RETRY_SECONDS = 3, 2.0
+WARMUP_REQUESTS, WARMUP_CONCURRENCY = 16, 4
 
 
 def model_registered(event: ModelRegistered, p: Platform) -> Rollout | None:
@@ -122,6 +124,16 @@ def _window(p: Platform, r: Rollout, deployment: str, since: datetime, labels: d
                   predictions=tuple(p.collected.predictions(r.endpoint, deployment, since)), labelled=labelled)
 
 
+def _warm_up(p: Platform, r: Rollout, rows: list[dict]) -> None:
+    """Single rows, as live traffic comes, several at once so that every worker gets some: a fresh
+    worker's first requests of a kind run slow (lazy imports, cold pages), and the judge should not
+    time those against the warm live colour."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(WARMUP_CONCURRENCY) as pool:
+        list(pool.map(lambda i: p.endpoints.invoke(r.endpoint, r.colour, {"data": [rows[i % len(rows)]]}),
+                      range(WARMUP_REQUESTS)))
+
+
 def smoke_test(p: Platform, r: Rollout) -> tuple[bool, str, dict]:
     s = p.settings
     name, _, version = r.model.partition(":")
@@ -129,15 +141,19 @@ def smoke_test(p: Platform, r: Rollout) -> tuple[bool, str, dict]:
     if not rows:
         return False, f"{r.model} has no reference sample (reference/sample.csv) to test with", {}
     # A few rounds, so that every worker of the new deployment has loaded the model before it is judged;
-    # the last answer is the one checked. Then single rows, as live traffic comes: a fresh worker's first
-    # requests of a kind run slow (lazy imports, cold pages), and the judge should not time those.
-    for _ in range(SMOKE_ROUNDS):
-        answer = p.endpoints.invoke(r.endpoint, r.colour, {"data": rows})
-        if answer.status != 200:
+    # the last answer is the one checked. A timeout or "busy" answer is a deployment still warming up on a
+    # loaded machine, not a broken one: it is asked again, a few times.
+    for attempt in range(SMOKE_ATTEMPTS):
+        for _ in range(SMOKE_ROUNDS):
+            answer = p.endpoints.invoke(r.endpoint, r.colour, {"data": rows})
+            if answer.status != 200:
+                break
+        if answer.status not in (408, 429, 503):
             break
+        log.info("smoke test of %s: %d on attempt %d; asking again", r.colour, answer.status, attempt + 1)
+        time.sleep(SMOKE_RETRY_SECONDS)
     if answer.status == 200:
-        for i in range(WARMUP_REQUESTS):
-            p.endpoints.invoke(r.endpoint, r.colour, {"data": [rows[i % len(rows)]]})
+        _warm_up(p, r, rows)
     evidence = {"rows": len(rows), "rounds": SMOKE_ROUNDS, "status": answer.status, "latency_ms": round(answer.latency_ms, 1)}
     if answer.status != 200:
         return False, f"{r.colour} answered {answer.status}: {answer.body[:300]}", evidence

@@ -131,6 +131,34 @@ def test_a_failed_smoke_test_rolls_back_before_any_traffic():
     assert all(c[2].get("green", 0) == 0 for c in p.endpoints.calls if c[0] == "traffic")
 
 
+def test_a_smoke_test_that_times_out_while_the_deployment_warms_up_is_asked_again(monkeypatch):
+    import lifecycle.handlers.rollout as handler
+    monkeypatch.setattr(handler, "SMOKE_RETRY_SECONDS", 0.0)
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    p.endpoints.answers["green"] = Invocation(408, 5000.0, '{"error": "did not answer within 5 s"}')
+    invoke = p.endpoints.invoke
+    timeouts = iter(range(2))
+
+    def warming_up(endpoint, deployment, body):
+        if next(timeouts, None) is None:
+            p.endpoints.answers.pop("green", None)          # warm now: answers
+        return invoke(endpoint, deployment, body)
+    monkeypatch.setattr(p.endpoints, "invoke", warming_up)
+    assert run_ticks(p, 2).phase == "canary"
+
+    p = fake_platform()                                              # one that never warms up is rolled back
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    p.endpoints.answers["green"] = Invocation(408, 5000.0, '{"error": "did not answer within 5 s"}')
+    r = run_ticks(p, 2)
+    assert r.phase == "rolled_back" and "408" in r.reason
+    assert sum(1 for c in p.endpoints.calls if c[0] == "invoke" and c[2] == "green") == handler.SMOKE_ATTEMPTS
+
+
 def test_a_deployment_that_fails_to_start_is_rolled_back():
     p = fake_platform()
     live(p)
