@@ -46,7 +46,7 @@ class Settings:
     feedback_container: str = "feedback"
     # monitoring (the monitor timer runs on MONITOR_SCHEDULE)
     monitor_window_minutes: float = 60      # look back this far at the live deployment's traffic
-    monitor_min_rows: float = 200           # fewer collected rows than this: too few to judge drift
+    monitor_min_rows: float = 500           # fewer collected rows than this: too few to judge drift
     monitor_min_labels: float = 100         # fewer labelled rows than this: no performance, concept drift or fairness
     drift_thresholds: str = ""              # overrides of Azure ML's defaults, e.g. "normalized_wasserstein=0.15,psi=0.25"
     sensitive_column: str = ""              # a feature to check fairness on (e.g. "gender"); "" = no fairness check

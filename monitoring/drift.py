@@ -35,7 +35,11 @@ What is exact and what is approximated:
 A feature's `drifted` is decided by the metrics in `Thresholds.decisive_*` (default: normalized
 Wasserstein and PSI for numeric, Jensen-Shannon and PSI for categorical); every metric still carries its
 own flag. The hypothesis tests (KS, chi-squared) flag negligible shifts on large windows, so they are
-reported but not decisive unless configured. Data quality is a separate `quality_breached` flag.
+not decisive on their own; with `require_significance` (the default) a decisive metric beyond its
+threshold counts only if the feature's test (KS for numeric, chi-squared for categorical) is significant
+too. The distances are biased upward on small windows (PSI over k bins by about (k - 1)(1/n + 1/N) with
+no change at all: 0.1 for 200 current rows and 20 bins), so without the test a window of a few hundred
+rows raises drift by chance. Data quality is a separate `quality_breached` flag.
 """
 from __future__ import annotations
 
@@ -64,6 +68,7 @@ class Thresholds:
     out_of_range_rate_increase: float = 0.05
     decisive_numeric: tuple[str, ...] = ("normalized_wasserstein", "psi")
     decisive_categorical: tuple[str, ...] = ("jensen_shannon", "psi")
+    require_significance: bool = True       # a decisive metric counts only with a significant KS / chi-squared
 
 
 # ---- metrics on counts and samples ------------------------------------------------------------------------
@@ -267,5 +272,8 @@ def _feature(name, kind, acc, metrics, limits, flags, decisive, spec, t: Thresho
         "type_error_rate": quality["type_error_rate"] > t.type_error_rate_increase,
         "out_of_range_rate": (quality["out_of_range_rate"] - quality["reference_out_of_range_rate"]
                               > t.out_of_range_rate_increase)}
-    return FeatureDrift(name, kind, rows, metrics, limits, flags, any(flags.get(m, False) for m in decisive),
+    drifted = any(flags.get(m, False) for m in decisive)
+    if t.require_significance:
+        drifted = drifted and flags.get("ks_pvalue" if kind == "numeric" else "chi2_pvalue", False)
+    return FeatureDrift(name, kind, rows, metrics, limits, flags, drifted,
                         quality, quality_flags, any(quality_flags.values()))

@@ -60,8 +60,9 @@ def test_a_changed_world_is_detected_and_the_retrained_model_rolled_out(live):
     runs = [r for r in p.state.list(MonitorRun) if r.model.endswith(":1") and r.alerts]
     signals = {a.rsplit("/", 1)[-1] for r in runs for a in r.alerts}
     assert {"data_drift", "concept_drift"} <= signals
-    assert all(r.result["drift"]["drifted_features"] == ["income"] for r in runs if "data_drift" in
-               {a.rsplit("/", 1)[-1] for a in r.alerts})                  # the only feature whose distribution moved
+    drifted = [r.result["drift"]["drifted_features"] for r in runs
+               if "data_drift" in {a.rsplit("/", 1)[-1] for a in r.alerts}]
+    assert drifted and all("income" in d for d in drifted)               # the feature whose distribution moved
 
     run = p.state.get(TrainingRun, alert.job)
     assert run.trigger == "drift" and "/production/" in run.data_url

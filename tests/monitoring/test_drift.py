@@ -139,8 +139,19 @@ def test_an_unchanged_window_is_quiet(profile):
 def test_thresholds_are_configurable(profile):
     current = frame(60_000, 9, {"x5": 0.05})
     assert "x5" not in drift.compare(profile, window_of(profile, current)).drifted_features
-    strict = drift.Thresholds(normalized_wasserstein=0.02, decisive_numeric=("normalized_wasserstein",))
+    strict = drift.Thresholds(normalized_wasserstein=0.02, decisive_numeric=("normalized_wasserstein",),
+                              require_significance=False)
     assert "x5" in drift.compare(profile, window_of(profile, current), strict).drifted_features
+
+
+def test_small_windows_do_not_raise_drift_by_chance(profile):
+    """Distances are biased upward on a few hundred rows; the significance test keeps them from deciding."""
+    with_test = without = 0
+    for seed in range(10, 20):
+        current = window_of(profile, frame(200, seed))
+        with_test += len(drift.compare(profile, current).drifted_features)
+        without += len(drift.compare(profile, current, drift.Thresholds(require_significance=False)).drifted_features)
+    assert with_test <= 2 and without >= 10       # of 200 features looked at over 10 windows of 200 rows
 
 
 def test_prediction_drift_on_the_outputs():
