@@ -9,7 +9,7 @@ write (so one rollout runs per endpoint and a duplicate tick cannot double a ste
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import ClassVar
 
 from lifecycle.records import Record, parse_time, utcnow
@@ -42,6 +42,7 @@ class Rollout(Record):
     retire: str = ""                 # the old colour, deleted once retire_at has passed
     retire_at: str = ""
     revision: str = ""               # new on every stored change: tells a stale copy from the stored one
+    smoke_lease: str = ""            # a tick is smoke-testing until then: other ticks leave it alone
 
     @property
     def key(self) -> str:
@@ -106,7 +107,10 @@ def note(r: Rollout, text: str, judgement: dict | None = None) -> Rollout:
 
 
 def move(r: Rollout, phase: str, text: str, *, step: int = -1, judgement: dict | None = None, **changes) -> Rollout:
-    moved = replace(r, phase=phase, step=step, phase_started=utcnow(), judgement=judgement or r.judgement, **changes)
+    # to the millisecond: the judge's window opens here, and the smoke test's requests end just before
+    started = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moved = replace(r, phase=phase, step=step, phase_started=started, judgement=judgement or r.judgement,
+                    smoke_lease="", **changes)
     if phase in TERMINAL:
         moved = replace(moved, finished_at=moved.phase_started)
     return note(moved, text, judgement)

@@ -153,7 +153,8 @@ def _labelled_signals(result: MonitorResult, profile: dict, metrics: dict, joine
     features = joined[[c for c in profile.get("features", {}) if c in joined.columns]]
     result.concept_drift = concept_drift(y_true, y_pred, classes, training_metrics=metrics, proba=proba,
                                          features=features, profile=profile).to_dict()
-    if config.sensitive_column and config.sensitive_column in joined.columns:
+    # demographic parity and equalized odds are defined for a binary decision
+    if config.sensitive_column and config.sensitive_column in joined.columns and len(classes) == 2:
         from monitoring.fairness import fairness
         positive = metrics.get("positive_class", classes[-1])
         result.fairness = fairness(y_true, y_pred, joined[config.sensitive_column], positive_label=positive,

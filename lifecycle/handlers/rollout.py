@@ -12,11 +12,13 @@ from lifecycle import rollout as rm
 from lifecycle.events import ModelRegistered
 from lifecycle.judge import JudgePolicy, Window, judge
 from lifecycle.ports import Platform
+from lifecycle.records import parse_time
 from lifecycle.rollout import Rollout, RolloutEvent
 
 log = logging.getLogger("lifecycle.rollout")
 SMOKE_ROUNDS = 4
 SMOKE_ATTEMPTS, SMOKE_RETRY_SECONDS = 3, 2.0
+SMOKE_LEASE_SECONDS = 120
 WARMUP_REQUESTS, WARMUP_CONCURRENCY = 16, 4
 
 
@@ -82,11 +84,19 @@ def advance(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
             return _commit(p, r, rm.roll_back(r, f"deployment {r.colour} {deployment.state.lower()}: {deployment.error or 'no reason given'}"))
         return _commit(p, r, rm.move(r, "smoke", f"{r.colour} is ready; smoke-testing it through the deployment header"))
     if r.phase == "smoke":
-        passed, detail, evidence = smoke_test(p, r)
+        # One tick smoke-tests; a timer tick and a rollout event arriving together must not both send
+        # requests, or the second one's land in the canary's window.
+        if r.smoke_lease and parse_time(r.smoke_lease) > now:
+            return None
+        lease = (now + timedelta(seconds=SMOKE_LEASE_SECONDS)).isoformat(timespec="seconds").replace("+00:00", "Z")
+        claimed = _commit(p, r, replace(r, smoke_lease=lease), quiet=True)
+        if claimed is None:
+            return None
+        passed, detail, evidence = smoke_test(p, claimed)
         if not passed:
-            return _commit(p, r, rm.roll_back(r, f"smoke test failed: {detail}", {"smoke": evidence}))
-        return _commit(p, r, rm.after_smoke(rm.note(r, f"smoke test passed: {detail}"), s.canary_steps,
-                                            s.rollout_mirror_percent))
+            return _commit(p, claimed, rm.roll_back(claimed, f"smoke test failed: {detail}", {"smoke": evidence}))
+        return _commit(p, claimed, rm.after_smoke(rm.note(claimed, f"smoke test passed: {detail}"), s.canary_steps,
+                                                  s.rollout_mirror_percent))
     return _judge_step(p, r, now)
 
 

@@ -159,6 +159,21 @@ def test_a_smoke_test_that_times_out_while_the_deployment_warms_up_is_asked_agai
     assert sum(1 for c in p.endpoints.calls if c[0] == "invoke" and c[2] == "green") == handler.SMOKE_ATTEMPTS
 
 
+def test_a_tick_leaves_a_smoke_test_that_another_tick_is_running_alone():
+    from dataclasses import replace
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    assert run_ticks(p).phase == "smoke"
+    lease = (now() + timedelta(seconds=60)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    p.state.update(Rollout, EP, lambda r: replace(r, smoke_lease=lease))      # as the other tick left it
+    calls = len(p.endpoints.calls)
+    assert run_ticks(p).phase == "smoke" and len(p.endpoints.calls) == calls   # nothing sent, nothing moved
+    p.state.update(Rollout, EP, lambda r: replace(r, smoke_lease="2026-01-01T00:00:00Z"))   # that tick died
+    assert run_ticks(p).phase == "canary"
+
+
 def test_a_deployment_that_fails_to_start_is_rolled_back():
     p = fake_platform()
     live(p)
