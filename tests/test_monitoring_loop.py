@@ -54,7 +54,7 @@ def test_a_changed_world_is_detected_and_the_retrained_model_rolled_out(live):
             print("rollout:", r and (r.model, r.phase, [h["note"] for h in r.history]))
             print("runs:", [(t.job_name, t.trigger, t.status) for t in p.state.list(TrainingRun)])
     rollout = p.state.get(Rollout, p.settings.endpoint_name)
-    assert rollout.phase == "promoted", (rollout.reason, rollout.judgement and rollout.judgement["summary"])
+    assert rollout.phase == "promoted", (rollout.reason, rollout.judgement)
     assert {c["name"]: c["outcome"] for c in rollout.judgement["checks"]}["accuracy"] == "pass"
 
     runs = [r for r in p.state.list(MonitorRun) if r.model.endswith(":1") and r.alerts]

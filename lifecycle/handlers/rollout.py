@@ -151,16 +151,18 @@ def smoke_test(p: Platform, r: Rollout) -> tuple[bool, str, dict]:
     if not rows:
         return False, f"{r.model} has no reference sample (reference/sample.csv) to test with", {}
     # A few rounds, so that every worker of the new deployment has loaded the model before it is judged;
-    # the last answer is the one checked. A timeout or "busy" answer is a deployment still warming up on a
-    # loaded machine, not a broken one: it is asked again, a few times.
+    # the last answer is the one checked. A timeout, a "busy" answer or a slow one is a deployment still
+    # warming up on a loaded machine, not a broken one: it is asked again, a few times.
     for attempt in range(SMOKE_ATTEMPTS):
         for _ in range(SMOKE_ROUNDS):
             answer = p.endpoints.invoke(r.endpoint, r.colour, {"data": rows})
             if answer.status != 200:
                 break
-        if answer.status not in (408, 429, 503):
+        slow = answer.status == 200 and answer.latency_ms > s.smoke_max_latency_ms
+        if (answer.status not in (408, 429, 503) and not slow) or attempt == SMOKE_ATTEMPTS - 1:
             break
-        log.info("smoke test of %s: %d on attempt %d; asking again", r.colour, answer.status, attempt + 1)
+        log.info("smoke test of %s: %d in %.0f ms on attempt %d; asking again", r.colour, answer.status,
+                 answer.latency_ms, attempt + 1)
         time.sleep(SMOKE_RETRY_SECONDS)
     if answer.status == 200:
         _warm_up(p, r, rows)
