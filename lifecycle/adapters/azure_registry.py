@@ -21,6 +21,11 @@ MODEL_FOLDER = "azureml://jobs/{job}/outputs/output/paths/model"     # train.py 
 
 class AzureMLRegistry(WorkspaceClient):
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # a registered version's files never change: the monitor timer asks for the same one every tick
+        self._references: dict[tuple[str, str], ModelReference] = {}
+
     def register(self, name: str, job_name: str, tags: dict[str, str], description: str = "") -> ModelVersion:
         for existing in self._list(name):
             if (existing.tags or {}).get(JOB_TAG) == job_name:
@@ -63,6 +68,8 @@ class AzureMLRegistry(WorkspaceClient):
         """reference/profile.json and the metrics.json beside MLmodel, from the registered model's files; None if
         the model or its profile is missing (metrics {} if only metrics.json is)."""
         import json
+        if (name, str(version)) in self._references:
+            return self._references[(name, str(version))]
         with self._downloaded(name, version) as folder:
             profile = next(folder.rglob("reference/profile.json"), None) if folder else None
             if profile is None:
@@ -76,7 +83,8 @@ class AzureMLRegistry(WorkspaceClient):
                     raise AzureMLAdapterError(
                         f"model {name}:{version} in workspace {self.workspace_name} has an unreadable "
                         f"{path.relative_to(path.parents[1] if key == 'profile' else path.parent)}: {err}") from err
-            return ModelReference(**read)
+            found = self._references[(name, str(version))] = ModelReference(**read)
+            return found
 
     @contextmanager
     def _downloaded(self, name: str, version: str) -> Iterator[Path | None]:

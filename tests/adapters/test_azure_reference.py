@@ -57,8 +57,11 @@ def test_reference_reads_the_profile_and_the_metrics_beside_the_model(aml, azuri
         "MLmodel": "flavors: {}\n", "metrics.json": json.dumps(METRICS),
         "reference/profile.json": json.dumps(PROFILE), "reference/sample.csv": "age,income,plan\n42,51000.5,basic\n"})
 
-    found = _registry(aml).reference("churn", "3")
+    registry = _registry(aml)
+    found = registry.reference("churn", "3")
     assert found == ModelReference(profile=PROFILE, metrics=METRICS)
+    assert registry.reference("churn", "3") == found                   # a version never changes: read once
+    assert len(aml.http.requests_to("GET", "/models/churn/versions/3$")) == 1
     # what azure-ai-ml asked the workspace for: the version, then the datastore and its key
     assert aml.http.requests_to("GET", "/models/churn/versions/3$")
     assert aml.http.requests_to("GET", "/datastores/workspaceblobstore$")
