@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from monitoring.feedback_format import REQUEST_ID
 from monitoring.json_values import plain
 
 LABEL = "label"
 PREDICTION = "prediction"
 PROBABILITY_PREFIX = "probability_"
-REQUEST_ID = "request_id"
 
 
 def class_codes(values, classes: Sequence) -> np.ndarray:

@@ -123,10 +123,8 @@ def _drift(profile: dict, inputs: pd.DataFrame, outputs: pd.DataFrame, threshold
     current = CurrentWindow.for_profile(profile)
     if len(inputs):
         current.update(inputs.drop(columns=[REQUEST_ID], errors="ignore"))
-    rows = current.rows
     if len(outputs) and current.outputs:
-        current.update(outputs[[c for c in outputs.columns if c in current.outputs]])
-    current.rows = rows                      # the outputs are the same requests: count them once
+        current.update_outputs(outputs)
     return compare(profile, current, thresholds)
 
 

@@ -23,12 +23,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from monitoring.feedback_format import parse_labels
 from monitoring.labels import REQUEST_ID
 from monitoring.monitor import MonitorConfig, evaluate
 from monitoring.window import CurrentWindow
+from training.reference_profile import read_reference
 
 CHUNK_ROWS = 100_000
 
@@ -61,16 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     for chunk in chunks(args.inputs, args.start, args.end):
         window.update(chunk.drop(columns=[REQUEST_ID], errors="ignore"))
         if labels and REQUEST_ID in chunk.columns:
-            labelled_inputs.append(chunk[chunk[REQUEST_ID].astype(str).isin(labels.keys())])
+            has_label = np.fromiter((str(i) in labels for i in chunk[REQUEST_ID]), dtype=bool, count=len(chunk))
+            labelled_inputs.append(chunk[has_label])
         log(f"inputs: {window.rows:,} rows")
-    rows = window.rows
     keep = [f"probability_{c}" for c in metrics.get("classes") or []] + ["prediction", REQUEST_ID]
     outputs = []
     for chunk in chunks(args.outputs, args.start, args.end):
-        if window.outputs:
-            window.update(chunk[[c for c in chunk.columns if c in window.outputs]])
+        window.update_outputs(chunk)
         outputs.append(chunk[[c for c in keep if c in chunk.columns]])
-    window.rows = rows                                   # outputs are the same requests: count them once
     inputs = pd.concat(labelled_inputs, ignore_index=True) if labelled_inputs else pd.DataFrame()
     result = evaluate(profile, metrics, inputs, pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame(),
                       labels, current=window, window={"start": _iso(args.start), "end": _iso(args.end),
@@ -81,18 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     (args.output / "result.json").write_text(json.dumps(doc, indent=2))
     from monitoring.report import write_report
     write_report(args.output / "report.html", profile, [doc], title=f"Monitoring of {metrics.get('model_name', 'the model')}")
-    log(f"{rows:,} rows, {result.labelled:,} labelled, in {time.perf_counter() - started:.1f} s; alerts: "
+    log(f"{window.rows:,} rows, {result.labelled:,} labelled, in {time.perf_counter() - started:.1f} s; alerts: "
         + ("; ".join(f"{a.signal} ({a.summary})" for a in result.alerts) or "none"))
     return 0
 
 
 def reference(model: Path) -> tuple[dict, dict]:
-    found = next(iter(sorted(model.rglob("reference/profile.json"), key=lambda p: len(p.parts))), None)
+    found = read_reference(model)
     if found is None:
         raise FileNotFoundError(f"no reference/profile.json under {model}: is it a model trained by training/train.py?")
-    metrics_file = found.parent.parent / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return json.loads(found.read_text()), metrics
+    return found
 
 
 def chunks(folder: Path, start: datetime | None, end: datetime | None) -> Iterator[pd.DataFrame]:

@@ -178,6 +178,7 @@ class CurrentWindow:
         self.features = features
         self.outputs = outputs or {}
         self.rows = 0
+        self._outputs_seen = 0
         self.seed = seed
 
     @classmethod
@@ -195,10 +196,21 @@ class CurrentWindow:
         return list(dict.fromkeys([*self.features, *self.outputs]))
 
     def update(self, chunk: pa.Table | pa.RecordBatch | pd.DataFrame) -> "CurrentWindow":
+        n = self._count(chunk, [*self.features.items(), *self.outputs.items()], self.rows)
+        self.rows += n
+        return self
+
+    def update_outputs(self, chunk: pa.Table | pa.RecordBatch | pd.DataFrame) -> "CurrentWindow":
+        """The model outputs of requests update() has counted already: the data collector keeps inputs and
+        outputs apart, so they are read apart, and the window's row count stays that of the requests."""
+        self._outputs_seen += self._count(chunk, list(self.outputs.items()), self._outputs_seen)
+        return self
+
+    def _count(self, chunk, accumulators: list, start: int) -> int:
         n = chunk.num_rows if not isinstance(chunk, pd.DataFrame) else len(chunk)
         present = set(chunk.columns if isinstance(chunk, pd.DataFrame) else chunk.column_names)
-        tracked = [(name, acc) for name, acc in [*self.features.items(), *self.outputs.items()] if name in present]
-        keys = _row_keys(self.rows, n, self.seed) if any(isinstance(a, NumericCounts) for _, a in tracked) else None
+        tracked = [(name, acc) for name, acc in accumulators if name in present]
+        keys = _row_keys(start, n, self.seed) if any(isinstance(a, NumericCounts) for _, a in tracked) else None
 
         def count(item) -> None:
             name, acc = item
@@ -209,8 +221,7 @@ class CurrentWindow:
             else:
                 acc.add(*_value_counts(column), rows=n, nulls=_null_count(column))
         _map(count, tracked)
-        self.rows += n
-        return self
+        return n
 
 
 def _as_float(column) -> tuple[np.ndarray, int]:

@@ -16,6 +16,7 @@ from emulator.aml.collector import DataCollector
 from emulator.aml.router import Router
 from emulator.eventgrid.broker import EventGrid
 from emulator.loopback import serve_on_loopback
+from training.reference_profile import read_reference
 
 
 class LocalAzureML:
@@ -120,14 +121,14 @@ class LocalAzureML:
         """reference/profile.json and metrics.json from the registered model's folder (metrics {} if absent)."""
         name, version = request.match_info["name"], request.match_info["version"]
         folder = self.registry.resolve(f"{name}:{version}")
-        if folder is None or not (folder / "reference" / "profile.json").exists():
-            return _missing(f"model {name}:{version} has no reference/profile.json")
         try:
-            profile, metrics = await asyncio.to_thread(_read_reference, folder)
+            found = await asyncio.to_thread(read_reference, folder) if folder is not None else None
         except (OSError, ValueError) as error:
             return web.json_response({"error": f"model {name}:{version} has an unreadable reference: {error}"},
                                      status=500)
-        return _json({"profile": profile, "metrics": metrics})
+        if found is None:
+            return _missing(f"model {name}:{version} has no reference/profile.json")
+        return _json({"profile": found[0], "metrics": found[1]})
 
     async def _reference_sample(self, request: web.Request) -> web.Response:
         name, version = request.match_info["name"], request.match_info["version"]
@@ -232,12 +233,6 @@ def _epoch(request: web.Request, key: str) -> float | None:
         raise web.HTTPBadRequest(text=json.dumps({"error": f"{key} must be epoch seconds, not "
                                                            f"{request.query[key]!r}"}),
                                  content_type="application/json") from None
-
-
-def _read_reference(model: Path) -> tuple[dict, dict]:
-    profile = json.loads((model / "reference" / "profile.json").read_text())
-    metrics = model / "metrics.json"
-    return profile, json.loads(metrics.read_text()) if metrics.exists() else {}
 
 
 def _json(body, status: int = 200) -> web.Response:

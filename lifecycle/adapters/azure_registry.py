@@ -67,24 +67,19 @@ class AzureMLRegistry(WorkspaceClient):
     def reference(self, name: str, version: str) -> ModelReference | None:
         """reference/profile.json and the metrics.json beside MLmodel, from the registered model's files; None if
         the model or its profile is missing (metrics {} if only metrics.json is)."""
-        import json
         if (name, str(version)) in self._references:
             return self._references[(name, str(version))]
+        from training.reference_profile import read_reference
         with self._downloaded(name, version) as folder:
-            profile = next(folder.rglob("reference/profile.json"), None) if folder else None
-            if profile is None:
-                return None
-            metrics = profile.parent.parent / "metrics.json"          # the model folder: MLmodel, reference/, metrics.json
-            read = {}
-            for key, path in (("profile", profile), ("metrics", metrics)):
-                try:
-                    read[key] = json.loads(path.read_text()) if path.exists() else {}
-                except ValueError as err:
-                    raise AzureMLAdapterError(
-                        f"model {name}:{version} in workspace {self.workspace_name} has an unreadable "
-                        f"{path.relative_to(path.parents[1] if key == 'profile' else path.parent)}: {err}") from err
-            found = self._references[(name, str(version))] = ModelReference(**read)
-            return found
+            try:
+                read = read_reference(folder) if folder else None
+            except ValueError as err:
+                raise AzureMLAdapterError(f"model {name}:{version} in workspace {self.workspace_name} has an "
+                                          f"unreadable reference/profile.json or metrics.json: {err}") from err
+        if read is None:
+            return None
+        found = self._references[(name, str(version))] = ModelReference(*read)
+        return found
 
     @contextmanager
     def _downloaded(self, name: str, version: str) -> Iterator[Path | None]:

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from lifecycle.ports import Platform
 from lifecycle.records import MonitorRun, parse_time
 from lifecycle.rollout import Rollout
+from monitoring.feedback_format import REQUEST_ID
 
 log = logging.getLogger("lifecycle.monitoring")
-REQUEST_ID = "request_id"
 
 
 @dataclass(frozen=True)

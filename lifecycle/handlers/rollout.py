@@ -124,14 +124,16 @@ def _judge_step(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
 
 def _window(p: Platform, r: Rollout, deployment: str, since: datetime, labels: dict) -> Window:
     traffic = p.metrics.window(r.endpoint, deployment, since)
-    labelled = ()
-    if labels:
-        outputs = p.collected.records(r.endpoint, deployment, "model_outputs", since)
-        labelled = tuple((o["prediction"], labels[str(o["request_id"])]) for o in outputs
-                         if "prediction" in o and str(o.get("request_id")) in labels)
+    if labels:            # one read of the outputs for both: predictions, and those with ground truth
+        outputs = [o for o in p.collected.records(r.endpoint, deployment, "model_outputs", since) if "prediction" in o]
+        predictions = tuple(o["prediction"] for o in outputs)
+        labelled = tuple((o["prediction"], labels[str(o.get("request_id"))]) for o in outputs
+                         if str(o.get("request_id")) in labels)
+    else:
+        predictions, labelled = tuple(p.collected.predictions(r.endpoint, deployment, since)), ()
     return Window(deployment=deployment, requests=traffic.requests, server_errors=traffic.server_errors,
-                  latencies_ms=tuple(x.latency_ms for x in traffic.samples),
-                  predictions=tuple(p.collected.predictions(r.endpoint, deployment, since)), labelled=labelled)
+                  latencies_ms=tuple(x.latency_ms for x in traffic.samples), predictions=predictions,
+                  labelled=labelled)
 
 
 def _warm_up(p: Platform, r: Rollout, rows: list[dict]) -> None:
