@@ -6,7 +6,8 @@ real (significant at `alpha`) and large enough to matter before it fails a rollo
 - errors       server error (5xx) rates: two-proportion z-test, Fisher's exact test where counts are
                small; plus an exact binomial test against the absolute ceiling `max_error_rate`.
 - latency      Mann-Whitney U (canary slower) and p95/p99 limits relative to the baseline.
-- predictions  Jensen-Shannon distance between predicted-label distributions (chi-squared as evidence).
+- predictions  Jensen-Shannon distance between predicted-label distributions, with chi-squared at the
+               stricter `prediction_alpha` (re-tested every tick, and two good models differ somewhat).
 - accuracy     where ground truth exists on both sides: accuracy drop, two-proportion test.
 
 Where ground truth exists on both sides and the canary is no less accurate, a shift of the predictions
@@ -62,13 +63,17 @@ class JudgePolicy:
     latency_ratio_p99: float = 2.0
     latency_slack_ms: float = 5.0         # so that tiny absolute differences (1 ms vs 2 ms) don't fail
     max_prediction_shift: float = 0.2     # Jensen-Shannon distance (base 2) between predicted-label distributions
+    # The shift is re-tested on every tick of a step, and two models' predictions differ by some amount
+    # anyway: at `alpha` one chance look in a few dozen failed good models. A shift fails at this level.
+    prediction_alpha: float = 0.001
     min_predictions: int = 50
     max_accuracy_drop: float = 0.05       # absolute, where ≥ min_labelled labels exist on both sides
     min_labelled: int = 30
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.alpha < 1.0:
-            raise ValueError(f"judge policy: alpha must be between 0 and 1, not {self.alpha}")
+        if not (0.0 < self.alpha < 1.0 and 0.0 < self.prediction_alpha < 1.0):
+            raise ValueError(f"judge policy: alpha and prediction_alpha must be between 0 and 1, not {self.alpha} "
+                             f"and {self.prediction_alpha}")
         if min(self.min_requests, self.min_predictions, self.min_labelled) < 1:
             raise ValueError("judge policy: min_requests, min_predictions and min_labelled must be at least 1")
 
@@ -243,7 +248,7 @@ def _latency_summary(deployment: str, ordered: list[float]) -> dict:
 
 def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check:
     b, c = baseline.predictions, canary.predictions
-    evidence: dict[str, Any] = {"max_prediction_shift": policy.max_prediction_shift, "alpha": policy.alpha,
+    evidence: dict[str, Any] = {"max_prediction_shift": policy.max_prediction_shift, "alpha": policy.prediction_alpha,
                                 "min_predictions": policy.min_predictions,
                                 "baseline": {"deployment": baseline.deployment, "count": len(b)},
                                 "canary": {"deployment": canary.deployment, "count": len(c)}}
@@ -274,7 +279,7 @@ def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> 
             f"{policy.max_prediction_shift}; chi-squared {_p(chi2.p_value)})")
     if distance <= policy.max_prediction_shift:
         return Check("predictions", "pass", f"Predictions: {seen}.", evidence)
-    if chi2.p_value < policy.alpha:
+    if chi2.p_value < policy.prediction_alpha:
         return Check("predictions", "fail", f"Predictions: {seen}; {canary.deployment} "
                      f"predicts {_top(c_counts)} where {baseline.deployment} predicts {_top(b_counts)}.", evidence)
     return Check("predictions", "inconclusive", f"Predictions: {seen}; the shift is not significant yet, "
