@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +18,11 @@ EVENTGRID_SCHEMA = "EventGridSchema"
 CLOUDEVENTS_SCHEMA = "CloudEventSchemaV1_0"
 SCHEMAS = (EVENTGRID_SCHEMA, CLOUDEVENTS_SCHEMA)
 MAX_EVENT_BYTES = 1_048_576   # Azure: 1 MB per event and per request, answered 413 beyond it
+# Nested arrays/objects: Newtonsoft.Json 13 (the Functions host's Event Grid extension parses deliveries
+# with JToken.Parse) and System.Text.Json both stop reading at 64 by default; deeper JSON never reaches a
+# function in Azure, and here it would hit Python's recursion limit in json.loads/dumps.
+MAX_JSON_DEPTH = 64
+MAX_NUMBER_DIGITS = 4300      # Python's int/str conversion limit: a longer integer could not be written back out
 
 _JSON = "application/json"
 _CE_SINGLE = "application/cloudevents+json"
@@ -36,6 +42,10 @@ class SchemaError(ValueError):
 class PayloadTooLarge(SchemaError):
     status = 413
     code = "PayloadTooLarge"
+
+
+class NotJson(ValueError):
+    """A request body that is not JSON as Azure's readers take it; the message says what is wrong."""
 
 
 class _Missing:
@@ -159,14 +169,14 @@ def parse_publish(body: bytes, content_type: str | None, topic_id: str) -> list[
                               f"{MAX_EVENT_BYTES:,} bytes per request and per event: send fewer events per call")
     media = _media_type(content_type)
     try:
-        doc = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise SchemaError(f"the request body is not valid JSON: {error}") from None
+        doc = load_json(body)
+    except NotJson as error:
+        raise SchemaError(str(error)) from None
 
     if media == _CE_SINGLE:
         if not isinstance(doc, dict):
-            raise SchemaError(f"{_CE_SINGLE} carries one event as a JSON object; send a JSON array "
-                              f"as {_CE_BATCH}")
+            hint = f"; send a JSON array as {_CE_BATCH}" if isinstance(doc, list) else ""
+            raise SchemaError(f"{_CE_SINGLE} carries one event as a JSON object, got {_kind(doc)}{hint}")
         return [_cloud_event(0, doc)]
     if not isinstance(doc, list):
         raise SchemaError(f"expected a JSON array of events, got {_kind(doc)}"
@@ -184,6 +194,64 @@ def parse_publish(body: bytes, content_type: str | None, topic_id: str) -> list[
     if cloud:
         return [_cloud_event(i, item) for i, item in enumerate(doc)]
     return [_eventgrid_event(i, item, topic_id) for i, item in enumerate(doc)]
+
+
+def load_json(body: bytes, *, lenient_numbers: bool = False) -> Any:
+    """Parse a request body as UTF-8 JSON (a BOM is allowed), at most MAX_JSON_DEPTH arrays/objects deep.
+
+    Raises NotJson with the reason. NaN/Infinity literals and numbers beyond a double are not JSON
+    (RFC 8259) and are refused unless `lenient_numbers`: the Functions host's Newtonsoft reader takes
+    them and the Python worker's json.loads does too, so a delivery carrying them reaches the function."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise NotJson(f"the request body is not valid JSON: it is not UTF-8 text (byte 0x{body[error.start]:02x} "
+                      f"at offset {error.start})") from None
+    hooks: dict[str, Any] = {"parse_int": _parse_int}
+    if not lenient_numbers:
+        hooks.update(parse_constant=_reject_constant, parse_float=_parse_float)
+    try:
+        doc = json.loads(text, **hooks)
+    except RecursionError:            # far deeper than the limit: json's C scanner gave up
+        raise _too_deep() from None
+    except json.JSONDecodeError as error:
+        raise NotJson(f"the request body is not valid JSON: {error}") from None
+    if _nesting_exceeds(doc, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return doc
+
+
+def _too_deep() -> NotJson:
+    return NotJson(f"the request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
+                   f"Azure's JSON readers stop at {MAX_JSON_DEPTH}")
+
+
+def _nesting_exceeds(doc: Any, limit: int) -> bool:
+    """Whether arrays/objects nest deeper than `limit` (without recursion: the document may be deep)."""
+    stack = [(doc, 1)] if isinstance(doc, (dict, list)) else []
+    while stack:
+        value, level = stack.pop()
+        if level > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _parse_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise NotJson(f"the request body has a number of {digits:,} digits; numbers of at most "
+                      f"{MAX_NUMBER_DIGITS:,} digits are accepted")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise NotJson(f"the request body has a number beyond the range of a double: "
+                      f"{text if len(text) <= 40 else text[:40] + '...'}")
+    return value
 
 
 def system_event(*, topic_id: str, subject: str, event_type: str, data: Any, data_version: str = "1",
@@ -292,7 +360,7 @@ def _media_type(content_type: str | None) -> str:
 
 
 def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
+    raise NotJson(f"the request body is not valid JSON: {name} is not a JSON number (RFC 8259)")
 
 
 def _where(i: int, item: dict) -> str:

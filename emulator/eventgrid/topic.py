@@ -14,7 +14,7 @@ import logging
 from aiohttp import web
 
 from emulator.eventgrid.broker import EventGrid
-from emulator.eventgrid.schema import MAX_EVENT_BYTES, SchemaError, parse_publish
+from emulator.eventgrid.schema import MAX_EVENT_BYTES, PayloadTooLarge, SchemaError, parse_publish
 
 log = logging.getLogger("emulator.eventgrid")
 
@@ -22,6 +22,16 @@ log = logging.getLogger("emulator.eventgrid")
 def _error(status: int, code: str, message: str) -> web.Response:
     # The shape Azure answers with, so azure-core surfaces the message.
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _read(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        # Over what this server reads at all: the same 413 as any body over 1 MB, said the same way.
+        raise PayloadTooLarge(f"the request is over {request.client_max_size:,} bytes; Event Grid accepts at most "
+                              f"{MAX_EVENT_BYTES:,} bytes per request and per event: send fewer events per call"
+                              ) from None
 
 
 class TopicEndpoint:
@@ -45,12 +55,13 @@ class TopicEndpoint:
         topic = request.match_info.get("topic", self.default_topic)
         if topic not in self.grid.topic_ids:
             return _error(404, "NotFound", f"topic '{topic}' is not in the routing table")
-        given = request.headers.get("aeg-sas-key", "")
-        if not given or not hmac.compare_digest(given.encode(), self.key.encode()):
+        # A header's bytes that are not UTF-8 arrive as surrogate escapes: compare them as the bytes they were.
+        given = request.headers.get("aeg-sas-key", "").encode("utf-8", "surrogateescape")
+        if not given or not hmac.compare_digest(given, self.key.encode()):
             return _error(401, "Unauthorized", "the aeg-sas-key header is missing or does not match the topic key")
-        body = await request.read()
         try:
-            events = parse_publish(body, request.headers.get("Content-Type"), self.grid.topic_ids[topic])
+            events = parse_publish(await _read(request), request.headers.get("Content-Type"),
+                                   self.grid.topic_ids[topic])
         except SchemaError as error:
             log.warning("rejected a publish to %s: %s", topic, error)
             return web.json_response(error.error_body(), status=error.status)

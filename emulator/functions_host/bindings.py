@@ -19,6 +19,8 @@ from azure.functions.meta import Datum
 from azure.functions.timer import TimerRequest
 from multidict import CIMultiDict          # aiohttp's own dependency; keeps repeated Set-Cookie headers
 
+from emulator.eventgrid.schema import NotJson, load_json
+
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 # subject may be empty: Azure's own SubscriptionValidationEvent has "subject": "".
 _EVENTGRID_REQUIRED = ("id", "eventType", "eventTime")
@@ -29,14 +31,21 @@ class BadRequest(Exception):
     """The request cannot be an Event Grid delivery; answered 400, which Event Grid does not retry."""
 
 
+class Unbindable(ValueError):
+    """An event the worker cannot turn into its binding object: every delivery of it would fail the same way."""
+
+
 # --- Event Grid ---------------------------------------------------------------------------------------
 
 def parse_events(body: bytes) -> list[dict[str, Any]]:
-    """A delivery body: a JSON array of events (either schema) or one CloudEvent object."""
+    """A delivery body: a JSON array of events (either schema) or one CloudEvent object.
+
+    NaN, Infinity and numbers beyond a double pass, as they do through the host's Newtonsoft reader
+    to the worker's json.loads; JSON nested deeper than the host's reader takes does not."""
     try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+        document = load_json(body, lenient_numbers=True)
+    except NotJson as exc:
+        raise BadRequest(str(exc)) from None
     events = [document] if isinstance(document, dict) else document
     if not isinstance(events, list):
         raise BadRequest("the request body must be a JSON array of events (or one CloudEvent object)")
@@ -52,9 +61,28 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
 
 
 def event_binding(event: dict[str, Any]) -> func.EventGridEvent | func.CloudEvent:
-    """The worker's own decoding of one event. Raises ValueError for an eventTime it cannot parse
-    (it only knows UTC forms): in Azure that fails the invocation, so it does here."""
+    """The worker's own decoding of one event. Raises Unbindable where the worker cannot decode it: an
+    eventTime/time it cannot parse (it only knows UTC forms), or a CloudEvent extension attribute that
+    collides with the binding class's own parameters (`self`)."""
+    try:
+        return _decode(event)
+    except (ValueError, TypeError) as exc:
+        raise Unbindable(_why_unbindable(event, exc)) from exc
+
+
+def _decode(event: dict[str, Any]) -> func.EventGridEvent | func.CloudEvent:
     return EventGridEventInConverter.decode(Datum(json.dumps(event), "json"), trigger_metadata=None)
+
+
+def _why_unbindable(event: dict[str, Any], exc: Exception) -> str:
+    field = "time" if "specversion" in event else "eventTime"
+    try:
+        _decode({k: v for k, v in event.items() if k != field})
+    except (ValueError, TypeError):
+        return f"the Functions Python worker cannot decode the event ({type(exc).__name__}: {exc})"
+    return (f"{field} {event[field]!r} is not a date-time the Functions Python worker can parse; it reads UTC "
+            f"times such as '2025-03-01T12:30:45.1234567Z' or '2025-03-01T12:30:45+00:00' (the worker: "
+            f"{type(exc).__name__}: {exc})")
 
 
 def event_fields(event: dict[str, Any]) -> tuple[str, str, str]:

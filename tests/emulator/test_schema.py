@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from emulator.eventgrid.schema import (CLOUDEVENTS_SCHEMA, EVENTGRID_SCHEMA, MAX_EVENT_BYTES, MISSING, PayloadTooLarge,
-                                       SchemaError, WireEvent, parse_publish, system_event)
+from emulator.eventgrid.schema import (CLOUDEVENTS_SCHEMA, EVENTGRID_SCHEMA, MAX_EVENT_BYTES, MAX_JSON_DEPTH, MISSING,
+                                       NotJson, PayloadTooLarge, SchemaError, WireEvent, load_json, parse_publish,
+                                       system_event)
 
 TOPIC = "/subscriptions/5f3c2a1e-8b4d-4f6a-9c7e-2d1b0a9e8f7c/resourceGroups/rg-mlops-dev/providers/" \
         "Microsoft.EventGrid/topics/egt-mlops-lifecycle-dev"
@@ -202,14 +203,48 @@ def test_malformed_eventgrid_events(fields: dict, fragment: str) -> None:
 
 @pytest.mark.parametrize("raw, fragment", [
     (b"{not json", "not valid JSON"),
-    (b"\xff\xfe\x00", "not valid JSON"),
-    (b'[{"id": NaN}]', "not valid JSON"),
+    (b"\xff\xfe\x00", "not valid JSON: it is not UTF-8 text (byte 0xff at offset 0)"),
+    (b'[{"id": NaN}]', "not valid JSON: NaN is not a JSON number"),
+    (b"[" * 5000 + b"]" * 5000, "more than 64 levels deep"),
+    (b'[{"id": 1e400}]', "beyond the range of a double: 1e400"),
     (json.dumps(eg()).encode(), "expected a JSON array of events, got an object (wrap a single event in [ ])"),
     (b'"text"', "expected a JSON array of events, got a string"),
     (b'[{"id": "a"}, 3]', "event 1: expected a JSON object, got a number"),
 ])
 def test_malformed_requests(raw: bytes, fragment: str) -> None:
     assert fragment in rejected(None, raw=raw)
+
+
+# ---- JSON as Azure's readers take it ----------------------------------------------------------
+
+def _nested(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+def test_json_nests_at_most_64_levels() -> None:
+    assert load_json(_nested(MAX_JSON_DEPTH)) is not None
+    for levels in (MAX_JSON_DEPTH + 1, 900, 100_000):         # under, near and far over the recursion limit
+        with pytest.raises(NotJson, match="more than 64 levels deep"):
+            load_json(_nested(levels))
+    assert load_json(b'{"a": [{"b": 1}], "c": "[[[[[["}') == {"a": [{"b": 1}], "c": "[[[[[["}
+
+
+def test_json_is_utf8_and_may_start_with_a_bom() -> None:
+    assert load_json(b"\xef\xbb\xbf[1]") == [1]
+    with pytest.raises(NotJson, match="not UTF-8"):
+        load_json('[1]'.encode("utf-16"))
+
+
+def test_json_numbers() -> None:
+    assert load_json(b"[" + b"9" * 400 + b"]") == [int("9" * 400)]       # beyond a double, still an int
+    with pytest.raises(NotJson, match="a number of 5,000 digits"):
+        load_json(b"-" + b"9" * 5000)
+    for text in (b"NaN", b"Infinity", b"1e999"):
+        with pytest.raises(NotJson):
+            load_json(text)
+    # Where the reader is the Functions host's (Newtonsoft, then the worker's json.loads), they pass.
+    nan, inf, big = load_json(b"[NaN, -Infinity, 1e999]", lenient_numbers=True)
+    assert nan != nan and inf == float("-inf") and big == float("inf")
 
 
 def test_unsupported_content_type() -> None:
