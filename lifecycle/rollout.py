@@ -43,6 +43,7 @@ class Rollout(Record):
     retire_at: str = ""
     revision: str = ""               # new on every stored change: tells a stale copy from the stored one
     smoke_lease: str = ""            # a tick is smoke-testing until then: other ticks leave it alone
+    settling: bool = False           # its end is stored, its acts (traffic, tags, history, event) not all done
 
     @property
     def key(self) -> str:
@@ -87,6 +88,35 @@ def rollout_id(endpoint: str, model: str) -> str:
     return f"{endpoint}/{model.replace(':', '-')}"
 
 
+def why_not_start(model: str, current: Rollout | None, finished: RolloutEvent | None) -> str | None:
+    """Why `model` ("name:version") must not roll out on this endpoint, or None if it may. History
+    decides, not the event that offers it: a version already promoted, rolled back or superseded never
+    rolls out again, and neither does one not newer than the live model (Event Grid redelivers, and a
+    tag update may raise ModelRegistered again)."""
+    if finished is not None:
+        return f"{model} was already {finished.outcome.replace('_', ' ')} ({finished.finished_at})"
+    if current is None:
+        return None
+    if current.model == model:
+        return f"{model} is already {'rolling out' if current.active else current.phase.replace('_', ' ')}"
+    if model in current.queued:
+        return f"{model} is already queued behind {current.model}"
+    live = current.live_model
+    if live and not newer(model, live):
+        return f"{model} is not newer than the live {live}"
+    return None
+
+
+def newer(model: str, than: str) -> bool:
+    """Whether version `model` comes after `than` of the same model; versions that are not numbers
+    (or another model's) are not ordered, so they count as newer."""
+    name, _, version = model.partition(":")
+    other, _, other_version = than.partition(":")
+    if name != other or not (version.isdigit() and other_version.isdigit()):
+        return True
+    return int(version) > int(other_version)
+
+
 def start(endpoint: str, model: str, live: Rollout | None) -> Rollout:
     """A new rollout of `model`, beside what `live` (the previous rollout) left serving."""
     baseline = live.live_deployment if live else ""
@@ -112,7 +142,7 @@ def move(r: Rollout, phase: str, text: str, *, step: int = -1, judgement: dict |
     moved = replace(r, phase=phase, step=step, phase_started=started, judgement=judgement or r.judgement,
                     smoke_lease="", **changes)
     if phase in TERMINAL:
-        moved = replace(moved, finished_at=moved.phase_started)
+        moved = replace(moved, finished_at=moved.phase_started, settling=True)
     return note(moved, text, judgement)
 
 

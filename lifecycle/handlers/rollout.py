@@ -12,7 +12,7 @@ from lifecycle import rollout as rm
 from lifecycle.events import ModelRegistered
 from lifecycle.judge import JudgePolicy, Window, judge
 from lifecycle.ports import Platform
-from lifecycle.records import parse_time
+from lifecycle.records import Decision, parse_time
 from lifecycle.rollout import Rollout, RolloutEvent
 
 log = logging.getLogger("lifecycle.rollout")
@@ -23,37 +23,74 @@ WARMUP_REQUESTS, WARMUP_CONCURRENCY = 16, 4
 
 
 def model_registered(event: ModelRegistered, p: Platform) -> Rollout | None:
-    settings = p.settings
-    if event.model_name != settings.model_name:
-        log.info("ignored %s:%s: this app deploys %s", event.model_name, event.model_version, settings.model_name)
+    if event.model_name != p.settings.model_name:
+        log.info("ignored %s:%s: this app deploys %s", event.model_name, event.model_version, p.settings.model_name)
         return None
-    model = p.registry.get(event.model_name, event.model_version)
+    return offer(p, event.model_name, event.model_version)
+
+
+def offer(p: Platform, name: str, version: str) -> Rollout | None:
+    """A registered version asks to roll out: start it, queue it, or (as history says) ignore it."""
+    settings = p.settings
+    model = p.registry.get(name, version)
     if model is None:
-        raise LookupError(f"model {event.model_name}:{event.model_version} is not in the registry yet")  # retried
+        raise LookupError(f"model {name}:{version} is not in the registry yet")  # retried
     endpoint = p.endpoints.ensure_endpoint(settings.endpoint_name).name
+    before = p.state.get(Rollout, endpoint)
+    refused = rm.why_not_start(model.ref, before, p.state.get(RolloutEvent, rm.rollout_id(endpoint, model.ref)))
+    if refused:
+        log.info("nothing to roll out: %s", refused)
+        if before is not None and before.model == model.ref and before.phase == "deploying":
+            p.endpoints.create_deployment(endpoint, before.colour, model)   # replayed: make sure it was asked for
+        return before
+    if before is not None and not before.active:
+        _archive(p, before)            # kept before the record is replaced, even if its settling was cut short
 
-    def change(current: Rollout | None) -> Rollout | None:
-        if current and (current.model == model.ref or model.ref in current.queued):
-            return None                                           # a duplicate event
-        if current and current.active:
-            waiting = rm.note(replace(current, queued=current.queued + (model.ref,)), f"{model.ref} registered: queued")
-            if settings.rollout_on_new_model == "supersede":
-                return rm.roll_back(waiting, f"superseded by {model.ref}")
-            return waiting
-        return _started(rm.start(endpoint, model.ref, current), current)
-
-    before = p.state.get(rm.Rollout, endpoint)
-    after = p.state.update(Rollout, endpoint, change)
-    if after is not None and after != before:
-        _entered(p, before, after)
-    elif after is not None and after.model == model.ref and after.phase == "deploying":
-        p.endpoints.create_deployment(endpoint, after.colour, model)   # replayed: make sure it was asked for
+    if before and before.active:
+        wanted = rm.note(replace(before, queued=before.queued + (model.ref,)), f"{model.ref} registered: queued")
+        if settings.rollout_on_new_model == "supersede":
+            wanted = rm.roll_back(wanted, f"superseded by {model.ref}")
+    else:
+        wanted = _started(rm.start(endpoint, model.ref, before), before)
+    wanted = replace(wanted, revision=uuid.uuid4().hex)
+    after = p.state.update(Rollout, endpoint, lambda current: wanted if current == before else None)
+    if after != wanted:
+        raise StateMoved(f"the rollout of {endpoint} moved while {model.ref} was offered: try again")
+    _entered(p, before, after)
     return after
 
 
 def _started(new: Rollout, previous: Rollout | None) -> Rollout:
     # Whatever the previous rollout queued comes after this one; its pending retirement is moot (reused colour).
     return replace(new, queued=tuple(q for q in (previous.queued if previous else ()) if q != new.model))
+
+
+class StateMoved(RuntimeError):
+    """A concurrent step changed the rollout first; raising lets the delivery retry against the new state."""
+
+
+def catch_up(p: Platform) -> list[Rollout]:
+    """Registered versions of this app that no rollout has seen: their ModelRegistered was lost (a crash
+    before it was delivered, an event nobody subscribed to). Offered as the event would have."""
+    current = p.state.get(Rollout, p.settings.endpoint_name)
+    live = current.live_model if current else ""
+    pending = sorted((d for d in p.state.list(Decision) if d.version and d.model_name == p.settings.model_name
+                      and (not live or rm.newer(f"{d.model_name}:{d.version}", live))),
+                     key=lambda d: (len(d.version), d.version))
+    started = []
+    for decision in pending:
+        ref = f"{decision.model_name}:{decision.version}"
+        current = p.state.get(Rollout, p.settings.endpoint_name)
+        if rm.why_not_start(ref, current, p.state.get(RolloutEvent, rm.rollout_id(p.settings.endpoint_name, ref))):
+            continue
+        log.warning("%s was registered but never offered for rollout: offering it now", ref)
+        try:
+            result = offer(p, decision.model_name, decision.version)
+        except StateMoved:
+            continue                   # the next tick looks again
+        if result is not None:
+            started.append(result)
+    return started
 
 
 def tick(p: Platform, now: datetime) -> list[Rollout]:
@@ -76,6 +113,12 @@ def advance(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
     if r.phase == "deploying":
         endpoint = p.endpoints.get(r.endpoint)
         deployment = endpoint.deployment(r.colour) if endpoint else None
+        if deployment is None or deployment.model != r.model:
+            # never asked for (a crash right after the rollout was stored), or lost: ask again (idempotent)
+            name, _, version = r.model.partition(":")
+            model = p.registry.get(name, version)
+            if model is not None:
+                p.endpoints.create_deployment(r.endpoint, r.colour, model)
         if deployment is None or deployment.model != r.model or deployment.state not in ("Succeeded", "Failed", "Canceled"):
             if r.seconds_in_phase(now) > s.rollout_max_step_seconds:
                 return _commit(p, r, rm.roll_back(r, f"{r.colour} was not ready after {s.rollout_max_step_seconds:.0f} s"))
@@ -184,16 +227,23 @@ def smoke_test(p: Platform, r: Rollout) -> tuple[bool, str, dict]:
 
 
 def _after_end(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
+    if r.settling:
+        return _settle(p, r)
     if r.retire and r.retire_at and now >= datetime.fromisoformat(r.retire_at.replace("Z", "+00:00")):
         endpoint = p.endpoints.get(r.endpoint)
         if endpoint and endpoint.deployment(r.retire) and not endpoint.traffic.get(r.retire):
             p.endpoints.delete_deployment(r.endpoint, r.retire)
         return _commit(p, r, rm.note(replace(r, retire="", retire_at=""), f"retired {r.retire}"), quiet=True)
-    if r.queued:
-        model = p.registry.get(*r.queued[0].split(":", 1))
+    for ref in r.queued:
+        refused = rm.why_not_start(ref, replace(r, queued=()), p.state.get(RolloutEvent, rm.rollout_id(r.endpoint, ref)))
+        if refused:
+            log.info("dropped %s from the queue: %s", ref, refused)
+            return _commit(p, r, replace(r, queued=tuple(q for q in r.queued if q != ref)), quiet=True)
+        model = p.registry.get(*ref.split(":", 1))
         if model is None:
             return None
-        started = replace(rm.start(r.endpoint, model.ref, r), queued=r.queued[1:])
+        _archive(p, r)
+        started = replace(rm.start(r.endpoint, model.ref, r), queued=tuple(q for q in r.queued if q != ref))
         return _commit(p, r, started)
     return None
 
@@ -236,7 +286,8 @@ def _commit(p: Platform, old: Rollout, new: Rollout, quiet: bool = False) -> Rol
 
 def _entered(p: Platform, old: Rollout | None, new: Rollout) -> None:
     """Act on a state just stored: deployments, traffic, registry tags, events. Each act is idempotent,
-    and the next tick re-checks the traffic, so a failure here is repaired by retrying."""
+    and the next tick re-checks the traffic (and settles an end whose acts were cut short), so a failure
+    here is repaired by retrying."""
     name, _, version = new.model.partition(":")
     if new.phase == "deploying" and (old is None or old.rollout_id != new.rollout_id):
         model = p.registry.get(name, version)
@@ -244,41 +295,59 @@ def _entered(p: Platform, old: Rollout | None, new: Rollout) -> None:
         p.registry.update_tags(name, version, {"mlops.alias": "challenger"})
         _publish(p, "MLOps.RolloutStarted", new)
         return
+    if new.phase in rm.TERMINAL:
+        if old is None or old.phase != new.phase or old.rollout_id != new.rollout_id:
+            _settle(p, new)
+        return
     _ensure_traffic(p, new)
-    if new.phase == "promoted" and (old is None or old.phase != "promoted"):
-        p.registry.update_tags(name, version, {"mlops.alias": "champion"})
-        if new.baseline_model:
-            base_name, _, base_version = new.baseline_model.partition(":")
-            p.registry.update_tags(base_name, base_version, {"mlops.alias": "previous"})
-        _archive(p, new, "promoted")
-        _publish(p, "MLOps.ModelPromoted", new)
-    elif new.phase == "rolled_back" and (old is None or old.phase != "rolled_back"):
-        endpoint = p.endpoints.get(new.endpoint)
-        if endpoint and endpoint.deployment(new.colour) and new.colour != new.baseline:
-            p.endpoints.delete_deployment(new.endpoint, new.colour)
-        p.registry.update_tags(name, version, {"mlops.alias": "rolled-back"})
-        _archive(p, new, "rolled_back")
-        _publish(p, "MLOps.RolloutRolledBack", new)
-    elif old is not None and (old.phase, old.step) != (new.phase, new.step):
+    if old is not None and (old.phase, old.step) != (new.phase, new.step):
         _publish(p, "MLOps.RolloutProgressed", new)
     log.info("rollout %s: %s", new.rollout_id, new.history[-1]["note"] if new.history else new.phase)
 
 
-def _ensure_traffic(p: Platform, r: Rollout) -> None:
+def _settle(p: Platform, r: Rollout) -> Rollout | None:
+    """Carry out a rollout's end: traffic, the rolled-back colour removed, aliases, the history record and
+    the event; then mark it settled. Run again by the next tick if a crash cut it short."""
+    name, _, version = r.model.partition(":")
+    if not _ensure_traffic(p, r):
+        return None                    # a colour that should take the traffic is not serving yet: next tick
+    if r.phase == "promoted":
+        p.registry.update_tags(name, version, {"mlops.alias": "champion"})
+        if r.baseline_model:
+            base_name, _, base_version = r.baseline_model.partition(":")
+            p.registry.update_tags(base_name, base_version, {"mlops.alias": "previous"})
+    else:
+        endpoint = p.endpoints.get(r.endpoint)
+        if endpoint and endpoint.deployment(r.colour) and r.colour != r.baseline and not endpoint.traffic.get(r.colour):
+            p.endpoints.delete_deployment(r.endpoint, r.colour)
+        if p.registry.get(name, version) is not None:
+            p.registry.update_tags(name, version, {"mlops.alias": "rolled-back"})
+    _archive(p, r)
+    _publish(p, "MLOps.ModelPromoted" if r.phase == "promoted" else "MLOps.RolloutRolledBack", r)
+    log.info("rollout %s: %s", r.rollout_id, r.history[-1]["note"] if r.history else r.phase)
+    return _commit(p, r, replace(r, settling=False), quiet=True)
+
+
+def _ensure_traffic(p: Platform, r: Rollout) -> bool:
+    """Give the endpoint the traffic this state wants; False while it cannot (a colour not serving yet)."""
     traffic, mirror = rm.desired_traffic(r, p.settings.canary_steps, p.settings.rollout_mirror_percent)
     endpoint = p.endpoints.get(r.endpoint)
     if endpoint is None:
-        return
+        return True
     ready = {d.name for d in endpoint.deployments if d.state == "Succeeded"}
     if not set(traffic) | set(mirror) <= ready:
-        return   # a colour that is not serving cannot take traffic yet
+        return False
     if endpoint.traffic != traffic or endpoint.mirror_traffic != mirror:
         p.endpoints.set_traffic(r.endpoint, traffic, mirror)
+    return True
 
 
-def _archive(p: Platform, r: Rollout, outcome: str) -> None:
-    p.state.create(RolloutEvent(rollout_id=r.rollout_id, endpoint=r.endpoint, model=r.model, outcome=outcome,
-                                reason=r.reason, started_at=r.started_at, finished_at=r.finished_at, history=r.history))
+def _archive(p: Platform, r: Rollout) -> None:
+    """The finished rollout into its history, once: what later decides that its version never rolls out again."""
+    if r.phase in rm.TERMINAL:
+        p.state.create(RolloutEvent(rollout_id=r.rollout_id, endpoint=r.endpoint, model=r.model, outcome=r.phase,
+                                    reason=r.reason, started_at=r.started_at, finished_at=r.finished_at,
+                                    history=r.history))
 
 
 def _publish(p: Platform, event_type: str, r: Rollout) -> None:

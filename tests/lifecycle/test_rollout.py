@@ -252,3 +252,88 @@ def test_live_model_feeds_the_next_training_run():
     assert live_model(p) == "tabular-classifier:1"
     registered(p, "2")
     assert live_model(p) == "tabular-classifier:1"                  # the challenger is not live yet
+
+
+# -- exactly once: history decides, whatever event arrives -----------------------------------------------
+def promoted(p, version: str) -> Rollout:
+    """Model `version` rolled out beside the live one and promoted by hand."""
+    registered(p, version)
+    colour = rollout(p).colour
+    p.endpoints.ready(EP, colour)
+    run_ticks(p, 2)
+    return override(p, EP, "promote")
+
+
+def test_a_replayed_model_registered_never_rolls_an_older_version_out_again():
+    p = fake_platform()
+    live(p)
+    promoted(p, "2")
+    calls, published = len(p.endpoints.calls), len(p.events.published)
+    for version in ("1", "2", "1"):                  # redelivered, or a tag update raising it again
+        r = registered(p, version)
+        assert r.model == "tabular-classifier:2" and r.phase == "promoted"
+    assert [c for c in p.endpoints.calls[calls:] if c[0] in ("create", "traffic", "delete")] == []
+    assert len(p.events.published) == published
+    assert p.endpoints.get(EP).traffic == {"green": 100}
+    assert p.registry.get("tabular-classifier", "2").tags["mlops.alias"] == "champion"
+
+
+def test_a_rolled_back_version_never_rolls_out_again_and_an_older_unseen_one_is_superseded():
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    override(p, EP, "rollback")
+    assert registered(p, "2").phase == "rolled_back"            # its history says rolled back
+    p.registry.register("tabular-classifier", "job-3", {})      # version 3: its event is late
+    r = promoted(p, "4")
+    assert r.model == "tabular-classifier:4" and r.phase == "promoted"
+    r = model_registered(events.parse({
+        "id": str(uuid.uuid4()), "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+        "subject": "models/tabular-classifier:3", "eventTime": "2026-11-23T10:00:00Z", "dataVersion": "2",
+        "data": {"ModelName": "tabular-classifier", "ModelVersion": "3"}}), p)
+    assert r.model == "tabular-classifier:4"                    # 3 is older than the live 4: superseded
+
+
+def test_an_end_cut_short_by_a_crash_is_settled_by_the_next_tick():
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    p.endpoints.ready(EP, "green")
+    r = run_ticks(p, 2)
+    # what a kill right after the promotion was stored leaves behind: the state, none of its acts
+    from lifecycle import rollout as rm
+    p.state.update(Rollout, EP, lambda current: rm.promote(current, "promoted by hand"))
+    assert rollout(p).settling and p.endpoints.get(EP).traffic == {"green": 10, "blue": 90}
+    assert p.state.get(RolloutEvent, r.rollout_id) is None
+    r = run_ticks(p)
+    assert not r.settling and p.endpoints.get(EP).traffic == {"green": 100}
+    assert p.state.get(RolloutEvent, r.rollout_id).outcome == "promoted"
+    assert p.registry.get("tabular-classifier", "2").tags["mlops.alias"] == "champion"
+    assert p.events.types()[-1] == "MLOps.ModelPromoted"
+    announced = p.events.types().count("MLOps.ModelPromoted")
+    run_ticks(p, 2)
+    assert p.events.types().count("MLOps.ModelPromoted") == announced
+
+
+def test_a_rollout_stored_before_its_deployment_was_asked_for_asks_again():
+    p = fake_platform()
+    live(p)
+    p.registry.register("tabular-classifier", "job-2", {})
+    from lifecycle import rollout as rm
+    p.state.update(Rollout, EP, lambda current: rm.start(EP, "tabular-classifier:2", current))
+    assert p.endpoints.get(EP).deployment("green") is None
+    run_ticks(p)
+    assert ("create", EP, "green", "tabular-classifier:2") in p.endpoints.calls
+
+
+def test_a_registered_version_whose_event_was_lost_is_offered_by_reconcile():
+    from lifecycle.handlers.rollout import catch_up
+    from lifecycle.records import Decision
+    p = fake_platform()
+    live(p)
+    version = p.registry.register("tabular-classifier", "job-2", {}).version
+    p.state.create(Decision(job_name="job-2", model_name="tabular-classifier", outcome="registered", version=version))
+    p.state.create(Decision(job_name="job-0", model_name="tabular-classifier", outcome="registered", version="1"))
+    (r,) = catch_up(p)
+    assert r.model == "tabular-classifier:2" and r.phase == "deploying"
+    assert catch_up(p) == []                                    # offered once
