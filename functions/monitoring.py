@@ -37,7 +37,7 @@ def azure_monitor_alert(req: func.HttpRequest) -> func.HttpResponse:
     p = platform()
     try:
         body = req.get_json()
-    except ValueError:
+    except (ValueError, RecursionError):     # not JSON, or nested too deep to parse: a 400 below
         body = None
     try:
         alert = alerts.from_common_schema(body)

@@ -1,4 +1,5 @@
-"""Timers that drive training: the retrain schedule and the reconcile tick; and a forced retrain over HTTP."""
+"""Timers that drive training: the retrain schedule and the reconcile tick; a forced retrain over HTTP,
+and a person's decision on a model the gate held."""
 import json
 from datetime import datetime, timezone
 
@@ -6,6 +7,7 @@ import azure.functions as func
 
 from lifecycle.bootstrap import platform
 from lifecycle.handlers.reconcile import reconcile
+from lifecycle.handlers.registration import review
 from lifecycle.handlers.training import retrain_on_schedule
 
 bp = func.Blueprint()
@@ -26,3 +28,24 @@ def retrain_now(req: func.HttpRequest) -> func.HttpResponse:
     run = retrain_on_schedule(platform(), datetime.now(timezone.utc), forced=True)
     body = {"job": run.job_name, "data": run.data_url} if run else {"job": None, "reason": "no data to train on"}
     return func.HttpResponse(json.dumps(body), status_code=202 if run else 409, mimetype="application/json")
+
+
+@bp.route(route="decisions/{job}/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def review_decision(req: func.HttpRequest) -> func.HttpResponse:
+    """approve | reject a held model; who decides comes from App Service authentication, or ?by=."""
+    action = req.route_params["action"]
+    if action not in ("approve", "reject"):
+        return _json({"error": f"unknown action {action!r}: approve or reject"}, 404)
+    by = req.headers.get("x-ms-client-principal-name") or req.params.get("by")
+    if not by:
+        return _json({"error": "say who decides: sign in through App Service authentication, or add ?by=<name>"}, 400)
+    try:
+        decision = review(platform(), req.route_params["job"], approve=action == "approve", by=by)
+    except ValueError as error:
+        return _json({"error": str(error)}, 409)
+    return _json({"job": decision.job_name, "outcome": decision.outcome, "version": decision.version or None,
+                  "reviewed_by": decision.reviewed_by})
+
+
+def _json(body: dict, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")

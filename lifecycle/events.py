@@ -74,9 +74,14 @@ class BlobCreated(_Envelope):
     sequencer: str
 
     @property
+    def completes_blob(self) -> bool:
+        """The API that wrote the blob's final content (not ADLS `CreateFile`, which announces an empty file)."""
+        return self.api.lower() in _COMMITTING_APIS
+
+    @property
     def committed(self) -> bool:
         """True when the blob holds its final content: not ADLS `CreateFile`, not zero bytes."""
-        return self.content_length > 0 and self.api.lower() in _COMMITTING_APIS
+        return self.content_length > 0 and self.completes_blob
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,38 +1,92 @@
 """The registration gate: a challenger is registered only if it reaches a floor and is not worse than
-the champion, evaluated on the same held-out rows by the training job, by more than a margin."""
+the champion, evaluated on the same held-out rows by the training job, by more than a margin.
+
+Some challengers the numbers cannot settle, and they are held for a person (`mlops approve` / `reject`):
+- the champion could not be scored on the challenger's data, or the challenger's inputs or labels differ
+  from the champion's: there is nothing fair to compare against, and clients would have to change;
+- a near-perfect holdout score that one feature alone nearly reaches: most often the label leaked into
+  the features (a copy or recoding of it, or something known only after the outcome)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from lifecycle.settings import Settings
 
+PASS, FAIL, HOLD = "pass", "fail", "hold"
+
 
 @dataclass(frozen=True)
 class Verdict:
-    passed: bool
+    outcome: str                     # pass | fail | hold
     reasons: tuple[str, ...]
     metric: str
     challenger: float | None
     champion: float | None
 
+    @property
+    def passed(self) -> bool:
+        return self.outcome == PASS
 
-def judge(evaluation: dict, settings: Settings) -> Verdict:
-    """`evaluation` is the job's metrics.json: {"metrics": {...}, "champion": {...} | None, "champion_error": ...}."""
+
+def judge(evaluation: dict, settings: Settings, champion_expected: bool = False) -> Verdict:
+    """`evaluation` is the job's metrics.json: {"metrics": {...}, "champion": {...} | None, "champion_error": ...,
+    "compatibility": {...} | None, "single_feature": {...}}. `champion_expected`: the job was given a
+    champion to compare with."""
     name = settings.gate_metric
     challenger = (evaluation.get("metrics") or {}).get(name)
     champion_metrics = evaluation.get("champion") or {}
     champion = champion_metrics.get(name)
-    reasons = []
     if challenger is None:
-        return Verdict(False, (f"the job reported no '{name}' metric",), name, None, champion)
+        return Verdict(FAIL, (f"the job reported no '{name}' metric",), name, None, champion)
+    reasons = []
     if challenger < settings.gate_floor:
         reasons.append(f"{name} {challenger:.4f} is below the floor {settings.gate_floor:.4f}")
     if champion is not None and challenger < champion - settings.gate_margin:
         reasons.append(f"{name} {challenger:.4f} is worse than the champion's {champion:.4f} "
                        f"by more than the margin {settings.gate_margin:.4f}")
     if reasons:
-        return Verdict(False, tuple(reasons), name, challenger, champion)
+        return Verdict(FAIL, tuple(reasons), name, challenger, champion)
+    held = [*_incomparable(evaluation, champion_expected or bool(evaluation.get("champion_model"))),
+            *_leak(evaluation, name, challenger, settings)]
+    if held:
+        return Verdict(HOLD, (*held, "approve with `mlops approve <job>` or reject with `mlops reject <job>`"),
+                       name, challenger, champion)
     against = (f"champion {champion:.4f} (margin {settings.gate_margin:.4f})" if champion is not None
-               else f"no champion ({evaluation.get('champion_error') or 'first model'})")
-    return Verdict(True, (f"{name} {challenger:.4f} ≥ floor {settings.gate_floor:.4f}; {against}",),
+               else "no champion (first model)")
+    return Verdict(PASS, (f"{name} {challenger:.4f} ≥ floor {settings.gate_floor:.4f}; {against}",),
                    name, challenger, champion)
+
+
+def _incomparable(evaluation: dict, champion_expected: bool) -> list[str]:
+    reasons = []
+    compatibility = evaluation.get("compatibility") or {}
+    if compatibility and not compatibility.get("compatible", True):
+        differences = [f"{label} {_names(compatibility.get(key))}" for key, label in (
+            ("missing_features", "inputs the champion needs are missing:"), ("new_features", "new inputs:"),
+            ("new_classes", "labels the champion never had:"), ("missing_classes", "labels no longer present:"))
+            if compatibility.get(key)]
+        differences += [f"{column} changed type ({change})"
+                        for column, change in (compatibility.get("changed_types") or {}).items()]
+        reasons.append("its inputs or labels differ from the champion's, so clients and monitoring would have "
+                       "to change: " + "; ".join(differences or ["see compatibility in metrics.json"]))
+    if champion_expected and not evaluation.get("champion"):
+        reasons.append("the champion could not be scored on this data, so nothing shows the challenger is "
+                       f"better ({evaluation.get('champion_error') or 'no reason given'})")
+    return reasons
+
+
+def _leak(evaluation: dict, metric: str, challenger: float, settings: Settings) -> list[str]:
+    if challenger < settings.gate_leak_score:
+        return []
+    best = ((evaluation.get("single_feature") or {}).get("best") or {}).get(metric) or {}
+    alone = best.get("value")
+    if alone is None or alone < settings.gate_leak_feature_score:
+        return []
+    return [f"{metric} {challenger:.4f} on the holdout, and feature {best.get('feature')!r} alone reaches "
+            f"{alone:.4f}: a likely leak (a copy of the label, or a value known only after the outcome)"]
+
+
+def _names(values, limit: int = 8) -> str:
+    values = [str(v) for v in values or ()]
+    shown = ", ".join(values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")

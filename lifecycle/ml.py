@@ -44,6 +44,7 @@ class JobStatus:
     tags: dict[str, str] = field(default_factory=dict)
     error: str | None = None                  # the reason, for a failed job
     created: str = ""
+    retryable: bool = False                   # it ended for the platform's reasons, not the job's: try again
 
     @property
     def done(self) -> bool:

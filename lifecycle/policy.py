@@ -6,11 +6,20 @@ from datetime import datetime
 from lifecycle.records import Drop, TrainingRun, parse_time
 from lifecycle.settings import Settings
 
+# A drop whose job the platform lost (a crash, a node gone) is offered again, this many times in all.
+MAX_DROP_ATTEMPTS = 3
+
 
 def ready_drops(drops: list[Drop], settings: Settings, now: datetime) -> list[Drop]:
-    """Complete drops no training job has taken, newest last."""
+    """Complete drops no training job has taken, oldest first: each is trained on, none is skipped."""
     ready = [d for d in drops if not d.job and d.complete(now, settings.drop_quiet_seconds)]
-    return sorted(ready, key=lambda d: d.last_seen)
+    return sorted(ready, key=lambda d: (d.last_seen, d.prefix))
+
+
+def empty_drops(drops: list[Drop], settings: Settings, now: datetime) -> list[Drop]:
+    """Drops whose marker came but no data file after the quiet period: nothing will ever train them."""
+    return [d for d in drops if d.marker and not d.batches and not d.job
+            and (now - parse_time(d.last_seen)).total_seconds() >= settings.drop_quiet_seconds]
 
 
 def cooldown_left(runs: list[TrainingRun], settings: Settings, now: datetime) -> float:
@@ -19,3 +28,7 @@ def cooldown_left(runs: list[TrainingRun], settings: Settings, now: datetime) ->
         return 0.0
     last = max(parse_time(r.submitted_at) for r in runs if r.submitted_at)
     return max(0.0, settings.retrain_cooldown_minutes * 60 - (now - last).total_seconds())
+
+
+def may_retry(drop: Drop) -> bool:
+    return drop.attempts + 1 < MAX_DROP_ATTEMPTS

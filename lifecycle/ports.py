@@ -103,6 +103,17 @@ class Feedback(Protocol):
         """request_id -> label, for labels written in [since, until); a later label for an id wins."""
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob of the data container as a listing shows it."""
+    path: str
+    url: str
+    etag: str                # quoted, as BlobCreated events carry it
+    size: int
+    content_type: str
+    last_modified: datetime
+
+
 class DataStore(Protocol):
     """The data container training reads from."""
 
@@ -110,6 +121,9 @@ class DataStore(Protocol):
         """Write the files under prefix, then its _SUCCESS marker; returns the folder's URL (a job's data input)."""
 
     def url_of(self, prefix: str) -> str: ...
+
+    def changed_since(self, since: datetime) -> list[StoredBlob]:
+        """Blobs written at or after `since`: what events may have missed."""
 
 
 class Events(Protocol):

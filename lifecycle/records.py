@@ -5,9 +5,11 @@ record it wrote the first time instead of writing a second one."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import ClassVar, TypeVar
+from urllib.parse import quote, urlsplit
 
 from lifecycle.events import BlobCreated
 
@@ -89,6 +91,7 @@ class Drop(Record):
     first_seen: str = ""
     last_seen: str = ""
     job: str = ""            # the training job that took this drop, once submitted
+    attempts: int = 0        # jobs lost to the platform (not to the data), after which it was offered again
 
     @property
     def key(self) -> str:
@@ -106,9 +109,14 @@ class Drop(Record):
     @classmethod
     def for_batch(cls, batch: DataBatch) -> "Drop":
         prefix = cls.prefix_of(batch.blob_path)
-        base = batch.url[: len(batch.url) - len(batch.blob_path)] if batch.url.endswith(batch.blob_path) else batch.url
         return cls(drop_id=cls.id_for(batch.container, prefix), container=batch.container, prefix=prefix,
-                   url=base + prefix, first_seen=batch.recorded_at, last_seen=batch.recorded_at)
+                   url=blob_url(batch.url, batch.container, prefix), first_seen=batch.recorded_at,
+                   last_seen=batch.recorded_at)
+
+    @property
+    def job_key(self) -> str:
+        """What names this drop's training job: a new name for each attempt after one the platform lost."""
+        return self.drop_id if not self.attempts else f"{self.drop_id}-attempt{self.attempts + 1}"
 
     def with_batch(self, batch: DataBatch) -> "Drop":
         if batch.batch_id in self.batches:
@@ -123,6 +131,17 @@ class Drop(Record):
         if self.marker or not self.prefix.endswith("/"):   # a marker, or a single top-level file
             return True
         return (now - parse_time(self.last_seen)).total_seconds() >= quiet_seconds
+
+
+def blob_url(any_blob_url: str, container: str, path: str) -> str:
+    """The URL of `path` (as the blob is named, unencoded) in `container`, on the account of
+    `any_blob_url` (a URL of some blob in that container, encoded or not, as events carry it). The path is
+    percent-encoded once, as Azure Storage expects: names with spaces or non-ASCII letters stay one blob."""
+    parts = urlsplit(any_blob_url)
+    # Azure: https://{account}.blob.../{container}/{path}; Azurite and IP endpoints: /{account}/{container}/{path}
+    path_style = not re.match(r"^[a-z0-9]+\.(blob|dfs)\.", parts.hostname or "")
+    account = parts.path.lstrip("/").split("/")[0] + "/" if path_style else ""
+    return f"{parts.scheme}://{parts.netloc}/{account}{quote(container)}/{quote(path, safe='/')}"
 
 
 @dataclass(frozen=True)
@@ -152,7 +171,7 @@ class Decision(Record):
     COLLECTION: ClassVar[str] = "decisions"
     job_name: str
     model_name: str
-    outcome: str                       # registered | rejected
+    outcome: str                       # registered | rejected | held (for a person: `mlops approve` / `reject`)
     reasons: tuple[str, ...] = ()
     metric: str = ""
     metrics: dict = field(default_factory=dict)
@@ -160,6 +179,8 @@ class Decision(Record):
     champion_metrics: dict | None = None
     version: str = ""                  # the registered version
     decided_at: str = ""
+    reviewed_by: str = ""              # the person who approved or rejected a held model
+    reviewed_at: str = ""
 
     @property
     def key(self) -> str:

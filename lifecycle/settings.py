@@ -31,6 +31,8 @@ class Settings:
     gate_metric: str = "f1"
     gate_floor: float = 0.6                 # the challenger must reach this
     gate_margin: float = 0.02               # and not be worse than the champion by more than this
+    gate_leak_score: float = 0.99           # a holdout score this high is checked for a leak...
+    gate_leak_feature_score: float = 0.95   # ...and held for a person if one feature alone reaches this
     # blue/green rollout
     rollout_steps: str = "10,50,100"        # canary traffic percentages for the new colour
     rollout_bake_seconds: float = 300       # at least this long at each step...

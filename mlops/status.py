@@ -23,7 +23,8 @@ def collect(p: Platform) -> dict:
             "data": run.data_url, "champion": run.champion or None, "submitted_at": run.submitted_at,
             "decision": None if decision is None else {
                 "outcome": decision.outcome, "version": decision.version or None, "reasons": list(decision.reasons),
-                "metrics": decision.metrics, "champion_metrics": decision.champion_metrics},
+                "metrics": decision.metrics, "champion_metrics": decision.champion_metrics,
+                "reviewed_by": decision.reviewed_by or None, "reviewed_at": decision.reviewed_at or None},
         })
     models = [{"name": m.name, "version": m.version, "path": m.path, "created": m.created, "tags": m.tags,
                "metrics": {k.removeprefix("metric."): float(v) for k, v in m.tags.items() if k.startswith("metric.")}}
@@ -52,7 +53,7 @@ def collect(p: Platform) -> dict:
                     "received_at": a.received_at, "resolved_at": a.resolved_at or None}
                    for a in sorted(p.state.list(AlertRecord), key=lambda a: a.received_at)],
         "drops": [{"prefix": d.prefix, "container": d.container, "files": len(d.batches), "marker": d.marker,
-                   "last_seen": d.last_seen, "job": d.job or None} for d in sorted(p.state.list(Drop), key=lambda d: d.last_seen)],
+                   "last_seen": d.last_seen, "job": d.job or None, "attempts": d.attempts} for d in sorted(p.state.list(Drop), key=lambda d: d.last_seen)],
         "rejections": [{"event_id": r.event_id, "event_type": r.event_type, "subject": r.subject,
                         "function": r.function, "reason": r.reason, "rejected_at": r.rejected_at}
                        for r in p.state.list(Rejection)],

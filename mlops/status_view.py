@@ -35,7 +35,12 @@ def render(console: Console, status: dict) -> None:
         outcome = decision.get("outcome")
         if outcome == "registered":
             outcome = f"registered v{decision.get('version')}"
-        jobs.add_row(j["name"], _c(j["status"]), j["trigger"], _c(outcome) if outcome else "-", why)
+        shown = _c(outcome) if outcome else "-"
+        if outcome == "held":
+            shown = f"[yellow]held for a person[/]\nmlops approve|reject {j['name']}"
+        elif decision.get("reviewed_by"):
+            shown += f"\n[dim]by {decision['reviewed_by']}[/]"
+        jobs.add_row(j["name"], _c(j["status"]), j["trigger"], shown, why)
     console.print(jobs if status["jobs"] else "[dim]no training job yet[/]")
 
     for e in status["endpoints"]:

@@ -178,6 +178,7 @@ class FakeFeedback:
 class FakeData:
     def __init__(self) -> None:
         self.drops: dict[str, dict[str, bytes]] = {}
+        self.stored: list = []                                    # StoredBlob: what a listing shows
 
     def url_of(self, prefix):
         return f"http://storage/data/{prefix}"
@@ -185,6 +186,9 @@ class FakeData:
     def write_drop(self, prefix, files):
         self.drops[prefix] = dict(files)
         return self.url_of(prefix)
+
+    def changed_since(self, since):
+        return [blob for blob in self.stored if blob.last_modified >= since]
 
 
 class FakeEvents:

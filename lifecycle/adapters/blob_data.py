@@ -1,9 +1,13 @@
 """The DataStore port on the data container (blob storage in both modes)."""
 from __future__ import annotations
 
-from azure.core.exceptions import ResourceExistsError
+from datetime import datetime
+from urllib.parse import quote
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from lifecycle.ports import StoredBlob
 from lifecycle.records import MARKER
 
 
@@ -12,7 +16,21 @@ class BlobData:
         self._container = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
 
     def url_of(self, prefix: str) -> str:
-        return f"{self._container.url}/{prefix}"
+        return f"{self._container.url}/{quote(prefix, safe='/')}"
+
+    def changed_since(self, since: datetime) -> list[StoredBlob]:
+        found = []
+        try:
+            for blob in self._container.list_blobs():
+                if blob.last_modified < since:
+                    continue
+                etag = blob.etag if blob.etag.startswith('"') else f'"{blob.etag}"'
+                found.append(StoredBlob(blob.name, self.url_of(blob.name), etag, blob.size or 0,
+                                        blob.content_settings.content_type or "application/octet-stream",
+                                        blob.last_modified))
+        except ResourceNotFoundError:
+            return []                     # no data container yet
+        return found
 
     def write_drop(self, prefix: str, files: dict[str, bytes]) -> str:
         try:

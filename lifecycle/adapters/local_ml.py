@@ -41,7 +41,8 @@ class LocalAML:
 
 def _job(body: dict) -> JobStatus:
     return JobStatus(name=body["name"], status=body["status"], experiment=body.get("experiment", ""),
-                     tags=body.get("tags") or {}, error=body.get("error"), created=body.get("created", ""))
+                     tags=body.get("tags") or {}, error=body.get("error"), created=body.get("created", ""),
+                     retryable=bool(body.get("retryable")))
 
 
 def _model(body: dict) -> ModelVersion:

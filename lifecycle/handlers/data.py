@@ -3,9 +3,9 @@ its drop, and start training once the retrain policy says the drop is ready."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from lifecycle.dispatch import Rejected
+from lifecycle.dispatch import Rejected, reject
 from lifecycle.events import BlobCreated
 from lifecycle.handlers.training import start_ready_training
 from lifecycle.ports import Platform
@@ -21,8 +21,11 @@ def data_arrived(event: object, p: Platform) -> DataBatch | None:
         log.info("ignored %s: not in the data container '%s'", event.subject, p.settings.data_container)
         return None
     marker = event.blob_path.rsplit("/", 1)[-1] == MARKER
-    # ADLS Gen2 CreateFile, or an empty blob: nothing to train on yet. An empty _SUCCESS marker still counts.
     if not event.committed and not (marker and event.api != "CreateFile"):
+        if event.content_length == 0 and event.completes_blob:
+            raise Rejected(f"{event.blob_path} is an empty file (0 bytes): there is nothing in it to train on; "
+                           "upload it again with its data")
+        # ADLS Gen2 CreateFile: the file's data comes with a later FlushWithClose event
         log.info("ignored %s: nothing committed (api %s, %d bytes)", event.blob_path, event.api, event.content_length)
         return None
     batch = DataBatch.from_event(event)
@@ -35,3 +38,28 @@ def data_arrived(event: object, p: Platform) -> DataBatch | None:
     p.state.update(Drop, drop.drop_id, lambda current: (current or drop).with_batch(batch))
     start_ready_training(p, datetime.now(timezone.utc))
     return batch
+
+
+def find_missed_data(p: Platform, now: datetime, lookback: timedelta = timedelta(hours=24)) -> list[DataBatch]:
+    """Blobs written to the data container over the last day that no event recorded: a BlobCreated lost
+    to a crash, or delivered while the records it wrote were lost. Each goes through data_arrived as its
+    event would have; a blob already recorded costs one read."""
+    found = []
+    for blob in p.data.changed_since(now - lookback):
+        if p.state.get(DataBatch, DataBatch.id_for(blob.url, blob.etag)) is not None:
+            continue
+        log.warning("found %s in the data container with no record of its event: recording it now", blob.path)
+        event = BlobCreated(id=f"scan-{DataBatch.id_for(blob.url, blob.etag)}", subject=f"/blobServices/default/"
+                            f"containers/{p.settings.data_container}/blobs/{blob.path}", event_time=blob.last_modified,
+                            container=p.settings.data_container, blob_path=blob.path, api="PutBlob", etag=blob.etag,
+                            content_type=blob.content_type, content_length=blob.size, blob_type="BlockBlob",
+                            url=blob.url, sequencer="")
+        try:
+            batch = data_arrived(event, p)
+        except Rejected as error:
+            reject(p, {"id": event.id, "eventType": event.event_type, "subject": event.subject,
+                       "data": {"url": blob.url}}, "on_data_arrived", str(error))
+            continue
+        if batch is not None:
+            found.append(batch)
+    return found

@@ -1,22 +1,33 @@
-"""The reconcile tick: what events cannot be relied on for. Drops whose quiet period or cooldown has
-passed start training; jobs that ended without an event (failed or cancelled runs may emit nothing)
-are settled; rollouts take their next step."""
+"""The reconcile tick: what events cannot be relied on for. Data whose event was lost is found (on the
+first tick of a process, then hourly); drops whose quiet period or cooldown has passed start training;
+submissions cut short are finished; jobs that ended without an event (failed or cancelled runs may emit
+nothing) or that the platform lost are settled; registered versions whose event was lost are offered
+for rollout; rollouts take their next step."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from lifecycle import policy
+from lifecycle.dispatch import reject
+from lifecycle.handlers.data import find_missed_data
 from lifecycle.handlers.registration import gate_and_register, record_failure
-from lifecycle.handlers.rollout import tick
-from lifecycle.handlers.training import start_ready_training
+from lifecycle.handlers.rollout import catch_up, tick
+from lifecycle.handlers.training import resume_submissions, start_ready_training
 from lifecycle.ports import Platform
-from lifecycle.records import TrainingRun
+from lifecycle.records import Drop, TrainingRun
 
 log = logging.getLogger("lifecycle.reconcile")
+DATA_SCAN_EVERY = timedelta(hours=1)
+_last_data_scan: datetime | None = None     # per process: a cold start (or a restart after a crash) scans
 
 
 def reconcile(p: Platform, now: datetime) -> None:
-    start_ready_training(p, now)
+    global _last_data_scan
+    if _last_data_scan is None or now - _last_data_scan >= DATA_SCAN_EVERY:
+        find_missed_data(p, now)
+        _last_data_scan = now
+    resume_submissions(p)
     for run in p.state.list(TrainingRun):
         if run.status != "Submitted":
             continue
@@ -27,5 +38,19 @@ def reconcile(p: Platform, now: datetime) -> None:
         if status.status == "Completed":
             gate_and_register(p, run.job_name)
         else:
-            record_failure(p, run.job_name, status.status, status.error)
+            record_failure(p, run.job_name, status.status, status.error, retryable=status.retryable)
+    start_ready_training(p, now)          # after the settling above: a drop offered again trains at once
+    _report_empty_drops(p, now)
+    catch_up(p)
     tick(p, now)
+
+
+def _report_empty_drops(p: Platform, now: datetime) -> None:
+    """A marker with no data file after the quiet period: nothing will train it. Said once, where
+    `mlops status` shows rejections, instead of waiting in silence."""
+    for drop in policy.empty_drops(p.state.list(Drop), p.settings, now):
+        reject(p, {"id": f"drop-{drop.drop_id}", "eventType": "Microsoft.Storage.BlobCreated",
+                   "subject": f"/blobServices/default/containers/{drop.container}/blobs/{drop.prefix}",
+                   "data": {"url": drop.url}}, "on_data_arrived",
+               f"drop {drop.prefix} has a _SUCCESS marker but no data file (empty files do not count): "
+               "nothing to train on; upload the data files into it")

@@ -1,16 +1,20 @@
-"""A training run ended: gate the challenger and register it with its lineage, or record why not."""
+"""A training run ended: gate the challenger and register it with its lineage, or record why not; a
+person decides on a challenger the gate held."""
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime, timezone
 
 from lifecycle import gate
 from lifecycle.events import RunCompleted, RunStatusChanged
+from lifecycle.handlers.training import finish_run, release_drop, start_ready_training
 from lifecycle.ports import Platform
 from lifecycle.records import Decision, Drop, TrainingRun, utcnow
 
 log = logging.getLogger("lifecycle.registration")
 FAILED = ("Failed", "Canceled", "NotResponding")
+OUTCOMES = {gate.PASS: "registered", gate.FAIL: "rejected", gate.HOLD: "held"}
 
 
 def run_completed(event: RunCompleted, p: Platform) -> Decision | None:
@@ -23,7 +27,11 @@ def run_status_changed(event: RunStatusChanged, p: Platform) -> TrainingRun | No
     if event.run_status not in FAILED or not _ours(event, p):
         return None
     status = p.jobs.get(event.run_id)
-    return record_failure(p, event.run_id, event.run_status, status.error if status else None)
+    retryable = bool(status and status.retryable)
+    run = record_failure(p, event.run_id, event.run_status, status.error if status else None, retryable=retryable)
+    if retryable:
+        start_ready_training(p, datetime.now(timezone.utc))     # its drop, offered again, trains now
+    return run
 
 
 def _ours(event: RunCompleted | RunStatusChanged, p: Platform) -> bool:
@@ -38,38 +46,66 @@ def _ours(event: RunCompleted | RunStatusChanged, p: Platform) -> bool:
 def gate_and_register(p: Platform, job_name: str) -> Decision:
     settings = p.settings
     existing = p.state.get(Decision, job_name)
-    if existing is not None and (existing.outcome == "rejected" or existing.version):
+    if existing is not None and (existing.outcome in ("rejected", "held") or existing.version):
         log.info("job %s already decided: %s", job_name, existing.outcome)
         return existing
     run = p.state.get(TrainingRun, job_name)
     evaluation = p.jobs.metrics(job_name)
-    verdict = gate.judge(evaluation, settings)
+    verdict = gate.judge(evaluation, settings, champion_expected=bool(run and run.champion))
     decision = Decision(
-        job_name=job_name, model_name=settings.model_name, outcome="registered" if verdict.passed else "rejected",
+        job_name=job_name, model_name=settings.model_name, outcome=OUTCOMES[verdict.outcome],
         reasons=verdict.reasons, metric=verdict.metric, metrics=evaluation.get("metrics") or {},
         champion=run.champion if run else "", champion_metrics=evaluation.get("champion"), decided_at=utcnow())
     if verdict.passed:
-        drop = p.state.get(Drop, run.drop_id) if run and run.drop_id else None
-        version = p.registry.register(settings.model_name, job_name, _lineage(run, drop, job_name, evaluation),
-                                      description=f"trained by {job_name}")
-        decision = replace(decision, version=version.version)
-        log.info("registered %s from job %s: %s", version.ref, job_name, "; ".join(verdict.reasons))
+        version = _register(p, job_name, run, evaluation)
+        decision = replace(decision, version=version)
+        log.info("registered %s:%s from job %s: %s", settings.model_name, version, job_name, "; ".join(verdict.reasons))
+    elif verdict.outcome == gate.HOLD:
+        log.warning("held the model of job %s for a person: %s", job_name, "; ".join(verdict.reasons))
+        p.events.publish("MLOps.ModelHeld", f"jobs/{job_name}", {"job": job_name, "model": settings.model_name,
+                                                                   "reasons": list(verdict.reasons)})
     else:
         log.warning("rejected the model of job %s: %s", job_name, "; ".join(verdict.reasons))
     p.state.update(Decision, job_name, lambda current: decision if current is None or not current.version else None)
-    _finish_run(p, job_name, "Completed")
+    finish_run(p, job_name, "Completed")
     return decision
 
 
-def record_failure(p: Platform, job_name: str, status: str, error: str | None) -> TrainingRun | None:
+def review(p: Platform, job_name: str, approve: bool, by: str) -> Decision:
+    """A person's decision on a held challenger: register it after all, or reject it."""
+    decision = p.state.get(Decision, job_name)
+    if decision is None:
+        raise ValueError(f"job {job_name} has no gate decision: see `mlops status` for the held ones")
+    if decision.outcome != "held":
+        raise ValueError(f"job {job_name} was {decision.outcome}" + (f" as version {decision.version}"
+                         if decision.version else "") + ", not held for a person")
+    note = f"{'approved' if approve else 'rejected'} by {by}"
+    reviewed = replace(decision, outcome="registered" if approve else "rejected", reasons=(*decision.reasons, note),
+                       reviewed_by=by, reviewed_at=utcnow())
+    if approve:
+        run = p.state.get(TrainingRun, job_name)
+        version = _register(p, job_name, run, p.jobs.metrics(job_name), {"mlops.approved_by": by})
+        reviewed = replace(reviewed, version=version)
+    stored = p.state.update(Decision, job_name, lambda current: reviewed if current and current.outcome == "held" else None)
+    log.warning("job %s: %s", job_name, note)
+    return stored or reviewed
+
+
+def record_failure(p: Platform, job_name: str, status: str, error: str | None,
+                   retryable: bool = False) -> TrainingRun | None:
     reason = error or f"the job ended {status} without an error message"
     log.warning("training job %s %s: %s", job_name, status.lower(), reason)
-    return _finish_run(p, job_name, status, reason)
+    run = finish_run(p, job_name, status, reason)
+    if retryable and run is not None:
+        release_drop(p, run, reason)
+    return run
 
 
-def _finish_run(p: Platform, job_name: str, status: str, error: str = "") -> TrainingRun | None:
-    return p.state.update(TrainingRun, job_name, lambda run: replace(run, status=status, error=error, finished_at=utcnow())
-                          if run and run.status != status else None)
+def _register(p: Platform, job_name: str, run: TrainingRun | None, evaluation: dict,
+              extra_tags: dict[str, str] | None = None) -> str:
+    drop = p.state.get(Drop, run.drop_id) if run and run.drop_id else None
+    tags = {**_lineage(run, drop, job_name, evaluation), **(extra_tags or {})}
+    return p.registry.register(p.settings.model_name, job_name, tags, description=f"trained by {job_name}").version
 
 
 def _lineage(run: TrainingRun | None, drop: Drop | None, job_name: str, evaluation: dict) -> dict[str, str]:

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
+
+import pytest
 from datetime import datetime, timedelta, timezone
 
 from lifecycle import events
+from lifecycle.dispatch import Rejected
 from lifecycle.handlers.data import data_arrived
 from lifecycle.handlers.rollout import model_registered
 from lifecycle.handlers.reconcile import reconcile
@@ -70,11 +74,12 @@ def test_duplicate_delivery_records_one_batch_and_submits_one_job():
     assert len(p.jobs.submitted) == 1                  # a top-level file is a complete drop of its own
 
 
-def test_uncommitted_and_empty_blobs_and_other_containers_are_ignored():
+def test_uncommitted_blobs_and_other_containers_are_ignored_and_empty_files_rejected():
     p = fake_platform()
     assert data_arrived(blob("adls/x.csv", size=0, api="CreateFile"), p) is None
-    assert data_arrived(blob("empty.csv", size=0), p) is None
     assert data_arrived(blob("labels.csv", container="feedback"), p) is None
+    with pytest.raises(Rejected, match="empty.csv is an empty file"):
+        data_arrived(blob("empty.csv", size=0), p)
     assert p.state.list(DataBatch) == [] and p.jobs.submitted == []
 
 
@@ -104,7 +109,10 @@ def test_scheduled_retrain_needs_unseen_data_unless_forced():
     assert retrain_on_schedule(p, now()) is None
     assert retrain_on_schedule(p, now(), forced=True) is None      # no data at all
     data_arrived(blob("x.csv"), p)
-    assert retrain_on_schedule(p, now()) is None                   # already trained on
+    assert retrain_on_schedule(p, now()) is None                   # already taken by a job
+    first = p.jobs.submitted[0].job_name
+    assert retrain_on_schedule(p, now(), forced=True).job_name == first   # still training on it: that job
+    p.jobs.finish(first)
     run = retrain_on_schedule(p, now(), forced=True)
     assert run.trigger == "forced" and len(p.jobs.submitted) == 2
 
@@ -175,3 +183,157 @@ def test_models_of_other_names_are_not_deployed():
     p = fake_platform()
     assert model_registered(registered("someone-else", "3"), p) is None
     assert p.endpoints.calls == []
+
+
+# -- drops: every one trained, once ----------------------------------------------------------------------
+def test_two_drops_completing_together_each_get_their_own_job():
+    p = fake_platform()
+    for day in ("day1", "day2"):
+        data_arrived(blob(f"sales/{day}/part-0000.csv"), p)
+    p.state.update(Drop, p.state.list(Drop)[0].drop_id, lambda d: replace(d, marker=True))
+    p.state.update(Drop, p.state.list(Drop)[1].drop_id, lambda d: replace(d, marker=True))
+    reconcile(p, now())
+    assert sorted(r.data.rsplit("/", 2)[-2] for r in p.jobs.submitted) == ["day1", "day2"]
+    assert all(d.job.startswith("train-") for d in p.state.list(Drop))
+
+
+def test_two_triggers_racing_for_one_drop_submit_one_job():
+    from lifecycle.handlers.training import submit_training
+    p = fake_platform()
+    data_arrived(blob("loans/day1/part-0000.csv"), p)
+    drop = p.state.list(Drop)[0]
+    first = submit_training(p, "data", drop.url, key=drop.job_key, drop=drop)
+    second = submit_training(p, "schedule", drop.url, key=drop.job_key, drop=drop)   # a stale copy of the drop
+    assert second.job_name == first.job_name and len(p.jobs.submitted) == 1
+
+
+def test_a_name_with_spaces_and_accents_is_encoded_once():
+    p = fake_platform()
+    event = events.parse({
+        "id": "1", "eventType": "Microsoft.Storage.BlobCreated", "eventTime": "2026-11-23T10:00:00Z",
+        "subject": "/blobServices/default/containers/data/blobs/poison drop/unicode name é.csv", "dataVersion": "",
+        "data": {"api": "PutBlob", "eTag": "0x1", "contentType": "text/csv", "contentLength": 10,
+                 "blobType": "BlockBlob", "sequencer": "01",
+                 "url": "http://127.0.0.1:10000/devstoreaccount1/data/poison%20drop/unicode%20name%20%C3%A9.csv"}})
+    data_arrived(event, p)
+    drop = p.state.list(Drop)[0]
+    assert drop.url == "http://127.0.0.1:10000/devstoreaccount1/data/poison%20drop/"
+    data_arrived(blob("top level é.csv"), p)
+    assert p.jobs.submitted[-1].data == "http://127.0.0.1:10000/devstoreaccount1/data/top%20level%20%C3%A9.csv"
+
+
+def test_a_marker_without_data_is_reported_once_after_the_quiet_period():
+    from lifecycle.records import Rejection
+    p = fake_platform(drop_quiet_seconds=0)
+    data_arrived(blob("empty-drop/_SUCCESS", size=0), p)
+    reconcile(p, now())
+    reconcile(p, now())
+    (rejection,) = p.state.list(Rejection)
+    assert "empty-drop/ has a _SUCCESS marker but no data file" in rejection.reason
+    assert p.jobs.submitted == []
+
+
+# -- jobs the platform lost ------------------------------------------------------------------------------
+def test_a_job_lost_with_the_platform_offers_its_drop_again_a_few_times():
+    p = fake_platform(drop_quiet_seconds=0)
+    data_arrived(blob("loans/part.csv"), p)
+    names = []
+    for attempt in range(3):
+        job = p.jobs.submitted[-1].job_name
+        names.append(job)
+        p.jobs.jobs[job] = replace(p.jobs.jobs[job], status="Canceled", retryable=True,
+                                   error="the job's process is gone")
+        reconcile(p, now())
+        assert p.state.get(TrainingRun, job).status == "Canceled"
+    assert len(set(names)) == 3 and len(p.jobs.submitted) == 3      # a new name for each attempt
+    assert p.state.list(Drop)[0].job == names[-1]                    # the third loss: kept, visible, not retried
+
+
+def test_a_job_that_failed_on_its_data_is_not_retried():
+    p = fake_platform()
+    data_arrived(blob("bad.csv"), p)
+    job = p.jobs.submitted[0].job_name
+    p.jobs.finish(job, "Failed", error="bad.csv: target column 'default' is missing")
+    reconcile(p, now())
+    assert len(p.jobs.submitted) == 1 and p.state.list(Drop)[0].job == job
+
+
+def test_a_submission_cut_short_is_finished_by_reconcile():
+    p = fake_platform(drop_quiet_seconds=0)
+    data_arrived(blob("loans/day1/part.csv"), p)
+    job = p.jobs.submitted[0].job_name
+    del p.jobs.jobs[job]                                              # recorded, never reached the platform
+    p.jobs.submitted.clear()
+    reconcile(p, now())
+    assert [r.job_name for r in p.jobs.submitted] == [job]
+    # a run whose drop another job took meanwhile is closed, not submitted
+    p.state.create(TrainingRun(job_name="train-stale", model_name="tabular-classifier", trigger="schedule",
+                               data_url="x", drop_id=p.state.list(Drop)[0].drop_id))
+    reconcile(p, now())
+    assert p.state.get(TrainingRun, "train-stale").status == "Canceled"
+    assert [r.job_name for r in p.jobs.submitted] == [job]
+
+
+# -- the gate holds what numbers cannot settle ----------------------------------------------------------
+LEAKY = {"metrics": {"f1": 1.0}, "champion": None, "champion_error": None,
+         "single_feature": {"best": {"f1": {"feature": "repaid", "value": 0.999}}}}
+SCHEMA_CHANGED = {"metrics": {"f1": 0.9}, "champion": None, "champion_model": "/models/tabular-classifier/1",
+                  "champion_error": "ValueError: the champion expects columns the data no longer has: income",
+                  "compatibility": {"compatible": False, "missing_features": ["income"],
+                                    "new_features": [f"x{i}" for i in range(5000)], "changed_types": {},
+                                    "new_classes": ["no", "yes"], "missing_classes": [0, 1]}}
+
+
+def test_a_likely_leak_is_held_for_a_person_and_approval_registers_it():
+    from lifecycle.handlers.registration import review
+    p = fake_platform()
+    job = _trained(p, LEAKY)
+    decision = run_completed(run_event("RunCompleted", job), p)
+    assert decision.outcome == "held" and "feature 'repaid' alone reaches 0.9990" in decision.reasons[0]
+    assert p.registry.versions("tabular-classifier") == [] and "MLOps.ModelHeld" in p.events.types()
+    assert run_completed(run_event("RunCompleted", job), p).outcome == "held"   # a replay decides nothing new
+    approved = review(p, job, approve=True, by="alice")
+    (model,) = p.registry.versions("tabular-classifier")
+    assert approved.outcome == "registered" and approved.version == model.version and approved.reviewed_by == "alice"
+    assert model.tags["mlops.approved_by"] == "alice"
+    with pytest.raises(ValueError, match="not held"):
+        review(p, job, approve=False, by="bob")
+
+
+def test_a_challenger_the_champion_cannot_be_compared_with_is_held_not_registered():
+    from lifecycle.handlers.registration import review
+    p = fake_platform()
+    job = _trained(p, SCHEMA_CHANGED)
+    decision = run_completed(run_event("RunCompleted", job), p)
+    assert decision.outcome == "held"
+    assert "inputs the champion needs are missing: income" in decision.reasons[0]
+    assert "labels the champion never had: no, yes" in decision.reasons[0] and "and 4992 more" in decision.reasons[0]
+    assert "could not be scored" in decision.reasons[1]
+    rejected = review(p, job, approve=False, by="bob")
+    assert rejected.outcome == "rejected" and p.registry.versions("tabular-classifier") == []
+
+
+def test_a_good_model_on_a_real_table_is_not_held():
+    p = fake_platform()
+    job = _trained(p, {"metrics": {"f1": 0.97}, "champion": {"f1": 0.96}, "champion_model": "/m",
+                       "compatibility": {"compatible": True},
+                       "single_feature": {"best": {"f1": {"feature": "worst concave points", "value": 0.91}}}})
+    assert run_completed(run_event("RunCompleted", job), p).outcome == "registered"
+
+
+def test_data_whose_event_was_lost_is_found_by_the_scan_once():
+    from lifecycle.handlers.data import find_missed_data
+    from lifecycle.ports import StoredBlob
+    p = fake_platform()
+    data_arrived(blob("seen.csv", etag='"0xA"'), p)
+    url = "http://127.0.0.1:10000/devstoreaccount1/data/"
+    p.data.stored = [StoredBlob("seen.csv", url + "seen.csv", '"0xA"', 100, "text/csv", now()),
+                     StoredBlob("missed.csv", url + "missed.csv", '"0xB"', 100, "text/csv", now()),
+                     StoredBlob("empty.csv", url + "empty.csv", '"0xC"', 0, "text/csv", now()),
+                     StoredBlob("old.csv", url + "old.csv", '"0xD"', 100, "text/csv", now() - timedelta(days=3))]
+    (found,) = find_missed_data(p, now())
+    assert found.blob_path == "missed.csv" and len(p.jobs.submitted) == 2
+    assert find_missed_data(p, now()) == []
+    from lifecycle.records import Rejection
+    assert [r.reason for r in p.state.list(Rejection)] == [
+        "empty.csv is an empty file (0 bytes): there is nothing in it to train on; upload it again with its data"]
