@@ -35,10 +35,17 @@ def up(
     app_ref: str = typer.Option("function_app:app", "--app", help="the function app to host, as module:attribute"),
     routes: Optional[Path] = typer.Option(None, help="routing table (default infra/event-subscriptions.json)"),
     retry_scale: Optional[float] = typer.Option(None, help="compress Event Grid's retry schedule, e.g. 0.01"),
+    settings: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                            help="app settings in local.settings.json's format (default "
+                                                 "local.settings.json, else local.settings.example.json)"),
 ) -> None:
     """Start the whole local stack in the foreground; Ctrl-C stops all of it."""
+    import os
+
+    from emulator.faults import STACK_PID
     from emulator.stack import AlreadyRunning, Stack, StackError, StackOptions
-    options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale)
+    os.environ[STACK_PID] = str(os.getpid())     # its processes know their stack (crash injection, orphan checks)
+    options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale, settings_file=settings)
     stack = Stack(StackHome.default(), options)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -126,6 +133,33 @@ def rollout(
         raise typer.Exit(1)
     console.print(f"{r.endpoint}: {r.model} on {r.colour} is now [bold]{r.phase}[/]"
                   + (" (paused)" if r.paused else ""))
+
+
+def _review(job: str, approve: bool, by: Optional[str]) -> None:
+    import getpass
+
+    from lifecycle.handlers.registration import review
+    try:
+        decision = review(_platform(), job, approve=approve, by=by or getpass.getuser())
+    except ValueError as error:
+        err.print(f"[red]{error}[/]", soft_wrap=True)
+        raise typer.Exit(1)
+    shown = f"registered as version {decision.version}" if decision.version else decision.outcome
+    console.print(f"job {job}: {shown} ({decision.reasons[-1]})", soft_wrap=True)
+
+
+@app.command()
+def approve(job: str = typer.Argument(..., help="the training job whose model the gate held"),
+            by: Optional[str] = typer.Option(None, help="who approves (default: your user name)")) -> None:
+    """Register a model the gate held for a person (a likely leak, or inputs or labels that changed)."""
+    _review(job, True, by)
+
+
+@app.command()
+def reject(job: str = typer.Argument(..., help="the training job whose model the gate held"),
+           by: Optional[str] = typer.Option(None, help="who rejects (default: your user name)")) -> None:
+    """Reject a model the gate held for a person; it is never registered."""
+    _review(job, False, by)
 
 
 @app.command()

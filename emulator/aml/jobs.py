@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlparse
 
 from azure.storage.blob.aio import BlobServiceClient
 
+from emulator import faults
 from emulator.aml.events import run_event
 from emulator.azurite import PROJECT_ROOT
 from emulator.eventgrid.schema import WireEvent
@@ -85,7 +86,7 @@ class LocalJobs:
         existing = self.get(name)
         if existing:
             return existing, False
-        self.folder(name).mkdir(parents=True)
+        self.folder(name).mkdir(parents=True, exist_ok=True)   # may exist from a submission cut short
         job = {"name": name, "experiment": spec.get("experiment") or "Default", "status": "Queued",
                "inputs": {k: spec.get(k) for k in ("data", "target", "model_name", "champion")},
                "hyperparameters": dict(spec.get("hyperparameters") or {}), "tags": dict(spec.get("tags") or {}),
@@ -110,7 +111,8 @@ class LocalJobs:
                     error = _error_from(self.logs(job["name"]), code).replace(local, job["inputs"]["data"].rstrip("/"))
                     await self._set(job, "Failed", ended=utcnow_iso(), error=error)
             except asyncio.CancelledError:
-                await self._set(job, "Canceled", ended=utcnow_iso(), error="the local stack stopped during the job")
+                await self._set(job, "Canceled", ended=utcnow_iso(), retryable=True,
+                                error="the local stack stopped during the job")
                 raise
             except Exception as error:  # inputs that cannot be fetched etc.: the job fails with the reason
                 log.exception("job %s failed before training", job["name"])
@@ -149,6 +151,7 @@ class LocalJobs:
             env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
             process = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=out, cwd=TRAIN_SCRIPT.parent,
                                                            env=env, preexec_fn=die_with_parent)
+            faults.reached("job.running", job["name"])
             try:
                 return await process.wait()
             except asyncio.CancelledError:
@@ -177,6 +180,17 @@ class LocalJobs:
         if count == 0:
             raise JobError(f"input data: nothing found at {url}")
         return target
+
+    async def recover(self) -> list[dict]:
+        """Jobs a previous run of the stand-in left Queued or Running: their process died with it (a kill,
+        a power cut). They end Canceled, marked retryable, with RunStatusChanged published, as Azure ML
+        reports a job whose node was lost; the lifecycle offers their data to a new job."""
+        orphans = [job for job in self.list() if job["status"] in ("Queued", "Running")]
+        for job in orphans:
+            log.warning("job %s was %s when the stand-in stopped: its process is gone", job["name"], job["status"])
+            await self._set(job, "Canceled", ended=utcnow_iso(), retryable=True,
+                            error=f"the job's process is gone: the local stack stopped while it was {job['status']}")
+        return orphans
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -11,6 +11,7 @@ from pathlib import Path
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobServiceClient
 
+from emulator import faults
 from emulator.aml.events import model_registered
 from emulator.eventgrid.schema import WireEvent
 from emulator.timeline import utcnow_iso
@@ -39,6 +40,15 @@ class LocalRegistry:
             await self._container.create_container()
         except ResourceExistsError:
             pass
+        await self._announce_unpublished()
+
+    async def _announce_unpublished(self) -> None:
+        """Versions whose ModelRegistered a previous run never got out (killed in between): publish it now.
+        At least once, as Azure ML's events are; versions stored before this flag existed count as announced."""
+        for name in await self.names():
+            for model in await self.versions(name):
+                if model.get("published", True) is False:
+                    await self._announce(model)
 
     async def close(self) -> None:
         await self._service.close()
@@ -55,29 +65,57 @@ class LocalRegistry:
     async def register(self, name: str, job_name: str | None, tags: dict[str, str], description: str = "",
                        path: str | None = None) -> tuple[dict, bool]:
         """Register a job's model output (the same job registers once), or a model folder on this machine
-        (like `az ml model create --path`). Returns (model, created)."""
+        (like `az ml model create --path`). Returns (model, created).
+
+        Each step can be cut short by a kill and done again: the job's claim on a version number is written
+        first, then the files (copied over whatever a cut-short attempt left), then the version's record,
+        then the event; a second call for the job finishes what the first one began."""
         if not job_name and not path:
             raise RegistryError("give the job whose output to register, or a local model folder")
         async with self._lock:
-            known = await self._read(f"models/{name}/jobs/{job_name}.json") if job_name else None
-            if known:
-                return await self.get(name, known["version"]), False
+            claim = await self._read(f"models/{name}/jobs/{job_name}.json") if job_name else None
+            if claim:
+                model = await self.get(name, claim["version"])
+                if model is not None:
+                    if model.get("published", True) is False:
+                        await self._announce(model)
+                    return model, False
             source = self._job_output(job_name) if job_name else Path(path)
             if not (source / "MLmodel").exists():
                 where = f"azureml://jobs/{job_name}/outputs/output/paths/model" if job_name else str(source)
                 raise RegistryError(f"no MLflow model (MLmodel file) at {where}")
-            versions = await self.versions(name)
-            version = str(max((int(v["version"]) for v in versions), default=0) + 1)
-            await asyncio.to_thread(shutil.copytree, source, self.model_dir(name, version))
+            version = claim["version"] if claim else await self._next_version(name)
+            if job_name and not claim:
+                await self._write(f"models/{name}/jobs/{job_name}.json", {"version": version}, new=True)
+            target = self.model_dir(name, version)
+            await asyncio.to_thread(shutil.rmtree, target, True)        # a cut-short copy, or a lost version's
+            await asyncio.to_thread(shutil.copytree, source, target)
             uri = f"azureml://jobs/{job_name}/outputs/output/paths/model" if job_name else source.resolve().as_uri()
             model = {"name": name, "version": version, "path": uri, "type": "mlflow_model",
                      "tags": {**tags, "mlops.job": job_name} if job_name else dict(tags), "description": description,
-                     "properties": {}, "created": utcnow_iso()}
-            await self._write(f"models/{name}/versions/{version}.json", model, new=True)
-            if job_name:
-                await self._write(f"models/{name}/jobs/{job_name}.json", {"version": version}, new=True)
-        await self._publish([model_registered(self._topic_id, model)])
+                     "properties": {}, "created": utcnow_iso(), "published": False}
+            await self._write(f"models/{name}/versions/{version}.json", model, new=False)
+            faults.reached("model.registered", f"{name}:{version}")
+            await self._announce(model)
         return model, True
+
+    async def _next_version(self, name: str) -> str:
+        """One past the highest version recorded or claimed. A number whose records were lost (Azurite keeps
+        its metadata in memory for a few seconds) is taken again: nothing that survived refers to it."""
+        recorded = [int(v["version"]) for v in await self.versions(name)]
+        claimed = [int(c["version"]) async for c in self._claims(name)]
+        return str(max(recorded + claimed, default=0) + 1)
+
+    async def _claims(self, name: str):
+        async for blob in self._container.list_blobs(name_starts_with=f"models/{name}/jobs/"):
+            found = await self._read(blob.name)
+            if found and str(found.get("version", "")).isdigit():
+                yield found
+
+    async def _announce(self, model: dict) -> None:
+        await self._publish([model_registered(self._topic_id, {k: v for k, v in model.items() if k != "published"})])
+        model["published"] = True
+        await self._write(f"models/{model['name']}/versions/{model['version']}.json", model, new=False)
 
     async def get(self, name: str, version: str) -> dict | None:
         return await self._read(f"models/{name}/versions/{version}.json")

@@ -3,13 +3,19 @@
 It lists the watched containers a few times a second and publishes one event per new committed
 blob version (a new ETag), in the real schema. What it has seen, and its sequencer, are kept on disk
 so a restart neither repeats events nor misses blobs written while the stack was down. Two writes
-to one blob between two looks produce one event for the later version."""
+to one blob between two looks produce one event for the later version.
+
+An event counts as seen on disk only DURABLE_AFTER seconds after it was published: the event waits in
+an Azurite queue, and Azurite saves its data every few seconds, so a kill can lose an event published
+just before it. Remembering it later means such an event is published again after a restart, at worst
+twice; never lost."""
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +27,7 @@ from emulator.eventgrid.schema import system_event
 log = logging.getLogger("emulator.eventgrid.blobwatch")
 SUBJECT_PREFIX = "/blobServices/default/containers/"
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024   # the SDKs upload up to this size in one PutBlob
+DURABLE_AFTER = 8.0                   # seconds: more than Azurite's 5 s between saves of its data
 
 
 def watched_containers(grid: EventGrid, topic: str) -> set[str] | None:
@@ -51,6 +58,8 @@ class BlobWatcher:
         self._containers = watched_containers(grid, topic)
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
         self._seen: dict[str, str] = state.get("seen", {})
+        self._saved: dict[str, str] = dict(self._seen)          # what the file says: only durable events
+        self._unsaved: list[tuple[float, str, str]] = []         # (published at, blob, etag), oldest first
         self._sequencer: int = state.get("sequencer", 0)
 
     async def run(self) -> None:
@@ -64,6 +73,9 @@ class BlobWatcher:
             await asyncio.sleep(self.interval)
 
     async def close(self) -> None:
+        """A clean stop: Azurite saves its data when it stops after this, so everything seen is durable."""
+        self._saved, self._unsaved = dict(self._seen), []
+        self._save()
         await self._service.close()
 
     async def poll(self) -> int:
@@ -85,14 +97,25 @@ class BlobWatcher:
                 if getattr(error, "error_code", None) == "ContainerNotFound":
                     continue  # not created yet: nothing to announce
                 raise
-        changed = bool(events) or present.keys() != self._seen.keys()
         if events:
             # Publish before remembering: a crash in between repeats an event rather than losing it.
             await self.grid.publish(self.topic, events)
-        if changed:
-            self._seen = present
-            self._save()
+            now = time.monotonic()
+            self._unsaved += [(now, key, etag) for key, etag in present.items() if self._seen.get(key) != etag]
+        self._seen = present
+        self._save_durable()
         return len(events)
+
+    def _save_durable(self) -> None:
+        durable_before = time.monotonic() - DURABLE_AFTER
+        saved = {key: etag for key, etag in self._saved.items() if key in self._seen}    # deletions: at once
+        while self._unsaved and self._unsaved[0][0] <= durable_before:
+            _, key, etag = self._unsaved.pop(0)
+            if self._seen.get(key) == etag:
+                saved[key] = etag
+        if saved != self._saved:
+            self._saved = saved
+            self._save()
 
     def _event(self, container: ContainerClient, blob) -> object:
         self._sequencer += 1
@@ -116,7 +139,7 @@ class BlobWatcher:
     def _save(self) -> None:
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"sequencer": self._sequencer, "seen": self._seen}))
+        tmp.write_text(json.dumps({"sequencer": self._sequencer, "seen": self._saved}))
         os.replace(tmp, self.state_path)
 
 

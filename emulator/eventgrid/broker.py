@@ -16,12 +16,14 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import aiohttp
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from emulator import faults
 from emulator.eventgrid import retry
 from emulator.eventgrid.routing import RoutingTable, Subscription
 from emulator.eventgrid.schema import CLOUDEVENTS_SCHEMA, WireEvent
@@ -77,8 +79,10 @@ def queue_name(subscription: str) -> str:
 
 class EventGrid:
     def __init__(self, table: RoutingTable, connection_string: str, *, topic_ids: dict[str, str],
-                 timeline: Timeline | None = None, options: GridOptions = GridOptions()) -> None:
+                 timeline: Timeline | None = None, options: GridOptions = GridOptions(),
+                 archive: Path | None = None) -> None:
         self.table = table
+        self.archive = archive            # every accepted event, as JSON lines: what `replay` sends again
         self.topic_ids = topic_ids
         self.timeline = timeline
         self.options = options
@@ -134,13 +138,22 @@ class EventGrid:
         """Durably accept events for every matching subscription; returns once they are queued."""
         pending = []
         for event in events:
+            faults.reached("event.published", event.event_type)
             subscriptions = self.table.matching(topic, event)
             if not subscriptions:
                 self._record(event, "", 0, "unmatched", "no subscription's filter matched")
             pending += [Pending(sub.name, topic, event) for sub in subscriptions]
         await asyncio.gather(*(self._enqueue(p) for p in pending))
+        if self.archive is not None:
+            self._archive(topic, events)
         for p in pending:
             self._spawn(self._deliver(p))
+
+    def _archive(self, topic: str, events: list[WireEvent]) -> None:
+        lines = "".join(json.dumps({"topic": topic, "event": e.to_json()}, separators=(",", ":")) + "\n"
+                        for e in events)
+        with self.archive.open("a", encoding="utf-8") as archive:
+            archive.write(lines)
 
     async def _enqueue(self, p: Pending) -> None:
         text = await self._message_text(p)

@@ -19,6 +19,8 @@ from typing import Any
 
 import azure.functions as func
 
+from emulator import faults
+
 from .loader import FunctionSpec
 
 log = logging.getLogger("emulator.functions_host")
@@ -97,6 +99,7 @@ class Invoker:
     async def _run(self, spec: FunctionSpec, binding: Any, reason: str,
                    convert: Callable[[Any], Any] | None) -> Outcome:
         invocation_id = str(uuid.uuid4())
+        faults.reached("function.invoked", spec.name)
         kwargs = {spec.arg_name: binding}
         if spec.wants_context:
             kwargs["context"] = InvocationContext(invocation_id, spec)
