@@ -13,55 +13,11 @@ import pandas as pd
 
 from monitoring.feedback_format import REQUEST_ID
 from monitoring.json_values import plain
+from training.labels import class_codes   # one matching by meaning for the training job and monitoring
 
 LABEL = "label"
 PREDICTION = "prediction"
 PROBABILITY_PREFIX = "probability_"
-
-
-def class_codes(values, classes: Sequence) -> np.ndarray:
-    """Each value's index in classes, -1 for nulls and values that are no class. Matched by meaning, for
-    labels that arrive as text or as other number types: exact str() ("yes", "1"), then numbers by value
-    ("1", "1.0", 1.0 and True are the class 1; 1 is the class "1"), then booleans case-insensitively
-    ("true", 1 and "1" are True). str() is taken of the distinct values only."""
-    codes, uniques = pd.factorize(values if isinstance(values, pd.Series) else pd.Series(values), use_na_sentinel=True)
-    find = _class_finder(classes)
-    lookup = np.fromiter((find(u) for u in uniques), dtype=np.intp, count=len(uniques))
-    return np.where(codes >= 0, lookup[np.maximum(codes, 0)] if len(uniques) else codes, -1).astype(np.intp)
-
-
-def _class_finder(classes: Sequence):
-    by_text, by_number, by_bool = {}, {}, {}
-    for i, c in enumerate(map(plain, classes)):
-        by_text.setdefault(str(c).strip(), i)
-        if isinstance(c, bool):
-            by_bool[c] = i
-            by_text.setdefault(str(c).lower(), i)
-            by_text.setdefault(str(int(c)), i)
-        elif isinstance(c, (int, float)):
-            by_number.setdefault(float(c), i)
-
-    def find(value) -> int:
-        value = plain(value)
-        if isinstance(value, (bool, int, float)) and by_bool and not by_number:
-            return by_bool.get(value, -1) if value in (0, 1) else -1
-        if isinstance(value, (int, float)):
-            if by_number:
-                return by_number.get(float(value), -1)
-            if isinstance(value, float) and value.is_integer() and str(int(value)) in by_text:
-                return by_text[str(int(value))]
-        text = str(value).strip()
-        if text in by_text:
-            return by_text[text]
-        if by_bool and text.lower() in by_text:
-            return by_text[text.lower()]
-        if by_number:
-            try:
-                return by_number.get(float(text), -1)
-            except ValueError:
-                pass
-        return -1
-    return find
 
 
 def output_classes(outputs: pd.DataFrame) -> list:

@@ -1,12 +1,24 @@
 """Reading training data: CSV / Parquet files or folders of them, checked so that bad data fails with one
-message naming the file and the problem (`DataError`), never a traceback from deep inside pandas."""
+message naming the file and the problem (`DataError`), never a traceback from deep inside pandas.
+
+Values scikit-learn refuses are settled here, per file (`repair_numbers`), not inside the models:
+- an infinity (inf, -inf, "Infinity", "1e400") in a feature is treated as missing, and so imputed like
+  an empty cell; the count per column is reported (TrainingData.notes);
+- a few text cells in a column of numbers (at most STRAY_TEXT_SHARE of its values: "unknown", "?") are
+  treated as missing the same way, and the column stays numeric; more text than that and the column is
+  text (categorical), as before;
+- a finite number beyond the float32 range (|x| > 3.4e38, e.g. 1e308, often a "missing" sentinel) fails
+  with a DataError naming the file, the column and the count: the models compute in 32-bit floats, and
+  only the data's owner knows whether such values mean "missing" or need rescaling;
+- in the target, an infinity fails (a label must be a class); empty labels drop their rows.
+Missing feature values (NaN) are imputed by the model's pipeline; a column with no values is not a feature."""
 from __future__ import annotations
 
 import difflib
 import gzip
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +30,8 @@ except ImportError:                         # run as a script from the code snap
     from reference_profile import column_kind
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+FLOAT32_MAX = float(np.finfo(np.float32).max)   # 3.4e38: trees (random forest) cast features to float32
+STRAY_TEXT_SHARE = 0.05                     # text cells a column of numbers may hold, read as missing
 IGNORED_COLUMNS = ("request_id",)           # the serving path adds it to join ground truth; never a feature
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -36,6 +50,7 @@ class TrainingData:
     ignored: tuple[str, ...]                # columns present but not used as features, with the reason
     files: tuple[Path, ...]
     dropped_unlabelled: int                 # rows whose target was empty
+    notes: tuple[str, ...] = ()             # values read as missing (infinities, stray text), per column
 
     @property
     def features(self) -> list[str]:
@@ -119,14 +134,16 @@ def load_training_data(paths: Sequence[str | Path], target: str, *, min_rows: in
 def load(paths: Sequence[str | Path], target: str, *, min_rows: int = 50, test_size: float = 0.2,
          log=None) -> TrainingData:
     """Read and check the training data: `read_files`, then `prepare`."""
-    frame, files = read_files(paths, target, log=log)
-    return prepare(frame, target, files, min_rows=min_rows, test_size=test_size)
+    frame, files, notes = read_files(paths, target, log=log)
+    data = prepare(frame, target, files, min_rows=min_rows, test_size=test_size)
+    return replace(data, notes=tuple(notes))
 
 
-def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[pd.DataFrame, list[Path]]:
+def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[pd.DataFrame, list[Path], list[str]]:
     """Read every data file under paths into one DataFrame, checking each file on the way: readable,
-    not empty, has the target column, same columns as the first file, and each column of one kind
-    (numeric or text) in all files. Raises DataError naming the file and the problem."""
+    not empty, has the target column, same columns as the first file, numbers scikit-learn can use
+    (`repair_numbers`), and each column of one kind (numeric or text) in all files. Raises DataError
+    naming the file and the problem. Also returns notes on the values read as missing, per column."""
     files = find_data_files(paths)
     if log:
         log(f"reading {len(files)} data file{'s' if len(files) != 1 else ''} "
@@ -134,6 +151,7 @@ def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[p
     frames: list[pd.DataFrame] = []
     first: Path | None = None
     kinds: dict[str, tuple[str, Path]] = {}          # column -> (kind, first file where it had values)
+    repaired: dict[tuple[str, str], list] = {}      # (column, "text" | "infinite") -> [count, examples, files]
     for path in files:
         frame = read_data_file(path)
         if target not in frame.columns:
@@ -149,6 +167,12 @@ def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[p
                                               f"unexpected {_names(extra)}" if extra else "") if p)
                 raise DataError(f"{path}: its columns differ from those of {first} ({what})")
             frame = frame[list(frames[0].columns)]
+        frame, found = repair_numbers(frame, target, path)
+        for column, what, count, examples in found:
+            seen = repaired.setdefault((column, what), [0, [], []])
+            seen[0] += count
+            seen[1] += [e for e in examples if e not in seen[1]]
+            seen[2].append(path)
         for column in frame.columns:
             values = frame[column]
             if column == target or values.isna().all():
@@ -162,7 +186,73 @@ def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[p
         if log:
             log(f"  {path}: {len(frame):,} rows x {frame.shape[1]} columns")
         frames.append(frame)
-    return _concat(frames), files
+    notes = [f"column {column!r}: {count:,} {what} value{'s' if count != 1 else ''} "
+             f"({_names(examples[:5])}) in {_names(paths_, limit=3)}, treated as missing"
+             for (column, what), (count, examples, paths_) in repaired.items()]
+    return _concat(frames), files, notes
+
+
+def repair_numbers(frame: pd.DataFrame, target: str, path: Path) -> tuple[pd.DataFrame, list[tuple]]:
+    """frame with the feature values scikit-learn refuses settled (see the module docstring): stray text
+    in a column of numbers and infinities become NaN; a number beyond the float32 range raises DataError.
+    Also returns what was changed: (column, "text" | "infinite", count, examples)."""
+    found = []
+    for column in frame.columns:
+        if column == target:
+            continue
+        values = frame[column]
+        if _is_text(values.dtype):
+            parsed, stray = _stray_text(values)
+            if parsed is None:
+                continue
+            found.append((column, "text", int(stray.sum()), [repr(str(v)) for v in pd.unique(values[stray])[:5]]))
+            frame[column] = values = parsed
+        if not pd.api.types.is_float_dtype(values.dtype):     # integers cannot hold infinities nor exceed 9.3e18
+            continue
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        infinite = np.isinf(numbers)
+        huge = np.abs(numbers, where=~infinite, out=np.zeros_like(numbers)) > FLOAT32_MAX
+        if huge.any():
+            count = int(huge.sum())
+            raise DataError(f"{path}: column {column!r} has {count:,} value{'s' if count != 1 else ''} beyond "
+                            f"±{FLOAT32_MAX:.1e} (e.g. {numbers[huge][0]:g}), too large for the models, which "
+                            f"compute in 32-bit floats: if they stand for missing values, leave those cells empty; "
+                            f"otherwise rescale the column (divide it, or take its logarithm)")
+        if infinite.any():
+            signs = ["inf" if v > 0 else "-inf" for v in pd.unique(numbers[infinite])]
+            found.append((column, "infinite", int(infinite.sum()), signs))
+            frame[column] = values.mask(infinite)
+    return frame, found
+
+
+def _is_text(dtype) -> bool:
+    return pd.api.types.is_object_dtype(dtype) or (pd.api.types.is_string_dtype(dtype)
+                                                   and not isinstance(dtype, pd.CategoricalDtype))
+
+
+def _stray_text(values: pd.Series) -> tuple[pd.Series | None, pd.Series | None]:
+    """A text column of numbers with a few text cells: (the numbers, NaN for those cells, and which cells
+    they were), or (None, None) when it is not one: text throughout, numbers throughout (a declared text
+    column such as postcodes stays text), or more text than STRAY_TEXT_SHARE."""
+    present = values.notna()
+    count = int(present.sum())
+    if count == 0:
+        return None, None
+    head = values[present].iloc[:200]
+    if any(isinstance(v, (bool, np.bool_)) for v in head):      # True/False are categories, not 1/0
+        return None, None
+    try:
+        if pd.to_numeric(head, errors="coerce").notna().mean() < 1 - 4 * STRAY_TEXT_SHARE:   # cheap first look
+            return None, None
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)                # parse each value once
+        numbers = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        return None, None
+    parsed = np.where(codes >= 0, numbers[np.maximum(codes, 0)] if len(numbers) else np.nan, np.nan)
+    stray = pd.Series(present.to_numpy() & np.isnan(parsed), index=values.index)
+    if not stray.any() or stray.sum() > STRAY_TEXT_SHARE * count:
+        return None, None
+    return pd.Series(parsed, index=values.index, name=values.name), stray
 
 
 def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows: int = 50,
@@ -230,8 +320,15 @@ def _normalise_labels(labels: pd.Series, target: str, source: str) -> pd.Series:
     class labels."""
     if pd.api.types.is_float_dtype(labels.dtype):
         values = labels.to_numpy(dtype="float64")
-        if not np.isfinite(values).all() or not np.equal(np.mod(values, 1), 0).all():
-            example = _plain(next(v for v in values if not (np.isfinite(v) and v == int(v))))
+        infinite = np.isinf(values)
+        if infinite.any():
+            count = int(infinite.sum())
+            signs = _names(["inf" if v > 0 else "-inf" for v in pd.unique(values[infinite])])
+            raise DataError(f"{source}: the target column {target!r} has {count:,} infinite "
+                            f"value{'s' if count != 1 else ''} ({signs}); a label must be a class: drop those rows, "
+                            f"or leave their label empty to have them dropped")
+        if not np.equal(np.mod(values, 1), 0).all() or np.abs(values).max() >= 2 ** 53:
+            example = _plain(next(v for v in values if v != int(v) or abs(v) >= 2 ** 53))
             raise DataError(f"{source}: the target column {target!r} holds continuous numbers (e.g. {example!r}); "
                             f"train.py trains classifiers: give a column of class labels")
         return labels.astype("int64")

@@ -7,6 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+try:                                        # imported as training.evaluation (tests, monitoring, the local stack)
+    from .labels import class_codes
+except ImportError:                         # run as a script from the code snapshot (Azure ML)
+    from labels import class_codes
+
 METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
 CALIBRATION_BINS = 10
 
@@ -126,8 +131,9 @@ def find_mlflow_model(path: str | Path) -> Path:
 
 
 def evaluate_champion(path: str | Path, x: pd.DataFrame, y: pd.Series, classes: list) -> dict[str, float | None]:
-    """Score the champion MLflow model at path on the holdout rows x, y. Raises (with a readable message)
-    if it cannot: the caller records the reason and carries on."""
+    """Score the champion MLflow model at path on the holdout rows x, y. Its predictions are matched to
+    classes by meaning (labels.class_codes). Raises (with a readable message) if it cannot: the caller
+    records the reason and carries on."""
     from mlflow.models import Model
 
     folder = find_mlflow_model(path)
@@ -151,9 +157,14 @@ def evaluate_champion(path: str | Path, x: pd.DataFrame, y: pd.Series, classes: 
 
         predicted, proba, proba_classes = mlflow.pyfunc.load_model(str(folder)).predict(x), None, None
     predicted = np.asarray(predicted).ravel()
-    unknown = set(pd.unique(predicted)) - set(classes)
-    if unknown:
+    codes = class_codes(predicted, classes)       # by meaning: a champion's 1 is the data's "1"
+    if (codes < 0).any():
+        unknown = pd.unique(predicted[codes < 0])
         raise ValueError(f"the champion predicts labels the data does not have: {sorted(map(str, unknown))[:10]}")
+    predicted = pd.Series(list(classes)).take(codes).to_numpy()
+    if proba_classes is not None:
+        found = class_codes(proba_classes, classes)
+        proba_classes = [classes[k] if k >= 0 else c for k, c in zip(found, proba_classes)]
     return classification_metrics(y, predicted, proba, proba_classes, classes)
 
 

@@ -7,9 +7,22 @@ and the local stack runs in a subprocess with the same arguments.
                     [--test-size 0.2] [--seed 42] [--min-rows 50] [--champion-model MLFLOW_MODEL_DIR]
 
 Writes DIR/model/ (an MLflow model, with reference/profile.json, reference/sample.csv and metrics.json in
-it) and DIR/metrics.json, last. metrics.json holds the holdout's metrics and its expected calibration error
-("calibration", evaluation.calibration), which monitoring checks before estimating performance without
-labels. Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>",
+it) and DIR/metrics.json, last. metrics.json holds what the registration gate and monitoring read:
+- "metrics": the holdout's accuracy, f1, precision, recall, roc_auc (evaluation.classification_metrics);
+  "calibration": their expected calibration error, which monitoring checks before estimating
+  performance without labels (evaluation.calibration);
+- "champion": the live model (--champion-model) scored on the same holdout rows, or None with the reason
+  in "champion_error" (other columns, labels it never predicts, ...);
+- "compatibility": None without --champion-model; else the champion's inputs and labels against the
+  challenger's, computed even when the champion cannot be scored (compatibility.py has the layout):
+  {"champion_features", "challenger_features", "missing_features", "new_features", "changed_types",
+   "champion_classes", "new_classes", "missing_classes", "compatible": bool, "reasons": [...]};
+- "single_feature": how well each feature alone predicts the target on the same holdout, the leak check
+  (leakage.py has the method and what it catches): {"method", "bins", "rows", "features", "baseline",
+   "best": {metric: {"feature", "value"} | None}, "top": [{"feature", "accuracy", "f1", ...}, ...]};
+- "data_notes": values read as missing (infinities, stray text in a column of numbers; dataset.py);
+- rows, class balance, features, files, algorithm and hyperparameters.
+Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>",
 and leaves DIR/error.json with the same message.
 Everything it needs lives in this folder, which is the job's code snapshot.
 """
@@ -21,17 +34,22 @@ import logging
 import os
 import shutil
 import sys
+import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 try:                                        # imported as training.train (tests, the local stack)
+    from .compatibility import compatibility, input_types
     from .dataset import DataError, TrainingData, load, load_training_data
     from .evaluation import METRICS, calibration, classification_metrics, evaluate_champion
+    from .leakage import single_feature_power
     from .reference_profile import build_profile
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
+    from compatibility import compatibility, input_types
     from dataset import DataError, TrainingData, load, load_training_data
     from evaluation import METRICS, calibration, classification_metrics, evaluate_champion
+    from leakage import single_feature_power
     from reference_profile import build_profile
 
 __all__ = ["DataError", "load_training_data", "main", "parse_args", "run"]
@@ -121,15 +139,19 @@ def build_pipeline(numeric: list[str], categorical: list[str], algorithm: str, p
 
 def model_inputs(data: TrainingData):
     """The feature frame as the model sees it: columns as read, except object columns mixing Python
-    types (1 and "1"), which become text so the encoder sees one kind of value. Integer columns stay
-    integers: the signature then accepts the JSON integers a client sends (MLflow will not cast int64
-    to double, calling it unsafe)."""
+    types (1 and "1"), which become text so the encoder sees one kind of value, and nullable booleans
+    with gaps (Parquet), which become Python booleans and NaN (scikit-learn cannot compare pandas' NA).
+    Integer columns stay integers: the signature then accepts the JSON integers a client sends (MLflow
+    will not cast int64 to double, calling it unsafe)."""
+    import numpy as np
     import pandas as pd
 
     x = data.frame[data.features].copy()
     for column in data.categorical:
         if pd.api.types.is_object_dtype(x[column].dtype) and not _uniform(x[column]):
             x[column] = x[column].map(lambda v: v if v is None or v != v else str(v)).astype("str")
+        elif isinstance(x[column].dtype, pd.BooleanDtype) and x[column].isna().any():
+            x[column] = x[column].astype(object).where(x[column].notna(), np.nan)
     return x
 
 
@@ -147,6 +169,8 @@ def run(args: argparse.Namespace) -> dict:
     binary = len(classes) == 2
     if data.dropped_unlabelled:
         log(f"dropped {data.dropped_unlabelled:,} rows without a value in {data.target!r}")
+    for note in data.notes:
+        log(f"note: {note}")
     for note in data.ignored:
         log(f"not a feature: {note}")
     log(f"{len(data.frame):,} labelled rows from {data.source}; {len(data.numeric)} numeric and "
@@ -169,9 +193,19 @@ def run(args: argparse.Namespace) -> dict:
     if calibrated is not None and calibrated["expected_calibration_error"] is not None:
         log(f"holdout expected calibration error ({calibrated['method'].replace('_', '-')} probability, "
             f"{calibrated['bins']} bins): {calibrated['expected_calibration_error']:.4f}")
+    started = time.perf_counter()
+    single = single_feature_power(x_train, y_train, x_hold, y_hold, classes, data.numeric, data.categorical)
+    log(f"each feature alone on the holdout ({single['features']} features, {time.perf_counter() - started:.1f} s): "
+        + (f"best f1 {single['best']['f1']['value']:.4f} ({single['best']['f1']['feature']!r})"
+           if single["best"]["f1"] else "none beats the majority class")
+        + f"; majority class f1 {single['baseline']['f1']:.4f}")
+    signature = model_signature(model, x_train)
 
-    champion, champion_error = None, None
+    champion, champion_error, compatible = None, None, None
     if args.champion_model:
+        compatible = compatibility(args.champion_model, input_types(signature.inputs), classes)
+        log("challenger and champion: " + ("same inputs and labels" if compatible["compatible"]
+                                           else "; ".join(compatible["reasons"])))
         champion_rows = data.frame.loc[x_hold.index].drop(columns=[data.target])
         try:
             champion = evaluate_champion(args.champion_model, champion_rows, y_hold, classes)
@@ -192,11 +226,14 @@ def run(args: argparse.Namespace) -> dict:
         "champion": champion,
         "champion_error": champion_error,
         "champion_model": args.champion_model,
+        "compatibility": compatible,
+        "single_feature": single,
         "rows": {"train": len(x_train), "holdout": len(x_hold), "total": len(x),
                  "unlabelled_dropped": data.dropped_unlabelled},
         "class_balance": {str(c): int(n) for c, n in zip(classes, counts.tolist())},
         "features": {"numeric": list(data.numeric), "categorical": list(data.categorical),
                      "ignored": list(data.ignored)},
+        "data_notes": list(data.notes),
         "data_files": [str(f) for f in data.files],
         "algorithm": args.algorithm,
         "hyperparameters": params,
@@ -207,25 +244,30 @@ def run(args: argparse.Namespace) -> dict:
     profile = build_profile(data.frame[[*data.features, data.target]], data.target, seed=args.seed,
                             outputs={"prediction": pd.Series(predicted)})
     sample = _smoke_rows(data.frame[data.features], np.random.default_rng(args.seed))
-    write_outputs(Path(args.output), model, x_train, doc, profile, sample)
+    write_outputs(Path(args.output), model, signature, doc, profile, sample)
     log(f"wrote {Path(args.output) / 'model'} and {Path(args.output) / 'metrics.json'}")
     track(doc)
     return doc
 
 
-def write_outputs(out: Path, model, x_train, doc: dict, profile: dict, sample) -> None:
+def model_signature(model, x_train):
+    """The MLflow signature of the model's inputs and predictions, from the first SIGNATURE_ROWS rows."""
+    from mlflow.models import infer_signature
+
+    head = x_train.head(SIGNATURE_ROWS)
+    with warnings.catch_warnings():                   # its integer-column hint: integers stay long on purpose
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        return infer_signature(head, model.predict(head))
+
+
+def write_outputs(out: Path, model, signature, doc: dict, profile: dict, sample) -> None:
     """DIR/model/ (MLflow model + reference/ + metrics.json), then DIR/metrics.json. The model is built
     in a staging folder and renamed into place, so a reader never sees half of one."""
     import mlflow.sklearn
-    from mlflow.models import infer_signature
 
     out.mkdir(parents=True, exist_ok=True)
     staging = out / f".model-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    head = x_train.head(SIGNATURE_ROWS)
-    with warnings.catch_warnings():                   # its integer-column hint: integers stay long on purpose
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-        signature = infer_signature(head, model.predict(head))
     quiet = logging.getLogger("mlflow.sklearn")        # its pickle-format advice, once per save
     level = quiet.level
     quiet.setLevel(logging.ERROR)

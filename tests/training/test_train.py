@@ -122,7 +122,13 @@ def test_binary_metrics(binary):
     assert sum(doc["class_balance"].values()) == 600
     assert doc["features"]["numeric"] == ["age", "income"]
     assert doc["features"]["categorical"] == ["city", "member"]
-    assert doc["champion"] is None and doc["champion_error"] is None
+    assert doc["champion"] is None and doc["champion_error"] is None and doc["compatibility"] is None
+    assert doc["data_notes"] == []
+    single = doc["single_feature"]                          # the leak check: each feature alone, same holdout
+    assert (single["method"], single["rows"], single["features"], single["bins"]) == ("bin_majority", 120, 4, 24)
+    assert set(single["baseline"]) == set(single["best"]) == METRIC_KEYS
+    assert single["best"]["f1"]["feature"] in ("age", "city") and single["best"]["f1"]["value"] < doc["metrics"]["f1"]
+    assert [set(t) for t in single["top"]] == [METRIC_KEYS | {"feature"}] * len(single["top"])
     assert doc["algorithm"] == "hist_gradient_boosting" and doc["hyperparameters"]["max_iter"] == 100
     calibration = doc["calibration"]                      # what monitoring's CBPE checks before estimating
     assert (calibration["bins"], calibration["method"], calibration["rows"]) == (10, "positive_class", 120)
@@ -170,6 +176,7 @@ def test_champion_scored_on_the_same_holdout(binary, parquet_with_champion):
     first = read_json(binary["out"] / "metrics.json")
     second = read_json(parquet_with_champion["out"] / "metrics.json")
     assert second["champion_error"] is None
+    assert second["compatibility"]["compatible"] is True and second["compatibility"]["champion_classes"] == [0, 1]
     assert set(second["champion"]) == METRIC_KEYS
     assert second["rows"]["holdout"] == first["rows"]["holdout"]
     # Same rows, same seed, same algorithm: the champion is the same model, so on the same holdout rows
@@ -202,6 +209,10 @@ def test_multiclass_with_an_incompatible_champion(binary, tmp_path):
     assert 0 <= doc["calibration"]["classwise_expected_calibration_error"] <= 1
     assert doc["champion"] is None
     assert "age" in doc["champion_error"]                   # what the champion expected and did not get
+    compatible = doc["compatibility"]                       # and what differs, though it could not be scored
+    assert compatible["compatible"] is False and compatible["champion_classes"] == [0, 1]
+    assert compatible["missing_features"] == ["age", "income", "city", "member"]
+    assert compatible["new_classes"] == ["setosa", "versicolor", "virginica"]
     assert "warning: could not log to MLflow tracking" in done.stderr
     import mlflow.pyfunc
 
@@ -283,6 +294,8 @@ FEW_ROWS = loan_frame(20)
 LONELY_CLASS = loan_frame(100).assign(default=lambda f: np.where(np.arange(len(f)) == 0, 2, f["default"]))
 NO_LABELS = loan_frame(80).assign(default=np.nan)
 CONTINUOUS = loan_frame(80).assign(default=lambda f: f["income"] / 1000)
+HUGE = loan_frame(80).assign(income=lambda f: np.where(np.arange(len(f)) % 20 == 0, 1e308, f["income"]))
+INFINITE_LABELS = loan_frame(80).assign(default=lambda f: np.where(np.arange(len(f)) < 3, np.inf, f["default"]))
 
 BAD_DATA = {
     "missing target": (_frame_csv(loan_frame(60).drop(columns="default")), "data.csv",
@@ -304,6 +317,10 @@ BAD_DATA = {
     "class of one row": (_frame_csv(LONELY_CLASS), "data.csv", ["class 2", "only 1 row"]),
     "target all null": (_frame_csv(NO_LABELS), "data.csv", ["'default' is empty in all 80 rows"]),
     "continuous target": (_frame_csv(CONTINUOUS), "data.csv", ["continuous numbers"]),
+    "huge values": (_frame_csv(HUGE), "data.csv", ["column 'income' has 4 values beyond ±3.4e+38", "1e+308",
+                                                   "leave those cells empty", "rescale"]),
+    "infinite labels": (_frame_csv(INFINITE_LABELS), "data.csv", ["'default' has 3 infinite values (inf)",
+                                                                  "drop those rows"]),
     "columns disagree": (_disagreeing_folder, "b.csv", ["columns differ", "a.csv", "missing city", "unexpected colour"]),
     "column kinds disagree": (_kind_mismatch_folder, "b.csv", ["column 'age'", "'old'", "a.csv"]),
     "no data files": (_markers_only, "drop", ["no data files found", "notes.txt"]),
@@ -326,7 +343,7 @@ def test_bad_data_fails_with_one_clear_line(case, tmp_path, capsys):
     assert "error: " + read_json(tmp_path / "out" / "error.json")["message"] == lines[0]
 
 
-@pytest.mark.parametrize("case", ["missing target", "corrupt parquet", "class of one row"])
+@pytest.mark.parametrize("case", ["missing target", "corrupt parquet", "class of one row", "huge values"])
 def test_bad_data_as_a_process_exits_2_without_traceback(case, tmp_path):
     build, names, phrases = BAD_DATA[case]
     done = run_train("--data", build(tmp_path), "--target", "default", "--model-name", "m", "--output", tmp_path / "out")
