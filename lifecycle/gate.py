@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from lifecycle.settings import Settings
 
 PASS, FAIL, HOLD = "pass", "fail", "hold"
+LEAK_SHARE = 0.9      # of the way from guessing the majority class to the model's score, by one feature alone
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,15 @@ def _incomparable(evaluation: dict, champion_expected: bool) -> list[str]:
 def _leak(evaluation: dict, metric: str, challenger: float, settings: Settings) -> list[str]:
     if challenger < settings.gate_leak_score:
         return []
-    best = ((evaluation.get("single_feature") or {}).get("best") or {}).get(metric) or {}
+    single = evaluation.get("single_feature") or {}
+    best = (single.get("best") or {}).get(metric) or {}
     alone = best.get("value")
     if alone is None or alone < settings.gate_leak_feature_score:
+        return []
+    # Guessing the majority class already scores something (f1 0.95 when 90% of rows are positive): a leak
+    # is one feature alone covering nearly all the way from that baseline to the model's score.
+    baseline = (single.get("baseline") or {}).get(metric) or 0.0
+    if challenger > baseline and (alone - baseline) / (challenger - baseline) < LEAK_SHARE:
         return []
     return [f"{metric} {challenger:.4f} on the holdout, and feature {best.get('feature')!r} alone reaches "
             f"{alone:.4f}: a likely leak (a copy of the label, or a value known only after the outcome)"]

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from lifecycle import rollout as rm
+from lifecycle.dispatch import Rejected
 from lifecycle.events import ModelRegistered
 from lifecycle.judge import JudgePolicy, Window, judge
 from lifecycle.ports import Platform
@@ -20,12 +21,19 @@ SMOKE_ROUNDS = 4
 SMOKE_ATTEMPTS, SMOKE_RETRY_SECONDS = 3, 2.0
 SMOKE_LEASE_SECONDS = 120
 WARMUP_REQUESTS, WARMUP_CONCURRENCY = 16, 4
+REGISTRY_LAG = timedelta(minutes=10)     # a version the registry still lacks this long after its event never comes
 
 
 def model_registered(event: ModelRegistered, p: Platform) -> Rollout | None:
     if event.model_name != p.settings.model_name:
         log.info("ignored %s:%s: this app deploys %s", event.model_name, event.model_version, p.settings.model_name)
         return None
+    if p.registry.get(event.model_name, event.model_version) is None:
+        age = datetime.now(timezone.utc) - event.event_time if event.event_time else timedelta(0)
+        if age > REGISTRY_LAG:
+            raise Rejected(f"model {event.model_name}:{event.model_version} is not in the registry, "
+                           f"{age.total_seconds() / 60:.0f} min after the event said it was registered")
+        raise LookupError(f"model {event.model_name}:{event.model_version} is not in the registry yet")  # retried
     return offer(p, event.model_name, event.model_version)
 
 

@@ -337,3 +337,20 @@ def test_data_whose_event_was_lost_is_found_by_the_scan_once():
     from lifecycle.records import Rejection
     assert [r.reason for r in p.state.list(Rejection)] == [
         "empty.csv is an empty file (0 bytes): there is nothing in it to train on; upload it again with its data"]
+
+
+def test_one_strong_feature_on_a_majority_positive_table_is_not_a_leak():
+    p = fake_platform()
+    job = _trained(p, {"metrics": {"f1": 0.995}, "champion": None, "single_feature": {
+        "baseline": {"f1": 0.947}, "best": {"f1": {"feature": "tenure", "value": 0.96}}}})
+    assert run_completed(run_event("RunCompleted", job), p).outcome == "registered"
+
+
+def test_a_model_registered_event_for_a_version_that_never_came_is_rejected_once_old():
+    from lifecycle.handlers.rollout import model_registered as rollout_model_registered
+    p = fake_platform()
+    young = registered("tabular-classifier", "7")
+    with pytest.raises(LookupError):                         # the registry may lag the event: retried
+        rollout_model_registered(replace(young, event_time=now()), p)
+    with pytest.raises(Rejected, match="not in the registry, 5"):
+        rollout_model_registered(replace(young, event_time=now() - timedelta(minutes=59)), p)
