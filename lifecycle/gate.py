@@ -62,14 +62,8 @@ def _incomparable(evaluation: dict, champion_expected: bool) -> list[str]:
     reasons = []
     compatibility = evaluation.get("compatibility") or {}
     if compatibility and not compatibility.get("compatible", True):
-        differences = [f"{label} {_names(compatibility.get(key))}" for key, label in (
-            ("missing_features", "inputs the champion needs are missing:"), ("new_features", "new inputs:"),
-            ("new_classes", "labels the champion never had:"), ("missing_classes", "labels no longer present:"))
-            if compatibility.get(key)]
-        differences += [f"{column} changed type ({change})"
-                        for column, change in (compatibility.get("changed_types") or {}).items()]
-        reasons.append("its inputs or labels differ from the champion's, so clients and monitoring would have "
-                       "to change: " + "; ".join(differences or ["see compatibility in metrics.json"]))
+        reasons.append("its inputs or labels differ from the champion's, so clients and monitoring would have to "
+                       "change: " + "; ".join(compatibility.get("reasons") or ["see compatibility in metrics.json"]))
     if champion_expected and not evaluation.get("champion"):
         reasons.append("the champion could not be scored on this data, so nothing shows the challenger is "
                        f"better ({evaluation.get('champion_error') or 'no reason given'})")
@@ -91,9 +85,3 @@ def _leak(evaluation: dict, metric: str, challenger: float, settings: Settings) 
         return []
     return [f"{metric} {challenger:.4f} on the holdout, and feature {best.get('feature')!r} alone reaches "
             f"{alone:.4f}: a likely leak (a copy of the label, or a value known only after the outcome)"]
-
-
-def _names(values, limit: int = 8) -> str:
-    values = [str(v) for v in values or ()]
-    shown = ", ".join(values[:limit])
-    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
