@@ -7,7 +7,9 @@ its collector run in a second process, as in the stack; the deployment is azurem
 http under gunicorn (emulator.aml.serving, 2 workers) serving a small scikit-learn MLflow model with
 deployment/score.py. Because the model dominates the latency, the same comparison is also made with a
 trivial aiohttp upstream (a third process answering a fixed score.py-shaped body), which shows the
-router's own cost.
+router's own cost. A deployment answers only requests with its server's secret (emulator/aml/guard.py):
+the router sends it, and so do the direct requests here; the router sends one to the trivial upstream too
+(which ignores it), so both routed figures include the header's cost.
 
     sequential   one request at a time, the targets interleaved request by request (rotating order)
     throughput   N concurrent clients for a few seconds per target, targets alternating, several rounds
@@ -37,6 +39,7 @@ BODY = json.dumps({"input_data": {"columns": COLUMNS, "data": [ROW]}}).encode()
 TRIVIAL_ANSWER = json.dumps({"predictions": ["stay"], "probabilities": [[0.3, 0.7]], "classes": ["churn", "stay"],
                              "model": "trivial:1"}).encode()
 CONTAINER = "azureml"
+SECRET_ENV = "BENCH_DEPLOYMENT_SECRET"
 
 
 # -- the other processes ------------------------------------------------------------------------------
@@ -46,7 +49,9 @@ async def _until_stdin_closes() -> None:
 
 
 async def run_router(connection_string: str, model_url: str, trivial_url: str) -> None:
-    """The router process: endpoints bench-model and bench-trivial, data collection into Azurite."""
+    """The router process: endpoints bench-model and bench-trivial, data collection into Azurite; the
+    inference server's secret comes in the environment (SECRET_ENV), not on the command line anyone can read."""
+    secret = os.environ[SECRET_ENV]
     from emulator.aml.collector import DataCollector
     from emulator.aml.router import Router
     from emulator.loopback import serve_on_loopback
@@ -55,8 +60,8 @@ async def run_router(connection_string: str, model_url: str, trivial_url: str) -
     await collector.start()
     router = Router(on_scored=collector)
     runner, url = await serve_on_loopback(router.make_app())
-    router.set_endpoint("bench-model", KEY, {"blue": model_url}, {"blue": 100})
-    router.set_endpoint("bench-trivial", KEY, {"blue": trivial_url}, {"blue": 100})
+    router.set_endpoint("bench-model", KEY, {"blue": model_url}, {"blue": 100}, deployment_secrets={"blue": secret})
+    router.set_endpoint("bench-trivial", KEY, {"blue": trivial_url}, {"blue": 100}, deployment_secrets={"blue": secret})
     print(url, flush=True)
     await _until_stdin_closes()
     await runner.cleanup()
@@ -80,9 +85,9 @@ async def run_trivial() -> None:
     await runner.cleanup()
 
 
-def spawn(*args: str) -> tuple[subprocess.Popen, str]:
+def spawn(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([sys.executable, __file__, *args], cwd=ROOT, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     url = process.stdout.readline().strip()
     if not url.startswith("http://"):
         process.kill()
@@ -232,11 +237,12 @@ def main() -> None:
         router = None
         try:
             server.wait_ready(120)
-            router, router_url = spawn("--serve", "router", storage.connection_string, server.url, trivial_url)
+            router, router_url = spawn("--serve", "router", storage.connection_string, server.url, trivial_url,
+                                       env={SECRET_ENV: server.secret})
             direct_headers = {"Content-Type": "application/json"}
             routed_headers = {**direct_headers, "Authorization": f"Bearer {KEY}"}
             pairs = [
-                (Target("model   direct", server.url + "/score", direct_headers),
+                (Target("model   direct", server.url + "/score", {**direct_headers, **server.headers}),
                  Target("model   through router (+collect)", f"{router_url}/endpoints/bench-model/score", routed_headers)),
                 (Target("trivial direct", trivial_url + "/score", direct_headers),
                  Target("trivial through router (+collect)", f"{router_url}/endpoints/bench-trivial/score", routed_headers)),

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from emulator.aml.service import LocalAzureML
+from emulator.aml.service import RESTORE_TIMEOUT, LocalAzureML
 from emulator.azurite import PROJECT_ROOT, Azurite
 from emulator.eventgrid.blobwatch import BlobWatcher
 from emulator.eventgrid.broker import EventGrid, GridOptions
 from emulator.eventgrid.resources import storage_topic, topic_ids
 from emulator.eventgrid.routing import DEFAULT_TABLE, load_routing_table
 from emulator.eventgrid.topic import TopicEndpoint
-from emulator.home import StackHome
+from emulator.home import StackHome, make_private, write_private
 from emulator.loop import BackgroundLoop
 from emulator.loopback import serve_on_loopback
 from emulator.processes import die_with_parent
@@ -109,7 +109,7 @@ class Stack:
 
     # -- start ------------------------------------------------------------------------------
     def start(self, progress=lambda message: None) -> StackInfo:
-        self.home.root.mkdir(parents=True, exist_ok=True)
+        self.home.create()         # owner only: it holds keys and connection strings
         self._take_lock()
         try:
             return self._start(progress)
@@ -130,7 +130,8 @@ class Stack:
         self._loop = BackgroundLoop("mlops-stack")
         ids = topic_ids(table)
         self._grid = EventGrid(table, conn, topic_ids=ids, timeline=timeline,
-                               options=GridOptions(retry_scale=self.options.retry_scale))
+                               options=GridOptions(retry_scale=self.options.retry_scale),
+                               archive=self.home.path("eventgrid", "published.jsonl"))
         self._loop.run(self._grid.start())
         custom = [name for name, t in table.topics.items() if t.kind == "custom"]
         endpoint = TopicEndpoint(self._grid, keys["eventgrid_key"], custom[0] if custom else next(iter(ids)))
@@ -139,7 +140,11 @@ class Stack:
 
         progress("starting the local Azure ML stand-in")
         self._aml = LocalAzureML(self.home.path("aml"), conn, self._grid, _workspace_topic(table), keys["aml_key"])
-        self._loop.run(self._aml.start())
+        # Endpoints of an earlier run serve again before the Functions host can act on their traffic.
+        self._loop.run(self._aml.start(RESTORE_TIMEOUT, progress), timeout=RESTORE_TIMEOUT + 60)
+        failed = [f"{e}/{d.name}: {d.error}" for e, d in self._aml.restored if d.state == "Failed"]
+        if failed:
+            log.warning("restored deployment(s) failed to start:\n  %s", "\n  ".join(failed))
 
         progress(f"starting the Functions host ({self.options.app})")
         settings = {
@@ -174,9 +179,7 @@ class Stack:
             scoring_uri=f"{self._aml.router_url}/endpoints/{endpoint_name}/score",
             started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
-        tmp = self.home.info.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self.info), indent=2))
-        os.replace(tmp, self.home.info)
+        write_private(self.home.info, json.dumps(asdict(self.info), indent=2))    # holds every key
         return self.info
 
     def _start_functions_host(self, settings: dict[str, str]) -> dict:
@@ -185,7 +188,7 @@ class Stack:
         ready_file = folder / "ready.json"
         ready_file.unlink(missing_ok=True)
         settings_file = folder / "settings.json"
-        settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
+        write_private(settings_file, json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
         self.home.logs.mkdir(parents=True, exist_ok=True)
         log_path = self.home.logs / "functions.log"
         command = [sys.executable, "-m", "emulator.functions_host", "--app", self.options.app, "--port", "0",
@@ -207,16 +210,22 @@ class Stack:
     def _file_settings(self) -> dict[str, str]:
         if not self.options.settings_file:
             return {}
-        return dict(json.loads(Path(self.options.settings_file).read_text()).get("Values", {}))
+        path = Path(self.options.settings_file)
+        try:
+            return dict(json.loads(path.read_text()).get("Values", {}))
+        except (OSError, ValueError, AttributeError) as error:
+            raise StackError(f"the settings file {path} cannot be read ({error}): give a file in "
+                             "local.settings.json format ({\"IsEncrypted\": false, \"Values\": {...}}), "
+                             "e.g. with `mlops up --settings FILE`") from None
 
     def _keys(self) -> dict[str, str]:
         # Kept across restarts, so clients configured once keep working.
+        make_private(self.home.keys)           # an older version wrote it readable, then narrowed it
         keys = json.loads(self.home.keys.read_text()) if self.home.keys.exists() else {}
         missing = {name: secrets.token_urlsafe(32) for name in ("eventgrid_key", "aml_key") if name not in keys}
         if missing:
             keys.update(missing)
-            self.home.keys.write_text(json.dumps(keys))
-            os.chmod(self.home.keys, 0o600)
+            write_private(self.home.keys, json.dumps(keys))
         return keys
 
     def _take_lock(self) -> None:

@@ -2,6 +2,12 @@
 a registered model with deployment/score.py; the router in front routes by traffic and checks the key.
 Deployments are created in the background (Creating → Succeeded | Failed), as in Azure ML.
 
+Restart: each endpoint is a file (`<endpoint>.json`, owner-only: it holds the endpoint key) with its key,
+traffic and deployments (name → model). restore() reads them back and starts every deployment again, in
+parallel, returning once each one serves or has failed (with its reason), so nothing takes events while
+traffic points at deployments that are not running. Each deployment answers only requests that carry its
+server's own secret (emulator/aml/guard.py), which the router sends.
+
 Utilisation: a sampler records each serving deployment's CPU time and memory every SAMPLE_INTERVAL
 seconds (`utilisation()` reads them back over a window), the local counterpart of the deployment's
 CpuUtilizationPercentage and CpuMemoryUtilizationPercentage in Azure Monitor. One local deployment is one
@@ -14,20 +20,25 @@ import json
 import logging
 import re
 import secrets
+import shutil
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulator import faults
 from emulator.aml.registry import LocalRegistry
 from emulator.aml.router import Router
 from emulator.aml.serving import InferenceServer, UsageSample
+from emulator.home import make_private, write_private
 from emulator.timeline import utcnow_iso
 
 log = logging.getLogger("emulator.aml.endpoints")
 NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 SAMPLE_INTERVAL = 1.0          # seconds between usage samples of each serving deployment
 SAMPLES_KEPT = 7200            # two hours at one a second
+READY_TIMEOUT = 120.0          # seconds a deployment's server has to load its model
 
 
 class EndpointError(ValueError):
@@ -53,6 +64,11 @@ class Deployment:
         found = self.server.usage() if self.server else None
         if found is not None:
             self.usage.append(found)
+
+    @property
+    def secret(self) -> str:
+        """What the server answering for this deployment requires in each request ("" when none serves)."""
+        return self.server.secret if self.server and self.url else ""
 
     def to_json(self) -> dict:
         return {"name": self.name, "model": self.model, "state": self.state, "error": self.error}
@@ -81,6 +97,9 @@ class LocalEndpoints:
         self.router_url = router_url
         self.endpoints: dict[str, Endpoint] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._servers: set[InferenceServer] = set()      # every server started and not stopped yet
+        self._sampler: asyncio.Task | None = None
+        self._closing = False
         self.root.mkdir(parents=True, exist_ok=True)
 
     def scoring_uri(self, name: str) -> str:
@@ -88,20 +107,48 @@ class LocalEndpoints:
 
     # -- persistence: endpoints come back after a restart, their deployments are started again ----------
     def _save(self, endpoint: Endpoint) -> None:
+        # The same format since the first version: a home written by an older stand-in restores as it was.
         body = {"name": endpoint.name, "key": endpoint.key, "traffic": endpoint.traffic,
                 "mirror_traffic": endpoint.mirror_traffic, "created": endpoint.created,
                 "deployments": {d.name: d.model for d in endpoint.deployments.values()}}
-        (self.root / f"{endpoint.name}.json").write_text(json.dumps(body, indent=1))
+        write_private(self.root / f"{endpoint.name}.json", json.dumps(body, indent=1))
 
-    async def restore(self) -> None:
+    async def restore(self, timeout: float = READY_TIMEOUT,
+                      progress: Callable[[str], None] = lambda message: None) -> list[tuple[str, Deployment]]:
+        """Read the endpoints back and start their deployments again, all at once. Returns (endpoint,
+        deployment) for each, once every one serves (Succeeded) or has failed (Failed, with the reason),
+        or after `timeout` seconds plus a margin (then some may still be Creating)."""
+        started = time.monotonic()
+        shutil.rmtree(self.root / "mounts", ignore_errors=True)      # a killed run's model mounts
+        for stale in self.root.glob(".*.tmp"):                        # a killed run's unfinished writes
+            stale.unlink(missing_ok=True)
+        restored, tasks = [], []
         for path in sorted(self.root.glob("*.json")):
-            body = json.loads(path.read_text())
-            endpoint = Endpoint(body["name"], body["key"], body["traffic"], body["mirror_traffic"],
-                                created=body["created"])
+            make_private(path)                                        # written by an older stand-in
+            try:
+                endpoint, models = _read_endpoint(path)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                kept = path.with_name(path.name + ".unreadable")
+                path.replace(kept)
+                log.error("endpoint file %s is unreadable (%s: %s): the endpoint was not restored; the file is kept "
+                          "as %s", path, type(error).__name__, error, kept.name)
+                continue
             self.endpoints[endpoint.name] = endpoint
-            for name, model in body["deployments"].items():
-                self._start(endpoint, Deployment(name, model))
+            for name, model in models.items():
+                deployment = endpoint.deployments[name] = Deployment(name, model)
+                restored.append((endpoint.name, deployment))
+                tasks.append(self._start(endpoint, deployment, ready_timeout=timeout))
             self._route(endpoint)
+        if not tasks:
+            return restored
+        progress(f"restoring {len(tasks)} deployment(s): "
+                 + ", ".join(f"{e}/{d.name} ({d.model})" for e, d in restored))
+        _, pending = await asyncio.wait(tasks, timeout=timeout + 15)   # + starting and stopping the processes
+        if pending:
+            log.warning("%d restored deployment(s) were still starting after %.0f s", len(pending), timeout + 15)
+        log.info("restored %d deployment(s) in %.1f s: %s", len(restored), time.monotonic() - started,
+                 ", ".join(f"{e}/{d.name} {d.state}" for e, d in restored))
+        return restored
 
     # -- operations ----------------------------------------------------------------------------------
     def get(self, name: str) -> Endpoint:
@@ -147,6 +194,7 @@ class LocalEndpoints:
         endpoint.traffic = {k: int(v) for k, v in traffic.items() if int(v) > 0}
         endpoint.mirror_traffic = {k: int(v) for k, v in mirror.items() if int(v) > 0}
         self._save(endpoint)
+        faults.reached("traffic.set", endpoint_name)
         self._route(endpoint)
         return endpoint
 
@@ -176,47 +224,73 @@ class LocalEndpoints:
         self._save(endpoint)
         self._route(endpoint)
         if deployment.server:
-            self._spawn(asyncio.to_thread(deployment.server.stop))
+            self._spawn(self._stop(deployment.server))
 
     # -- processes -----------------------------------------------------------------------------------
-    def _start(self, endpoint: Endpoint, deployment: Deployment, replaces: Deployment | None = None) -> None:
-        self._spawn(self._serve(endpoint, deployment, replaces))
+    def _start(self, endpoint: Endpoint, deployment: Deployment, replaces: Deployment | None = None,
+               ready_timeout: float = READY_TIMEOUT) -> asyncio.Task:
+        return self._spawn(self._serve(endpoint, deployment, replaces, ready_timeout))
 
-    async def _serve(self, endpoint: Endpoint, deployment: Deployment, replaces: Deployment | None) -> None:
+    async def _serve(self, endpoint: Endpoint, deployment: Deployment, replaces: Deployment | None,
+                     ready_timeout: float) -> None:
         name, _, version = deployment.model.partition(":")
         model_dir = self.registry.resolve(deployment.model)
-        server = InferenceServer(log_path=self.root / "logs" / f"{endpoint.name}-{deployment.name}.log")
+        server = InferenceServer(log_path=self.root / "logs" / f"{endpoint.name}-{deployment.name}.log",
+                                 mount_parent=self.root / "mounts")
         try:
             if model_dir is None:
-                raise EndpointError(f"model {deployment.model} is not registered")
+                raise EndpointError(f"model {deployment.model} is not registered: its folder "
+                                    f"{self.registry.model_dir(name, version)} does not exist; register the model "
+                                    f"again and update deployment '{deployment.name}', or delete the deployment")
+            if self._closing:
+                return
+            self._servers.add(server)
             url = await asyncio.to_thread(server.start, model_dir, name=name, version=version)
-            await asyncio.to_thread(server.wait_ready, 120)
+            await self._until_ready(server, ready_timeout)
+        except _Closing:
+            await self._stop(server)             # the stand-in is stopping: no state change, nothing saved
+            return
         except Exception as error:
             deployment.state, deployment.error = "Failed", str(error)
             deployment.url = ""
             log.warning("deployment %s/%s failed: %s", endpoint.name, deployment.name, error)
             self._route(endpoint)
-            await asyncio.to_thread(server.stop)
+            await self._stop(server)
             if replaces and replaces.server:
-                await asyncio.to_thread(replaces.server.stop)
+                await self._stop(replaces.server)
             return
         if endpoint.deployments.get(deployment.name) is not deployment:   # deleted or replaced meanwhile
-            await asyncio.to_thread(server.stop)
+            await self._stop(server)
             return
         deployment.server, deployment.url, deployment.state = server, url, "Succeeded"
         self._route(endpoint)
         if replaces and replaces.server:
-            await asyncio.to_thread(replaces.server.stop)
+            await self._stop(replaces.server)
         log.info("deployment %s/%s serves %s at %s", endpoint.name, deployment.name, deployment.model, deployment.url)
 
+    async def _until_ready(self, server: InferenceServer, timeout: float) -> None:
+        """Probe the server's health route (without a thread per server: many start at once on a restore)."""
+        deadline = time.monotonic() + timeout
+        while not await server.ready_async():
+            if self._closing:
+                raise _Closing()
+            if time.monotonic() > deadline:
+                raise server.not_ready(timeout)
+            await asyncio.sleep(0.1)
+
+    async def _stop(self, server: InferenceServer) -> None:
+        await asyncio.to_thread(server.stop)
+        self._servers.discard(server)
+
     def _route(self, endpoint: Endpoint) -> None:
-        ready = {d.name: d.url for d in endpoint.deployments.values()
-                 if d.url and d.state in ("Succeeded", "Updating")}
-        self.router.set_endpoint(endpoint.name, endpoint.key, deployments=ready, traffic=endpoint.traffic,
-                                 mirror_traffic=endpoint.mirror_traffic)
+        serving = [d for d in endpoint.deployments.values() if d.url and d.state in ("Succeeded", "Updating")]
+        self.router.set_endpoint(endpoint.name, endpoint.key, deployments={d.name: d.url for d in serving},
+                                 traffic=endpoint.traffic, mirror_traffic=endpoint.mirror_traffic,
+                                 deployment_secrets={d.name: d.secret for d in serving})
 
     def start_sampling(self, interval: float = SAMPLE_INTERVAL) -> None:
-        self._spawn(self._sample_forever(interval))
+        if not self._closing:           # close() may have come while the deployments were being restored
+            self._sampler = asyncio.get_running_loop().create_task(self._sample_forever(interval))
 
     async def _sample_forever(self, interval: float) -> None:
         while True:
@@ -232,17 +306,34 @@ class LocalEndpoints:
                 except Exception as error:         # never let one deployment stop the sampler
                     log.debug("usage sample of %s/%s failed: %s", endpoint.name, deployment.name, error)
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        """Stop every server. Starts in progress are not cancelled (a process could be left behind by a
+        thread still starting it): they see `_closing` within a probe and stop their own server."""
+        self._closing = True
+        if self._sampler is not None:
+            self._sampler.cancel()
+            await asyncio.gather(self._sampler, return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        servers = [d.server for e in self.endpoints.values() for d in e.deployments.values() if d.server]
-        await asyncio.gather(*(asyncio.to_thread(s.stop) for s in servers), return_exceptions=True)
+        await asyncio.gather(*(self._stop(s) for s in list(self._servers)), return_exceptions=True)
+
+
+class _Closing(Exception):
+    """The stand-in is stopping while a deployment starts."""
+
+
+def _read_endpoint(path: Path) -> tuple[Endpoint, dict[str, str]]:
+    """An endpoint file: the endpoint (without deployments) and its deployments' models by name."""
+    body = json.loads(path.read_text(encoding="utf-8"))
+    endpoint = Endpoint(body["name"], body["key"], dict(body["traffic"]), dict(body["mirror_traffic"]),
+                        created=body["created"])
+    models = {str(name): str(model) for name, model in body["deployments"].items()}
+    return endpoint, models
 
 
 def usage_over(samples: list[UsageSample], since: float | None, until: float | None) -> dict:

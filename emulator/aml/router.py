@@ -6,7 +6,8 @@ Azure ML's endpoint gateway does.
 
 A scoring request goes to one deployment: the one named in the `azureml-model-deployment` header, or
 one drawn by the endpoint's traffic weights. The body is forwarded untouched to that deployment's
-inference server (`POST {url}/score`) over pooled keep-alive connections, and the answer comes back
+inference server (`POST {url}/score`, with the server's own secret when it has one: the deployments
+answer nobody else, see emulator/aml/guard.py) over pooled keep-alive connections, and the answer comes back
 with `azureml-model-deployment` and `x-request-id` headers. The client for that is the small HTTP/1.1
 one at the end of this module: ~95 µs of CPU per request where aiohttp's client took ~270 µs, which
 was most of the router's own cost (bench/router.py measures the router). Like Azure: 401 without the
@@ -49,11 +50,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
-
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from emulator import faults
+from emulator.aml.guard import DEPLOYMENT_SECRET_HEADER
 from emulator.aml.upstream import Upstream
 
 log = logging.getLogger("emulator.aml.router")
@@ -132,7 +134,7 @@ class Route(NamedTuple):
     score_url: str
     stats: DeploymentStats
     upstream: Upstream                               # the pooled connections to its inference server
-    head: bytes                                      # b"POST {path}/score HTTP/1.1\r\nHost: ...\r\n"
+    head: bytes                                      # b"POST {path}/score HTTP/1.1\r\nHost: ...\r\n" + secret
 
 
 @dataclass(frozen=True)
@@ -174,11 +176,14 @@ class Router:
 
     # -- configuration (any thread) ------------------------------------------------------------------
     def set_endpoint(self, name: str, key: str, deployments: Mapping[str, str], traffic: Mapping[str, int],
-                     mirror_traffic: Mapping[str, int] | None = None) -> None:
+                     mirror_traffic: Mapping[str, int] | None = None,
+                     deployment_secrets: Mapping[str, str] | None = None) -> None:
         """Route endpoint `name` (replacing its previous configuration). deployments: name → base URL of
         its inference server, for the deployments that are serving; traffic and mirror_traffic: Azure
         ML's percentages. A deployment with traffic but no server yet takes no requests: the others
-        share its traffic in proportion, or the endpoint answers 503 if there are none."""
+        share its traffic in proportion, or the endpoint answers 503 if there are none.
+        deployment_secrets: name → the secret its inference server requires (InferenceServer.secret),
+        sent with every request to it, mirrored copies included."""
         if not key:
             raise ValueError(f"endpoint '{name}' needs a key")
         traffic = {d: int(w) for d, w in traffic.items()}
@@ -187,7 +192,8 @@ class Router:
         routes = {}
         for deployment, url in deployments.items():
             stats = self._stats.setdefault((name, deployment), DeploymentStats(self._capacity))
-            routes[deployment] = self._route(name, deployment, url, stats)
+            secret = (deployment_secrets or {}).get(deployment, "")
+            routes[deployment] = self._route(name, deployment, url, stats, secret)
         draw, cumulative, total = [], [], 0
         for deployment, weight in traffic.items():
             if weight > 0 and deployment in routes:
@@ -204,14 +210,20 @@ class Router:
                                 tuple(cumulative), mirror_route, share)
         self._endpoints[name] = config    # the swap: one assignment, atomic for the serving thread
 
-    def _route(self, endpoint: str, deployment: str, url: str, stats: DeploymentStats) -> Route:
+    def _route(self, endpoint: str, deployment: str, url: str, stats: DeploymentStats, secret: str) -> Route:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"endpoint '{endpoint}': deployment '{deployment}' needs an http:// URL, not '{url}'")
+        if not _safe(secret) or not secret.isascii():
+            raise ValueError(f"endpoint '{endpoint}': deployment '{deployment}' has a secret that cannot be sent "
+                             "in a header")
         port = parts.port or 80
         upstream = self._upstreams.setdefault((parts.hostname, port), Upstream(parts.hostname, port))
         path = parts.path.rstrip("/") + "/score"
+        # the secret goes into the fixed head, built once per configuration: no cost per request
         head = f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode()
+        if secret:
+            head += f"{DEPLOYMENT_SECRET_HEADER}: {secret}\r\n".encode()
         return Route(deployment, f"http://{parts.netloc}{path}", stats, upstream, head)
 
     def remove_endpoint(self, name: str) -> None:
@@ -281,6 +293,7 @@ class Router:
         mirror = None
         wanted = headers.get(DEPLOYMENT_HEADER)
         if wanted:
+            faults.reached("deployment.smoke", wanted)     # pinned requests: a rollout's smoke test
             route = config.routes.get(wanted)
             if route is None:
                 totals["4xx"] += 1

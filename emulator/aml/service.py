@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -17,6 +18,8 @@ from emulator.aml.router import Router
 from emulator.eventgrid.broker import EventGrid
 from emulator.loopback import serve_on_loopback
 from training.reference_profile import read_reference
+
+RESTORE_TIMEOUT = 120.0       # seconds restored deployments have to serve again before start() goes on
 
 
 class LocalAzureML:
@@ -38,20 +41,28 @@ class LocalAzureML:
         self._root = root
         self._runners: list[web.AppRunner] = []
         self.url = self.router_url = ""
+        self.endpoints: LocalEndpoints | None = None
+        self.restored: list = []          # (endpoint, Deployment) brought back by start()
 
-    async def start(self) -> None:
+    async def start(self, restore_timeout: float = RESTORE_TIMEOUT,
+                    progress: Callable[[str], None] = lambda message: None) -> None:
+        """Start the API and the router, and bring back the endpoints of an earlier run: returns once each
+        restored deployment serves or has failed (at most restore_timeout seconds and a margin), so that
+        whatever starts next never sends traffic to deployments that are still loading."""
         await self.registry.start()
+        await self.jobs.recover()          # jobs a killed run left Queued or Running
         await self.collector.start()
         router_runner, self.router_url = await serve_on_loopback(self.router.make_app())
         api_runner, self.url = await serve_on_loopback(self._api())
         self._runners = [router_runner, api_runner]
         self.endpoints = LocalEndpoints(self._root / "endpoints", self.registry, self.router, self.router_url)
-        await self.endpoints.restore()
+        self.restored = await self.endpoints.restore(restore_timeout, progress)
         self.endpoints.start_sampling()
 
     async def close(self) -> None:
         await self.jobs.close()
-        await self.endpoints.close()
+        if self.endpoints is not None:      # None if start() failed before the endpoints
+            await self.endpoints.close()
         for runner in self._runners:
             await runner.cleanup()
         await self.router.close()

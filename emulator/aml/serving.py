@@ -6,16 +6,22 @@ The server's own launcher (`azmlinfsrv`) always binds 0.0.0.0, so its Flask app
 process binds to 127.0.0.1 first and hands over (`--bind fd://N`): the port is known before the
 server starts and no other process can take it in between.
 
+Each server answers only requests that carry its own secret (emulator/aml/guard.py): a random one per
+start, in the server's environment, sent by whoever may talk to it (the router, the readiness probe)
+in the header `server.headers` holds. Anything else gets 401.
+
     server = InferenceServer(log_path=folder / "blue.log")
     url = server.start(model_dir, name="mlops-model", version="3")
     server.wait_ready(60)        # GET / answers "Healthy" once init() has loaded the model
-    ... POST f"{url}/score" ...
+    ... POST f"{url}/score" with server.headers ...
     server.stop()
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -27,14 +33,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from emulator.processes import die_with_parent
-
+from emulator.aml.guard import DEPLOYMENT_SECRET_ENV, DEPLOYMENT_SECRET_HEADER
 from emulator.azurite import PROJECT_ROOT
+from emulator.processes import die_with_parent
 
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit)\b: .+$", re.MULTILINE)
 SCORE_SCRIPT = PROJECT_ROOT / "deployment" / "score.py"
-APP = "azureml_inference_server_http.server.entry:app"
+# azureml_inference_server_http.server.entry:app behind the per-server secret check
+APP = "emulator.aml.guard:create_app()"
 
 # Worker model. Scoring is CPU-bound Python (pandas and scikit-learn hold the GIL), so throughput
 # comes from processes, not threads: on 2 cores, 2 workers served ~1.5x the requests of 1 worker
@@ -63,7 +71,9 @@ class InferenceServer:
 
     def __init__(self, log_path: str | os.PathLike[str] | None = None, *, workers: int = DEFAULT_WORKERS,
                  threads: int = DEFAULT_THREADS, worker_class: str = "gthread",
-                 score_script: str | os.PathLike[str] = SCORE_SCRIPT) -> None:
+                 score_script: str | os.PathLike[str] = SCORE_SCRIPT,
+                 mount_parent: str | os.PathLike[str] | None = None) -> None:
+        """mount_parent: where the model's mount folder goes (the system's temporary folder by default)."""
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="inference-")) / "server.log"
         self.workers = workers
         self.threads = threads
@@ -72,6 +82,8 @@ class InferenceServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.model = ""
+        self.secret = ""          # this start's secret: requests without it get 401
+        self._mount_parent = Path(mount_parent) if mount_parent else None
         self._mount_root: Path | None = None
         self._cpu: dict[tuple[int, float], float] = {}     # (pid, create time) -> last CPU seconds seen
 
@@ -87,6 +99,7 @@ class InferenceServer:
         if not model_dir.is_dir():
             raise ServingError(f"model folder {model_dir} does not exist")
         self.model = f"{name}:{version}"
+        self.secret = secrets.token_urlsafe(32)
         self._cpu.clear()
         mounted = self._mount(model_dir, name, str(version))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -126,7 +139,9 @@ class InferenceServer:
         """Azure ML mounts a registered model at /var/azureml-app/azureml-models/<name>/<version> and
         points AZUREML_MODEL_DIR there; a symlink gives the local server the same shape."""
         self._unmount()
-        self._mount_root = Path(tempfile.mkdtemp(prefix="azureml-app-"))
+        if self._mount_parent is not None:
+            self._mount_parent.mkdir(parents=True, exist_ok=True)
+        self._mount_root = Path(tempfile.mkdtemp(prefix="azureml-app-", dir=self._mount_parent))
         mount = self._mount_root / "azureml-models" / name / version
         mount.parent.mkdir(parents=True)
         mount.symlink_to(model_dir, target_is_directory=True)
@@ -149,29 +164,76 @@ class InferenceServer:
             "PYTHONUNBUFFERED": "1",
         })
         env.update(extra or {})
+        env[DEPLOYMENT_SECRET_ENV] = self.secret     # never from `extra`: the secret is this start's own
         return env
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The header field every request to this server must carry (the router's, the probes')."""
+        return {DEPLOYMENT_SECRET_HEADER: self.secret}
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Block until GET / answers 200 (the model's init() has run in a worker). Raises ServingError
         with the end of the log if the server exits or does not become ready in time."""
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise self.not_ready(timeout)
+            time.sleep(0.1)
+
+    def ready(self) -> bool:
+        """One probe: whether GET / answers 200 now. Raises ServingError (with the end of the log) if the
+        server has exited."""
+        self._check_running()
+        try:
+            probe = urllib.request.Request(self.url + "/", headers=self.headers)
+            with urllib.request.urlopen(probe, timeout=1) as response:
+                return response.status == 200
+        except urllib.error.HTTPError as error:
+            if error.code == 401:            # waiting would not help
+                raise self._refused() from None
+            return False
+        except (urllib.error.URLError, OSError):
+            return False  # still loading: connections wait in the listen backlog until a worker is up
+
+    async def ready_async(self) -> bool:
+        """ready() for an asyncio loop: the same probe, without blocking the loop or holding a thread."""
+        self._check_running()
+        parts = urlsplit(self.url)
+        request = (f"GET / HTTP/1.1\r\nHost: {parts.netloc}\r\n{DEPLOYMENT_SECRET_HEADER}: {self.secret}\r\n"
+                   "Connection: close\r\n\r\n").encode()
+        try:
+            async with asyncio.timeout(1):
+                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                try:
+                    writer.write(request)
+                    status_line = await reader.readline()
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError):
+            return False             # still loading (the connection waits in the listen backlog)
+        fields = status_line.split()
+        status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+        if status == 401:
+            raise self._refused()
+        return status == 200
+
+    def _check_running(self) -> None:
         if self.process is None:
             raise ServingError("the inference server was not started")
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise ServingError(f"the inference server for {self.model} exited with code "
-                                   f"{self.process.returncode} during start-up: {self.failure_reason()}\n"
-                                   f"log {self.log_path}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass  # still loading: connections wait in the listen backlog until a worker is up
-            if time.monotonic() > deadline:
-                raise ServingError(f"the inference server for {self.model} was not ready within {timeout:.0f} s; "
-                                   f"log {self.log_path}:\n{self.log_tail()}")
-            time.sleep(0.1)
+        if self.process.poll() is not None:
+            raise ServingError(f"the inference server for {self.model} exited with code "
+                               f"{self.process.returncode} during start-up: {self.failure_reason()}\n"
+                               f"log {self.log_path}:\n{self.log_tail()}")
+
+    def _refused(self) -> ServingError:
+        return ServingError(f"the inference server for {self.model} refused its own secret (401); "
+                            f"log {self.log_path}:\n{self.log_tail()}")
+
+    def not_ready(self, timeout: float) -> ServingError:
+        """The error for a server that was not ready within `timeout` seconds."""
+        return ServingError(f"the inference server for {self.model} was not ready within {timeout:.0f} s; "
+                            f"log {self.log_path}:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 10) -> None:
         process = self.process

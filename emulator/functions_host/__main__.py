@@ -5,7 +5,8 @@
 
 Settings are put into the environment before the app is imported, as the host does with app settings.
 Once listening, READY.json ({"url", "pid", "functions"}) appears atomically; SIGINT/SIGTERM stop the
-host cleanly (exit code 0)."""
+host cleanly (exit code 0): running invocations get the host's grace period, and one still running after
+it does not keep the process alive (as the Functions host stops its worker)."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from emulator.timeline import Timeline
@@ -42,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         host = FunctionsHost(app, keys=keys, settings=settings, host=args.host, port=args.port,
                              timeline=Timeline(args.timeline) if args.timeline else None,
                              max_workers=args.max_workers)
-        return asyncio.run(_serve(host, args.ready_file))
+        code = asyncio.run(_serve(host, args.ready_file))
+        _exit_if_busy(code)
+        return code
     except HostError as exc:
         print(f"functions host: {exc}", file=sys.stderr)
         return 1
@@ -65,6 +70,23 @@ async def _serve(host: FunctionsHost, ready_file: str | None) -> int:
         if ready_file:
             Path(ready_file).unlink(missing_ok=True)   # a stale ready file would point at a dead host
     return 0
+
+
+def _exit_if_busy(code: int) -> None:
+    """Exit now if a function's thread is still running after the grace period: the interpreter would wait
+    for it at exit, and it may never end (e.g. retrying calls to an Azurite that has stopped, as when the
+    whole stack is killed and every child gets SIGTERM at once)."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    deadline = time.monotonic() + 1.0        # idle pool threads are on their way out: a moment for them
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    busy = [t.name for t in others if t.is_alive()]
+    if busy:
+        log.warning("exiting with %d function thread(s) still running: %s", len(busy), ", ".join(busy))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _write_atomically(path: Path, document: dict) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from emulator.home import make_private, write_private
+
 from .loader import HostError
 
 ANONYMOUS, FUNCTION, ADMIN, SYSTEM = "anonymous", "function", "admin", "system"
@@ -31,17 +33,13 @@ class HostKeys:
         """Read keys written earlier (so URLs handed out stay valid across restarts), else create them."""
         path = Path(path)
         if path.exists():
+            make_private(path)
             try:
                 return cls(**json.loads(path.read_text(encoding="utf-8")))
             except (ValueError, TypeError) as exc:
                 raise HostError(f"keys file {str(path)!r} is not valid: {exc}; delete it to generate new keys") from exc
         keys = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)    # secrets: owner only
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(asdict(keys), out, indent=2)
-        os.replace(tmp, path)
+        write_private(path, json.dumps(asdict(keys), indent=2))      # secrets: owner only
         return keys
 
     def allows(self, request: web.Request, level: str) -> bool:

@@ -13,6 +13,7 @@ import pytest
 import requests
 from aiohttp import web
 
+from emulator.aml.guard import DEPLOYMENT_SECRET_HEADER
 from emulator.aml.router import MIRROR_HEADER, Router
 from emulator.loop import BackgroundLoop
 from tests.conftest import wait_until
@@ -33,7 +34,8 @@ class Upstream:
     async def score(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.seen.append({"request_id": request.headers.get("x-request-id"),
-                          "mirrored": request.headers.get(MIRROR_HEADER), "body": body})
+                          "mirrored": request.headers.get(MIRROR_HEADER), "body": body,
+                          "secret": request.headers.get(DEPLOYMENT_SECRET_HEADER)})
         if self.delay:
             await asyncio.sleep(self.delay)
         return web.json_response({"deployment": self.name})
@@ -102,7 +104,8 @@ def test_a_share_of_the_traffic_is_mirrored_and_the_client_sees_only_live_answer
     scored = []
     router.on_scored = lambda *args: scored.append(args)
     router.set_endpoint("shadowed", KEY, {"blue": blue.url, "green": green.url}, {"blue": 100},
-                        mirror_traffic={"green": 20})
+                        mirror_traffic={"green": 20},
+                        deployment_secrets={"blue": "blue-secret", "green": "green-secret"})
 
     answers = send(router, "shadowed", 300)
     settled(router)
@@ -114,6 +117,8 @@ def test_a_share_of_the_traffic_is_mirrored_and_the_client_sees_only_live_answer
     # a mirrored copy: the same body and x-request-id as the client's request, marked as mirrored
     client_ids = {a.headers["x-request-id"] for a in answers}
     assert all(s["mirrored"] == "true" and s["body"] == BODY and s["request_id"] in client_ids for s in green.seen)
+    # each deployment gets its own server's secret, the mirrored copies too (a local deployment answers nobody else)
+    assert {s["secret"] for s in blue.seen} == {"blue-secret"} and {s["secret"] for s in green.seen} == {"green-secret"}
 
     metrics = router.metrics("shadowed")
     mirrored = len(green.seen)

@@ -60,6 +60,11 @@ def urls(servers) -> dict[str, str]:
     return {name: server.url for name, server in servers.items()}
 
 
+def secrets_of(servers) -> dict[str, str]:
+    """What each server requires in every request: without it, it answers 401 to anyone, the router too."""
+    return {name: server.secret for name, server in servers.items()}
+
+
 def score(router, endpoint: str, body: str = BODY, headers=None, session=requests) -> requests.Response:
     return session.post(f"{router.url}/endpoints/{endpoint}/score", data=body,
                         headers=AUTH if headers is None else headers, timeout=30)
@@ -74,15 +79,69 @@ def test_server_scores_on_loopback_only(servers):
     port = int(blue.url.rsplit(":", 1)[1])
     assert _listening_addresses(port) == {"127.0.0.1"}
 
-    assert requests.get(blue.url + "/", timeout=5).text == "Healthy"
-    answer = requests.post(blue.url + "/score", data=BODY, headers={"Content-Type": "application/json"}, timeout=30)
+    assert requests.get(blue.url + "/", headers=blue.headers, timeout=5).text == "Healthy"
+    answer = requests.post(blue.url + "/score", data=BODY, headers={"Content-Type": "application/json", **blue.headers},
+                           timeout=30)
     assert answer.status_code == 200
     assert answer.json()["predictions"] == ["churn"] and answer.json()["model"] == "churn:1"
 
     bad = requests.post(blue.url + "/score", data=json.dumps({"data": [{**ROW, "age": "old"}]}), timeout=30,
-                        headers={"Content-Type": "application/json"})
+                        headers={"Content-Type": "application/json", **blue.headers})
     assert bad.status_code == 400
     assert bad.json() == {"error": "row 0, column 'age': \"old\" is not a number (the column's type is long)"}
+
+
+def test_server_answers_only_requests_with_its_own_secret(router, servers):
+    """Straight to the deployment's port, skipping the router (its key check and its traffic records): 401,
+    and the inference server never sees the request. Through the router: 200."""
+    blue, green = servers["blue"], servers["green"]
+    assert blue.secret and green.secret and blue.secret != green.secret       # one per server
+    router.set_endpoint("guarded", KEY, urls(servers), {"blue": 100}, deployment_secrets=secrets_of(servers))
+    before = router.metrics("guarded")["deployments"]["blue"]["requests"]
+    invalid = json.dumps({"data": [{**ROW, "age": "old"}]})     # the inference server would answer 400
+    json_type = {"Content-Type": "application/json"}
+    for headers in ({}, {"x-mlops-deployment-secret": "guess"}, green.headers,
+                    {"x-mlops-deployment-secret": blue.secret[:-1]}, {"x-mlops-deployment-secret": ""}):
+        for body in (BODY, invalid):
+            direct = requests.post(blue.url + "/score", data=body, headers={**json_type, **headers}, timeout=30)
+            assert direct.status_code == 401, (headers, direct.text)
+            assert "answers only the local endpoint router" in direct.json()["error"]
+            assert "predictions" not in direct.text and "column 'age'" not in direct.text
+        health = requests.get(blue.url + "/", headers=headers, timeout=5)
+        assert health.status_code == 401 and health.text != "Healthy"
+    assert router.metrics("guarded")["deployments"]["blue"]["requests"] == before     # the router saw none of it
+
+    routed = score(router, "guarded")
+    assert routed.status_code == 200 and routed.json()["model"] == "churn:1"
+    assert router.metrics("guarded")["deployments"]["blue"]["requests"] == before + 1
+    # the router without the secret is refused like anyone else
+    router.set_endpoint("unguarded", KEY, urls(servers), {"blue": 100})
+    refused = score(router, "unguarded")
+    assert refused.status_code == 401 and "answers only the local endpoint router" in refused.json()["error"]
+
+
+def test_the_guard_hides_the_secret_and_refuses_to_run_without_one(monkeypatch):
+    """score.py's run(request_headers=...) does not get the secret, and the app gunicorn loads does not
+    exist without a secret in the environment (a deployment never serves unguarded)."""
+    from emulator.aml.guard import DEPLOYMENT_SECRET_ENV, create_app, guarded
+    seen = {}
+
+    def inner(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    app = guarded(inner, "s3cret")
+    statuses = []
+    body = app({"HTTP_X_MLOPS_DEPLOYMENT_SECRET": "s3cret", "PATH_INFO": "/"}, lambda s, h: statuses.append(s))
+    assert body == [b"ok"] and statuses == ["200 OK"] and "HTTP_X_MLOPS_DEPLOYMENT_SECRET" not in seen
+    assert app({"HTTP_X_MLOPS_DEPLOYMENT_SECRET": "s3cre\u00e9"}, lambda s, h: statuses.append(s)) != [b"ok"]
+    assert statuses[-1].startswith("401")
+    with pytest.raises(ValueError):
+        guarded(inner, "")
+    monkeypatch.delenv(DEPLOYMENT_SECRET_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=f"{DEPLOYMENT_SECRET_ENV} is not set"):
+        create_app()
 
 
 def test_server_that_cannot_load_its_model_fails_with_the_log(tmp_path):
@@ -110,7 +169,7 @@ def _listening_addresses(port: int) -> set[str]:
 # -- the router -----------------------------------------------------------------------------------------
 
 def test_router_requires_the_endpoint_key(router, servers):
-    router.set_endpoint("keyed", KEY, urls(servers), {"blue": 100})
+    router.set_endpoint("keyed", KEY, urls(servers), {"blue": 100}, deployment_secrets=secrets_of(servers))
     assert score(router, "keyed", headers={}).status_code == 401
     wrong = score(router, "keyed", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and "Authorization: Bearer" in wrong.json()["error"]
@@ -121,7 +180,7 @@ def test_router_requires_the_endpoint_key(router, servers):
 
 
 def test_router_splits_traffic_by_weight(router, servers):
-    router.set_endpoint("split", KEY, urls(servers), {"blue": 80, "green": 20})
+    router.set_endpoint("split", KEY, urls(servers), {"blue": 80, "green": 20}, deployment_secrets=secrets_of(servers))
     counts = {"blue": 0, "green": 0}
     with requests.Session() as session:
         for _ in range(200):
@@ -138,7 +197,7 @@ def test_router_splits_traffic_by_weight(router, servers):
 
 
 def test_header_names_the_deployment_even_without_traffic(router, servers):
-    router.set_endpoint("header", KEY, urls(servers), {"blue": 100})
+    router.set_endpoint("header", KEY, urls(servers), {"blue": 100}, deployment_secrets=secrets_of(servers))
     for _ in range(5):
         answer = score(router, "header", headers={**AUTH, "azureml-model-deployment": "green"})
         assert answer.headers["azureml-model-deployment"] == "green" and answer.json()["model"] == "churn:2"
@@ -147,12 +206,13 @@ def test_header_names_the_deployment_even_without_traffic(router, servers):
 
 
 def test_no_deployment_with_traffic_is_503(router, servers):
-    router.set_endpoint("idle", KEY, urls(servers), {})
+    router.set_endpoint("idle", KEY, urls(servers), {}, deployment_secrets=secrets_of(servers))
     answer = score(router, "idle")
     assert answer.status_code == 503
     assert "no deployment of endpoint 'idle' takes traffic" in answer.json()["error"]
     # a deployment with traffic that is not serving yet takes none: the others share it
-    router.set_endpoint("half-ready", KEY, {"blue": servers["blue"].url}, {"blue": 50, "green": 50})
+    router.set_endpoint("half-ready", KEY, {"blue": servers["blue"].url}, {"blue": 50, "green": 50},
+                        deployment_secrets=secrets_of(servers))
     assert {score(router, "half-ready").headers["azureml-model-deployment"] for _ in range(6)} == {"blue"}
 
 
@@ -191,7 +251,7 @@ def test_slow_deployment_is_408(servers):
 
 
 def test_request_ids_bad_input_metrics_route_and_on_scored(router, servers):
-    router.set_endpoint("observed", KEY, urls(servers), {"green": 100})
+    router.set_endpoint("observed", KEY, urls(servers), {"green": 100}, deployment_secrets=secrets_of(servers))
     seen = []
     router.on_scored = lambda *args: seen.append(args)
     try:
@@ -238,7 +298,8 @@ def test_configuration_follows_azure_rules(router, servers):
 # -- mirroring and traffic shifts with real inference servers -------------------------------------------
 
 def test_mirrored_traffic_reaches_the_shadow_model_and_only_the_live_answer_the_client(router, servers):
-    router.set_endpoint("shadow", KEY, urls(servers), {"blue": 100}, mirror_traffic={"green": 20})
+    router.set_endpoint("shadow", KEY, urls(servers), {"blue": 100}, mirror_traffic={"green": 20},
+                        deployment_secrets=secrets_of(servers))
     seen = []
     router.on_scored = lambda *args: seen.append(args)
     try:
@@ -267,7 +328,7 @@ def test_shifting_traffic_under_load_drops_no_request(router, servers):
     steps = [({"blue": 100, "green": 0}, urls(servers)), ({"blue": 90, "green": 10}, urls(servers)),
              ({"blue": 50, "green": 50}, urls(servers)), ({"blue": 0, "green": 100}, urls(servers)),
              ({"blue": 100}, {"blue": servers["blue"].url})]          # green leaves the serving set, then returns
-    router.set_endpoint("shifting", KEY, *steps[0][::-1])
+    router.set_endpoint("shifting", KEY, *steps[0][::-1], deployment_secrets=secrets_of(servers))
     stop = threading.Event()
     answers: list[tuple[int, str, str]] = []
 
@@ -284,9 +345,10 @@ def test_shifting_traffic_under_load_drops_no_request(router, servers):
     try:
         for _ in range(6):
             for traffic, deployments in steps:
-                router.set_endpoint("shifting", KEY, deployments, traffic)
+                router.set_endpoint("shifting", KEY, deployments, traffic, deployment_secrets=secrets_of(servers))
                 time.sleep(0.08)
-        router.set_endpoint("shifting", KEY, urls(servers), {"blue": 0, "green": 100})
+        router.set_endpoint("shifting", KEY, urls(servers), {"blue": 0, "green": 100},
+                            deployment_secrets=secrets_of(servers))
         time.sleep(0.2)
     finally:
         stop.set()
