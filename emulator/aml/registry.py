@@ -88,7 +88,7 @@ class LocalRegistry:
             if job_name and not claim:
                 await self._write(f"models/{name}/jobs/{job_name}.json", {"version": version}, new=True)
             target = self.model_dir(name, version)
-            await asyncio.to_thread(shutil.rmtree, target, True)        # a cut-short copy, or a lost version's
+            await asyncio.to_thread(shutil.rmtree, target, True)        # this claim's own copy, cut short
             await asyncio.to_thread(shutil.copytree, source, target)
             uri = f"azureml://jobs/{job_name}/outputs/output/paths/model" if job_name else source.resolve().as_uri()
             model = {"name": name, "version": version, "path": uri, "type": "mlflow_model",
@@ -100,11 +100,14 @@ class LocalRegistry:
         return model, True
 
     async def _next_version(self, name: str) -> str:
-        """One past the highest version recorded or claimed. A number whose records were lost (Azurite keeps
-        its metadata in memory for a few seconds) is taken again: nothing that survived refers to it."""
+        """One past the highest version recorded, claimed or on disk. A number whose records were lost
+        (Azurite keeps its metadata in memory for a few seconds) is skipped, never reused: a deployment
+        restored from it must keep serving the files it had."""
         recorded = [int(v["version"]) for v in await self.versions(name)]
         claimed = [int(c["version"]) async for c in self._claims(name)]
-        return str(max(recorded + claimed, default=0) + 1)
+        folders = [int(p.name) for p in (self.root / name).glob("*") if p.name.isdigit()] \
+            if (self.root / name).is_dir() else []
+        return str(max(recorded + claimed + folders, default=0) + 1)
 
     async def _claims(self, name: str):
         async for blob in self._container.list_blobs(name_starts_with=f"models/{name}/jobs/"):

@@ -152,6 +152,7 @@ class EventGrid:
     def _archive(self, topic: str, events: list[WireEvent]) -> None:
         lines = "".join(json.dumps({"topic": topic, "event": e.to_json()}, separators=(",", ":")) + "\n"
                         for e in events)
+        self.archive.parent.mkdir(parents=True, exist_ok=True)
         with self.archive.open("a", encoding="utf-8") as archive:
             archive.write(lines)
 
