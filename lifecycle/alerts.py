@@ -50,8 +50,12 @@ def from_event(event: object) -> Alert:
     if isinstance(event, LifecycleEvent) and event.event_type in (DRIFT_DETECTED, PERFORMANCE_DEGRADED):
         data = _caseless(event.data) if isinstance(event.data, Mapping) else {}
         signal = "data_drift" if event.event_type == DRIFT_DETECTED else "performance"
+        condition = _condition(data.get("condition"), FIRED)
+        if condition is None:
+            raise AlertError(f"{event.event_type} {event.id!r}: condition {data.get('condition')!r} is neither "
+                             f"{FIRED!r} nor {RESOLVED!r}")
         return Alert(alert_id=str(data.get("alertid") or f"{event.event_type}/{event.subject}"),
-                     condition=_condition(data.get("condition"), FIRED), source="monitor",
+                     condition=condition, source="monitor",
                      signal=str(data.get("signal") or signal), summary=str(data.get("summary") or event.event_type),
                      fired_at=_iso(event.event_time), evidence=dict(event.data) if isinstance(event.data, Mapping) else {})
     if isinstance(event, RunStatusChanged):

@@ -262,7 +262,8 @@ def events(
         print(json.dumps([asdict(r) for r in records], indent=2))
         return
     table = Table("time", "event", "type", "subject", "function", "try", "outcome")
-    colours = {"delivered": "green", "failed": "yellow", "dead-lettered": "red", "dropped": "red", "unmatched": "dim"}
+    colours = {"delivered": "green", "failed": "yellow", "dead-lettered": "red", "dropped": "red", "rejected": "red",
+               "unmatched": "dim"}
     for r in records:
         outcome = f"[{colours.get(r.outcome, 'white')}]{r.outcome}[/]" + (f"\n[dim]{r.detail}[/]" if r.detail else "")
         table.add_row(r.time[11:23], r.event_id[:8], r.event_type, _short(r.subject), r.function or "-",

@@ -99,6 +99,8 @@ def read_data_file(path: Path) -> pd.DataFrame:
     is_parquet = head == PARQUET_MAGIC
     if not is_parquet and path.name.lower().endswith((".parquet", ".pq")):
         raise DataError(f"{path}: not a Parquet file (it does not start with the Parquet magic bytes 'PAR1')")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"{path}: UTF-16 text, not UTF-8 text; save it as UTF-8 CSV or Parquet")
     if not is_parquet and head[:2] != GZIP_MAGIC:
         with open(path, "rb") as f:
             if b"\x00" in f.read(8192):
@@ -384,8 +386,8 @@ def _did_you_mean(name: str, columns: Iterable[object]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _names(items: Iterable[object], limit: int = 10) -> str:
-    items = [str(i) for i in items]
+def _names(items: Iterable[object], limit: int = 10, width: int = 60) -> str:
+    items = [text if len(text := str(i)) <= width else text[:width - 1] + "…" for i in items]
     shown = ", ".join(items[:limit])
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 

@@ -25,6 +25,7 @@ from emulator.timeline import utcnow_iso
 log = logging.getLogger("emulator.aml.jobs")
 TRAIN_SCRIPT = PROJECT_ROOT / "training" / "train.py"
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
+MAX_ERROR_CHARS = 4000
 
 Publish = Callable[[list[WireEvent]], Awaitable[None]]
 
@@ -119,6 +120,8 @@ class LocalJobs:
                 await self._set(job, "Failed", ended=utcnow_iso(), error=str(error))
 
     async def _set(self, job: dict, status: str, **fields) -> None:
+        if fields.get("error") and len(fields["error"]) > MAX_ERROR_CHARS:   # a run's error travels in its events
+            fields["error"] = fields["error"][:MAX_ERROR_CHARS] + f"… ({len(fields['error']):,} characters in all)"
         job.update(status=status, **fields)
         self._save(job)
         events = [run_event(self._topic_id, "RunStatusChanged", job)]

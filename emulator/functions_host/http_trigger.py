@@ -104,7 +104,7 @@ class HttpTriggers:
             return web.Response(status=404, text=f"no HTTP function takes {request.method} {request.path}; "
                                                  f"its route takes {', '.join(allowed)}")
         spec, route_params = chosen
-        if not _allows(self._keys, request, spec.auth_level or "function"):
+        if not self._keys.allows(request, spec.auth_level or "function"):
             return unauthorized()
         outcome = await self._invoker.invoke(
             spec, await http_request(request, route_params), convert=http_response,
@@ -120,14 +120,6 @@ class HttpTriggers:
                 duration_ms=round(outcome.duration_ms, 3)))
         return response
 
-
-def _allows(keys: HostKeys, request: web.Request, level: str) -> bool:
-    # HostKeys.allows encodes the presented key as strict UTF-8, and header bytes that are not UTF-8 arrive
-    # as surrogate escapes: it would raise (a 500). Such a key matches no key: 401.
-    try:
-        return keys.allows(request, level)
-    except UnicodeEncodeError:
-        return False
 
 
 def _fits(number: str, bits: int) -> bool:

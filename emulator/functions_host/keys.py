@@ -51,8 +51,10 @@ class HostKeys:
         accepted = {FUNCTION: (self.function_key, self.master_key),
                     ADMIN: (self.master_key,),
                     SYSTEM: (self.eventgrid_extension_key, self.master_key)}[level]
-        # compare_digest on every candidate: timing does not tell which key was close.
-        return any([hmac.compare_digest(presented.encode(), key.encode()) for key in accepted])
+        # compare_digest on every candidate: timing does not tell which key was close. Header bytes that are
+        # not UTF-8 arrive as surrogate escapes: encoded back as they came, they match no key (401, not 500).
+        given = presented.encode("utf-8", "surrogateescape")
+        return any([hmac.compare_digest(given, key.encode()) for key in accepted])
 
 
 def unauthorized() -> web.Response:

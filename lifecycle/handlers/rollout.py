@@ -21,6 +21,7 @@ SMOKE_ROUNDS = 4
 SMOKE_ATTEMPTS, SMOKE_RETRY_SECONDS = 3, 2.0
 SMOKE_LEASE_SECONDS = 120
 WARMUP_REQUESTS, WARMUP_CONCURRENCY = 16, 4
+OVERRIDES = ("promote", "rollback", "pause", "resume")
 REGISTRY_LAG = timedelta(minutes=10)     # a version the registry still lacks this long after its event never comes
 
 
@@ -258,6 +259,8 @@ def _after_end(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
 
 def override(p: Platform, endpoint: str, action: str) -> Rollout:
     """A person's decision: promote, rollback, pause or resume the endpoint's rollout now."""
+    if action not in OVERRIDES:
+        raise ValueError(f"unknown rollout action {action!r}: {', '.join(OVERRIDES)}")
     r = p.state.get(Rollout, endpoint)
     if r is None or not r.active:
         raise ValueError(f"endpoint {endpoint} has no rollout in progress" + (f" (the last one {r.phase})" if r else ""))
@@ -267,10 +270,8 @@ def override(p: Platform, endpoint: str, action: str) -> Rollout:
         new = rm.promote(r, "promoted by hand")
     elif action == "rollback":
         new = rm.roll_back(r, "rolled back by hand")
-    elif action in ("pause", "resume"):
-        new = rm.note(replace(r, paused=action == "pause"), f"{action}d by hand")
     else:
-        raise ValueError(f"unknown rollout action {action!r}: promote, rollback, pause or resume")
+        new = rm.note(replace(r, paused=action == "pause"), f"{action}d by hand")
     result = _commit(p, r, new)
     if result is None:
         raise RuntimeError(f"the rollout of {endpoint} moved meanwhile: look at `mlops status` and try again")

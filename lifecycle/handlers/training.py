@@ -54,7 +54,9 @@ def retrain_on_schedule(p: Platform, now: datetime, forced: bool = False) -> Tra
         log.warning("forced retrain: there is no data in the '%s' container yet", p.settings.data_container)
         return None
     newest = drops[-1]
-    job = p.jobs.get(newest.job) if newest.job else None
+    if not newest.job:              # data still arriving: this job takes the drop, so it is not trained twice
+        return submit_training(p, "forced", newest.url, key=newest.job_key, drop=newest)
+    job = p.jobs.get(newest.job)
     if job is not None and not job.done:
         log.info("forced retrain: job %s is already training on %s", job.name, newest.url)
         return p.state.get(TrainingRun, job.name) or _taken(p, newest)
