@@ -5,13 +5,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test install up bench clean
+.PHONY: demo test faults install up bench clean
 
 demo: install
 	$(VENV)/bin/mlops demo
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not faults"
+
+# the crash matrix: the whole stack killed at 21 points of the lifecycle and started again (~15 min)
+faults: install
+	$(PY) -m pytest -q -s -m faults
 
 up: install
 	$(VENV)/bin/mlops up
@@ -22,6 +26,7 @@ bench: install
 	$(PY) bench/router.py
 	$(PY) bench/drift.py
 	$(PY) bench/monitor.py
+	$(PY) bench/faults.py
 
 install: $(VENV)/.installed node_modules/.installed
 
