@@ -164,6 +164,11 @@ def test_an_event_that_is_no_alert_is_rejected():
         alert_event(events.parse(sample("aml_model_registered_camel.json")), p)
 
 
+def test_an_alert_neither_fired_nor_resolved_is_rejected_not_taken_as_resolved():
+    with pytest.raises(alerts.AlertError, match="condition 'Maybe' is neither 'Fired' nor 'Resolved'"):
+        drift_alert(condition="Maybe")
+
+
 def test_alerts_about_one_live_model_share_one_production_drop_and_one_job():
     p = fake_platform(monitor_min_labels=50, alert_cooldown_minutes=0)
     live(p)

@@ -355,3 +355,12 @@ def test_a_model_registered_event_for_a_version_that_never_came_is_rejected_once
         rollout_model_registered(replace(young, event_time=now()), p)
     with pytest.raises(Rejected, match="not in the registry, 5"):
         rollout_model_registered(replace(young, event_time=now() - timedelta(minutes=59)), p)
+
+
+def test_a_forced_retrain_on_data_still_arriving_takes_the_drop():
+    p = fake_platform()
+    data_arrived(blob("loans/day9/part-0000.csv"), p)              # no marker yet: not complete
+    forced = retrain_on_schedule(p, now(), forced=True)
+    data_arrived(blob("loans/day9/_SUCCESS", size=0), p)           # complete now: already taken
+    assert forced.trigger == "forced" and [r.job_name for r in p.jobs.submitted] == [forced.job_name]
+    assert p.state.list(Drop)[0].job == forced.job_name
