@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobServiceClient
 
 from emulator import faults
@@ -16,6 +17,7 @@ from emulator.aml.events import model_registered
 from emulator.eventgrid.schema import WireEvent
 from emulator.timeline import utcnow_iso
 
+log = logging.getLogger("emulator.aml.registry")
 CONTAINER = "azureml-registry"
 Publish = Callable[[list[WireEvent]], Awaitable[None]]
 
@@ -148,6 +150,12 @@ class LocalRegistry:
         try:
             return json.loads(await (await self._container.download_blob(blob)).readall())
         except ResourceNotFoundError:
+            return None
+        except HttpResponseError as error:
+            if (error.status_code or 0) < 500:
+                raise
+            # Azurite killed between saving a blob's record and its data answers 500 for it from then on
+            log.warning("registry record %s is unreadable (%s): skipped", blob, error.reason)
             return None
 
     async def _write(self, blob: str, body: dict, *, new: bool) -> None:

@@ -3,14 +3,16 @@ Creates use if-none-match, updates compare ETags, so concurrent and replayed eve
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
 from lifecycle.records import R, Record
 
+log = logging.getLogger("lifecycle.state")
 _JSON = ContentSettings(content_type="application/json")
 _ATTEMPTS = 20
 
@@ -62,7 +64,16 @@ class BlobState:
         records = []
         try:
             for item in self._container.list_blobs(name_starts_with=f"{kind.COLLECTION}/"):
-                found = self._read(item.name)
+                try:
+                    found = self._read(item.name)
+                except HttpResponseError as error:
+                    if (error.status_code or 0) < 500:
+                        raise
+                    # One record the store cannot serve (the SDK has retried) must not stop every listing,
+                    # or every tick: a listing decides what to do next, and a missing record only defers it.
+                    log.error("state record %s is unreadable after retries (%s): left out of the listing",
+                              item.name, error.reason)
+                    continue
                 if found is not None:
                     records.append(kind.from_json(found[0]))
         except ResourceNotFoundError:

@@ -12,6 +12,7 @@ from lifecycle import rollout as rm
 from lifecycle.dispatch import Rejected
 from lifecycle.events import ModelRegistered
 from lifecycle.judge import JudgePolicy, Window, judge
+from lifecycle.ml import ModelVersion
 from lifecycle.ports import Platform
 from lifecycle.records import Decision, parse_time
 from lifecycle.rollout import Rollout, RolloutEvent
@@ -29,21 +30,19 @@ def model_registered(event: ModelRegistered, p: Platform) -> Rollout | None:
     if event.model_name != p.settings.model_name:
         log.info("ignored %s:%s: this app deploys %s", event.model_name, event.model_version, p.settings.model_name)
         return None
-    if p.registry.get(event.model_name, event.model_version) is None:
+    model = p.registry.get(event.model_name, event.model_version)
+    if model is None:
         age = datetime.now(timezone.utc) - event.event_time if event.event_time else timedelta(0)
         if age > REGISTRY_LAG:
             raise Rejected(f"model {event.model_name}:{event.model_version} is not in the registry, "
                            f"{age.total_seconds() / 60:.0f} min after the event said it was registered")
         raise LookupError(f"model {event.model_name}:{event.model_version} is not in the registry yet")  # retried
-    return offer(p, event.model_name, event.model_version)
+    return offer(p, model)
 
 
-def offer(p: Platform, name: str, version: str) -> Rollout | None:
+def offer(p: Platform, model: ModelVersion) -> Rollout | None:
     """A registered version asks to roll out: start it, queue it, or (as history says) ignore it."""
     settings = p.settings
-    model = p.registry.get(name, version)
-    if model is None:
-        raise LookupError(f"model {name}:{version} is not in the registry yet")  # retried
     endpoint = p.endpoints.ensure_endpoint(settings.endpoint_name).name
     before = p.state.get(Rollout, endpoint)
     refused = rm.why_not_start(model.ref, before, p.state.get(RolloutEvent, rm.rollout_id(endpoint, model.ref)))
@@ -54,7 +53,6 @@ def offer(p: Platform, name: str, version: str) -> Rollout | None:
         return before
     if before is not None and not before.active:
         _archive(p, before)            # kept before the record is replaced, even if its settling was cut short
-
     if before and before.active:
         wanted = rm.note(replace(before, queued=before.queued + (model.ref,)), f"{model.ref} registered: queued")
         if settings.rollout_on_new_model == "supersede":
@@ -92,9 +90,12 @@ def catch_up(p: Platform) -> list[Rollout]:
         current = p.state.get(Rollout, p.settings.endpoint_name)
         if rm.why_not_start(ref, current, p.state.get(RolloutEvent, rm.rollout_id(p.settings.endpoint_name, ref))):
             continue
+        model = p.registry.get(decision.model_name, decision.version)
+        if model is None:
+            continue                   # the registry lost it: nothing to deploy
         log.warning("%s was registered but never offered for rollout: offering it now", ref)
         try:
-            result = offer(p, decision.model_name, decision.version)
+            result = offer(p, model)
         except StateMoved:
             continue                   # the next tick looks again
         if result is not None:

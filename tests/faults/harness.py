@@ -159,10 +159,12 @@ def scoring_traffic(stack: StackProcess, rate: float = 20) -> Traffic | None:
 
 
 def _scoring_key(stack: StackProcess) -> str | None:
+    import requests
+
     from lifecycle.adapters.local_ml import LocalAML, LocalAMLError, LocalEndpoints
     try:
         return LocalEndpoints(LocalAML(stack.info.aml_url, stack.info.aml_key)).keys(ENDPOINT)
-    except LocalAMLError:
+    except (LocalAMLError, requests.RequestException):    # no endpoint yet, or a stack going down
         return None
 
 
@@ -194,24 +196,24 @@ def run_until(stack: StackProcess, probe, timeout: float, what: str, traffic: bo
                 if sender is not None:
                     sender.start()
             if time.monotonic() > deadline:
-                r = rollout(stack)
-                raise HarnessError(f"timed out after {timeout:.0f} s waiting for {what}; rollout: "
-                                   f"{r and (r.model, r.phase, r.step, [h['note'] for h in r.history][-3:])}")
+                try:
+                    r = rollout(stack)
+                    shown = r and (r.model, r.phase, r.step, [h["note"] for h in r.history][-3:])
+                except Exception as error:         # the stack is down
+                    shown = f"unknown ({type(error).__name__})"
+                raise HarnessError(f"timed out after {timeout:.0f} s waiting for {what}; rollout: {shown}")
             time.sleep(0.3)
     finally:
         if sender is not None:
             sender.stop()
 
 
-def serving(stack: StackProcess, timeout: float = 60) -> float:
-    """Seconds until the endpoint answers a scoring request with 200 again."""
-    started = time.monotonic()
-
+def serving(stack: StackProcess, timeout: float = 60) -> None:
+    """Until the endpoint answers a scoring request with 200."""
     def answered():
         sender = scoring_traffic(stack)
         return sender is not None and sender.send_one().status == 200
-    wait_for(answered, timeout, "the endpoint to answer scoring requests", interval=0.5)
-    return time.monotonic() - started
+    wait_for(answered, timeout, "the endpoint to answer scoring requests", interval=0.1)
 
 
 # -- the ledger: what happened, counted ------------------------------------------------------------------
