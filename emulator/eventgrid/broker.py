@@ -4,7 +4,13 @@ Functions host's Event Grid webhook, Azure's retry schedule, dead-lettering to b
 Every (subscription, event) pair is first written to an Azurite queue, then delivered straight from
 memory. The queue message stays invisible while this process drives the delivery (its visibility
 timeout always covers the next attempt), so it is the durable record: if the process stops, the
-message becomes visible again and the recovery poller delivers it. Success deletes the message."""
+message becomes visible again and the recovery poller delivers it. Success deletes the message.
+
+Azurite saves its data only every few seconds, so a kill can lose the queue message of an event accepted
+just before it, which Azure never would. The archive (every accepted event, in a file, written before the
+publisher is answered) covers that window: after a start that did not follow a clean stop, events archived
+in the last JOURNAL_SECONDS of the previous run that the timeline shows no end for are queued again. At
+least once, as always: an event whose message did survive is delivered twice."""
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +38,8 @@ from emulator.timeline import Delivery, Timeline, utcnow_iso
 log = logging.getLogger("emulator.eventgrid")
 
 SPOOL_CONTAINER = "eventgrid-spool"
+JOURNAL_SECONDS = 30.0        # more than Azurite's 5 s between saves
+ENDED = ("delivered", "dead-lettered", "rejected")
 # Queue messages hold 64 KiB; larger events (up to Event Grid's 1 MB) go to a blob, the message points at it.
 MAX_INLINE_CHARS = 48_000
 
@@ -109,6 +117,7 @@ class EventGrid:
         containers = {SPOOL_CONTAINER} | {s.dead_letter_container for s in self.table.subscriptions if s.dead_letter_container}
         for container in containers:
             await _ensure(self._blobs.create_container(container))
+        await self._requeue_unsaved()
         self._spawn(self._recover_forever())
 
     def attach_functions(self, url: str, key: str) -> None:
@@ -118,6 +127,8 @@ class EventGrid:
 
     async def stop(self) -> None:
         self._closing = True
+        if self.archive is not None:           # Azurite saves what it holds as it stops after this
+            self._append({"stopped": time.time()})
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -150,11 +161,35 @@ class EventGrid:
             self._spawn(self._deliver(p))
 
     def _archive(self, topic: str, events: list[WireEvent]) -> None:
-        lines = "".join(json.dumps({"topic": topic, "event": e.to_json()}, separators=(",", ":")) + "\n"
-                        for e in events)
+        now = time.time()
+        for event in events:
+            self._append({"at": now, "topic": topic, "event": event.to_json()})
+
+    def _append(self, entry: dict) -> None:
         self.archive.parent.mkdir(parents=True, exist_ok=True)
         with self.archive.open("a", encoding="utf-8") as archive:
-            archive.write(lines)
+            archive.write(json.dumps(entry, separators=(",", ":")) + "\n")
+
+    async def _requeue_unsaved(self) -> None:
+        """After a kill: events accepted in the previous run's last seconds that never reached an end."""
+        entries = _tail(self.archive) if self.archive is not None and self.archive.exists() else []
+        if not entries or "stopped" in entries[-1]:
+            return
+        last = entries[-1].get("at", 0)
+        recent = [e for e in entries if "event" in e and e.get("at", 0) >= last - JOURNAL_SECONDS]
+        ended = {(d.event_id, d.subscription) for d in self.timeline.read() if d.outcome in ENDED} \
+            if self.timeline is not None else set()
+        pending = []
+        for entry in recent:
+            event = WireEvent.from_json(entry["event"])
+            pending += [Pending(sub.name, entry["topic"], event) for sub in self.table.matching(entry["topic"], event)
+                        if (event.id, sub.name) not in ended]
+        if pending:
+            log.warning("queuing %d event deliveries again: accepted just before the last run was killed",
+                        len(pending))
+            await asyncio.gather(*(self._enqueue(p) for p in pending))
+            for p in pending:
+                self._spawn(self._deliver(p))            # waits for the Functions host to attach
 
     async def _enqueue(self, p: Pending) -> None:
         text = await self._message_text(p)
@@ -308,6 +343,23 @@ class EventGrid:
             attempt=attempt, outcome=outcome, detail=detail, status=status,
             duration_ms=None if elapsed is None else round(elapsed, 2), source="eventgrid",
             subscription=subscription))
+
+
+def _tail(path: Path, size: int = 4 * 2**20) -> list[dict]:
+    """The archive's entries in its last `size` bytes (whole lines only)."""
+    total = path.stat().st_size
+    with path.open("rb") as archive:
+        archive.seek(max(0, total - size))
+        lines = archive.read().decode("utf-8", errors="replace").splitlines()
+    if total > size:
+        lines = lines[1:]                # the first line is cut
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue                     # a line a kill cut short
+    return entries
 
 
 async def _ensure(create) -> None:

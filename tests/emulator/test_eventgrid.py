@@ -260,6 +260,39 @@ def test_blob_watcher_emits_blob_created_once_per_version(eg, azurite, tmp_path)
         eg.loop.run(killed.close())
 
 
+def test_events_whose_queue_message_a_kill_lost_are_queued_again_from_the_archive(eg, tmp_path):
+    """Azurite saves every few seconds: a kill right after an event was accepted can lose its queue message.
+    The archive (written before the publisher is answered) brings it back; a clean stop needs nothing."""
+    from emulator.eventgrid.broker import queue_name
+    from emulator.eventgrid.schema import parse_publish
+    from azure.storage.queue import QueueClient
+    archive = tmp_path / "published.jsonl"
+    first = EventGrid(eg.table, eg.conn, topic_ids=topic_ids(eg.table), timeline=eg.timeline,
+                      options=GridOptions(retry_scale=SCALE, delivery_timeout=1), archive=archive)
+    eg.loop.run(first.start())
+    event = egevent(subject="lost", event_type="Test.Recorded", data={})
+    wire = parse_publish(json.dumps([event_dict(event)]).encode(), "application/json", first.topic_ids["lifecycle"])
+    eg.loop.run(first.publish("lifecycle", wire))
+    for sub in eg.table.matching("lifecycle", wire[0]):        # what Azurite forgets in a kill
+        QueueClient.from_connection_string(eg.conn, queue_name(sub.name)).clear_messages()
+    first._closing = True                                        # killed: no clean stop, nothing appended
+    for task in list(first._tasks):
+        task.cancel()
+    second = EventGrid(eg.table, eg.conn, topic_ids=topic_ids(eg.table), timeline=eg.timeline,
+                       options=GridOptions(retry_scale=SCALE, delivery_timeout=1), archive=archive)
+    eg.loop.run(second.start())
+    second.attach_functions(eg.host.url, eg.keys.eventgrid_extension_key)
+    try:
+        wait_until(lambda: event.id in received_ids(), timeout=10, what="the event a kill lost")
+    finally:
+        eg.loop.run(second.stop())
+    third = EventGrid(eg.table, eg.conn, topic_ids=topic_ids(eg.table), timeline=eg.timeline,
+                      options=GridOptions(retry_scale=SCALE, delivery_timeout=1), archive=archive)
+    eg.loop.run(third.start())                                   # after a clean stop: nothing again
+    eg.loop.run(third.stop())
+    assert json.loads(archive.read_text().splitlines()[-1]).keys() == {"stopped"}
+
+
 def egevent(**fields) -> EventGridEvent:
     """An EventGridEvent with a string id (the SDK's default id is a uuid.UUID object)."""
     return EventGridEvent(id=str(uuid.uuid4()), data_version="1.0", **fields)
