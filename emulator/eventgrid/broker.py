@@ -7,10 +7,10 @@ timeout always covers the next attempt), so it is the durable record: if the pro
 message becomes visible again and the recovery poller delivers it. Success deletes the message.
 
 Azurite saves its data only every few seconds, so a kill can lose the queue message of an event accepted
-just before it, which Azure never would. The archive (every accepted event, in a file, written before the
-publisher is answered) covers that window: after a start that did not follow a clean stop, events archived
-in the last JOURNAL_SECONDS of the previous run that the timeline shows no end for are queued again. At
-least once, as always: an event whose message did survive is delivered twice."""
+just before it, or what a function wrote while handling one, which Azure never would. The archive (every
+accepted event, in a file, written before the publisher is answered) covers that window: after a start
+that did not follow a clean stop, the events archived in the last JOURNAL_SECONDS of the previous run are
+delivered again, delivered or not. At least once, as always: handlers are idempotent."""
 from __future__ import annotations
 
 import asyncio
@@ -39,7 +39,6 @@ log = logging.getLogger("emulator.eventgrid")
 
 SPOOL_CONTAINER = "eventgrid-spool"
 JOURNAL_SECONDS = 30.0        # more than Azurite's 5 s between saves
-ENDED = ("delivered", "dead-lettered", "rejected")
 # Queue messages hold 64 KiB; larger events (up to Event Grid's 1 MB) go to a blob, the message points at it.
 MAX_INLINE_CHARS = 48_000
 
@@ -171,22 +170,18 @@ class EventGrid:
             archive.write(json.dumps(entry, separators=(",", ":")) + "\n")
 
     async def _requeue_unsaved(self) -> None:
-        """After a kill: events accepted in the previous run's last seconds that never reached an end."""
+        """After a kill: the events accepted in the previous run's last seconds, again."""
         entries = _tail(self.archive) if self.archive is not None and self.archive.exists() else []
         if not entries or "stopped" in entries[-1]:
             return
         last = entries[-1].get("at", 0)
-        recent = [e for e in entries if "event" in e and e.get("at", 0) >= last - JOURNAL_SECONDS]
-        ended = {(d.event_id, d.subscription) for d in self.timeline.read() if d.outcome in ENDED} \
-            if self.timeline is not None else set()
         pending = []
-        for entry in recent:
+        for entry in (e for e in entries if "event" in e and e.get("at", 0) >= last - JOURNAL_SECONDS):
             event = WireEvent.from_json(entry["event"])
-            pending += [Pending(sub.name, entry["topic"], event) for sub in self.table.matching(entry["topic"], event)
-                        if (event.id, sub.name) not in ended]
+            pending += [Pending(sub.name, entry["topic"], event) for sub in self.table.matching(entry["topic"], event)]
         if pending:
-            log.warning("queuing %d event deliveries again: accepted just before the last run was killed",
-                        len(pending))
+            log.warning("delivering %d events again: accepted in the last seconds before the last run was killed, "
+                        "their queue messages or their effects may not have been saved", len(pending))
             await asyncio.gather(*(self._enqueue(p) for p in pending))
             for p in pending:
                 self._spawn(self._deliver(p))            # waits for the Functions host to attach

@@ -20,6 +20,7 @@ from azure.storage.blob import BlobServiceClient
 
 from emulator.faults import ENV as CRASH_ENV, STACK_PID
 from emulator.home import StackHome
+from emulator.processes import die_with_parent
 from emulator.stack import StackInfo
 from lifecycle.records import DataBatch, Decision, Drop, Rejection, TrainingRun
 from lifecycle.rollout import Rollout, RolloutEvent
@@ -78,8 +79,10 @@ class StackProcess:
             env[CRASH_ENV] = crash
         self.starts += 1
         log = (self.home.root.parent / f"{self.home.root.name}.up.log").open("ab")
+        # its own session (a crash kills its tree, not ours), stopped with us if the test run dies
         self.process = subprocess.Popen([str(MLOPS), "up", "--settings", str(self.settings_file)], cwd=ROOT, env=env,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=die_with_parent)
         log.close()
 
         def ready():
