@@ -27,7 +27,6 @@ from lifecycle.events import RunStatusChanged
 from lifecycle.handlers import registration
 from lifecycle.handlers.monitoring import labelled_window, live_window
 from lifecycle.handlers.training import start_ready_training, submit_training
-from lifecycle.ml import job_name_for
 from lifecycle.policy import cooldown_left
 from lifecycle.ports import Platform
 from lifecycle.records import AlertRecord, Drop, TrainingRun, parse_time, utcnow
@@ -122,18 +121,18 @@ def _train_on_production(p: Platform, alert: Alert, now: datetime) -> TrainingRu
         log.info("alert %s: %d labelled production rows, fewer than MONITOR_MIN_LABELS (%g)", alert.alert_id,
                  0 if frame is None else len(frame), p.settings.monitor_min_labels)
         return None
+    # The data first, then its record: a crash in between leaves data that its own events record and train,
+    # never a record of data the storage did not keep. Whichever claims the drop first (this alert, another,
+    # or its BlobCreated events) submits the one job; the others find it taken.
+    body = io.StringIO()
+    frame.to_csv(body, index=False)
+    url = p.data.write_drop(prefix, {"part-0000.csv": body.getvalue().encode()})
+    log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(frame),
+             window.deployment, url)
     stamp = utcnow()
-    # The drop is recorded as taken before its blobs land, so their BlobCreated events start no second job;
-    # of two alerts racing here, the one whose record lands first writes the data.
-    drop = Drop(drop_id=drop_id, container=p.settings.data_container, prefix=prefix, url=p.data.url_of(prefix),
-                marker=True, first_seen=stamp, last_seen=stamp,
-                job=job_name_for(p.settings.model_name, "drift", drop_id))
-    if p.state.create(drop):
-        body = io.StringIO()
-        frame.to_csv(body, index=False)
-        p.data.write_drop(prefix, {"part-0000.csv": body.getvalue().encode()})
-        log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(frame),
-                 window.deployment, drop.url)
+    new = Drop(drop_id=drop_id, container=p.settings.data_container, prefix=prefix, url=url, marker=True,
+               first_seen=stamp, last_seen=stamp)
+    drop = p.state.update(Drop, drop_id, lambda current: None if current is not None else new) or new
     return submit_training(p, "drift", drop.url, key=drop_id, drop=drop)
 
 

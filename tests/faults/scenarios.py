@@ -285,14 +285,8 @@ class CrashRun:
             return f"{len(runs)} monitoring pass(es) stored" if len(runs) > value else None
         alert = next((a for a in p.state.list(AlertRecord) if a.alert_id == value and a.job), None)
         run = p.state.get(TrainingRun, alert.job) if alert else None
-        if run is None or run.status == "Submitted":
-            return None
-        if run.status != "Completed":
-            return f"the alert's training {run.status.lower()}: {run.error}"
-        decision = p.state.get(Decision, run.job_name)
-        if decision is None:
-            return None
-        return version_done(self.stack, decision.version) if decision.version else f"gate: {decision.outcome}"
+        drop_ = p.state.get(Drop, run.drop_id) if run and run.drop_id else None
+        return lifecycle_done(self.stack, drop_.prefix) if drop_ else None     # its data's last job, retries too
 
     def run(self, case: CrashCase, timeout: float = 300) -> CrashOutcome:
         outcome = CrashOutcome(case.name, case.plan)
@@ -324,6 +318,8 @@ class CrashRun:
             outcome.end = run_until(self.stack, lambda: self.ended(handle), timeout, f"the end of '{case.name}'")
             quiet(self.stack)
             outcome.problems += ledger(self.stack).problems()
+            if outcome.end.startswith("training"):       # good data: a failed training means something was lost
+                outcome.problems.append(outcome.end)
             outcome.recovered = outcome.crashed and not outcome.orphans and not outcome.problems and bool(outcome.end)
             self.has_live = bool(live_version(self.stack))
         except HarnessError as error:
