@@ -122,7 +122,7 @@ def read_data_file(path: Path) -> pd.DataFrame:
     if frame.shape[1] == 0:
         raise DataError(f"{path}: the file has no columns")
     if len(frame) == 0:
-        raise DataError(f"{path}: the file has a header but no rows (columns: {_names(frame.columns)})")
+        raise DataError(f"{path}: the file has a header but no rows (columns: {_names(frame.columns, width=60)})")
     return frame
 
 
@@ -158,15 +158,15 @@ def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[p
         frame = read_data_file(path)
         if target not in frame.columns:
             raise DataError(f"{path}: the target column {target!r} is missing{_did_you_mean(target, frame.columns)}; "
-                            f"the columns are: {_names(frame.columns, limit=30)}")
+                            f"the columns are: {_names(frame.columns, limit=30, width=60)}")
         if first is None:
             first = path
         else:
             missing = [c for c in frames[0].columns if c not in frame.columns]
             extra = [c for c in frame.columns if c not in frames[0].columns]
             if missing or extra:
-                what = "; ".join(p for p in (f"missing {_names(missing)}" if missing else "",
-                                              f"unexpected {_names(extra)}" if extra else "") if p)
+                what = "; ".join(p for p in (f"missing {_names(missing, width=60)}" if missing else "",
+                                              f"unexpected {_names(extra, width=60)}" if extra else "") if p)
                 raise DataError(f"{path}: its columns differ from those of {first} ({what})")
             frame = frame[list(frames[0].columns)]
         frame, found = repair_numbers(frame, target, path)
@@ -386,8 +386,11 @@ def _did_you_mean(name: str, columns: Iterable[object]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _names(items: Iterable[object], limit: int = 10, width: int = 60) -> str:
-    items = [text if len(text := str(i)) <= width else text[:width - 1] + "…" for i in items]
+def _names(items: Iterable[object], limit: int = 10, width: int | None = None) -> str:
+    """Up to `limit` of items, each cut to `width` characters (column names can be megabytes long)."""
+    items = [str(i) for i in items]
+    if width is not None:
+        items = [text if len(text) <= width else text[:width - 1] + "…" for text in items]
     shown = ", ".join(items[:limit])
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 

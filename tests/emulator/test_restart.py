@@ -24,6 +24,7 @@ from lifecycle.rollout import Rollout
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.local import local_platform
 from tests.conftest import wait_until
+from tests.emulator.test_restore import serving_processes
 from tests.test_chain import SETTINGS, drop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +100,7 @@ def test_a_restarted_stack_serves_its_deployments_before_it_returns(served):
         print(f"\nrestart to serving (Stack.start, {len(endpoint.deployments)} deployment(s)): {took:.1f} s")
 
         # a deployment's own port, found as anyone on the machine could, answers only the router
-        serving = _serving(home.root)
+        serving = serving_processes(home.root)
         ports = {c.laddr.port for proc in serving for c in _listening(proc)}
         assert len(ports) == len(endpoint.deployments)
         for port in ports:
@@ -113,18 +114,6 @@ def test_a_restarted_stack_serves_its_deployments_before_it_returns(served):
         stack.stop()
     assert not any(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE for proc in serving)
     assert not _mentioning(home.root)
-
-
-def _serving(root: Path) -> list[psutil.Process]:
-    """The deployments' processes (gunicorn arbiters and workers): their model is mounted under the home."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if str(root) in proc.environ().get("AZUREML_MODEL_DIR", ""):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 def _listening(proc: psutil.Process) -> list:

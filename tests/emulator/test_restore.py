@@ -56,7 +56,7 @@ class StandIn:
             self.loop.close()
 
 
-def _serving(root) -> list[psutil.Process]:
+def serving_processes(root) -> list[psutil.Process]:
     """The serving processes (gunicorn arbiters and their workers) of the stand-in on `root`: their model is
     mounted under it, and AZUREML_MODEL_DIR says where."""
     found = []
@@ -100,7 +100,7 @@ def test_deployments_serve_again_after_a_restart_and_a_lost_model_fails_alone(az
                    timeout=180, interval=0.2, what="three deployments to serve")
         first.endpoints.set_traffic(ENDPOINT, {"blue": 100}, {"green": 20})
         assert _score(first).status_code == 200
-        serving = _serving(root)
+        serving = serving_processes(root)
         assert len(serving) == 9                                     # 3 arbiters with 2 workers each
     finally:
         first.close()
@@ -137,7 +137,7 @@ def test_deployments_serve_again_after_a_restart_and_a_lost_model_fails_alone(az
         assert _score(second, {"azureml-model-deployment": "red"}).status_code == 404
 
         # restored together: the second server started before the first could have loaded its model
-        serving = _serving(root)
+        serving = serving_processes(root)
         created = sorted(p.create_time() for p in serving if p.ppid() == os.getpid())    # the arbiters
         assert len(serving) == 6 and len(created) == 2 and created[1] - created[0] < 1.5, created
         print(f"\nrestart to serving (2 deployments restored, 1 failed): {second.start_seconds:.2f} s")
@@ -170,7 +170,7 @@ def test_closing_while_deployments_are_restored_leaves_nothing_running(azurite, 
     aml = LocalAzureML(root, azurite.connection_string, QuietGrid(), "workspace", KEY, collector_container=container)
     try:
         starting: Future = asyncio.run_coroutine_threadsafe(aml.start(), loop.loop)
-        processes = wait_until(lambda: (found := _serving(root)) and
+        processes = wait_until(lambda: (found := serving_processes(root)) and
                                len([p for p in found if p.ppid() == os.getpid()]) == 2 and found,
                                timeout=30, interval=0.1, what="the restored servers to be started")
         assert not starting.done()                             # still restoring: the models take seconds to load
@@ -180,7 +180,7 @@ def test_closing_while_deployments_are_restored_leaves_nothing_running(azurite, 
     finally:
         loop.close()
     assert wait_until(lambda: _gone(processes), timeout=30, what="the restored servers to stop")
-    assert not _serving(root)
+    assert not serving_processes(root)
     # nothing was saved as failed: the file still lists both, to be restored next time
     saved = json.loads((root / "endpoints" / f"{ENDPOINT}.json").read_text())
     assert saved["deployments"] == {"blue": f"{model_name}:1", "green": f"{model_name}:1"}
