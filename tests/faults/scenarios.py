@@ -16,6 +16,7 @@ from azure.storage.blob import BlobServiceClient
 
 from emulator.eventgrid.routing import DEFAULT_TABLE, load_routing_table
 from emulator.eventgrid.schema import CLOUDEVENTS_SCHEMA, WireEvent
+from lifecycle.policy import may_retry
 from lifecycle.records import AlertRecord, Decision, Drop, MonitorRun, TrainingRun
 from lifecycle.rollout import RolloutEvent
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
@@ -35,6 +36,9 @@ def lifecycle_done(stack: StackProcess, prefix: str):
     if run is None or run.status == "Submitted":
         return None
     if run.status != "Completed":
+        job = p.jobs.get(run.job_name)
+        if job is not None and job.retryable and may_retry(found[0]):
+            return None                   # the platform lost it: the drop is being offered to a new job
         return f"training {run.status.lower()}: {run.error}"
     decision = p.state.get(Decision, run.job_name)
     if decision is None:
