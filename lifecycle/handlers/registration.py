@@ -48,6 +48,7 @@ def gate_and_register(p: Platform, job_name: str) -> Decision:
     existing = p.state.get(Decision, job_name)
     if existing is not None and (existing.outcome in ("rejected", "held") or existing.version):
         log.info("job %s already decided: %s", job_name, existing.outcome)
+        finish_run(p, job_name, "Completed")     # a run recorded again after a crash lost its first record
         return existing
     run = p.state.get(TrainingRun, job_name)
     evaluation = p.jobs.metrics(job_name)

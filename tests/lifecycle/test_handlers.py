@@ -364,3 +364,14 @@ def test_a_forced_retrain_on_data_still_arriving_takes_the_drop():
     data_arrived(blob("loans/day9/_SUCCESS", size=0), p)           # complete now: already taken
     assert forced.trigger == "forced" and [r.job_name for r in p.jobs.submitted] == [forced.job_name]
     assert p.state.list(Drop)[0].job == forced.job_name
+
+
+def test_a_run_recorded_again_after_its_decision_is_closed_not_left_running():
+    p = fake_platform()
+    job = _trained(p)
+    run_completed(run_event("RunCompleted", job), p)
+    # a crash lost the run's record (storage kept the decision): the drop's next offer records it again
+    p.state.docs.pop(("runs", job))
+    p.state.create(TrainingRun(job_name=job, model_name="tabular-classifier", trigger="data", data_url="x"))
+    reconcile(p, now())
+    assert p.state.get(TrainingRun, job).status == "Completed"
