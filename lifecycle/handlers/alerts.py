@@ -29,7 +29,7 @@ from lifecycle.handlers.monitoring import labelled_window, live_window
 from lifecycle.handlers.training import start_ready_training, submit_training
 from lifecycle.policy import cooldown_left
 from lifecycle.ports import Platform
-from lifecycle.records import AlertRecord, Drop, TrainingRun, parse_time, utcnow
+from lifecycle.records import AlertRecord, Drop, TrainingRun, parse_time
 
 log = logging.getLogger("lifecycle.alerts")
 WAITING = ("no fresh data", "cooldown", "training already running")
@@ -75,7 +75,7 @@ def handle_alert(alert: Alert, p: Platform, now: datetime) -> AlertRecord:
 def _act(alert: Alert, p: Platform, now: datetime) -> tuple[str, str, str]:
     if not alert.fired:
         fired_key = AlertRecord.key_for(f"{alert.alert_id}|{alert_values.FIRED}")
-        p.state.update(AlertRecord, fired_key, lambda r: replace(r, resolved_at=utcnow()) if r and not r.resolved_at else None)
+        p.state.update(AlertRecord, fired_key, lambda r: replace(r, resolved_at=_iso(now)) if r and not r.resolved_at else None)
         return "resolved", "a resolved alert is not a new one: nothing to do", ""
     if alert.signal in NO_RETRAIN:
         return "needs a person", NO_RETRAIN[alert.signal], ""
@@ -106,16 +106,20 @@ def _recent_alert_training(p: Platform, now: datetime) -> AlertRecord | None:
 
 
 def _train_on_production(p: Platform, alert: Alert, now: datetime) -> TrainingRun | None:
-    """The live deployment's labelled traffic as a new drop, trained on at once. One such drop per live
-    model: alerts that arrive together (drift and concept drift from one monitor pass) share it and its job."""
+    """The live deployment's labelled traffic as a new drop, trained on at once. Alerts that fired before the
+    live model's latest production drop was written (drift and concept drift from one monitor pass) share
+    that drop and its job; one that fired later (the challenger trained on it was rolled back, and the drift
+    goes on) gets a new drop with the traffic seen since."""
     window = live_window(p, now)
     if window is None:
         return None
-    prefix = f"production/{window.endpoint}/{window.model.replace(':', '-')}/"
+    model_prefix = f"production/{window.endpoint}/{window.model.replace(':', '-')}/"
+    rounds = sorted((d for d in p.state.list(Drop) if d.prefix.startswith(model_prefix)), key=lambda d: d.prefix)
+    if rounds and not _fired_after(alert, rounds[-1], now):
+        latest = rounds[-1]
+        return submit_training(p, "drift", latest.url, key=latest.drop_id, drop=latest)   # the same job again
+    prefix = f"{model_prefix}{len(rounds) + 1:03d}/"
     drop_id = Drop.id_for(p.settings.data_container, prefix)
-    existing = p.state.get(Drop, drop_id)
-    if existing is not None:
-        return submit_training(p, "drift", existing.url, key=drop_id, drop=existing)   # the same job again
     frame = labelled_window(p, window)
     if frame is None or len(frame) < p.settings.monitor_min_labels:
         log.info("alert %s: %d labelled production rows, fewer than MONITOR_MIN_LABELS (%g)", alert.alert_id,
@@ -129,11 +133,20 @@ def _train_on_production(p: Platform, alert: Alert, now: datetime) -> TrainingRu
     url = p.data.write_drop(prefix, {"part-0000.csv": body.getvalue().encode()})
     log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(frame),
              window.deployment, url)
-    stamp = utcnow()
+    stamp = _iso(now)
     new = Drop(drop_id=drop_id, container=p.settings.data_container, prefix=prefix, url=url, marker=True,
                first_seen=stamp, last_seen=stamp)
     drop = p.state.update(Drop, drop_id, lambda current: None if current is not None else new) or new
     return submit_training(p, "drift", drop.url, key=drop_id, drop=drop)
+
+
+def _fired_after(alert: Alert, drop: Drop, now: datetime) -> bool:
+    try:
+        fired = parse_time(alert.fired_at) if alert.fired_at else now
+    except ValueError:
+        fired = now
+    fired = fired if fired.tzinfo else fired.replace(tzinfo=timezone.utc)
+    return fired.replace(microsecond=0) > parse_time(drop.first_seen)       # drops are stamped to the second
 
 
 def _iso(moment: datetime) -> str:

@@ -178,3 +178,18 @@ def test_alerts_about_one_live_model_share_one_production_drop_and_one_job():
     second = handle_alert(drift_alert("m/concept_drift", signal="concept_drift"), p, NOW)
     assert second.outcome == "retraining" and second.job == first.job
     assert len(p.jobs.submitted) == 1 and len(p.data.drops) == 1
+
+
+def test_an_alert_that_fires_after_the_live_models_production_drop_was_trained_gets_a_new_drop():
+    # The challenger trained on the first drop was rolled back; the same model is live and drifts on.
+    p = fake_platform(monitor_min_labels=50, alert_cooldown_minutes=0)
+    live(p)
+    labelled_traffic(p, 120)
+    first = handle_alert(drift_alert("m/data_drift"), p, NOW)
+    p.state.update(TrainingRun, first.job, lambda r: replace(r, status="Completed"))
+    later = alerts.Alert(alert_id="m/data_drift#2", condition="Fired", source="monitor", signal="data_drift",
+                         summary="income drifted", fired_at=(NOW + timedelta(hours=1)).isoformat())
+    second = handle_alert(later, p, NOW + timedelta(hours=1))
+    assert second.outcome == "retraining" and second.job != first.job
+    assert len(p.jobs.submitted) == 2 and sorted(p.data.drops) == [
+        "production/mlops-endpoint/tabular-classifier-1/001/", "production/mlops-endpoint/tabular-classifier-1/002/"]
