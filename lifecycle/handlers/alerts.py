@@ -15,7 +15,6 @@ fresh data, cooldown, training busy) is tried again when it comes again: the mon
 alert on every pass while its signal stays breached."""
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -25,8 +24,9 @@ from lifecycle.alerts import Alert
 from lifecycle.dispatch import Rejected
 from lifecycle.events import RunStatusChanged
 from lifecycle.handlers import registration
-from lifecycle.handlers.monitoring import labelled_window, live_window
+from lifecycle.handlers.monitoring import live_window
 from lifecycle.handlers.training import start_ready_training, submit_training
+from lifecycle.labelled_rows import labelled_rows, rows_to_csv
 from lifecycle.policy import cooldown_left
 from lifecycle.ports import Platform
 from lifecycle.records import AlertRecord, Drop, TrainingRun, parse_time
@@ -120,18 +120,18 @@ def _train_on_production(p: Platform, alert: Alert, now: datetime) -> TrainingRu
         return submit_training(p, "drift", latest.url, key=latest.drop_id, drop=latest)   # the same job again
     prefix = f"{model_prefix}{len(rounds) + 1:03d}/"
     drop_id = Drop.id_for(p.settings.data_container, prefix)
-    frame = labelled_window(p, window)
-    if frame is None or len(frame) < p.settings.monitor_min_labels:
+    labels = p.feedback.labels(window.since, window.until)
+    rows = labelled_rows(p.collected.records(window.endpoint, window.deployment, "model_inputs", window.since,
+                                             window.until), labels, p.settings.target_column) if labels else []
+    if len(rows) < p.settings.monitor_min_labels:
         log.info("alert %s: %d labelled production rows, fewer than MONITOR_MIN_LABELS (%g)", alert.alert_id,
-                 0 if frame is None else len(frame), p.settings.monitor_min_labels)
+                 len(rows), p.settings.monitor_min_labels)
         return None
     # The data first, then its record: a crash in between leaves data that its own events record and train,
     # never a record of data the storage did not keep. Whichever claims the drop first (this alert, another,
     # or its BlobCreated events) submits the one job; the others find it taken.
-    body = io.StringIO()
-    frame.to_csv(body, index=False)
-    url = p.data.write_drop(prefix, {"part-0000.csv": body.getvalue().encode()})
-    log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(frame),
+    url = p.data.write_drop(prefix, {"part-0000.csv": rows_to_csv(rows)})
+    log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(rows),
              window.deployment, url)
     stamp = _iso(now)
     new = Drop(drop_id=drop_id, container=p.settings.data_container, prefix=prefix, url=url, marker=True,
