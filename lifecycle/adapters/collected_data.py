@@ -1,20 +1,55 @@
-"""The Collected port over Azure ML's data collector layout in blob storage (the workspace's blob store
-in Azure; Azurite locally, where the local router writes the same layout):
+"""The Collected port over Azure ML's data collector layout in blob storage:
 
-    modelDataCollector/{endpoint}/{deployment}/{model_inputs|model_outputs}/{yyyy}/{MM}/{dd}/{HH}/*.jsonl"""
+    modelDataCollector/{endpoint}/{deployment}/{model_inputs|model_outputs}/{yyyy}/{MM}/{dd}/{HH}/*.jsonl
+
+In Azure the collector writes to the workspace's default datastore (workspaceblobstore, container
+azureml-blobstore-<workspace id>), found with azure-ai-ml and read with the app's token; DATA_COLLECTOR_BLOB_URI
+(a container URL) overrides it. Locally the router writes the same layout to the `azureml` container in Azurite.
+
+A container that is not there is not "no traffic": it is said, with the place looked at, so monitoring never
+reports zero rows in silence."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import ContainerClient
+
+log = logging.getLogger("lifecycle.collected")
 
 
 class BlobCollected:
-    def __init__(self, connection_string: str, container: str) -> None:
-        self._container = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+    """`container` is the collector's ContainerClient, or a function that makes it on first use (in Azure
+    finding it asks Azure ML, which a function's cold start should not pay for)."""
+
+    def __init__(self, container: ContainerClient | Callable[[], ContainerClient]) -> None:
+        self._container = container if isinstance(container, ContainerClient) else None
+        self._make = None if isinstance(container, ContainerClient) else container
+        self._lock = threading.Lock()
+
+    @property
+    def container(self) -> ContainerClient:
+        if self._container is None:
+            with self._lock:
+                if self._container is None:
+                    self._container = self._make()
+        return self._container
+
+    def location(self, endpoint: str, deployment: str) -> tuple[str, bool]:
+        """Where the deployment's collected data is looked for (a URL), and whether anything is there: False
+        when the container is missing or holds nothing under the deployment's folder."""
+        prefix = _folder(endpoint, deployment)
+        url = f"{self.container.url.rstrip('/')}/{prefix}"
+        try:
+            found = next(iter(self.container.list_blobs(name_starts_with=prefix, results_per_page=1)), None)
+        except ResourceNotFoundError:
+            return url, False
+        return url, found is not None
 
     def records(self, endpoint: str, deployment: str, collection: str, since: datetime,
                 until: datetime | None = None) -> Iterator[dict]:
@@ -31,17 +66,44 @@ class BlobCollected:
                 if "prediction" in r]
 
     def _lines(self, endpoint: str, deployment: str, collection: str, since: datetime, until: datetime) -> Iterator[dict]:
+        container = self.container
         hour = since.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
         while hour < until:
-            prefix = f"modelDataCollector/{endpoint}/{deployment}/{collection}/{hour:%Y/%m/%d/%H}/"
+            prefix = f"{_folder(endpoint, deployment)}{collection}/{hour:%Y/%m/%d/%H}/"
             try:
-                for blob in self._container.list_blobs(name_starts_with=prefix):
+                for blob in container.list_blobs(name_starts_with=prefix):
                     if blob.last_modified and blob.last_modified < since.replace(microsecond=0):
                         continue   # written before the window opened
-                    text = self._container.download_blob(blob.name).readall().decode()
+                    text = container.download_blob(blob.name).readall().decode()
                     for raw in text.splitlines():
                         if raw.strip():
                             yield json.loads(raw)
             except ResourceNotFoundError:
-                return   # nothing collected yet
+                log.warning("collected data: container %s does not exist, so %s/%s has no %s to read: is the "
+                            "deployment's data collector on, and DATA_COLLECTOR_BLOB_URI (or the workspace's "
+                            "default datastore) the place it writes to?", container.url, endpoint, deployment,
+                            collection)
+                return
             hour += timedelta(hours=1)
+
+
+def _folder(endpoint: str, deployment: str) -> str:
+    return f"modelDataCollector/{endpoint}/{deployment}/"
+
+
+def default_datastore_url(ml_client: Any) -> str:
+    """The container URL of the workspace's default datastore (workspaceblobstore), where Azure ML's data
+    collector writes, from azure-ai-ml's datastores.get_default()."""
+    store = ml_client.datastores.get_default()
+    account, container = getattr(store, "account_name", None), getattr(store, "container_name", None)
+    if not (account and container):
+        raise ValueError(f"the workspace's default datastore {store.name!r} is not a blob container "
+                         f"({type(store).__name__}): set DATA_COLLECTOR_BLOB_URI to the data collector's container URL")
+    return f"{store.protocol or 'https'}://{account}.blob.{store.endpoint or 'core.windows.net'}/{container}"
+
+
+def workspace_collected(workspace: Any, credential: Any, container_url: str = "") -> BlobCollected:
+    """The collected data in Azure: the container at `container_url` (DATA_COLLECTOR_BLOB_URI) if given, else
+    the default datastore of `workspace` (a WorkspaceClient), found on first read; read with `credential`."""
+    return BlobCollected(lambda: ContainerClient.from_container_url(
+        container_url or default_datastore_url(workspace.ml_client), credential=credential))

@@ -162,7 +162,7 @@ def test_the_hour_folder_is_the_answer_time_in_utc(azurite, container, monkeypat
     assert [line["correlationid"] for line in folders["modelDataCollector/churn/blue/model_inputs/2024/01/02/04"]] == ["next"]
     assert folders["modelDataCollector/churn/blue/model_inputs/2024/01/02/03"][0]["time"] == "2024-01-02T03:59:59.900Z"
 
-    collected = BlobCollected(azurite.connection_string, container)
+    collected = BlobCollected(ContainerClient.from_connection_string(azurite.connection_string, container))
     # the window walks the hour folders, and keeps the lines whose time is inside it
     assert collected.predictions("churn", "blue", datetime(2024, 1, 2, 3, 30, tzinfo=timezone.utc),
                                  datetime(2024, 1, 2, 4, 30, tzinfo=timezone.utc)) == ["churn", "churn"]
@@ -178,11 +178,11 @@ def test_collected_predictions_read_back(azurite, container):
         ("churn", "blue", records(RECORD), answer("stay"), 200, 0.01, "r2"),
         ("churn", "green", records(RECORD), answer("churn"), 200, 0.01, "r3"),
     ])
-    collected = BlobCollected(azurite.connection_string, container)
+    collected = BlobCollected(ContainerClient.from_connection_string(azurite.connection_string, container))
     assert sorted(collected.predictions("churn", "blue", since)) == ["churn", "churn", "stay", "stay"]
     assert collected.predictions("churn", "green", since) == ["churn"]
     assert collected.predictions("churn", "blue", datetime.now(timezone.utc) + timedelta(seconds=1)) == []
-    assert BlobCollected(azurite.connection_string, "no-such-container").predictions("churn", "blue", since) == []
+    assert BlobCollected(ContainerClient.from_connection_string(azurite.connection_string, "no-such-container")).predictions("churn", "blue", since) == []
 
 
 def test_predictions_collected_in_the_second_the_window_opens(azurite, container):
@@ -197,7 +197,7 @@ def test_predictions_collected_in_the_second_the_window_opens(azurite, container
         await collector.close()
         return since
     since = asyncio.run(scenario())
-    assert BlobCollected(azurite.connection_string, container).predictions("churn", "blue", since) == ["stay"]
+    assert BlobCollected(ContainerClient.from_connection_string(azurite.connection_string, container)).predictions("churn", "blue", since) == ["stay"]
 
 
 def test_a_storage_failure_keeps_the_records_for_the_next_flush(azurite, container):
