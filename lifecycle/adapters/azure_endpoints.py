@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from lifecycle.adapters.azure_environments import PinnedEnvironment
 from lifecycle.adapters.azure_workspace import PROJECT_ROOT, AzureMLAdapterError, WorkspaceClient, model_ref, text
 from lifecycle.ml import DeploymentState, EndpointState, Invocation, ModelVersion
 
@@ -21,6 +22,7 @@ ENDPOINT_SPEC = PROJECT_ROOT / "deployment" / "endpoint.yml"
 DEPLOYMENT_SPEC = PROJECT_ROOT / "deployment" / "deployment.yml"
 MAX_MIRROR = 50                                     # Azure ML mirrors at most 50% of live traffic
 RETRYABLE = frozenset({"Failed", "Canceled"})       # a deployment in these states is created again
+INFERENCE_SETTING = "INFERENCE_ENVIRONMENT"
 
 
 class TrafficError(AzureMLAdapterError, ValueError):
@@ -30,10 +32,13 @@ class TrafficError(AzureMLAdapterError, ValueError):
 class AzureMLEndpoints(WorkspaceClient):
     def __init__(self, subscription_id: str, resource_group: str, workspace_name: str, *,
                  endpoint_spec: str | Path = ENDPOINT_SPEC, deployment_spec: str | Path = DEPLOYMENT_SPEC,
-                 credential: Any = None, **client_kwargs: Any) -> None:
+                 environment: str = "mlops-inference:1", credential: Any = None, **client_kwargs: Any) -> None:
+        """`environment` ("name:version", INFERENCE_ENVIRONMENT) replaces the deployment spec's own: the
+        infrastructure creates it, and a rollout never registers an environment version."""
         super().__init__(subscription_id, resource_group, workspace_name, credential=credential, **client_kwargs)
         self.endpoint_spec = Path(endpoint_spec)
         self.deployment_spec = Path(deployment_spec)
+        self.environment = PinnedEnvironment(environment, INFERENCE_SETTING, "deployment/environment/conda.yml")
 
     # -- the port --------------------------------------------------------------------------------------
 
@@ -68,7 +73,9 @@ class AzureMLEndpoints(WorkspaceClient):
             return      # already there or on its way: a replayed event changes nothing
         from azure.ai.ml import load_online_deployment
         spec = load_online_deployment(_existing(self.deployment_spec), params_override=[
-            {"name": deployment}, {"endpoint_name": endpoint}, {"model": f"azureml:{model.name}:{model.version}"}])
+            {"name": deployment}, {"endpoint_name": endpoint}, {"model": f"azureml:{model.name}:{model.version}"},
+            {"environment": self.environment.asset_id}])
+        self.environment.require(self.ml_client, self.workspace_name)
         self.ml_client.online_deployments.begin_create_or_update(spec)
         log.info("started deployment %s/%s of model %s", endpoint, deployment, model.ref)
 

@@ -14,6 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from lifecycle.adapters.azure_environments import PinnedEnvironment
 from lifecycle.adapters.azure_workspace import (
     PROJECT_ROOT, AzureMLAdapterError, WorkspaceClient, created_at, datastore_path, parse_datastore_uri, split_ref,
     text,
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 JOB_SPEC = PROJECT_ROOT / "training" / "job.yml"
 OUTPUT = "output"                 # the job's uri_folder output; train.py writes model/ and metrics.json into it
+TRAINING_SETTING = "TRAINING_ENVIRONMENT"
 
 
 _CHAMPION_GROUP = re.compile(r"\$\[\[[^\]]*inputs\.champion_model[^\]]*\]\]")
@@ -32,15 +34,19 @@ _CHAMPION_GROUP = re.compile(r"\$\[\[[^\]]*inputs\.champion_model[^\]]*\]\]")
 class AzureMLJobs(WorkspaceClient):
     def __init__(self, subscription_id: str, resource_group: str, workspace_name: str, *,
                  datastore: str = "mlopsdata", data_container: str | None = None,
-                 job_spec: str | Path = JOB_SPEC, credential: Any = None,
+                 job_spec: str | Path = JOB_SPEC, environment: str = "mlops-training:1",
+                 compute: str = "cpu-cluster", credential: Any = None,
                  storage_kwargs: dict[str, Any] | None = None, **client_kwargs: Any) -> None:
         """`datastore` is the Azure ML datastore over the data container (`data_container`, if given, is
-        checked against each request's URL). `storage_kwargs` go to the BlobServiceClient that reads a job's
-        metrics.json from its output datastore."""
+        checked against each request's URL). `environment` ("name:version", TRAINING_ENVIRONMENT) and
+        `compute` (JOB_COMPUTE) replace the spec's own: the infrastructure creates both. `storage_kwargs` go
+        to the BlobServiceClient that reads a job's metrics.json from its output datastore."""
         super().__init__(subscription_id, resource_group, workspace_name, credential=credential, **client_kwargs)
         self.datastore = datastore
         self.data_container = data_container
         self.job_spec = Path(job_spec)
+        self.environment = PinnedEnvironment(environment, TRAINING_SETTING, "training/environment/conda.yml")
+        self.compute = compute
         self.storage_kwargs = storage_kwargs or {}
 
     # -- the port --------------------------------------------------------------------------------------
@@ -50,6 +56,7 @@ class AzureMLJobs(WorkspaceClient):
         if existing is not None:
             return existing
         job = self.job(request)
+        self.environment.require(self.ml_client, self.workspace_name)
         from azure.core.exceptions import HttpResponseError
         try:
             created = self.ml_client.jobs.create_or_update(job)
@@ -106,6 +113,8 @@ class AzureMLJobs(WorkspaceClient):
             {"inputs.data": {**data, "type": data_type, "path": data_uri}},     # keeps the spec's mode
             {"inputs.target": request.target},
             {"inputs.model_name": request.model_name},
+            {"environment": self.environment.asset_id},
+            {"compute": f"azureml:{self.compute}"},
         ]
         if request.champion:
             name, version = split_ref(request.champion)
@@ -133,15 +142,18 @@ class AzureMLJobs(WorkspaceClient):
     # -- reading results -------------------------------------------------------------------------------
 
     def _failure(self, name: str) -> str:
-        """Why a job failed, from its run history (what `az ml job stream` shows)."""
+        """Why a job failed, from its run history, through azure-ai-ml's public `jobs.stream` (what `az ml job
+        stream` shows): for a job that has ended it prints the summary, returns at once, and for a failed one
+        raises JobException carrying the run's error."""
+        from azure.ai.ml.exceptions import JobException
         from azure.core.exceptions import HttpResponseError
         try:
-            # azure-ai-ml keeps run history behind a private attribute; jobs.stream() reads the same details.
-            details = self.ml_client.jobs._runs_operations.get_run_details(name)
-            message = details.error.error.message if details.error and details.error.error else None
+            self.ml_client.jobs.stream(name)
+        except JobException as failed:
+            message = run_error_message(str(failed.message))
             if message:
                 return message
-        except (HttpResponseError, AttributeError) as error:
+        except HttpResponseError as error:
             log.warning("could not read the failure reason of job %s: %s", name, error)
         return f"job {name} failed and Azure ML gave no reason: see its logs (az ml job download -n {name} --all)"
 
@@ -169,3 +181,16 @@ class AzureMLJobs(WorkspaceClient):
 def _status(job: Any, error: str | None = None) -> JobStatus:
     return JobStatus(name=job.name, status=text(job.status) or "Unknown", experiment=text(job.experiment_name),
                      tags=dict(job.tags or {}), error=error, created=created_at(job))
+
+
+def run_error_message(raised: str) -> str:
+    """The innermost message of the run error that `jobs.stream` raises as JSON ('' if it holds none)."""
+    start = raised.find("{")
+    try:
+        error = json.loads(raised[start:]) if start >= 0 else None
+    except ValueError:
+        return ""
+    while isinstance(error, dict) and isinstance(error.get("error"), dict):
+        error = error["error"]
+    message = error.get("message") if isinstance(error, dict) else None
+    return message.strip() if isinstance(message, str) else ""

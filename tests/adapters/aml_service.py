@@ -52,10 +52,17 @@ class AzureMLService:
         http.route("GET", "/history/v1.0" + re.escape(WORKSPACE_ID) + "/runs/(?P<run>[^/]+)/details",
                    lambda call, m: canned("run_details_failed", name=m["run"]))
 
+        # the pinned environments the infrastructure creates (TRAINING_ENVIRONMENT, INFERENCE_ENVIRONMENT)
+        self.environment("mlops-training", "1")
+        self.environment("mlops-inference", "1")
+
         # datastores: the default one holds job outputs; its account is Azurite's
         arm.serve("datastores", "Microsoft.MachineLearningServices/workspaces/datastores")
         arm.put("datastores/workspaceblobstore", canned("datastore_blob", name="workspaceblobstore", account=account,
                                                         container=self.outputs_container))
+        # every workspace also has the artifact store that holds run logs (jobs.stream looks it up)
+        arm.put("datastores/workspaceartifactstore", canned("datastore_blob", name="workspaceartifactstore",
+                                                            account=account, container="azureml"))
         http.workspace_route("POST", "/datastores/[^/]+/listSecrets",
                              canned("datastore_secrets_account_key", key=account_key))
 
@@ -81,6 +88,13 @@ class AzureMLService:
         body = canned("job_command", name=name, status=status)
         body["properties"].update(changes)
         return self.arm.put(f"jobs/{name}", body)
+
+    def environment(self, name: str, version: str) -> dict:
+        body = {"properties": {"description": None, "tags": {}, "properties": {},
+                               "image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
+                               "condaFile": "name: env\ndependencies:\n  - python=3.11\n"}}
+        return self.arm.put(f"environments/{name}/versions/{version}", body,
+                            "Microsoft.MachineLearningServices/workspaces/environments/versions", _environment_registered)
 
     def model(self, name: str, version: str, job: str, **tags: str) -> dict:
         body = canned("model_version", name=name, version=version, job=job,

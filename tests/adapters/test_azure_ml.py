@@ -7,6 +7,7 @@ metrics.json is read from Azurite as the job's output datastore."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -134,17 +135,42 @@ def test_submit_creates_the_command_job(aml, azurite):
     }
     assert job["outputs"] == {"output": {"jobOutputType": "uri_folder"}}
     assert job["computeId"] == f"{WORKSPACE_ID}/computes/cpu-cluster"
-    # the environment and the code snapshot are registered first, and the job points at them
-    environment = _one(aml, "PUT", "/environments/CliV2AnonymousEnvironment/versions/[^/]+$")
-    assert environment.body["properties"]["image"].startswith("mcr.microsoft.com/azureml/")
-    assert "scikit-learn" in environment.body["properties"]["condaFile"]
-    assert job["environmentId"] == environment.path
+    # the pinned environment (TRAINING_ENVIRONMENT) is checked, never registered; the code snapshot is uploaded
+    assert job["environmentId"] == f"{WORKSPACE_ID}/environments/mlops-training/versions/1"
+    assert not aml.http.requests_to("PUT", "/environments/")
+    _one(aml, "GET", "/environments/mlops-training/versions/1$")
     code = _one(aml, "PUT", "/codes/[^/]+/versions/1$")
     assert job["codeId"] == code.path
     assert code.body["properties"]["codeUri"] == f"{azurite.blob}/{ACCOUNT}/{aml.uploads[0]}/training"
     uploaded = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(aml.uploads[0])
     assert {b.name for b in uploaded.list_blobs()} == {"training/job.yml", "training/train.py", "training/environment.yml"}
     assert not aml.http.unrouted
+
+
+def test_submit_uses_the_pinned_environment_and_compute_the_settings_name(aml):
+    aml.environment("churn-training", "7")
+    jobs = _jobs(aml, environment="churn-training:7", compute="gpu-cluster")
+    jobs.submit(_request(job_name="train-churn-data-1"))
+    jobs.submit(_request(job_name="train-churn-data-2"))
+    for call in aml.http.requests_to("PUT", "/jobs/[^/]+$"):
+        job = call.body["properties"]
+        assert job["environmentId"] == f"{WORKSPACE_ID}/environments/churn-training/versions/7"
+        assert job["computeId"] == f"{WORKSPACE_ID}/computes/gpu-cluster"
+    assert len(aml.http.requests_to("GET", "/environments/churn-training/versions/7$")) == 1    # checked once
+
+
+def test_a_missing_environment_is_a_clear_error_and_no_job_is_sent(aml):
+    with pytest.raises(AzureMLAdapterError, match=r"environment mlops-training:2 \(app setting TRAINING_ENVIRONMENT\) "
+                       r"does not exist in workspace mlw-mlops: the infrastructure creates it") as raised:
+        _jobs(aml, environment="mlops-training:2").submit(_request())
+    assert "training/environment/conda.yml" in str(raised.value)
+    assert not aml.http.requests_to("PUT", "/jobs/")
+
+
+@pytest.mark.parametrize("setting", ["mlops-training", "", "azureml:mlops-training:1:2", "a b:1"])
+def test_an_environment_setting_that_is_not_name_and_version_is_refused(aml, setting):
+    with pytest.raises(AzureMLAdapterError, match="app setting TRAINING_ENVIRONMENT .* 'name:version'"):
+        _jobs(aml, environment=setting)
 
 
 def test_submit_without_a_champion_sends_no_champion_input(aml):
@@ -190,17 +216,36 @@ def test_hyperparameters_the_spec_does_not_declare_go_on_the_command_line(aml):
         _jobs(aml).submit(_request(job_name="train-x", hyperparameters={"x; rm -rf /": "1"}))
 
 
-def test_get_reports_a_failed_job_with_its_reason(aml):
+def test_get_reports_a_failed_job_with_its_reason(aml, capsys):
     aml.job("train-churn-data-bad", "Failed")
     status = _jobs(aml).get("train-churn-data-bad")
     assert status.status == "Failed" and status.done
+    assert status.error.startswith("Execution failed. User process 'python' exited with status code 1")
     assert "the target column 'churned' is missing" in status.error
-    # the reason comes from run history, found through the workspace's discovery URL
-    assert [c.url.split("?")[0] for c in aml.http.calls[-3:]] == [
-        f"https://management.azure.com{WORKSPACE_ID}",
-        "https://eastus.api.azureml.ms/discovery",
-        f"https://eastus.api.azureml.ms/history/v1.0{WORKSPACE_ID}/runs/train-churn-data-bad/details",
-    ]
+    # the reason comes from run history, read by the public jobs.stream (found through the workspace's
+    # discovery URL), which returns at once for a job that has ended
+    details = f"https://eastus.api.azureml.ms/history/v1.0{WORKSPACE_ID}/runs/train-churn-data-bad/details"
+    assert [c.url.split("?")[0] for c in aml.http.calls].count(details) == 1
+    assert "Execution Summary" in capsys.readouterr().out
+    assert not aml.http.unrouted
+
+
+def test_azure_ai_ml_is_pinned_below_its_next_major_version_and_the_installed_one_fits():
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    requirement = next(Requirement(line) for line in lines if line and Requirement(line).name == "azure-ai-ml")
+    installed = version("azure-ai-ml")
+    major = int(installed.split(".")[0])
+    assert installed in requirement.specifier, (installed, str(requirement.specifier))
+    assert f"{major + 1}.0" not in requirement.specifier, f"azure-ai-ml has no upper bound: {requirement}"
+
+
+def test_the_failure_reason_comes_from_a_public_azure_ai_ml_api():
+    source = (ROOT / "lifecycle" / "adapters" / "azure_jobs.py").read_text()
+    private = re.findall(r"ml_client(?:\.[A-Za-z]\w*)*\._\w+", source)      # e.g. jobs._runs_operations
+    assert private == [], f"azure-ai-ml's private attributes are used: {private}"
 
 
 def test_a_failed_job_without_run_history_still_says_where_to_look(aml):
@@ -334,12 +379,25 @@ def test_create_deployment_puts_the_deployment_spec_with_the_model(aml):
     assert p["instanceType"] == "Standard_DS3_v2" and body["sku"]["capacity"] == 1
     assert p["endpointComputeType"] == "Managed"
     assert p["codeConfiguration"]["scoringScript"] == "score.py"
+    # the pinned environment (INFERENCE_ENVIRONMENT): no environment version is registered per rollout
+    assert p["environmentId"] == f"{WORKSPACE_ID}/environments/mlops-inference/versions/1"
+    assert not aml.http.requests_to("PUT", "/environments/")
     collections = p["dataCollector"]["collections"]
     assert {k: v["dataCollectionMode"].lower() for k, v in collections.items()} == {"model_inputs": "enabled",
                                                                                      "model_outputs": "enabled"}
     assert collections["model_inputs"]["dataId"] == f"{WORKSPACE_ID}/data/churn-endpoint-green-model_inputs/versions/1"
     state = _endpoints(aml).get("churn-endpoint")
     assert state.deployment("green").state == "Creating" and state.deployment("green").model == "churn:2"
+
+
+def test_a_deployment_with_a_missing_environment_is_a_clear_error_and_nothing_is_sent(aml):
+    aml.endpoint("churn-endpoint")
+    endpoints = AzureMLEndpoints(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, **_client(aml),
+                                 deployment_spec=SPECS / "deployment" / "deployment.yml", environment="mlops-inference:9")
+    with pytest.raises(AzureMLAdapterError, match=r"environment mlops-inference:9 \(app setting INFERENCE_ENVIRONMENT\) "
+                       r"does not exist in workspace mlw-mlops.*deployment/environment/conda.yml"):
+        endpoints.create_deployment("churn-endpoint", "green", ModelVersion("churn", "2", MODEL_PATH))
+    assert aml.http.writes() == []
 
 
 def test_create_deployment_again_changes_nothing_unless_it_failed(aml):
@@ -468,3 +526,27 @@ def test_the_project_deployment_specs_load_with_overrides():
     # the loader keeps the asset reference without its azureml: prefix; the PUT body carries the ARM id
     assert (d.name, d.endpoint_name, d.model) == ("green", "e1", "churn:2")
     assert d.data_collector is not None and {"model_inputs", "model_outputs"} <= set(d.data_collector.collections)
+
+
+# -- the settings that pin what the infrastructure creates ------------------------------------------------------
+
+def _azure_settings(**values: str):
+    from lifecycle.settings import Settings
+    return Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "MLOPS_PLATFORM": "azure",
+                              "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION, "AZURE_RESOURCE_GROUP": RESOURCE_GROUP,
+                              "AZUREML_WORKSPACE": WORKSPACE, "EVENTGRID_TOPIC_ENDPOINT": "https://topic.example/api/events",
+                              "EVENTGRID_TOPIC_KEY": "key", **values})
+
+
+def test_environments_and_compute_default_to_what_the_infrastructure_creates():
+    settings = _azure_settings()
+    assert (settings.training_environment, settings.inference_environment, settings.monitoring_environment,
+            settings.job_compute) == ("mlops-training:1", "mlops-inference:1", "mlops-monitoring:1", "cpu-cluster")
+
+
+def test_the_composition_root_hands_the_settings_to_the_azure_ml_adapters():
+    from lifecycle.bootstrap import build_platform
+    p = build_platform(_azure_settings(TRAINING_ENVIRONMENT="churn-training:4", INFERENCE_ENVIRONMENT="churn-serving:2",
+                                       JOB_COMPUTE="gpu-cluster"))
+    assert (p.jobs.environment.ref, p.jobs.compute, p.endpoints.environment.ref) == (
+        "churn-training:4", "gpu-cluster", "churn-serving:2")
