@@ -20,7 +20,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development key; not a secret.
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (http://\S+)")
+_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (https?://\S+)")
 
 
 class AzuriteError(RuntimeError):
@@ -55,9 +55,15 @@ def azurite_command() -> list[str]:
 class Azurite:
     """A running Azurite process. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, location: str | os.PathLike[str], *, debug_log: str | None = None) -> None:
+    def __init__(self, location: str | os.PathLike[str], *, debug_log: str | None = None,
+                 tls: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None, oauth: bool = False) -> None:
+        """`tls` = (certificate, key) PEM files: serve HTTPS. `oauth`: also accept bearer tokens (Azurite's
+        basic check of audience, issuer and lifetime; it needs `tls`), as a storage account with
+        identity-based access does."""
         self.location = Path(location)
         self.debug_log = debug_log
+        self.tls = tls
+        self.oauth = oauth
         self.process: subprocess.Popen[str] | None = None
         self.endpoints: AzuriteEndpoints | None = None
 
@@ -72,6 +78,10 @@ class Azurite:
         ]
         if self.debug_log:
             args += ["--debug", self.debug_log]
+        if self.tls:
+            args += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
+        if self.oauth:
+            args += ["--oauth", "basic"]
         # Its own process group, so Ctrl-C on the stack's terminal reaches the stack, which stops Azurite in order.
         self.process = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,

@@ -18,16 +18,20 @@ def build_platform(settings: Settings) -> Platform:
     from lifecycle.adapters.blob_data import BlobData
     from lifecycle.adapters.collected_data import BlobCollected
     from lifecycle.adapters.feedback import BlobFeedback
-    # Storage and state use the same SDK code in Azure and locally; only the connection differs.
-    state = BlobState(settings.storage_connection, settings.state_container)
+    from lifecycle.adapters.storage import app_blob_service, credential
+    # Storage and state use the same SDK code in Azure and locally; only the connection differs
+    # (a connection string locally, the managed identity's token in Azure).
+    storage = app_blob_service(settings)
+    state = BlobState(storage, settings.state_container)
     from lifecycle.adapters.eventgrid_events import GridEvents
-    events = GridEvents(settings.eventgrid_endpoint, settings.eventgrid_key)
-    feedback = BlobFeedback(settings.storage_connection, settings.feedback_container, settings.target_column)
-    data = BlobData(settings.storage_connection, settings.data_container)
+    events = GridEvents(settings.eventgrid_endpoint, settings.eventgrid_key,
+                        credential=None if settings.eventgrid_key else credential(settings))
+    feedback = BlobFeedback(storage, settings.feedback_container, settings.target_column)
+    data = BlobData(storage, settings.data_container)
     if settings.platform == "azure":
         from lifecycle.adapters.azure_ml import AzureMLEndpoints, AzureMLJobs, AzureMLRegistry
         workspace = dict(subscription_id=settings.azure_subscription_id, resource_group=settings.azure_resource_group,
-                         workspace_name=settings.azureml_workspace)
+                         workspace_name=settings.azureml_workspace, credential=credential(settings))
         from lifecycle.adapters.azure_metrics import AzureMonitorMetrics
         jobs = AzureMLJobs(**workspace, datastore=settings.data_datastore, data_container=settings.data_container)
         metrics = AzureMonitorMetrics(**workspace, log_analytics_workspace_id=settings.log_analytics_workspace_id,

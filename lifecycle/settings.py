@@ -14,12 +14,18 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    storage_connection: str                 # AzureWebJobsStorage: the account holding data, state and queues
+    # The storage account holding data, state and queues: a connection string (the local stack), or, in Azure,
+    # the Functions identity-based names (shared keys off) with a token from the managed identity.
+    storage_connection: str = ""            # AzureWebJobsStorage
+    storage_blob_uri: str = ""              # AzureWebJobsStorage__blobServiceUri
+    storage_account_name: str = ""          # AzureWebJobsStorage__accountName (https://<name>.blob.core.windows.net)
+    storage_client_id: str = ""             # AzureWebJobsStorage__clientId: the user-assigned identity's client id
+    azure_client_id: str = ""               # AZURE_CLIENT_ID: the same, for DefaultAzureCredential
     platform: str = "local"                 # "local" (the embedded stack) or "azure"
     data_container: str = "data"
     state_container: str = "mlops-state"
     eventgrid_endpoint: str = ""            # the custom topic for MLOps.* events
-    eventgrid_key: str = ""
+    eventgrid_key: str = ""                 # local stack only: without it, publish with a token (managed identity)
     # the model this app keeps alive
     model_name: str = "tabular-classifier"
     target_column: str = ""                 # the label column of the training data
@@ -67,6 +73,9 @@ class Settings:
 
     _ENV = {
         "storage_connection": "AzureWebJobsStorage", "platform": "MLOPS_PLATFORM",
+        "storage_blob_uri": "AzureWebJobsStorage__blobServiceUri",
+        "storage_account_name": "AzureWebJobsStorage__accountName",
+        "storage_client_id": "AzureWebJobsStorage__clientId",
         "eventgrid_endpoint": "EVENTGRID_TOPIC_ENDPOINT", "eventgrid_key": "EVENTGRID_TOPIC_KEY",
         "azure_subscription_id": "AZURE_SUBSCRIPTION_ID", "azure_resource_group": "AZURE_RESOURCE_GROUP",
         "azureml_workspace": "AZUREML_WORKSPACE", "aml_local_url": "AML_LOCAL_URL", "aml_local_key": "AML_LOCAL_KEY",
@@ -89,6 +98,18 @@ class Settings:
         return settings
 
     @property
+    def blob_service_uri(self) -> str:
+        """The app's blob endpoint for identity-based access ('' when only a connection string is set)."""
+        if self.storage_blob_uri:
+            return self.storage_blob_uri.rstrip("/")
+        return f"https://{self.storage_account_name}.blob.core.windows.net" if self.storage_account_name else ""
+
+    @property
+    def managed_identity_client_id(self) -> str:
+        """The user-assigned identity to take tokens as ('' = the system-assigned one, or the developer's login)."""
+        return self.storage_client_id or self.azure_client_id
+
+    @property
     def canary_steps(self) -> list[int]:
         try:
             return [int(x) for x in self.rollout_steps.split(",") if x.strip()]
@@ -108,9 +129,14 @@ class Settings:
         return overrides
 
     def check(self) -> None:
-        if not self.storage_connection:
-            raise SettingsError("app setting AzureWebJobsStorage is not set: it must hold the storage account's "
-                                "connection string (locally `mlops up` sets it)")
+        if not (self.storage_connection or self.blob_service_uri):
+            raise SettingsError("the storage account is not set: either AzureWebJobsStorage with its connection "
+                                "string (locally `mlops up` sets it), or, identity-based, "
+                                "AzureWebJobsStorage__blobServiceUri (or AzureWebJobsStorage__accountName) with "
+                                "AzureWebJobsStorage__clientId / AZURE_CLIENT_ID for a user-assigned identity")
+        if not self.eventgrid_key and self.eventgrid_endpoint.lower().startswith("http://"):
+            raise SettingsError(f"app setting EVENTGRID_TOPIC_ENDPOINT is {self.eventgrid_endpoint!r}: without "
+                                "EVENTGRID_TOPIC_KEY events are published with a token, which needs https://")
         if self.platform not in ("local", "azure"):
             raise SettingsError(f"app setting MLOPS_PLATFORM is {self.platform!r}: use 'local' or 'azure'")
         if self.rollout_on_new_model not in ("wait", "supersede"):

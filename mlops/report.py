@@ -212,6 +212,7 @@ def stack_records(home: StackHome) -> Iterator[tuple[State, Registry | None]]:
     from emulator.azurite import Azurite, AzuriteError
     from emulator.stack import StackInfo
     from lifecycle.adapters.blob_state import BlobState
+    from lifecycle.adapters.storage import app_blob_service
     from lifecycle.settings import Settings
     from mlops.local import app_settings, local_platform
     if not home.path("functions", "settings.json").is_file():
@@ -228,6 +229,6 @@ def stack_records(home: StackHome) -> Iterator[tuple[State, Registry | None]]:
         try:
             with Azurite(home.azurite) as storage:
                 settings = Settings.from_env({**app_settings(home), "AzureWebJobsStorage": storage.connection_string})
-                yield BlobState(settings.storage_connection, settings.state_container), None
+                yield BlobState(app_blob_service(settings), settings.state_container), None
         except AzuriteError as error:
             raise ReportError(f"cannot open the stopped stack's storage in {home.azurite}: {error}") from None

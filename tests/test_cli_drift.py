@@ -162,6 +162,8 @@ def test_report_without_any_stack(tmp_path):
 
 def test_report_of_a_stopped_stack_reads_its_azurite_data(tmp_path):
     """The last stack's records stay in its Azurite folder: the report starts Azurite on it for the while."""
+    from azure.storage.blob import BlobServiceClient
+
     from emulator.azurite import Azurite
     from emulator.home import StackHome
     from lifecycle.adapters.blob_state import BlobState
@@ -171,7 +173,7 @@ def test_report_of_a_stopped_stack_reads_its_azurite_data(tmp_path):
         home.path("functions", "settings.json").write_text(json.dumps({"Values": {
             "AzureWebJobsStorage": storage.connection_string, "STATE_CONTAINER": "state"}}))
         window = {"start": "2026-03-01T00:00:00Z", "end": "2026-03-01T01:00:00Z", "model": "loans:1"}
-        BlobState(storage.connection_string, "state").create(
+        BlobState(BlobServiceClient.from_connection_string(storage.connection_string), "state").create(
             MonitorRun("r1", "loans", "blue", "loans:1", window["start"], window["end"], {"window": window}))
     result = runner.invoke(app, ["report", "--home", str(home.root)])
     assert result.exit_code == 0, result.output

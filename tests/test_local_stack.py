@@ -45,7 +45,7 @@ def data(stack):
 
 
 def state(info) -> BlobState:
-    return BlobState(info.storage_connection_string, "mlops-state")
+    return BlobState(BlobServiceClient.from_connection_string(info.storage_connection_string), "mlops-state")
 
 
 def deliveries(stack, function: str = "on_data_arrived", subject_end: str = "") -> list:

@@ -12,8 +12,8 @@ from lifecycle.records import MARKER
 
 
 class BlobData:
-    def __init__(self, connection_string: str, container: str) -> None:
-        self._container = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+    def __init__(self, service: BlobServiceClient, container: str) -> None:
+        self._container = service.get_container_client(container)
 
     def url_of(self, prefix: str) -> str:
         return f"{self._container.url}/{quote(prefix, safe='/')}"

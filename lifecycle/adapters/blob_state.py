@@ -22,9 +22,8 @@ class StateConflict(RuntimeError):
 
 
 class BlobState:
-    def __init__(self, connection_string: str, container: str) -> None:
-        self._container: ContainerClient = BlobServiceClient.from_connection_string(
-            connection_string).get_container_client(container)
+    def __init__(self, service: BlobServiceClient, container: str) -> None:
+        self._container: ContainerClient = service.get_container_client(container)
         self._ready = False
 
     def create(self, record: Record) -> bool:

@@ -19,8 +19,8 @@ MAX_BLOB_BYTES = 256 << 20      # a feedback file beyond this is skipped with a 
 
 
 class BlobFeedback:
-    def __init__(self, connection_string: str, container: str, label_column: str = "") -> None:
-        self._container = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+    def __init__(self, service: BlobServiceClient, container: str, label_column: str = "") -> None:
+        self._container = service.get_container_client(container)
         self._columns = [c for c in (label_column, "label") if c]
 
     def labels(self, since: datetime, until: datetime | None = None) -> dict[str, object]:
