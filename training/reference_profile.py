@@ -72,6 +72,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from training.reference_files import read_reference  # noqa: F401  (its home before; importers keep working)
+
 PROFILE_VERSION = 1
 OTHER = "__other__"
 MAX_RELATION_CLASSES = 50
@@ -271,16 +273,3 @@ def sorted_quantiles(sorted_values: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def _rate(part: int, whole: int) -> float:
     return float(part / whole) if whole else 0.0
-
-
-def read_reference(model_dir) -> tuple[dict, dict] | None:
-    """What training saved with a model for monitoring, read back: (reference/profile.json, the metrics.json
-    beside reference/; {} without one), found in model_dir or the shallowest folder beneath it (a job's
-    output, or Azure ML's download layout). None without a profile; ValueError for unreadable JSON."""
-    import json
-    from pathlib import Path
-    found = sorted(Path(model_dir).rglob("reference/profile.json"), key=lambda path: len(path.parts))
-    if not found:
-        return None
-    metrics = found[0].parent.parent / "metrics.json"
-    return json.loads(found[0].read_text()), json.loads(metrics.read_text()) if metrics.is_file() else {}

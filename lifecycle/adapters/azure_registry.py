@@ -69,7 +69,7 @@ class AzureMLRegistry(WorkspaceClient):
         the model or its profile is missing (metrics {} if only metrics.json is)."""
         if (name, str(version)) in self._references:
             return self._references[(name, str(version))]
-        from training.reference_profile import read_reference
+        from training.reference_files import read_reference      # plain JSON: no numpy in the Function App
         with self._downloaded(name, version) as folder:
             try:
                 read = read_reference(folder) if folder else None
