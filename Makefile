@@ -4,13 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+INFRA_VENV := .venv-infra
 
 .PHONY: demo test faults install up bench clean
 
 demo: install
 	$(VENV)/bin/mlops demo
 
-test: install
+test: install $(INFRA_VENV)/.installed
 	$(PY) -m pytest -q -m "not faults"
 
 # the crash matrix: the whole stack killed at 21 points of the lifecycle and started again (~15 min)
@@ -36,9 +37,18 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PIP) install --quiet -r requirements.txt -e '.[dev]'
 	touch $@
 
+# The offline infrastructure checks (tests/infra): checkov pins packages that clash with the project's venv,
+# so it lives in its own; pycep-parser 0.7 beside checkov's older pin parses the newer Bicep syntax.
+$(INFRA_VENV)/.installed: Makefile
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/pip install --quiet "checkov==3.3.30"
+	$(INFRA_VENV)/bin/pip install --quiet --no-deps "pycep-parser>=0.7.1,<0.8"
+	touch $@
+
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules .mlops
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .mlops

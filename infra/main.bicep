@@ -1,0 +1,196 @@
+// Everything the event-driven MLOps chain needs in one resource group, provisioned by `azd up`.
+// The Event Grid subscriptions are not here: a subscription whose destination is a function can only be
+// created once the function exists, so azd's postdeploy hook deploys infra/subscriptions.bicep after the code.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; names every resource and the resource group.')
+param environmentName string
+
+@minLength(1)
+@description('Region for all resources (Flex Consumption and Azure ML must both be offered there).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the person running azd: gets data access to the app storage for uploads. Empty to skip.')
+param principalId string = ''
+
+@description('The model the chain keeps alive (MODEL_NAME).')
+param modelName string = 'tabular-classifier'
+
+@description('The label column of the training data (TARGET_COLUMN).')
+param targetColumn string = 'label'
+
+@description('The managed online endpoint the app adopts (ENDPOINT_NAME): created here with its diagnostic setting.')
+param endpointName string = 'mlops-endpoint'
+
+@description('A feature to check fairness on (SENSITIVE_COLUMN); empty for none.')
+param sensitiveColumn string = ''
+
+@description('Pinned Azure ML environments (name:version) and the training cluster; the infra creates them, the app only uses them.')
+param trainingEnvironment string = 'mlops-training:1'
+param inferenceEnvironment string = 'mlops-inference:1'
+param monitoringEnvironment string = 'mlops-monitoring:1'
+param jobCompute string = 'cpu-cluster'
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-func-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    appInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package-${take(resourceToken, 7)}'
+  }
+}
+
+module ml 'modules/ml-workspace.bicep' = {
+  name: 'ml-workspace'
+  scope: rg
+  params: {
+    workspaceName: 'mlw-${resourceToken}'
+    storageName: 'stml${resourceToken}'
+    keyVaultName: 'kv-${resourceToken}'
+    registryName: 'cr${resourceToken}'
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+    appStorageName: storage.outputs.name
+    dataContainer: storage.outputs.dataContainer
+    feedbackContainer: storage.outputs.feedbackContainer
+    computeName: jobCompute
+    trainingEnvironment: trainingEnvironment
+    inferenceEnvironment: inferenceEnvironment
+    monitoringEnvironment: monitoringEnvironment
+  }
+}
+
+module endpoint 'modules/online-endpoint.bicep' = {
+  name: 'online-endpoint'
+  scope: rg
+  params: {
+    workspaceName: ml.outputs.name
+    endpointName: endpointName
+    location: location
+    tags: tags
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+  }
+}
+
+module topics 'modules/event-topics.bicep' = {
+  name: 'event-topics'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    storageName: storage.outputs.name
+    workspaceName: ml.outputs.name
+    lifecycleTopicName: 'evgt-${resourceToken}'
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: 'func-${resourceToken}'
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainer
+    appInsightsName: monitoring.outputs.appInsightsName
+    logAnalyticsCustomerId: monitoring.outputs.logAnalyticsCustomerId
+    lifecycleTopicEndpoint: topics.outputs.lifecycleTopicEndpoint
+    workspaceName: ml.outputs.name
+    dataContainer: storage.outputs.dataContainer
+    stateContainer: storage.outputs.stateContainer
+    feedbackContainer: storage.outputs.feedbackContainer
+    dataDatastore: ml.outputs.dataDatastore
+    modelName: modelName
+    targetColumn: targetColumn
+    endpointName: endpoint.outputs.name
+    sensitiveColumn: sensitiveColumn
+    trainingEnvironment: trainingEnvironment
+    inferenceEnvironment: inferenceEnvironment
+    monitoringEnvironment: monitoringEnvironment
+    jobCompute: ml.outputs.computeName
+  }
+}
+
+// Least privilege for every identity, one place: lifecycle/adapters/azure_roles.py says why each is needed.
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    functionPrincipalId: identity.outputs.principalId
+    computePrincipalId: ml.outputs.computePrincipalId
+    storageTopicPrincipalId: topics.outputs.storageTopicPrincipalId
+    workspaceTopicPrincipalId: topics.outputs.workspaceTopicPrincipalId
+    lifecycleTopicPrincipalId: topics.outputs.lifecycleTopicPrincipalId
+    deployerPrincipalId: principalId
+    appStorageName: storage.outputs.name
+    deadLetterContainer: storage.outputs.deadLetterContainer
+    dataContainer: storage.outputs.dataContainer
+    feedbackContainer: storage.outputs.feedbackContainer
+    workspaceName: ml.outputs.name
+    workspaceStorageName: ml.outputs.storageName
+    registryName: ml.outputs.registryName
+    lifecycleTopicName: topics.outputs.lifecycleTopicName
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+// Read by azd (azd env get-values) and by the postdeploy hook that creates the subscriptions.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZUREML_WORKSPACE string = ml.outputs.name
+output ENDPOINT_NAME string = endpoint.outputs.name
+output EVENTGRID_TOPIC_ENDPOINT string = topics.outputs.lifecycleTopicEndpoint
+output STORAGE_SYSTEM_TOPIC_NAME string = topics.outputs.storageTopicName
+output WORKSPACE_SYSTEM_TOPIC_NAME string = topics.outputs.workspaceTopicName
+output LIFECYCLE_TOPIC_NAME string = topics.outputs.lifecycleTopicName
+output DEAD_LETTER_CONTAINER string = storage.outputs.deadLetterContainer
