@@ -24,6 +24,7 @@ from emulator.eventgrid.broker import EventGrid, GridOptions
 from emulator.eventgrid.resources import storage_topic, topic_ids
 from emulator.eventgrid.routing import DEFAULT_TABLE, load_routing_table
 from emulator.eventgrid.topic import TopicEndpoint
+from emulator.functions_host.loader import over_environment
 from emulator.home import StackHome, make_private, write_private
 from emulator.loop import BackgroundLoop
 from emulator.loopback import serve_on_loopback
@@ -148,7 +149,9 @@ class Stack:
 
         progress(f"starting the Functions host ({self.options.app})")
         settings = {
-            **self._file_settings(),
+            # the user's settings yield to the environment (Core Tools' rule and warning); the stack's own
+            # connections below never do
+            **over_environment(self._file_settings(), warn=log.warning),
             "AzureWebJobsStorage": conn,
             "MLOPS_PLATFORM": "local",
             "EVENTGRID_TOPIC_ENDPOINT": f"{eventgrid_url}/api/events",
@@ -195,8 +198,11 @@ class Stack:
                    "--settings-file", str(settings_file), "--keys-file", str(folder / "keys.json"),
                    "--ready-file", str(ready_file), "--timeline", str(self.home.timeline)]
         with log_path.open("ab") as log_file:
+            # The settings file holds the values in effect already: the host must not weigh them against
+            # the shell's environment a second time (a shell's real Azure connection would win over the stack's).
+            environment = {name: value for name, value in os.environ.items() if name not in settings}
             self._host = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-                                          start_new_session=True, preexec_fn=die_with_parent)
+                                          env=environment, start_new_session=True, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 60
         while not ready_file.exists():
             if self._host.poll() is not None:

@@ -218,7 +218,10 @@ def test_cli_info_without_a_stack_says_how_to_start_one(tmp_path):
 
 
 def test_mlops_up_runs_in_the_foreground_refuses_a_second_and_stops_everything(tmp_path):
-    env = {**os.environ, "MLOPS_HOME": str(tmp_path)}
+    # TARGET_COLUMN=x mlops up: the environment wins over local.settings.json, with Core Tools' warning; the
+    # stack's own connection wins over a shell's (here a real Azure account's) in any case
+    shell_storage = "DefaultEndpointsProtocol=https;AccountName=stprod;AccountKey=a2V5;EndpointSuffix=core.windows.net"
+    env = {**os.environ, "MLOPS_HOME": str(tmp_path), "TARGET_COLUMN": "x", "AzureWebJobsStorage": shell_storage}
     up = subprocess.Popen([sys.executable, "-m", "mlops.cli", "up"], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -228,9 +231,14 @@ def test_mlops_up_runs_in_the_foreground_refuses_a_second_and_stops_everything(t
         second = _mlops(tmp_path, "up")
         assert second.returncode == 1 and "already running" in second.stderr + second.stdout
         assert requests.get(info["functions_url"], timeout=5).status_code == 200
+        handed = json.loads((tmp_path / "functions" / "settings.json").read_text())["Values"]
+        assert handed["TARGET_COLUMN"] == "x" and handed["AzureWebJobsStorage"] == info["storage_connection_string"]
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
-        assert "stopped" in up.stdout.read()
+        output = up.stdout.read()
+        assert "stopped" in output
+        assert ("Skipping 'TARGET_COLUMN' from local settings as it's already defined in current environment "
+                "variables.") in output.splitlines()
     finally:
         if up.poll() is None:
             up.kill()

@@ -3,7 +3,8 @@
     python -m emulator.functions_host --app function_app:app --port 0 \
         --settings-file local.settings.json --keys-file KEYS.json --ready-file READY.json --timeline PATH
 
-Settings are put into the environment before the app is imported, as the host does with app settings.
+Settings are put into the environment before the app is imported, as the host does with app settings;
+a variable already set in the environment wins over the file, as with Core Tools.
 Once listening, READY.json ({"url", "pid", "functions"}) appears atomically; SIGINT/SIGTERM stop the
 host cleanly (exit code 0): running invocations get the host's grace period, and one still running after
 it does not keep the process alive (as the Functions host stops its worker)."""
@@ -23,7 +24,7 @@ from pathlib import Path
 from emulator.timeline import Timeline
 
 from .keys import HostKeys
-from .loader import HostError, apply_settings, load_app, read_settings_file
+from .loader import HostError, apply_settings, load_app, over_environment, read_settings_file
 from .server import FunctionsHost
 
 log = logging.getLogger("emulator.functions_host")
@@ -34,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = read_settings_file(args.settings_file) if args.settings_file else {}
+        # as Core Tools does: an environment variable wins over the file, with its warning
+        settings = over_environment(read_settings_file(args.settings_file)) if args.settings_file else {}
         apply_settings(settings)                    # before the import: module-level code may read them
         app = load_app(args.app)
         if args.keys_file:

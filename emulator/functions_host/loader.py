@@ -106,9 +106,27 @@ def _setting_text(path: Any, name: str, value: Any) -> str:
     raise HostError(f"setting {name!r} in {str(path)!r} must be a string, not {type(value).__name__}")
 
 
+SKIPPED_SETTING = "Skipping '{}' from local settings as it's already defined in current environment variables."
+
+
+def over_environment(values: Mapping[str, str], environ: Mapping[str, str] = os.environ,
+                     warn: Callable[[str], None] = print) -> dict[str, str]:
+    """Core Tools' rule for local.settings.json: a setting already defined (non-empty) in the environment
+    keeps the environment's value, and Core Tools says so in these words. Returns the values in effect."""
+    effective = {}
+    for name, value in values.items():
+        if environ.get(name):
+            warn(SKIPPED_SETTING.format(name))
+            effective[name] = environ[name]
+        else:
+            effective[name] = value
+    return effective
+
+
 def apply_settings(settings: Mapping[str, str]) -> None:
     """App settings reach function code as environment variables, as in Azure. Values given to the
-    host win over the environment, so a shell's real Azure settings never leak into the local stack."""
+    host win over the environment: a settings file has been through `over_environment` already, and the
+    local stack's own connections must never yield to a shell's real Azure settings."""
     os.environ.update({name: str(value) for name, value in settings.items()})
 
 

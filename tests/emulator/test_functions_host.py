@@ -395,3 +395,46 @@ def test_the_module_runs_as_a_process_and_stops_cleanly_on_sigterm(tmp_path):
         output = process.communicate(timeout=15)[0].decode()
     assert process.returncode == 0, output
     assert "Executed 'Functions.on_event' (Succeeded" in output
+
+
+# --- local.settings.json against the environment (Core Tools' rule) ---------------------------------------------
+
+CORE_TOOLS_WARNING = "Skipping 'TARGET_COLUMN' from local settings as it's already defined in current environment variables."
+
+
+def test_an_environment_variable_wins_over_local_settings_with_core_tools_warning():
+    from emulator.functions_host.loader import over_environment
+    said = []
+    effective = over_environment({"TARGET_COLUMN": "default", "MODEL_NAME": "churn", "GATE_FLOOR": "0.6"},
+                                 {"TARGET_COLUMN": "x", "GATE_FLOOR": "", "PATH": "/bin"}, warn=said.append)
+    # an empty variable is not "defined" for Core Tools (string.IsNullOrEmpty): the file's value stays
+    assert effective == {"TARGET_COLUMN": "x", "MODEL_NAME": "churn", "GATE_FLOOR": "0.6"}
+    assert said == [CORE_TOOLS_WARNING]
+
+
+def test_the_host_process_lets_the_environment_win_over_its_settings_file(tmp_path):
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(json.dumps({"IsEncrypted": False, "Values": {
+        "TARGET_COLUMN": "default", "MODEL_NAME": "churn", "TEST_SCHEDULE": "0 0 0 1 1 *"}}))
+    ready_file = tmp_path / "ready.json"
+    environment = {**os.environ, "TARGET_COLUMN": "x", "TEST_SCHEDULE": "0 30 9 * * 1-5"}
+    environment.pop("MODEL_NAME", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator.functions_host", "--app", "tests.apps.settings:app", "--port", "0",
+         "--settings-file", str(settings), "--ready-file", str(ready_file)],
+        cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: ready_file.exists() or process.poll() is not None, timeout=15, what="the ready file")
+        assert process.poll() is None, process.stdout.read().decode()
+        ready = json.loads(ready_file.read_text())
+        seen = {name: requests.get(f"{ready['url']}/api/settings/{name}", timeout=10).json()
+                for name in ("TARGET_COLUMN", "MODEL_NAME")}
+        assert seen == {"TARGET_COLUMN": "x", "MODEL_NAME": "churn"}
+        # %TEST_SCHEDULE% resolves to the value in effect too
+        assert {"name": "on_schedule", "trigger": "timerTrigger", "schedule": "0 30 9 * * 1-5"} in [
+            {k: f.get(k) for k in ("name", "trigger", "schedule")} for f in ready["functions"]]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=15)[0].decode()
+    assert CORE_TOOLS_WARNING in output.splitlines()
+    assert "Skipping 'TEST_SCHEDULE' from local settings" in output and "'MODEL_NAME'" not in output
