@@ -66,16 +66,6 @@ class _Lazy:
         return evaluate(self.expr, self.template.env(), self.template.folder)
 
 
-def body(resource: dict) -> tuple[dict, dict | None]:
-    """(the resource's config, its loop {"item": name, "array": expr} or None)."""
-    config = resource["config"]
-    if "loop_type" in config:
-        detail = config["loop_type"]["detail"]
-        item = detail.get("item_name")
-        return config["config"], {"item": item, "array": detail["array_name"]}
-    return config, None
-
-
 def evaluate(expr: Any, env: dict[str, Any], folder: Path) -> Any:
     if isinstance(expr, str):
         if expr in env:

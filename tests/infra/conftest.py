@@ -35,3 +35,10 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def templates_of(infra: Path) -> dict[str, Template]:
     return {path: Template(parsed, (infra / path).parent) for path, parsed in parse_all(infra).items()}
+
+
+def app_functions() -> dict:
+    """{name: function} of function_app.app, as the Functions host indexes them."""
+    from function_app import app
+    app.functions_bindings = None   # get_functions() refuses a second call on the same app object otherwise
+    return {fn.get_function_name(): fn for fn in app.get_functions()}
