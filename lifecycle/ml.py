@@ -102,6 +102,11 @@ class TrafficWindow:
     server_errors: int                     # 5xx
 
 
+class NoTrafficLogs(RuntimeError):
+    """The platform keeps no record of an endpoint's requests (in Azure: no diagnostic setting sends its
+    traffic logs to Log Analytics). A setup problem for a person, not evidence about any deployment."""
+
+
 @dataclass(frozen=True)
 class Invocation:
     status: int

@@ -178,6 +178,13 @@ def roll_back(r: Rollout, reason: str, judgement: dict | None = None) -> Rollout
                 reason=reason)
 
 
+def hold(r: Rollout, problem: str, judgement: dict | None = None) -> Rollout:
+    """Pause for a person: the step cannot be judged for a reason that is not the new colour's doing."""
+    return note(replace(r, paused=True, judgement=judgement or r.judgement),
+                f"held for a person: {problem}; once it is fixed, `mlops rollout resume` (or rollback, or promote)",
+                judgement)
+
+
 def desired_traffic(r: Rollout, steps: list[int], mirror_percent: float) -> tuple[dict[str, int], dict[str, int]]:
     """(traffic, mirror_traffic) the endpoint should have in this state."""
     base = {r.baseline: 100} if r.baseline else {}

@@ -31,12 +31,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from lifecycle.adapters.azure_workspace import default_credential
-from lifecycle.ml import RequestSample, TrafficWindow, Utilisation
+from lifecycle.ml import NoTrafficLogs, RequestSample, TrafficWindow, Utilisation
 
 log = logging.getLogger(__name__)
 
 TRAFFIC_TABLE = "AmlOnlineEndpointTrafficLog"
 SAMPLE_LIMIT = 20_000
+# An empty window is only a deployment without traffic if the endpoint has logged requests lately.
+ENDPOINT_LOOKBACK = timedelta(days=1)
 METRICS_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 LATENCY_METRICS = {"mean": "RequestLatency", "p50": "RequestLatency_P50", "p90": "RequestLatency_P90",
                    "p95": "RequestLatency_P95", "p99": "RequestLatency_P99"}
@@ -62,6 +64,10 @@ class MetricsNotConfigured(MetricsError):
 
 class MetricsAuthError(MetricsError):
     """The credential was refused, or has no read access to the logs or metrics."""
+
+
+class TrafficLogsMissing(MetricsNotConfigured, NoTrafficLogs):
+    """The workspace holds no traffic log of the endpoint at all: its diagnostic setting is missing."""
 
 
 class InvalidName(MetricsError, ValueError):
@@ -136,7 +142,26 @@ class AzureMonitorMetrics:
                         _describe(result.partial_error))
         else:
             tables = result.tables
-        return _traffic_window(deployment, [row for table in tables for row in table.rows])
+        window = _traffic_window(deployment, [row for table in tables for row in table.rows])
+        if window.requests == 0 and not self._endpoint_logged(workspace_id, endpoint, end - ENDPOINT_LOOKBACK, end):
+            raise TrafficLogsMissing(self._no_traffic_logs(endpoint, f"not one request of {endpoint} logged in the "
+                                                                     f"{ENDPOINT_LOOKBACK.days * 24} h before {end.isoformat()}"))
+        return window
+
+    def _endpoint_logged(self, workspace_id: str, endpoint: str, start: datetime, end: datetime) -> bool:
+        """Whether the traffic log holds any request of the endpoint in [start, end)."""
+        from azure.core.exceptions import HttpResponseError
+        try:
+            result = self.logs_client.query_workspace(workspace_id, endpoint_rows_query(endpoint, start, end),
+                                                      timespan=(start, end))
+        except HttpResponseError as err:
+            raise self._logs_error(err, endpoint, "*") from err
+        tables = getattr(result, "tables", None) or getattr(result, "partial_data", None) or []
+        return any(int(_cell(row, "Rows") or 0) > 0 for table in tables for row in table.rows)
+
+    def _no_traffic_logs(self, endpoint: str, why: str) -> str:
+        return (f"no traffic logs for {endpoint} in Log Analytics workspace {self.log_analytics_workspace_id}: is "
+                f"the endpoint's diagnostic setting there ({TRAFFIC_TABLE})? ({why})")
 
     # -- platform metrics ------------------------------------------------------------------------------
 
@@ -247,9 +272,9 @@ class AzureMonitorMetrics:
                                         f"check {WORKSPACE_SETTING}")
         detail = _service_error(err)
         if status == 400 and TRAFFIC_TABLE.lower() in detail.lower():
-            return MetricsNotConfigured(
-                f"could not read {what}: the workspace has no {TRAFFIC_TABLE} table ({detail}); add a diagnostic "
-                f"setting on the online endpoint that sends the {TRAFFIC_TABLE} category to this workspace")
+            return TrafficLogsMissing(self._no_traffic_logs(
+                endpoint, f"the workspace has no {TRAFFIC_TABLE} table: {detail}; a diagnostic setting on the online "
+                          f"endpoint sending the {TRAFFIC_TABLE} category creates it"))
         return MetricsError(f"the query for {what} failed (HTTP {status or '-'}: {detail})")
 
     def _metrics_error(self, err: Any, endpoint: str, deployment: str) -> MetricsError:
@@ -280,6 +305,14 @@ union
     (Traffic
         | top {int(limit)} by TimeGenerated desc
         | project Kind = "sample", TimeGenerated, Status, ModelStatus, LatencyMs, XRequestId, XMSClientRequestId)"""
+
+
+def endpoint_rows_query(endpoint: str, start: datetime, end: datetime) -> str:
+    """The KQL counting the endpoint's logged requests in [start, end) (any deployment)."""
+    return f"""{TRAFFIC_TABLE}
+| where TimeGenerated >= {_kql_datetime(start)} and TimeGenerated < {_kql_datetime(end)}
+| where EndpointName =~ {_kql_string(_valid_name("endpoint", endpoint))}
+| summarize Rows = count()"""
 
 
 def _valid_name(kind: str, name: str) -> str:

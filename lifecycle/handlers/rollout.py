@@ -12,7 +12,7 @@ from lifecycle import rollout as rm
 from lifecycle.dispatch import Rejected
 from lifecycle.events import ModelRegistered
 from lifecycle.judge import JudgePolicy, Window, judge
-from lifecycle.ml import ModelVersion
+from lifecycle.ml import ModelVersion, NoTrafficLogs
 from lifecycle.ports import Platform
 from lifecycle.records import Decision, parse_time
 from lifecycle.rollout import Rollout, RolloutEvent
@@ -24,6 +24,7 @@ SMOKE_LEASE_SECONDS = 120
 WARMUP_REQUESTS, WARMUP_CONCURRENCY = 16, 4
 OVERRIDES = ("promote", "rollback", "pause", "resume")
 REGISTRY_LAG = timedelta(minutes=10)     # a version the registry still lacks this long after its event never comes
+TRAFFIC_LOG_GRACE = timedelta(minutes=15)   # Log Analytics ingests minutes late: a fresh endpoint's logs may not be in
 
 
 def model_registered(event: ModelRegistered, p: Platform) -> Rollout | None:
@@ -158,9 +159,12 @@ def _judge_step(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
     since = datetime.fromisoformat(r.phase_started.replace("Z", "+00:00"))
     # ground truth that has come in for requests of this step (labels trail their predictions)
     labels = p.feedback.labels(since)
-    verdict = judge(_window(p, r, r.baseline, since, labels), _window(p, r, r.colour, since, labels),
-                    JudgePolicy(min_requests=int(s.rollout_min_requests),
-                                min_predictions=int(s.rollout_min_requests)))
+    try:
+        baseline, canary = _window(p, r, r.baseline, since, labels), _window(p, r, r.colour, since, labels)
+    except NoTrafficLogs as missing:
+        return _without_traffic_logs(p, r, now, str(missing))
+    verdict = judge(baseline, canary, JudgePolicy(min_requests=int(s.rollout_min_requests),
+                                                  min_predictions=int(s.rollout_min_requests)))
     evidence = verdict.to_json()
     bake = s.rollout_mirror_seconds if r.phase == "mirror" else s.rollout_bake_seconds
     elapsed = r.seconds_in_phase(now)
@@ -173,6 +177,26 @@ def _judge_step(p: Platform, r: Rollout, now: datetime) -> Rollout | None:
     if r.judgement != evidence:
         _commit(p, r, replace(r, judgement=evidence), quiet=True)   # the latest evidence, for `mlops status`
     return None
+
+
+def _without_traffic_logs(p: Platform, r: Rollout, now: datetime, problem: str) -> Rollout | None:
+    """The platform logs no request of the endpoint: say so at once, and hold the step for a person.
+
+    Held, never rolled back: a missing diagnostic setting says nothing about the new model, and a rolled-back
+    version never rolls out again (history decides), so a rollback would throw away a good model, and every
+    later one the same way, with the timeout as the only explanation. The canary keeps the share its step
+    gave it, which a person chose for an unproven model. Log Analytics ingests minutes late, so a fresh
+    endpoint's first logs may still be on their way: the hold comes after a grace period (at most the step's
+    deadline); the evidence says what is wrong from the first tick."""
+    evidence = {"outcome": "inconclusive", "summary": problem,        # a check, so `mlops status` lists it
+                "checks": [{"name": "traffic", "outcome": "inconclusive", "detail": problem, "evidence": {}}]}
+    grace = min(TRAFFIC_LOG_GRACE.total_seconds(), p.settings.rollout_max_step_seconds)
+    if r.seconds_in_phase(now) < grace:
+        if r.judgement != evidence:
+            _commit(p, r, replace(r, judgement=evidence), quiet=True)    # for `mlops status`
+        return None
+    log.warning("rollout %s held: %s", r.rollout_id, problem)
+    return _commit(p, r, rm.hold(r, problem, evidence))
 
 
 def _window(p: Platform, r: Rollout, deployment: str, since: datetime, labels: dict) -> Window:

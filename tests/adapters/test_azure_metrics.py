@@ -20,7 +20,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from lifecycle.adapters.azure_metrics import (
     AzureMonitorMetrics, InvalidName, MetricsAuthError, MetricsError, MetricsNotConfigured, traffic_query,
 )
-from lifecycle.ml import RequestSample, TrafficWindow
+from lifecycle.ml import NoTrafficLogs, RequestSample, TrafficWindow
 from tests.adapters.recorded import (
     RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, WORKSPACE_ID, FakeCredential, RecordedService, Reply, canned,
 )
@@ -48,6 +48,13 @@ def _metrics(http: RecordedService, credential=None, **kwargs) -> AzureMonitorMe
 
 def _logs_answer(http: RecordedService, response: str | Reply):
     return http.route("POST", re.escape(QUERY_PATH), canned(response) if isinstance(response, str) else response)
+
+
+def _logs_answers(http: RecordedService, window: str, endpoint: str):
+    """The window query answered with `window`, the query for the endpoint's logged requests with `endpoint`."""
+    def answer(call, match):
+        return canned(endpoint if "summarize Rows = count()" in call.body["query"] else window)
+    return http.route("POST", re.escape(QUERY_PATH), answer)
 
 
 def _one_query(http: RecordedService):
@@ -117,9 +124,28 @@ def test_window_reads_counts_and_samples(http):
     assert window.samples[-1].time == pytest.approx(last.timestamp())
 
 
-def test_an_empty_window_has_no_requests(http):
-    _logs_answer(http, "monitor_traffic_log_empty")
+def test_an_empty_window_has_no_requests_if_the_endpoint_logs_its_traffic(http):
+    _logs_answers(http, "monitor_traffic_log_empty", "monitor_endpoint_rows")
     assert _metrics(http).window(ENDPOINT, "green", SINCE, UNTIL) == TrafficWindow("green", (), 0, 0)
+    check = http.requests_to("POST", re.escape(QUERY_PATH))[-1].body
+    assert check["timespan"] == "2025-04-30T10:30:00.000Z/2025-05-01T10:30:00.000Z"         # the day before
+    assert 'EndpointName =~ "churn-endpoint"' in check["query"] and "DeploymentName" not in check["query"]
+
+
+def test_an_endpoint_without_any_traffic_log_says_to_check_its_diagnostic_setting(http):
+    _logs_answers(http, "monitor_traffic_log_empty", "monitor_endpoint_rows_none")
+    with pytest.raises(NoTrafficLogs) as raised:
+        _metrics(http).window(ENDPOINT, "green", SINCE, UNTIL)
+    assert str(raised.value).startswith(
+        f"no traffic logs for churn-endpoint in Log Analytics workspace {LA_WORKSPACE}: is the endpoint's "
+        "diagnostic setting there (AmlOnlineEndpointTrafficLog)?")
+    assert isinstance(raised.value, MetricsNotConfigured)
+
+
+def test_a_window_with_requests_needs_no_second_query(http):
+    _logs_answers(http, "monitor_traffic_log", "monitor_endpoint_rows_none")
+    assert _metrics(http).window(ENDPOINT, "green", SINCE, UNTIL).requests == 1250
+    _one_query(http)
 
 
 def test_the_sample_cap_is_configurable(http):
@@ -130,7 +156,7 @@ def test_the_sample_cap_is_configurable(http):
 
 
 def test_until_defaults_to_now_and_naive_times_are_utc(http):
-    _logs_answer(http, "monitor_traffic_log_empty")
+    _logs_answer(http, "monitor_traffic_log")
     before = datetime.now(timezone.utc)
     _metrics(http).window(ENDPOINT, "green", datetime(2025, 5, 1, 10, 0))
     start, end = _one_query(http).body["timespan"].split("/")
@@ -196,9 +222,11 @@ def test_a_missing_or_malformed_workspace_is_a_clear_error(http, workspace, reas
 
 def test_a_workspace_without_the_traffic_table_says_to_add_the_diagnostic_setting(http):
     _logs_answer(http, Reply(400, canned("monitor_error_missing_table")))
-    with pytest.raises(MetricsNotConfigured, match="diagnostic setting") as raised:
+    with pytest.raises(NoTrafficLogs, match="diagnostic setting") as raised:
         _metrics(http).window(ENDPOINT, "green", SINCE, UNTIL)
+    assert str(raised.value).startswith(f"no traffic logs for churn-endpoint in Log Analytics workspace {LA_WORKSPACE}")
     assert "Failed to resolve table or column expression named 'AmlOnlineEndpointTrafficLog'" in str(raised.value)
+    assert isinstance(raised.value, MetricsNotConfigured)
 
 
 def test_an_unknown_workspace_is_a_clear_error(http):

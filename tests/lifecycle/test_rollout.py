@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from lifecycle import events
 from lifecycle.handlers.rollout import advance, model_registered, override, tick
-from lifecycle.ml import Invocation
+from lifecycle.ml import Invocation, NoTrafficLogs
 from lifecycle.rollout import Rollout, RolloutEvent
 from tests.fakes import fake_platform
 
@@ -337,3 +338,45 @@ def test_a_registered_version_whose_event_was_lost_is_offered_by_reconcile():
     (r,) = catch_up(p)
     assert r.model == "tabular-classifier:2" and r.phase == "deploying"
     assert catch_up(p) == []                                    # offered once
+
+
+class UnloggedMetrics:
+    """Azure Monitor without the endpoint's diagnostic setting: no request of the endpoint is logged."""
+
+    def window(self, endpoint, deployment, since, until=None):
+        raise NoTrafficLogs(f"no traffic logs for {endpoint} in Log Analytics workspace 5b8f2c1d-3e4a-4b6c-9d7e-"
+                            "8f0a1b2c3d4e: is the endpoint's diagnostic setting there (AmlOnlineEndpointTrafficLog)?")
+
+
+def test_an_endpoint_without_traffic_logs_is_said_at_once_then_held_for_a_person_never_rolled_back():
+    p = fake_platform(rollout_max_step_seconds=3600)
+    at_first_canary_step(p)
+    unlogged = replace(p, metrics=UnloggedMetrics())
+    started = datetime.fromisoformat(rollout(p).phase_started.replace("Z", "+00:00"))
+
+    assert advance(unlogged, rollout(p), started + timedelta(seconds=30)) is None
+    r = rollout(p)
+    assert not r.paused and r.phase == "canary"
+    assert r.judgement["summary"].startswith("no traffic logs for mlops-endpoint in Log Analytics workspace")
+    assert [c["detail"] for c in r.judgement["checks"]] == [r.judgement["summary"]]     # what `mlops status` lists
+
+    r = advance(unlogged, r, started + timedelta(minutes=16))                 # past Log Analytics' ingestion delay
+    assert r.paused and (r.phase, r.step) == ("canary", 0)
+    assert r.history[-1]["note"].startswith("held for a person: no traffic logs for mlops-endpoint")
+    assert "is the endpoint's diagnostic setting there (AmlOnlineEndpointTrafficLog)?" in r.history[-1]["note"]
+    assert advance(unlogged, r, started + timedelta(hours=5)) is None          # waits for the person, however long
+    assert p.state.get(RolloutEvent, r.rollout_id) is None and p.endpoints.get(EP).traffic == {"green": 10, "blue": 90}
+
+    override(p, EP, "resume")                                                  # the setting was added: logs come in
+    p.metrics.serve("blue", 400)
+    p.metrics.serve("green", 100)
+    assert run_ticks(p).step == 1
+
+
+def test_without_traffic_logs_a_short_step_deadline_holds_instead_of_rolling_back():
+    p = fake_platform(rollout_max_step_seconds=60)
+    at_first_canary_step(p)
+    r = rollout(p)
+    later = datetime.fromisoformat(r.phase_started.replace("Z", "+00:00")) + timedelta(seconds=61)
+    held = advance(replace(p, metrics=UnloggedMetrics()), r, later)
+    assert held.paused and held.phase == "canary"
