@@ -194,3 +194,19 @@ def test_events_without_a_key_are_published_with_a_bearer_token_for_event_grid(c
 def test_the_publisher_needs_a_key_or_a_credential():
     with pytest.raises(ValueError, match="EVENTGRID_TOPIC_KEY or a token credential"):
         GridEvents("https://topic.westeurope-1.eventgrid.azure.net/api/events", "")
+
+
+def test_the_local_path_never_loads_azure_identity():
+    """Cold start: with a connection string and a topic key nothing needs a token, so azure-identity stays unloaded."""
+    import subprocess
+    import sys
+    code = (
+        "import sys\n"
+        "from lifecycle.bootstrap import build_platform\n"
+        "from lifecycle.settings import Settings\n"
+        "build_platform(Settings.from_env({'AzureWebJobsStorage': 'DefaultEndpointsProtocol=http;AccountName=a;"
+        "AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/a;', 'EVENTGRID_TOPIC_ENDPOINT': 'http://127.0.0.1:2/api/events',"
+        " 'EVENTGRID_TOPIC_KEY': 'k', 'AML_LOCAL_URL': 'http://127.0.0.1:3'}))\n"
+        "print('azure.identity' in sys.modules)\n")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"
