@@ -23,6 +23,7 @@ up: install
 
 bench: install
 	$(PY) bench/cold_start.py
+	$(PY) bench/package.py
 	$(PY) bench/event_latency.py
 	$(PY) bench/router.py
 	$(PY) bench/drift.py

@@ -16,12 +16,14 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from types import CodeType, ModuleType
 
-ROOT = Path(__file__).resolve().parents[1]
+# The app to walk: this project, or a built package of it (bench/package.py sets FUNCTION_APP_ROOT).
+ROOT = Path(os.environ.get("FUNCTION_APP_ROOT") or Path(__file__).resolve().parents[1]).resolve()
 HEAVY = ("numpy", "pandas", "scipy", "sklearn", "fairlearn", "pyarrow")
 SDKS = ("azure.storage.blob", "azure.identity", "azure.eventgrid", "azure.ai.ml", "azure.monitor.query",
         "azure.monitor.querymetrics")
