@@ -44,13 +44,19 @@ class MonitorConfig:
 
     @classmethod
     def from_settings(cls, settings: Any) -> "MonitorConfig":
-        overrides = settings.drift_threshold_overrides()
+        return cls.create(settings.drift_threshold_overrides(), int(settings.monitor_min_labels),
+                          settings.sensitive_column)
+
+    @classmethod
+    def create(cls, threshold_overrides: dict[str, float], min_labels: int = 100,
+               sensitive_column: str = "") -> "MonitorConfig":
+        """threshold_overrides: DRIFT_THRESHOLDS as {metric: threshold} (monitoring.drift.Thresholds' fields)."""
         known = {f.name for f in fields(Thresholds)}
-        unknown = sorted(set(overrides) - known)
+        unknown = sorted(set(threshold_overrides) - known)
         if unknown:
             raise ValueError(f"DRIFT_THRESHOLDS names unknown metrics {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(thresholds=replace(Thresholds(), **overrides), min_labels=int(settings.monitor_min_labels),
-                   sensitive_column=settings.sensitive_column)
+        return cls(thresholds=replace(Thresholds(), **threshold_overrides), min_labels=int(min_labels),
+                   sensitive_column=sensitive_column)
 
 
 @dataclass(frozen=True)

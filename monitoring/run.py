@@ -3,13 +3,19 @@
 
     python -m monitoring.run --model DIR --inputs DIR --outputs DIR [--labels DIR] --output DIR
                              [--start ISO] [--end ISO] [--sensitive-column COL] [--min-labels N]
+                             [--min-rows N] [--drift-thresholds psi=0.25,...] [--endpoint E --deployment D
+                             --model-id NAME:VERSION] [--previous-alerts ID,ID]
 
 --model    the registered model's folder (Azure ML mounts it): reference/profile.json and metrics.json
            are found beneath it
 --inputs   modelDataCollector/<endpoint>/<deployment>/model_inputs/ (JSON lines, searched recursively)
 --outputs  the same for model_outputs
 --labels   the feedback container's files (CSV or JSON lines with request_id and the label)
---output   result.json (what the monitor timer stores) and report.html are written here
+--output   result.json (what the monitor timer stores), alerts.json (the events to publish: type and
+           data of each alert) and report.html are written here
+--endpoint, --deployment, --model-id   name the window as the monitor timer does (its alert ids)
+--previous-alerts   the alert ids the previous pass fired: those no longer breached come out Resolved
+--min-rows  fewer collected rows than this are not judged: result.json then says why, with no alerts
 
 Memory stays bounded by the window's labelled rows and the outputs' probabilities: the drift engine
 reads the inputs in chunks (monitoring/window.py), and only the inputs of labelled requests are kept."""
@@ -46,6 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--end", type=datetime.fromisoformat, help="collection times before this (ISO 8601)")
     p.add_argument("--sensitive-column", default="")
     p.add_argument("--min-labels", type=int, default=100)
+    p.add_argument("--min-rows", type=int, default=0)
+    p.add_argument("--drift-thresholds", default="", help="overrides of the default thresholds: metric=number,...")
+    p.add_argument("--endpoint", default="")
+    p.add_argument("--deployment", default="")
+    p.add_argument("--model-id", default="", help="the model as name:version")
+    p.add_argument("--previous-alerts", default="", help="comma-separated alert ids")
     return p.parse_args(argv)
 
 
@@ -55,9 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile, metrics = reference(args.model)
         labels = read_labels(args.labels, metrics.get("target")) if args.labels else {}
+        config = MonitorConfig.create(threshold_overrides(args.drift_thresholds), args.min_labels,
+                                      args.sensitive_column)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    named = {"start": _iso(args.start), "end": _iso(args.end), "endpoint": args.endpoint,
+             "deployment": args.deployment, "model": args.model_id or metrics.get("model_name", "")}
+    if not (args.endpoint or args.deployment or args.model_id):
+        named = {k: named[k] for k in ("start", "end", "model")}
     window = CurrentWindow.for_profile(profile)
     labelled_inputs = []
     for chunk in chunks(args.inputs, args.start, args.end):
@@ -66,24 +84,45 @@ def main(argv: list[str] | None = None) -> int:
             has_label = np.fromiter((str(i) in labels for i in chunk[REQUEST_ID]), dtype=bool, count=len(chunk))
             labelled_inputs.append(chunk[has_label])
         log(f"inputs: {window.rows:,} rows")
+    if window.rows < args.min_rows:
+        reason = f"{window.rows:,} rows collected in the window, fewer than MONITOR_MIN_ROWS ({args.min_rows:,}): not judged"
+        write_outputs(args.output, {"window": {**named, "rows": window.rows, "labelled": 0}, "skipped": reason}, [])
+        log(reason)
+        return 0
     keep = [f"probability_{c}" for c in metrics.get("classes") or []] + ["prediction", REQUEST_ID]
     outputs = []
     for chunk in chunks(args.outputs, args.start, args.end):
         window.update_outputs(chunk)
         outputs.append(chunk[[c for c in keep if c in chunk.columns]])
     inputs = pd.concat(labelled_inputs, ignore_index=True) if labelled_inputs else pd.DataFrame()
+    previous = tuple(a for a in args.previous_alerts.split(",") if a)
     result = evaluate(profile, metrics, inputs, pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame(),
-                      labels, current=window, window={"start": _iso(args.start), "end": _iso(args.end),
-                                                      "model": metrics.get("model_name", "")},
-                      config=MonitorConfig(min_labels=args.min_labels, sensitive_column=args.sensitive_column))
-    args.output.mkdir(parents=True, exist_ok=True)
+                      labels, current=window, window=named, config=config, previous_alerts=previous)
     doc = result.to_dict()
-    (args.output / "result.json").write_text(json.dumps(doc, indent=2))
+    write_outputs(args.output, doc, [{"type": a.event_type, "data": a.data()} for a in result.alerts])
     from monitoring.report import write_report
     write_report(args.output / "report.html", profile, [doc], title=f"Monitoring of {metrics.get('model_name', 'the model')}")
     log(f"{window.rows:,} rows, {result.labelled:,} labelled, in {time.perf_counter() - started:.1f} s; alerts: "
         + ("; ".join(f"{a.signal} ({a.summary})" for a in result.alerts) or "none"))
     return 0
+
+
+def write_outputs(folder: Path, result: dict, alerts: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text(json.dumps(result, indent=2))
+    (folder / "alerts.json").write_text(json.dumps(alerts, indent=2))
+
+
+def threshold_overrides(text: str) -> dict[str, float]:
+    """DRIFT_THRESHOLDS' format: metric=number pairs separated by commas."""
+    overrides = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--drift-thresholds has {item!r}: use metric=number pairs separated by commas") from None
+    return overrides
 
 
 def reference(model: Path) -> tuple[dict, dict]:

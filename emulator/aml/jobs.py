@@ -1,6 +1,7 @@
-"""Local training jobs: training/train.py in a subprocess with the job's arguments, as Azure ML runs
-it. Inputs are downloaded from blob storage first (Azure ML's download mode), logs are kept, and
-RunStatusChanged / RunCompleted are published like the workspace's system topic does."""
+"""Local jobs, as Azure ML runs them: a training job runs training/train.py in a subprocess with the job's
+arguments; a command job (monitoring/job.yml) runs its spec's command with ${{inputs.x}} and ${{outputs.y}}
+replaced by local folders. Inputs are downloaded from blob storage first (Azure ML's download mode), logs
+are kept, and RunStatusChanged / RunCompleted are published like the workspace's system topic does."""
 from __future__ import annotations
 
 import asyncio
@@ -8,11 +9,13 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob.aio import BlobServiceClient
 
 from emulator import faults
@@ -25,6 +28,9 @@ from emulator.timeline import utcnow_iso
 log = logging.getLogger("emulator.aml.jobs")
 TRAIN_SCRIPT = PROJECT_ROOT / "training" / "train.py"
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
+OPTIONAL_GROUP = re.compile(r"\$\[\[(.*?)\]\]")
+REFERENCE = re.compile(r"\$\{\{(inputs|outputs)\.(\w+)\}\}")
+MODEL_INPUTS = ("mlflow_model", "custom_model")
 MAX_ERROR_CHARS = 4000
 
 Publish = Callable[[list[WireEvent]], Awaitable[None]]
@@ -43,6 +49,7 @@ class LocalJobs:
         self._topic_id = topic_id
         self._resolve_model = resolve_model
         self._slots = asyncio.Semaphore(max_parallel)   # 2 cores: one training run at a time by default
+        self._command_slots = asyncio.Semaphore(1)       # and one command job (monitoring) beside it
         self._tasks: set[asyncio.Task] = set()
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -71,6 +78,14 @@ class LocalJobs:
     def model_dir(self, name: str) -> Path:
         return self.folder(name) / "outputs" / "output" / "model"
 
+    def output_file(self, name: str, output: str, path: str) -> bytes | None:
+        """A file of a job's named output folder (None if absent; a path leaving the folder is refused)."""
+        folder = (self.folder(name) / "outputs" / output).resolve()
+        file = (folder / path).resolve()
+        if not file.is_relative_to(folder) or folder.parent != (self.folder(name) / "outputs").resolve():
+            raise JobError(f"job {name}: {output}/{path} is not a file of an output folder")
+        return file.read_bytes() if file.is_file() else None
+
     def logs(self, name: str) -> str:
         path = self.folder(name) / "user_logs" / "std_log.txt"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -81,9 +96,13 @@ class LocalJobs:
         name = spec.get("name", "")
         if not NAME.match(name):
             raise JobError(f"job name {name!r} is not valid: letters, digits, '_' and '-', starting with a letter")
-        for key in ("data", "target", "model_name"):
-            if not spec.get(key):
-                raise JobError(f"job {name}: input '{key}' is required")
+        command = spec.get("command")
+        if command is not None:
+            _check_command_job(name, spec)
+        else:
+            for key in ("data", "target", "model_name"):
+                if not spec.get(key):
+                    raise JobError(f"job {name}: input '{key}' is required")
         existing = self.get(name)
         if existing:
             return existing, False
@@ -92,6 +111,8 @@ class LocalJobs:
                "inputs": {k: spec.get(k) for k in ("data", "target", "model_name", "champion")},
                "hyperparameters": dict(spec.get("hyperparameters") or {}), "tags": dict(spec.get("tags") or {}),
                "error": None, "created": utcnow_iso(), "started": None, "ended": None}
+        if command is not None:
+            job.update(command=command, inputs=dict(spec.get("inputs") or {}), outputs=dict(spec.get("outputs") or {}))
         self._save(job)
         task = asyncio.get_running_loop().create_task(self._run(job))
         self._tasks.add(task)
@@ -99,17 +120,23 @@ class LocalJobs:
         return job, True
 
     async def _run(self, job: dict) -> None:
-        async with self._slots:
+        async with self._command_slots if "command" in job else self._slots:
             try:
                 await self._set(job, "Running", started=utcnow_iso())
-                command = await self._command(job)
-                code = await self._execute(job, command)
+                if "command" in job:
+                    command, cwd = await self._command_job(job), PROJECT_ROOT     # code: the project root
+                else:
+                    command, cwd = await self._command(job), TRAIN_SCRIPT.parent
+                code = await self._execute(job, command, cwd)
                 if code == 0:
                     await self._set(job, "Completed", ended=utcnow_iso())
                 else:
-                    # Name the file as the user knows it: the blob, not the job's local copy.
-                    local = str(self.folder(job["name"]) / "inputs" / "data")
-                    error = _error_from(self.logs(job["name"]), code).replace(local, job["inputs"]["data"].rstrip("/"))
+                    error = _error_from(self.logs(job["name"]), code, "the job's command" if "command" in job
+                                        else "train.py")
+                    if "command" not in job:
+                        # Name the file as the user knows it: the blob, not the job's local copy.
+                        local = str(self.folder(job["name"]) / "inputs" / "data")
+                        error = error.replace(local, job["inputs"]["data"].rstrip("/"))
                     await self._set(job, "Failed", ended=utcnow_iso(), error=error)
             except asyncio.CancelledError:
                 await self._set(job, "Canceled", ended=utcnow_iso(), retryable=True,
@@ -144,7 +171,39 @@ class LocalJobs:
             command += [f"--{key.replace('_', '-')}", str(value)]
         return command
 
-    async def _execute(self, job: dict, command: list[str]) -> int:
+    async def _command_job(self, job: dict) -> list[str]:
+        """The spec's command with its inputs downloaded and its references replaced by local paths (quoted);
+        an optional $[[...]] group stays only when every input it names is given, as in Azure ML."""
+        folder = self.folder(job["name"])
+        values: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}
+        for name, given in job["inputs"].items():
+            if not isinstance(given, dict):
+                values["inputs"][name] = str(given)                      # a literal
+            elif given.get("type") in MODEL_INPUTS:
+                model = self._resolve_model(str(given.get("path", "")).removeprefix("azureml:"))
+                if model is None:
+                    raise JobError(f"input {name}: model {given.get('path')} is not registered")
+                values["inputs"][name] = str(model)
+            else:
+                local = await self._download(given.get("path", ""), folder / "inputs" / name, name, required=False)
+                values["inputs"][name] = str(local)
+        for name in job.get("outputs") or {}:
+            (folder / "outputs" / name).mkdir(parents=True, exist_ok=True)
+            values["outputs"][name] = str(folder / "outputs" / name)
+
+        def group(match: re.Match) -> str:
+            named = [n for kind, n in REFERENCE.findall(match[1]) if kind == "inputs"]
+            return match[1] if all(n in values["inputs"] for n in named) else ""
+
+        def reference(match: re.Match) -> str:
+            if match[2] not in values[match[1]]:
+                raise JobError(f"job {job['name']}: the command names {match[1]}.{match[2]}, which the job does not have")
+            return shlex.quote(values[match[1]][match[2]])
+
+        argv = shlex.split(REFERENCE.sub(reference, OPTIONAL_GROUP.sub(group, job["command"])))
+        return [sys.executable, *argv[1:]]
+
+    async def _execute(self, job: dict, command: list[str], cwd: Path) -> int:
         logs = self.folder(job["name"]) / "user_logs"
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / "std_log.txt").open("wb") as out:
@@ -152,7 +211,7 @@ class LocalJobs:
             out.flush()
             # One thread per job: OpenMP's spinning threads make gradient boosting ~3x slower on 2 busy cores.
             env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-            process = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=out, cwd=TRAIN_SCRIPT.parent,
+            process = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=out, cwd=cwd,
                                                            env=env, preexec_fn=die_with_parent)
             faults.reached("job.running", job["name"])
             try:
@@ -161,19 +220,25 @@ class LocalJobs:
                 process.kill()
                 raise
 
-    async def _download(self, url: str, target: Path) -> Path:
-        """Fetch a blob folder (URL ending in '/') or a single blob from storage into the job's inputs."""
+    async def _download(self, url: str, target: Path, input_name: str = "data", required: bool = True) -> Path:
+        """Fetch a blob folder (URL ending in '/') or a single blob from storage into the job's inputs. A folder
+        not required to hold anything (a command job's input) may be empty, as a mount of it would be."""
         parts = urlparse(url)
         segments = unquote(parts.path).lstrip("/").split("/", 2)   # account / container / path
         if len(segments) < 2:
-            raise JobError(f"input data: {url} is not a blob or folder URL")
+            raise JobError(f"input {input_name}: {url} is not a blob or folder URL")
         container, prefix = segments[1], segments[2] if len(segments) > 2 else ""
         target.mkdir(parents=True, exist_ok=True)
         count = 0
         async with BlobServiceClient.from_connection_string(self._connection_string) as service:
             client = service.get_container_client(container)
             folder = prefix.endswith("/") or not prefix
-            names = [b.name async for b in client.list_blobs(name_starts_with=prefix)] if folder else [prefix]
+            try:
+                names = [b.name async for b in client.list_blobs(name_starts_with=prefix)] if folder else [prefix]
+            except ResourceNotFoundError:
+                names = []                         # no such container
+            if folder and not names and not required:
+                return target
             for name in names:
                 local = target / (name[len(prefix):] if folder else name.rsplit("/", 1)[-1])
                 local.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +246,7 @@ class LocalJobs:
                 local.write_bytes(await stream.readall())
                 count += 1
         if count == 0:
-            raise JobError(f"input data: nothing found at {url}")
+            raise JobError(f"input {input_name}: nothing found at {url}")
         return target
 
     async def recover(self) -> list[dict]:
@@ -201,10 +266,20 @@ class LocalJobs:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _error_from(logs: str, code: int) -> str:
-    """train.py reports bad data as one 'error: ...' line; otherwise the log's last lines say what happened."""
+def _check_command_job(name: str, spec: dict) -> None:
+    command = spec.get("command")
+    if not isinstance(command, str) or not command.strip().startswith("python "):
+        raise JobError(f"job {name}: the local stand-in runs commands that start with 'python ', not {command!r}")
+    for key in ("inputs", "outputs"):
+        if not isinstance(spec.get(key) or {}, dict):
+            raise JobError(f"job {name}: {key} must be an object of name: value")
+
+
+def _error_from(logs: str, code: int, what: str = "train.py") -> str:
+    """train.py and monitoring/run.py report bad input as one 'error: ...' line; otherwise the log's last lines
+    say what happened."""
     errors = [line[len("error: "):] for line in logs.splitlines() if line.startswith("error: ")]
     if errors:
         return errors[-1]
     tail = [line for line in logs.strip().splitlines()[-5:] if line.strip()]
-    return f"train.py exited with code {code}: " + " | ".join(tail)
+    return f"{what} exited with code {code}: " + " | ".join(tail)

@@ -77,6 +77,7 @@ class LocalAzureML:
         r.add_put("/jobs/{name}", self._submit_job)
         r.add_get("/jobs/{name}", self._job)
         r.add_get("/jobs/{name}/metrics", self._job_metrics)
+        r.add_get("/jobs/{name}/outputs/{output}/{path:.+}", self._job_output)
         r.add_get("/jobs/{name}/logs", self._job_logs)
         r.add_get("/models", self._model_names)
         r.add_get("/models/{name}/versions", self._versions)
@@ -170,6 +171,13 @@ class LocalAzureML:
         metrics = self.jobs.metrics(request.match_info["name"])
         return _json(metrics) if metrics is not None else _missing(
             f"job {request.match_info['name']} has no metrics.json output")
+
+    async def _job_output(self, request: web.Request) -> web.Response:
+        name, output, path = (request.match_info[k] for k in ("name", "output", "path"))
+        body = self.jobs.output_file(name, output, path)
+        if body is None:
+            return _missing(f"job {name} has no {output}/{path} output")
+        return web.Response(body=body, content_type="application/octet-stream")
 
     async def _model_names(self, request: web.Request) -> web.Response:
         return _json(await self.registry.names())

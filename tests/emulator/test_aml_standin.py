@@ -50,3 +50,62 @@ def test_run_events_parse_as_the_app_expects():
     assert (parsed.run_id, parsed.run_status, parsed.experiment_name) == ("train-x", "Failed", "mlops-training")
     assert parsed.subject.startswith("experiments/") and parsed.subject.endswith("/runs/train-x")
     assert parsed.run_tags["mlops.model_name"] == "m"
+
+
+def test_command_jobs_are_checked(tmp_path):
+    jobs = LocalJobs(tmp_path, "", publish=None, topic_id="t", resolve_model=lambda ref: None)
+    with pytest.raises(JobError, match="commands that start with 'python '"):
+        jobs.submit({"name": "monitor-a", "command": "rm -rf /", "inputs": {}})
+
+
+def test_a_command_job_runs_its_spec_command_over_downloaded_inputs(tmp_path, azurite):
+    """What monitoring/job.yml's command gets locally: blob folders downloaded, a model resolved, literals
+    quoted, an optional group without its input dropped; its outputs readable, its events published."""
+    import asyncio
+    import json
+    import uuid
+
+    from azure.storage.blob import BlobServiceClient
+    container = f"c{uuid.uuid4().hex[:10]}"
+    client = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(container)
+    client.create_container()
+    client.upload_blob("modelDataCollector/e/d/model_inputs/2026/11/23/11/a.jsonl", b'{"n": 1}\n')
+    client.upload_blob("modelDataCollector/e/d/model_inputs/2026/11/22/11/old.jsonl", b'{"n": 0}\n')
+    model = tmp_path / "model"
+    model.mkdir()
+    published = []
+
+    async def publish(events):
+        published.extend(e.body["eventType"].rsplit(".", 1)[-1] + ":" + e.body["data"].get("runStatus", "")
+                         for e in events)
+
+    script = ("import json, pathlib, sys; args = sys.argv[1:]; "
+              "files = sorted(p.name for p in pathlib.Path(args[0]).rglob('*') if p.is_file()); "
+              "pathlib.Path(args[-1], 'result.json').write_text(json.dumps({'args': args[1:-1], 'files': files}))")
+    spec = {"name": "monitor-e-1", "experiment": "mlops-monitoring", "tags": {"mlops.component": "monitoring"},
+            "command": f"python -c {json.dumps(script)} ${{{{inputs.rows}}}} ${{{{inputs.model}}}} "
+                       "--window ${{inputs.window_start}} $[[--labels ${{inputs.labels}}]] ${{outputs.report}}",
+            "inputs": {"rows": {"type": "uri_folder",
+                                "path": f"{azurite.blob}/devstoreaccount1/{container}/modelDataCollector/e/d/model_inputs/2026/11/23/"},
+                       "model": {"type": "mlflow_model", "path": "azureml:m:2"},
+                       "window_start": "2026-11-23T11:30:00+00:00"},
+            "outputs": {"report": {"type": "uri_folder"}}}
+
+    async def run():
+        jobs = LocalJobs(tmp_path / "jobs", azurite.connection_string, publish, "t",
+                         resolve_model=lambda ref: model if ref == "m:2" else None)
+        job, created = jobs.submit(spec)
+        assert created and jobs.submit(spec) == (jobs.get("monitor-e-1"), False)
+        while jobs.get("monitor-e-1")["status"] not in ("Completed", "Failed"):
+            await asyncio.sleep(0.05)
+        await jobs.close()
+        return jobs
+
+    jobs = asyncio.run(run())
+    assert jobs.get("monitor-e-1")["status"] == "Completed", jobs.logs("monitor-e-1")
+    result = json.loads(jobs.output_file("monitor-e-1", "report", "result.json"))
+    assert result == {"args": [str(model), "--window", "2026-11-23T11:30:00+00:00"], "files": ["a.jsonl"]}
+    assert jobs.output_file("monitor-e-1", "report", "alerts.json") is None
+    assert published == ["RunStatusChanged:Running", "RunStatusChanged:Completed", "RunCompleted:"]
+    with pytest.raises(JobError, match="not a file of an output folder"):
+        jobs.output_file("monitor-e-1", "report", "../../job.json")

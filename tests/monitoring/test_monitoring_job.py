@@ -20,10 +20,14 @@ def test_the_job_loads_validates_and_its_command_is_one_the_runner_takes():
     assert job._validate().passed
     assert (Path(job.base_path) / job.code).resolve() == ROOT
     command = re.sub(r"\$\[\[(.*?)\]\]", r"\1", job.command)
-    command = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", lambda m: "7" if m[2] == "min_labels" else f"/mnt/{m[2]}",
-                     command)
+    literals = {"min_labels": "7", "min_rows": "50", "window_start": "2026-11-23T11:00:00+00:00",
+                "window_end": "2026-11-23T12:00:00+00:00", "endpoint": "ep", "deployment": "blue", "model_id": "m:1",
+                "drift_thresholds": "psi=0.3", "sensitive_column": "region", "previous_alerts": "a,b"}
+    command = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", lambda m: literals.get(m[2], f"/mnt/{m[2]}"), command)
     args = runner.parse_args(shlex.split(command)[3:])
-    assert args.labels == Path("/mnt/labels") and args.min_labels == 7
+    assert args.labels == Path("/mnt/labels") and args.min_labels == 7 and args.min_rows == 50
+    assert args.start.isoformat() == "2026-11-23T11:00:00+00:00" and args.model_id == "m:1"
+    assert (args.drift_thresholds, args.sensitive_column, args.previous_alerts) == ("psi=0.3", "region", "a,b")
 
 
 def test_the_code_snapshot_holds_only_what_the_runner_imports():
