@@ -20,10 +20,17 @@ def monitor_timer(timer: func.TimerRequest) -> None:
 
 @bp.route(route="monitor", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def monitor_now(req: func.HttpRequest) -> func.HttpResponse:
+    """A monitoring pass now: 202 with the submitted job (its run is stored when the job ends), 200 with a pass
+    already settled for this moment (or one that found no collected data, with its warning), 409 if nothing
+    is live to monitor."""
     run = monitor(platform(), datetime.now(timezone.utc))
-    body = ({"run": run.run_id, "model": run.model, "deployment": run.deployment, "alerts": list(run.alerts)}
-            if run else {"run": None, "reason": "nothing to monitor yet: see the function's log"})
-    return func.HttpResponse(json.dumps(body), status_code=200 if run else 409, mimetype="application/json")
+    if run is None:
+        body = {"run": None, "reason": "nothing to monitor yet: see the function's log"}
+        return func.HttpResponse(json.dumps(body), status_code=409, mimetype="application/json")
+    body = {"run": run.run_id, "job": run.job or None, "status": run.status, "model": run.model,
+            "deployment": run.deployment, "alerts": list(run.alerts), "warning": run.warning or None}
+    return func.HttpResponse(json.dumps(body), status_code=202 if run.status == "Submitted" else 200,
+                             mimetype="application/json")
 
 
 @bp.event_grid_trigger(arg_name="event")

@@ -130,3 +130,53 @@ class ModelReference:
     """What training saved beside a model for monitoring: reference/profile.json and metrics.json."""
     profile: dict
     metrics: dict
+
+
+MONITORING = "monitoring"                    # the mlops.component tag of a monitoring job
+
+
+def monitoring_job_name_for(endpoint: str, deployment: str, model: str, since: str, until: str) -> str:
+    """Deterministic name of the monitoring job over one window, so a replayed tick finds the job. Lower case:
+    azure-ai-ml lowers a job name's letters before submitting it."""
+    digest = hashlib.sha256(f"{endpoint}\n{deployment}\n{model}\n{since}\n{until}".encode()).hexdigest()[:12]
+    slug = re.sub(r"[^a-z0-9-]", "-", endpoint.lower()).strip("-")[:40] or "endpoint"
+    return f"monitor-{slug}-{until[:19].replace('-', '').replace(':', '').lower()}-{digest}"
+
+
+@dataclass(frozen=True)
+class MonitoringRequest:
+    """One monitoring pass as an Azure ML command job (monitoring/job.yml). Locations are blob URLs (folders
+    end in '/'); the Jobs adapter maps them to what its platform mounts or downloads."""
+    job_name: str
+    run_id: str                               # the MonitorRun the job's result is stored as
+    endpoint: str
+    deployment: str
+    model: str                                # "name:version" of the live model
+    window_start: str                         # ISO 8601
+    window_end: str
+    model_inputs: str                         # the collected inputs' folder for the window
+    model_outputs: str
+    labels: str = ""                          # the feedback container ('' = no labels)
+    min_rows: int = 500
+    min_labels: int = 100
+    drift_thresholds: str = ""                # DRIFT_THRESHOLDS as set, e.g. "psi=0.25"
+    sensitive_column: str = ""
+    previous_alerts: tuple[str, ...] = ()     # the previous pass's fired alert ids: what may now resolve
+    experiment: str = "mlops-monitoring"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"mlops.component": MONITORING, "mlops.monitor_run": self.run_id, "mlops.endpoint": self.endpoint,
+                "mlops.deployment": self.deployment, "mlops.model": self.model,
+                "mlops.window_start": self.window_start, "mlops.window_end": self.window_end}
+
+    def inputs(self) -> dict[str, str | int]:
+        """The job's inputs by monitoring/job.yml's names; optional ones only when they have a value."""
+        values: dict[str, str | int] = {
+            "model": self.model, "model_inputs": self.model_inputs, "model_outputs": self.model_outputs,
+            "window_start": self.window_start, "window_end": self.window_end, "endpoint": self.endpoint,
+            "deployment": self.deployment, "model_id": self.model, "min_rows": self.min_rows,
+            "min_labels": self.min_labels}
+        optional = {"labels": self.labels, "drift_thresholds": self.drift_thresholds,
+                    "sensitive_column": self.sensitive_column, "previous_alerts": ",".join(self.previous_alerts)}
+        return {**values, **{k: v for k, v in optional.items() if v}}

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from lifecycle.ml import (EndpointState, Invocation, JobStatus, ModelReference, ModelVersion, TrafficWindow,
-                          TrainingRequest, Utilisation)
+from lifecycle.ml import (EndpointState, Invocation, JobStatus, ModelReference, ModelVersion, MonitoringRequest,
+                          TrafficWindow, TrainingRequest, Utilisation)
 from lifecycle.records import R, Record
 from lifecycle.settings import Settings
 
@@ -28,7 +28,7 @@ class State(Protocol):
 
 
 class Jobs(Protocol):
-    """Training jobs (Azure ML command jobs, or train.py in a subprocess locally)."""
+    """Training and monitoring jobs (Azure ML command jobs; locally the stand-in runs their command)."""
 
     def submit(self, request: TrainingRequest) -> JobStatus:
         """Submit unless a job of that name exists (then return it): replays submit nothing new."""
@@ -37,6 +37,12 @@ class Jobs(Protocol):
 
     def metrics(self, name: str) -> dict:
         """The job's metrics.json output: challenger metrics, and the champion's on the same holdout."""
+
+    def submit_monitoring(self, request: MonitoringRequest) -> JobStatus:
+        """Submit monitoring/job.yml over the request's window unless a job of that name exists."""
+
+    def output(self, name: str, output: str, path: str) -> bytes | None:
+        """A file of a finished job's named output folder (None if the job wrote no such file)."""
 
 
 class Registry(Protocol):
@@ -90,6 +96,9 @@ class Collected(Protocol):
     """What the endpoint's data collector stored (modelDataCollector/... in blob storage)."""
 
     def predictions(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> list: ...
+
+    def location(self, endpoint: str, deployment: str) -> tuple[str, bool]:
+        """The URL of the deployment's collected data folder, and whether anything is there."""
 
     def records(self, endpoint: str, deployment: str, collection: str, since: datetime,
                 until: datetime | None = None) -> Iterator[dict]:

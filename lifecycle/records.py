@@ -207,7 +207,8 @@ class Rejection(Record):
 @dataclass(frozen=True)
 class MonitorRun(Record):
     """One monitoring pass over a window of the live deployment's traffic: every signal's evidence
-    (monitoring.monitor.MonitorResult.to_dict()) and the alerts it raised."""
+    (monitoring.monitor.MonitorResult.to_dict()) and the alerts it raised. The pass runs as a job: the
+    record is Submitted with the job, and Completed (or Failed) when the job's completion event comes."""
     COLLECTION: ClassVar[str] = "monitor-runs"
     run_id: str              # endpoint + window end: a replayed timer tick finds the same run
     endpoint: str
@@ -217,6 +218,11 @@ class MonitorRun(Record):
     window_end: str
     result: dict
     alerts: tuple[str, ...] = ()
+    status: str = "Completed"  # Submitted | Completed | Failed | NoData (nothing collected where it looked)
+    job: str = ""            # the monitoring job
+    warning: str = ""        # e.g. no collected data, with the place looked at
+    error: str = ""          # why the job failed
+    published: bool = True   # its alerts are out (a completion cut short before publishing sends them again)
 
     @property
     def key(self) -> str:

@@ -5,7 +5,7 @@ import json
 from dataclasses import replace
 
 from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelReference, ModelVersion,
-                          RequestSample, TrafficWindow, TrainingRequest, Utilisation)
+                          MonitoringRequest, RequestSample, TrafficWindow, TrainingRequest, Utilisation)
 from lifecycle.ports import Platform
 from lifecycle.records import R, Record
 from lifecycle.settings import Settings
@@ -44,6 +44,8 @@ class FakeJobs:
         self.submitted: list[TrainingRequest] = []
         self.jobs: dict[str, JobStatus] = {}
         self.evaluations: dict[str, dict] = {}
+        self.monitoring: list[MonitoringRequest] = []
+        self.outputs: dict[tuple[str, str, str], bytes] = {}     # (job, output, path) → what the job wrote
 
     def submit(self, request: TrainingRequest) -> JobStatus:
         if request.job_name not in self.jobs:
@@ -61,6 +63,15 @@ class FakeJobs:
 
     def metrics(self, name: str) -> dict:
         return self.evaluations[name]
+
+    def submit_monitoring(self, request: MonitoringRequest) -> JobStatus:
+        if request.job_name not in self.jobs:
+            self.monitoring.append(request)
+            self.jobs[request.job_name] = JobStatus(request.job_name, "Running", "mlops-monitoring", tags=request.tags)
+        return self.jobs[request.job_name]
+
+    def output(self, name: str, output: str, path: str) -> bytes | None:
+        return self.outputs.get((name, output, path))
 
 
 class FakeRegistry:
@@ -165,6 +176,10 @@ class FakeCollected:
 
     def records(self, endpoint, deployment, collection, since, until=None):
         return iter(self.rows.get((deployment, collection), []))
+
+    def location(self, endpoint, deployment):
+        found = any(d == deployment and rows for (d, _), rows in self.rows.items())
+        return f"http://storage/azureml/modelDataCollector/{endpoint}/{deployment}/", found
 
 
 class FakeFeedback:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.adapters.azure_environments import PinnedEnvironment
+from lifecycle.adapters.azure_monitoring_job import MonitoringJobSpec
 from lifecycle.adapters.azure_workspace import (
     PROJECT_ROOT, AzureMLAdapterError, WorkspaceClient, created_at, datastore_path, parse_datastore_uri, split_ref,
     text,
 )
-from lifecycle.ml import JobStatus, TrainingRequest
+from lifecycle.ml import JobStatus, MonitoringRequest, TrainingRequest
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class AzureMLJobs(WorkspaceClient):
     def __init__(self, subscription_id: str, resource_group: str, workspace_name: str, *,
                  datastore: str = "mlopsdata", data_container: str | None = None,
                  job_spec: str | Path = JOB_SPEC, environment: str = "mlops-training:1",
-                 compute: str = "cpu-cluster", credential: Any = None,
+                 compute: str = "cpu-cluster", credential: Any = None, monitoring: MonitoringJobSpec | None = None,
                  storage_kwargs: dict[str, Any] | None = None, **client_kwargs: Any) -> None:
         """`datastore` is the Azure ML datastore over the data container (`data_container`, if given, is
         checked against each request's URL). `environment` ("name:version", TRAINING_ENVIRONMENT) and
@@ -47,6 +48,7 @@ class AzureMLJobs(WorkspaceClient):
         self.job_spec = Path(job_spec)
         self.environment = PinnedEnvironment(environment, TRAINING_SETTING, "training/environment/conda.yml")
         self.compute = compute
+        self.monitoring = monitoring or MonitoringJobSpec(compute=compute)     # monitoring/job.yml
         self.storage_kwargs = storage_kwargs or {}
 
     # -- the port --------------------------------------------------------------------------------------
@@ -93,6 +95,37 @@ class AzureMLJobs(WorkspaceClient):
         except ResourceNotFoundError:
             raise AzureMLAdapterError(f"job {name} completed but wrote no {path} on datastore {datastore}: "
                                       "training/train.py must write metrics.json into its output folder") from None
+
+    def submit_monitoring(self, request: MonitoringRequest) -> JobStatus:
+        """monitoring/job.yml over the request's window, unless a job of that name exists."""
+        existing = self.get(request.job_name)
+        if existing is not None:
+            return existing
+        job = self.monitoring.job(request)
+        self.monitoring.environment.require(self.ml_client, self.workspace_name)
+        from azure.core.exceptions import HttpResponseError
+        try:
+            created = self.ml_client.jobs.create_or_update(job)
+        except HttpResponseError as error:
+            raced = self.get(request.job_name) if error.status_code in (400, 409) else None   # a replayed tick
+            if raced is None:
+                raise
+            return raced
+        log.info("submitted monitoring job %s (experiment %s)", created.name, created.experiment_name)
+        return _status(created)
+
+    def output(self, name: str, output: str, path: str) -> bytes | None:
+        """A file of the job's named output folder, read straight from the output's datastore."""
+        from azure.core.exceptions import ResourceNotFoundError
+        try:
+            job = self.ml_client.jobs.get(name)
+        except ResourceNotFoundError:
+            return None
+        datastore, folder = parse_datastore_uri(self._output_uri(job, output))
+        try:
+            return self._read_blob(datastore, f"{folder.rstrip('/')}/{path}".lstrip("/"))
+        except ResourceNotFoundError:
+            return None
 
     # -- building the job ------------------------------------------------------------------------------
 
@@ -157,14 +190,14 @@ class AzureMLJobs(WorkspaceClient):
             log.warning("could not read the failure reason of job %s: %s", name, error)
         return f"job {name} failed and Azure ML gave no reason: see its logs (az ml job download -n {name} --all)"
 
-    def _output_uri(self, job: Any) -> str:
-        output = (job.outputs or {}).get(OUTPUT)
+    def _output_uri(self, job: Any, name: str = OUTPUT) -> str:
+        output = (job.outputs or {}).get(name)
         uri = getattr(output, "path", None)
         if uri and uri.startswith("azureml://") and "/datastores/" in uri:
             return uri
         # Not reported by the service: Azure ML's default location for a named output.
         default = self.ml_client.datastores.get_default().name
-        return f"azureml://datastores/{default}/paths/azureml/{job.name}/{OUTPUT}/"
+        return f"azureml://datastores/{default}/paths/azureml/{job.name}/{name}/"
 
     def _read_blob(self, datastore: str, path: str) -> bytes:
         from azure.storage.blob import BlobServiceClient

@@ -5,11 +5,14 @@ import requests
 
 import time
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
 
 from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelReference, ModelVersion,
-                          RequestSample, TrafficWindow, TrainingRequest, Utilisation)
+                          MonitoringRequest, RequestSample, TrafficWindow, TrainingRequest, Utilisation)
 
 TIMEOUT = 30
+MONITORING_JOB = Path(__file__).resolve().parents[2] / "monitoring" / "job.yml"
 
 
 class LocalAMLError(RuntimeError):
@@ -66,6 +69,34 @@ class LocalJobs:
 
     def metrics(self, name: str) -> dict:
         return self.aml.call("GET", f"/jobs/{name}/metrics")
+
+    def submit_monitoring(self, request: MonitoringRequest) -> JobStatus:
+        """monitoring/job.yml's command with the request's inputs: blob folders the stand-in downloads, the
+        model as azureml:name:version, literals as they are."""
+        import yaml      # comes with azure-ai-ml; reading the spec stays cheap
+        spec = yaml.safe_load(MONITORING_JOB.read_text())
+        declared = spec.get("inputs") or {}
+        inputs: dict[str, object] = {}
+        for name, value in request.inputs().items():
+            kind = (declared.get(name) or {}).get("type") if isinstance(declared.get(name), dict) else None
+            if name == "model":
+                inputs[name] = {"type": "mlflow_model", "path": f"azureml:{value}"}
+            elif kind or name == "labels":
+                inputs[name] = {"type": kind or "uri_folder", "path": value}
+            else:
+                inputs[name] = value
+        return _job(self.aml.call("PUT", f"/jobs/{request.job_name}", body={
+            "experiment": request.experiment, "command": " ".join(str(spec["command"]).split()), "inputs": inputs,
+            "outputs": {name: {"type": "uri_folder"} for name in spec.get("outputs") or {}},
+            "tags": {**(spec.get("tags") or {}), **request.tags}}))
+
+    def output(self, name: str, output: str, path: str) -> bytes | None:
+        response = self.aml.session.get(f"{self.aml.url}/jobs/{name}/outputs/{output}/{quote(path)}", timeout=TIMEOUT)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise LocalAMLError(f"GET /jobs/{name}/outputs/{output}/{path}: {response.status_code} {response.text}")
+        return response.content
 
 
 class LocalRegistry:

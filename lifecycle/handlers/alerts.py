@@ -24,7 +24,8 @@ from lifecycle.alerts import Alert
 from lifecycle.dispatch import Rejected
 from lifecycle.events import RunStatusChanged
 from lifecycle.handlers import registration
-from lifecycle.handlers.monitoring import live_window
+from lifecycle.handlers.monitoring import is_monitoring_job, live_window
+from lifecycle.handlers.monitoring import job_ended as monitoring_job_ended
 from lifecycle.handlers.training import start_ready_training, submit_training
 from lifecycle.labelled_rows import labelled_rows, rows_to_csv
 from lifecycle.policy import cooldown_left
@@ -49,9 +50,12 @@ def alert_event(event: object, p: Platform) -> AlertRecord:
 
 
 def run_status_changed(event: RunStatusChanged, p: Platform) -> object:
-    """RunStatusChanged: a model monitor's breach is an alert; any other run goes to registration."""
+    """RunStatusChanged: a model monitor's breach is an alert; our monitoring job's failure is its pass's;
+    any other run goes to registration."""
     if event.monitor_breach:
         return handle_alert(alert_values.from_event(event), p, datetime.now(timezone.utc))
+    if is_monitoring_job(event):
+        return monitoring_job_ended(event, p)
     return registration.run_status_changed(event, p)
 
 

@@ -1,19 +1,26 @@
-"""The monitor timer: every signal over the live deployment's recent traffic, stored, and alerts out.
+"""The monitor timer: a monitoring job over the live deployment's recent traffic, and, when the job ends,
+its result stored and its alerts out.
 
 The window is the last MONITOR_WINDOW_MINUTES of the live deployment's collected data, starting no
-earlier than the rollout that made it live (a colour is reused by later models). Labels are those in
-the feedback container written since the window opened, joined on request_id. Nothing is monitored
-while a rollout is under way: the canary judge watches the traffic then."""
+earlier than the rollout that made it live (a colour is reused by later models). The timer submits
+monitoring/job.yml over it (the computation needs numpy, scipy, pandas, scikit-learn and fairlearn, which the
+Function App does not carry) and returns; the job reads the collected inputs and outputs and the feedback
+container's labels (joined on request_id) and writes result.json and alerts.json. Its RunCompleted event
+(or RunStatusChanged, for a failure) brings the result back: stored as the window's MonitorRun, and each
+alert published once. Nothing is monitored while a rollout is under way: the canary judge watches the
+traffic then; and one pass runs at a time, so each knows the alerts the one before fired."""
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
+from lifecycle.events import RunCompleted, RunStatusChanged
+from lifecycle.ml import MONITORING, MonitoringRequest, monitoring_job_name_for
 from lifecycle.ports import Platform
-from lifecycle.records import MonitorRun, parse_time
+from lifecycle.records import MonitorRun, blob_url, parse_time
 from lifecycle.rollout import Rollout
-from monitoring.feedback_format import REQUEST_ID
 
 log = logging.getLogger("lifecycle.monitoring")
 
@@ -45,70 +52,190 @@ def live_window(p: Platform, now: datetime) -> LiveWindow | None:
     return LiveWindow(r.endpoint, r.live_deployment, r.live_model, since, now)
 
 
+REPORT = "report"             # monitoring/job.yml's output folder
+FAILED = ("Failed", "Canceled", "NotResponding")
+
+
 def monitor(p: Platform, now: datetime) -> MonitorRun | None:
+    """The timer's tick: submit the window's monitoring job (or say why not) and return."""
     window = live_window(p, now)
     if window is None:
         return None
     done = p.state.get(MonitorRun, window.run_id)
     if done is not None:
         return done                                         # a replayed tick
-    name, _, version = window.model.rpartition(":")
-    reference = p.registry.reference(name, version)
-    if reference is None:
+    for pending in _pending(p, window.endpoint):
+        pending = settle(p, pending)                        # its completion event may have been lost
+        if pending.status == "Submitted":
+            log.info("monitor: pass %s (job %s) is still running", pending.run_id, pending.job)
+            return pending
+    url, found = p.collected.location(window.endpoint, window.deployment)
+    if not found:
+        return _nothing_collected(p, window, url)
+    if p.registry.reference(*_split(window.model)) is None:
         log.warning("monitor: %s has no reference profile (reference/profile.json): it cannot be monitored",
                     window.model)
         return None
-    inputs = _frame(p.collected.records(window.endpoint, window.deployment, "model_inputs", window.since, window.until))
-    if len(inputs) < p.settings.monitor_min_rows:
-        log.info("monitor: %d rows collected from %s since %s, fewer than MONITOR_MIN_ROWS (%g)", len(inputs),
-                 window.deployment, f"{window.since:%H:%M:%S}", p.settings.monitor_min_rows)
-        return None
-    outputs = _frame(p.collected.records(window.endpoint, window.deployment, "model_outputs", window.since,
-                                         window.until))
-    labels = p.feedback.labels(window.since, window.until)
-    traffic = p.metrics.window(window.endpoint, window.deployment, window.since, window.until)
-    utilisation = p.metrics.utilisation(window.endpoint, window.deployment, window.since, window.until)
-
-    from monitoring.monitor import MonitorConfig, evaluate      # numpy, scipy, pandas: only when the timer runs
-    previous = _previous(p, window)
-    result = evaluate(reference.profile, reference.metrics, inputs, outputs, labels, traffic=traffic,
-                      utilisation=utilisation, config=MonitorConfig.from_settings(p.settings),
-                      window={"start": window.since.isoformat(), "end": window.until.isoformat(),
-                              "endpoint": window.endpoint, "deployment": window.deployment, "model": window.model},
-                      previous_alerts=previous.alerts if previous else ())
-    run = MonitorRun(run_id=window.run_id, endpoint=window.endpoint, deployment=window.deployment, model=window.model,
-                     window_start=window.since.isoformat(), window_end=window.until.isoformat(),
-                     result=result.to_dict(), alerts=tuple(a.alert_id for a in result.alerts if a.condition == "Fired"))
-    if not p.state.create(run):
+    request = _request(p, window, url)
+    run = MonitorRun(run_id=window.run_id, endpoint=window.endpoint, deployment=window.deployment,
+                     model=window.model, window_start=window.since.isoformat(), window_end=window.until.isoformat(),
+                     result={}, status="Submitted", job=request.job_name, published=False)
+    if not p.state.create(run):                             # the record first: a crash after it is settled above
         return p.state.get(MonitorRun, run.run_id)
-    subject = f"/endpoints/{window.endpoint}/deployments/{window.deployment}"
-    for alert in result.alerts:
-        p.events.publish(alert.event_type, subject, alert.data())
-    log.info("monitor %s on %s: %d rows, %d labelled; %s", window.model, window.deployment, len(inputs),
-             result.labelled, "; ".join(a.summary for a in result.alerts) or "no alerts")
+    p.jobs.submit_monitoring(request)
+    log.info("monitor %s on %s from %s: submitted job %s", window.model, window.deployment,
+             f"{window.since:%H:%M:%S}", request.job_name)
     return run
 
 
-def labelled_window(p: Platform, window: LiveWindow):
-    """The window's collected inputs with their ground-truth label in the target column (None: no labels)."""
-    labels = p.feedback.labels(window.since, window.until)
-    if not labels:
+def is_monitoring_job(event: RunCompleted | RunStatusChanged) -> bool:
+    tags = {str(k).lower(): v for k, v in event.run_tags.items()}
+    return tags.get("mlops.component") == MONITORING or "mlops.monitor_run" in tags
+
+
+def job_ended(event: RunCompleted | RunStatusChanged, p: Platform) -> MonitorRun | None:
+    """A monitoring job's RunCompleted, or RunStatusChanged to a failure: its MonitorRun settled once."""
+    if isinstance(event, RunStatusChanged) and event.run_status not in FAILED:
+        return None                                         # Running, or Completed (RunCompleted brings it)
+    run = _run_of(p, event)
+    if run is None:
+        log.info("ignored monitoring job %s: no monitoring pass of this app", event.run_id)
         return None
-    inputs = _frame(p.collected.records(window.endpoint, window.deployment, "model_inputs", window.since, window.until))
-    if REQUEST_ID not in inputs.columns:
+    if isinstance(event, RunCompleted):
+        return finish(p, run, "Completed")
+    status = p.jobs.get(run.job)
+    return finish(p, run, event.run_status, status.error if status else None)
+
+
+def settle(p: Platform, run: MonitorRun) -> MonitorRun:
+    """A Submitted pass whose job ended without its event reaching us is finished; one whose job was never
+    submitted (a crash between the record and the submission) is submitted now."""
+    status = p.jobs.get(run.job)
+    if status is None:
+        url, _ = p.collected.location(run.endpoint, run.deployment)
+        window = LiveWindow(run.endpoint, run.deployment, run.model, parse_time(run.window_start),
+                            parse_time(run.window_end))
+        p.jobs.submit_monitoring(_request(p, window, url))
+        return run
+    return finish(p, run, status.status, status.error) if status.done else run
+
+
+def finish(p: Platform, run: MonitorRun, status: str, error: str | None = None) -> MonitorRun:
+    """Store the job's result (or its failure) as the pass's record, then publish its alerts; a redelivered
+    completion finds the record settled and publishes nothing."""
+    if run.status not in ("Submitted", "Completed") or (run.status == "Completed" and run.published):
+        return run
+    if status != "Completed":
+        reason = error or f"the monitoring job {run.job} ended {status} without an error message"
+        log.warning("monitoring job %s %s: %s", run.job, status.lower(), reason)
+        return p.state.update(MonitorRun, run.run_id, lambda r: replace(r, status="Failed", error=reason)
+                              if r is not None and r.status == "Submitted" else None) or run
+    alerts = _json_output(p, run.job, "alerts.json")
+    if run.status == "Submitted":
+        result = _json_output(p, run.job, "result.json")
+        if result is None:
+            return finish(p, run, "Failed", f"the monitoring job {run.job} completed but wrote no result.json")
+        if not result.get("skipped"):
+            result["utilisation"] = _utilisation(p, run)
+        fired = tuple(a["alert_id"] for a in result.get("alerts") or () if a.get("condition") == "Fired")
+        done = replace(run, status="Completed", result=result, alerts=fired, published=False)
+        run = p.state.update(MonitorRun, run.run_id, lambda r: done if r is None or r.status == "Submitted" else None) \
+            or done
+        if run.status != "Completed" or run.published:
+            return run                                      # another delivery settled it meanwhile
+    subject = f"/endpoints/{run.endpoint}/deployments/{run.deployment}"
+    for alert in alerts or ():
+        p.events.publish(alert["type"], subject, alert["data"])
+    result = run.result
+    log.info("monitor %s on %s: %s rows, %s labelled; %s", run.model, run.deployment,
+             (result.get("window") or {}).get("rows"), (result.get("window") or {}).get("labelled"),
+             result.get("skipped") or "; ".join(a["summary"] for a in result.get("alerts") or ()) or "no alerts")
+    return p.state.update(MonitorRun, run.run_id, lambda r: replace(r, published=True) if r and not r.published
+                          else None) or run
+
+
+def _request(p: Platform, window: LiveWindow, collected_url: str) -> MonitoringRequest:
+    since, until = window.since.isoformat(), window.until.isoformat()
+    hours = _hours(window.since, window.until)
+    previous = _previous(p, window)
+    s = p.settings
+    return MonitoringRequest(
+        job_name=monitoring_job_name_for(window.endpoint, window.deployment, window.model, since, until),
+        run_id=window.run_id, endpoint=window.endpoint, deployment=window.deployment, model=window.model,
+        window_start=since, window_end=until, model_inputs=f"{collected_url}model_inputs/{hours}",
+        model_outputs=f"{collected_url}model_outputs/{hours}",
+        labels=blob_url(p.data.url_of(""), s.feedback_container, ""), min_rows=int(s.monitor_min_rows),
+        min_labels=int(s.monitor_min_labels), drift_thresholds=s.drift_thresholds, sensitive_column=s.sensitive_column,
+        previous_alerts=previous.alerts if previous else ())
+
+
+def _hours(since: datetime, until: datetime) -> str:
+    """The deepest yyyy/MM/dd/HH/ folder holding the whole window: the job reads no older day or month."""
+    since, until = since.astimezone(timezone.utc), until.astimezone(timezone.utc)      # the collector's hours
+    common = []
+    for a, b in zip(f"{since:%Y/%m/%d/%H}".split("/"), f"{until:%Y/%m/%d/%H}".split("/")):
+        if a != b:
+            break
+        common.append(a)
+    return "".join(f"{part}/" for part in common)
+
+
+def _nothing_collected(p: Platform, window: LiveWindow, url: str) -> MonitorRun:
+    """Never zero rows in silence: a pass that found no collected data says where it looked. One record per
+    live deployment, kept current, rather than one per tick."""
+    warning = (f"no collected data at {url}: is data collection on for deployment {window.deployment} of "
+               f"{window.endpoint}, and is that where it writes (DATA_COLLECTOR_BLOB_URI, or the workspace's default "
+               "datastore)?")
+    log.warning("monitor: %s", warning)
+    run = MonitorRun(run_id=f"{window.endpoint}-nodata-{window.deployment}-{window.model.replace(':', '-')}",
+                     endpoint=window.endpoint, deployment=window.deployment, model=window.model,
+                     window_start=window.since.isoformat(), window_end=window.until.isoformat(), result={},
+                     status="NoData", warning=warning)
+    return p.state.update(MonitorRun, run.run_id, lambda r: run if r is None or r.window_end < run.window_end
+                          else None) or run
+
+
+def _utilisation(p: Platform, run: MonitorRun) -> dict | None:
+    from monitoring.utilisation import recommend      # plain Python, as the rest of this module
+    since, until = parse_time(run.window_start), parse_time(run.window_end)
+    traffic = p.metrics.window(run.endpoint, run.deployment, since, until)
+    utilisation = p.metrics.utilisation(run.endpoint, run.deployment, since, until)
+    return recommend(utilisation, traffic, max((until - since).total_seconds(), 1.0))
+
+
+def _json_output(p: Platform, job: str, name: str):
+    body = p.jobs.output(job, REPORT, name)
+    return None if body is None else json.loads(body)
+
+
+def _run_of(p: Platform, event: RunCompleted | RunStatusChanged) -> MonitorRun | None:
+    tags = {str(k).lower(): v for k, v in event.run_tags.items()}
+    run = p.state.get(MonitorRun, str(tags.get("mlops.monitor_run", "")))
+    if run is not None and run.job == event.run_id:
+        return run
+    if not {"mlops.monitor_run", "mlops.endpoint", "mlops.deployment", "mlops.model", "mlops.window_start",
+            "mlops.window_end"} <= set(tags):
         return None
-    inputs = inputs.drop_duplicates(REQUEST_ID, keep="last")
-    labelled = inputs[inputs[REQUEST_ID].astype(str).isin(labels.keys())].copy()
-    labelled[p.settings.target_column] = [labels[str(i)] for i in labelled[REQUEST_ID]]
-    return labelled.drop(columns=[REQUEST_ID])
+    # Its record is missing (the storage lost it): the job's tags say what it was.
+    lost = MonitorRun(run_id=tags["mlops.monitor_run"], endpoint=tags["mlops.endpoint"],
+                      deployment=tags["mlops.deployment"], model=tags["mlops.model"],
+                      window_start=tags["mlops.window_start"], window_end=tags["mlops.window_end"], result={},
+                      status="Submitted", job=event.run_id, published=False)
+    p.state.create(lost)
+    return p.state.get(MonitorRun, lost.run_id)
+
+
+def _pending(p: Platform, endpoint: str) -> list[MonitorRun]:
+    return [r for r in p.state.list(MonitorRun) if r.endpoint == endpoint and r.status == "Submitted"]
 
 
 def _previous(p: Platform, window: LiveWindow) -> MonitorRun | None:
+    """The last pass over this model that judged its window: the alerts it fired may now resolve."""
     runs = [r for r in p.state.list(MonitorRun) if r.endpoint == window.endpoint and r.model == window.model
-            and r.window_end < window.until.isoformat()]
+            and r.status == "Completed" and not r.result.get("skipped") and r.window_end < window.until.isoformat()]
     return max(runs, key=lambda r: r.window_end) if runs else None
 
 
-def _frame(records):
-    import pandas as pd
-    return pd.DataFrame.from_records(list(records))
+def _split(model: str) -> tuple[str, str]:
+    name, _, version = model.rpartition(":")
+    return name, version

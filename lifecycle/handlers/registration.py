@@ -8,16 +8,20 @@ from datetime import datetime, timezone
 
 from lifecycle import gate
 from lifecycle.events import RunCompleted, RunStatusChanged
+from lifecycle.handlers.monitoring import is_monitoring_job
+from lifecycle.handlers.monitoring import job_ended as monitoring_job_ended
 from lifecycle.handlers.training import finish_run, release_drop, start_ready_training
 from lifecycle.ports import Platform
-from lifecycle.records import Decision, Drop, TrainingRun, utcnow
+from lifecycle.records import Decision, Drop, MonitorRun, TrainingRun, utcnow
 
 log = logging.getLogger("lifecycle.registration")
 FAILED = ("Failed", "Canceled", "NotResponding")
 OUTCOMES = {gate.PASS: "registered", gate.FAIL: "rejected", gate.HOLD: "held"}
 
 
-def run_completed(event: RunCompleted, p: Platform) -> Decision | None:
+def run_completed(event: RunCompleted, p: Platform) -> Decision | MonitorRun | None:
+    if is_monitoring_job(event):
+        return monitoring_job_ended(event, p)
     if not _ours(event, p):
         return None
     return gate_and_register(p, event.run_id)

@@ -214,6 +214,10 @@ CRASHES = [
 ]
 
 
+def _judged(runs: list[MonitorRun]) -> list[MonitorRun]:
+    return [r for r in runs if r.status == "Completed"]
+
+
 @dataclass
 class CrashOutcome:
     case: str
@@ -241,7 +245,7 @@ class CrashRun:
         if case.kind in ("first", "next"):
             return ("drop", f"loans/{self.drops:03d}-{case.kind}/")
         if case.kind == "monitor":
-            return ("monitor", len(self.stack.platform.state.list(MonitorRun)))
+            return ("monitor", len(_judged(self.stack.platform.state.list(MonitorRun))))
         return ("alert", f"crash-{self.drops}")
 
     def trigger(self, case: CrashCase, handle: tuple[str, object]) -> None:
@@ -285,7 +289,7 @@ class CrashRun:
         if kind == "drop":
             return lifecycle_done(self.stack, value)
         if kind == "monitor":
-            runs = p.state.list(MonitorRun)
+            runs = _judged(p.state.list(MonitorRun))         # the pass's job has ended and its result is stored
             return f"{len(runs)} monitoring pass(es) stored" if len(runs) > value else None
         alert = next((a for a in p.state.list(AlertRecord) if a.alert_id == value and a.job), None)
         run = p.state.get(TrainingRun, alert.job) if alert else None

@@ -144,25 +144,80 @@ def live_platform(model: Model, frame: pd.DataFrame, **settings):
     return p, datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
-def test_the_monitor_stores_its_run_and_publishes_each_alert_once(model):
+def run_the_job(p, request, model: Model, folder) -> None:
+    """What Azure ML (or the local stand-in) does with the submitted job: monitoring/run.py over the collected
+    rows written as the data collector writes them, its outputs kept as the job's `report` folder."""
+    import json
+
+    from monitoring import run as runner
+    from tests.monitoring.test_monitoring_job import collector_lines
+    model_dir = folder / "model"
+    (model_dir / "reference").mkdir(parents=True)
+    (model_dir / "reference" / "profile.json").write_text(json.dumps(model.profile))
+    (model_dir / "metrics.json").write_text(json.dumps({**model.metrics, "model_name": "tabular-classifier",
+                                                        "target": "y"}))
+    for collection in ("model_inputs", "model_outputs"):
+        (folder / collection).mkdir()
+        (folder / collection / "part.jsonl").write_text(
+            collector_lines(p.collected.rows[(request.deployment, collection)], collection))
+    (folder / "labels").mkdir()
+    (folder / "labels" / "day.csv").write_text("request_id,y\n" + "".join(f"{k},{v}\n" for k, v in p.feedback.given.items()))
+    values = request.inputs()
+    argv = ["--model", str(model_dir), "--inputs", str(folder / "model_inputs"), "--outputs", str(folder / "model_outputs"),
+            "--labels", str(folder / "labels"), "--output", str(folder / "report"), "--start", values["window_start"],
+            "--end", values["window_end"], "--endpoint", values["endpoint"], "--deployment", values["deployment"],
+            "--model-id", values["model_id"], "--min-rows", str(values["min_rows"]),
+            "--min-labels", str(values["min_labels"]), "--previous-alerts", values.get("previous_alerts", "")]
+    assert runner.main(argv) == 0
+    for name in ("result.json", "alerts.json"):
+        p.jobs.outputs[(request.job_name, "report", name)] = (folder / "report" / name).read_bytes()
+    p.jobs.finish(request.job_name)
+
+
+def completed(request):
+    from lifecycle.events import RunCompleted
+    return RunCompleted(id=f"e-{request.job_name}", subject=f"experiments/x/runs/{request.job_name}", event_time=None,
+                        experiment_id="x", experiment_name="mlops-monitoring", run_id=request.job_name,
+                        run_type="azureml.scriptrun", run_tags=request.tags)
+
+
+def test_the_monitor_job_stores_the_run_and_publishes_each_alert_once(model, tmp_path):
     from lifecycle.handlers.monitoring import monitor
+    from lifecycle.handlers.registration import run_completed
     p, now = live_platform(model, make(800, 20, shift=1.0))
-    run = monitor(p, now)
-    assert run.deployment == "green" and run.model == "tabular-classifier:2"
-    assert run.window_start == "2026-11-23T11:30:00+00:00"           # no earlier than the rollout that made it live
+    submitted = monitor(p, now)
+    assert submitted.status == "Submitted" and p.events.published == []
+    assert submitted.window_start == "2026-11-23T11:30:00+00:00"     # no earlier than the rollout that made it live
+    request = p.jobs.monitoring[-1]
+    run_the_job(p, request, model, tmp_path)
+    run = run_completed(completed(request), p)                        # the job's RunCompleted
+    assert run.deployment == "green" and run.model == "tabular-classifier:2" and run.status == "Completed"
     assert "mlops-endpoint/green/tabular-classifier:2/data_drift" in run.alerts
     published = [(t, d["signal"]) for t, _, d in p.events.published]
     assert ("MLOps.DriftDetected", "data_drift") in published
-    assert monitor(p, now) == run and len(p.events.published) == len(published)   # a replayed tick
+    assert run.result["utilisation"]["recommendation"]                # traffic and load, from the Metrics port
+    # the same signals and alert ids as the computation in one process
+    inline = evaluate(model.profile, model.metrics, *model.serve(make(800, 20, shift=1.0)),
+                      window={"endpoint": "mlops-endpoint", "deployment": "green", "model": "tabular-classifier:2"})
+    assert set(run.alerts) == {a.alert_id for a in inline.alerts}
+    assert run.result["drift"]["drifted_features"] == inline.drift.drifted_features
+    assert run_completed(completed(request), p) == run and len(p.events.published) == len(published)   # redelivered
+    assert monitor(p, now) == run                                     # a replayed tick
 
 
-def test_nothing_is_monitored_during_a_rollout_or_on_too_little_traffic(model):
+def test_nothing_is_monitored_during_a_rollout_and_too_little_traffic_is_said(model, tmp_path):
     from dataclasses import replace
 
     from lifecycle.handlers.monitoring import monitor
+    from lifecycle.handlers.registration import run_completed
     from lifecycle.rollout import Rollout
     p, now = live_platform(model, make(100, 21))
-    assert monitor(p, now) is None                                    # 100 rows < MONITOR_MIN_ROWS
+    monitor(p, now)
+    request = p.jobs.monitoring[-1]
+    run_the_job(p, request, model, tmp_path)
+    run = run_completed(completed(request), p)
+    assert run.alerts == () and p.events.published == []
+    assert "100 rows collected in the window, fewer than MONITOR_MIN_ROWS (200)" in run.result["skipped"]
     p, now = live_platform(model, make(800, 22))
     p.state.update(Rollout, "mlops-endpoint", lambda r: replace(r, phase="canary"))
-    assert monitor(p, now) is None and p.events.published == []
+    assert monitor(p, now) is None and p.jobs.monitoring == [] and p.events.published == []
