@@ -68,7 +68,9 @@ def _monitor_run(run: MonitorRun) -> dict:
             "window_end": run.window_end, "rows": window.get("rows"), "labelled": window.get("labelled"),
             "drifted_features": drift.get("drifted_features") or [], "accuracy": performance.get("accuracy"),
             "recommendation": (result.get("utilisation") or {}).get("recommendation"),
-            "alerts": [f"{a['signal']} {a['condition'].lower()}" for a in result.get("alerts") or []]}
+            "alerts": [f"{a['signal']} {a['condition'].lower()}" for a in result.get("alerts") or []],
+            "status": run.status, "job": run.job or None, "warning": run.warning or None, "error": run.error or None,
+            "note": result.get("skipped")}
 
 
 def _rollout(r: Rollout | None) -> dict | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 _STATUS = {"Completed": "green", "Failed": "red", "Canceled": "red", "Running": "yellow", "Queued": "yellow",
@@ -71,7 +72,12 @@ def render(console: Console, status: dict) -> None:
                      title="monitoring (latest passes)", title_justify="left")
         for m in status["monitoring"]:
             accuracy = f"{m['accuracy']:.3f}" if isinstance(m["accuracy"], (int, float)) else "-"
-            runs.add_row(m["window_end"][11:19], f"{m['model']} ({m['deployment']})", str(m["rows"]),
+            model = f"{m['model']} ({m['deployment']})"
+            unjudged = _unjudged(m)
+            if unjudged:                 # no result (yet): say why across the figures' columns
+                runs.add_row(m["window_end"][11:19], model, unjudged, "", "", "", "", "")
+                continue
+            runs.add_row(m["window_end"][11:19], model, str(m["rows"]),
                          str(m["labelled"]), accuracy, ", ".join(m["drifted_features"]) or "-",
                          "\n".join(m["alerts"]) or "[green]none[/]", m["recommendation"] or "-")
         console.print(runs)
@@ -88,3 +94,17 @@ def render(console: Console, status: dict) -> None:
         for r in status["rejections"]:
             rejected.add_row(r["event_id"][:12], r["event_type"], r["function"], r["reason"])
         console.print(rejected)
+
+
+def _unjudged(m: dict) -> str:
+    """Why a monitoring pass has no figures: found no collected data (where it looked), failed, still running,
+    or too few rows; '' for a judged pass."""
+    if m.get("warning"):
+        return f"[yellow]warning: {escape(m['warning'])}[/]"
+    if m.get("status") == "Failed":
+        return f"[red]job {m.get('job') or '-'} failed: {m.get('error') or 'no reason given'}[/]"
+    if m.get("status") == "Submitted":
+        return f"[yellow]job {m.get('job')} running[/]"
+    if m.get("note"):
+        return f"[dim]{m['note']}[/]"
+    return ""
