@@ -196,6 +196,40 @@ def test_the_publisher_needs_a_key_or_a_credential():
         GridEvents("https://topic.westeurope-1.eventgrid.azure.net/api/events", "")
 
 
+def test_the_composition_root_puts_every_adapter_on_the_identity(oauth_azurite, managed_identity, certificate):
+    """bootstrap.build_platform from the identity-based settings alone: the state, data and feedback it picks
+    work on the token, and events go out with one."""
+    from lifecycle.bootstrap import build_platform
+    with HttpsRecorder(certificate) as topic:
+        platform = build_platform(identity_settings(
+            f"{oauth_azurite.blob}/{ACCOUNT}", EVENTGRID_TOPIC_ENDPOINT=f"{topic.url}/api/events",
+            STATE_CONTAINER="state-root", DATA_CONTAINER="data-root", FEEDBACK_CONTAINER="feedback-root",
+            AML_LOCAL_URL="http://127.0.0.1:1"))
+        assert platform.state.create(rejection("e3"))
+        assert [r.event_id for r in platform.state.list(Rejection)] == ["e3"]
+        platform.data.write_drop("loans/d1/", {"part-0.csv": b"age,default\n30,0\n"})
+        assert platform.feedback.labels(datetime.now(timezone.utc) - timedelta(minutes=1)) == {}
+        platform.events.publish("MLOps.RolloutStarted", "endpoints/e", {"model": "loans:1"})
+    assert claims(topic.requests[0].headers["Authorization"])["aud"] == "https://eventgrid.azure.net"
+    assert {r.resource for r in managed_identity.requests} == {"https://storage.azure.com", "https://eventgrid.azure.net"}
+    assert {r.client_id for r in managed_identity.requests} == {CLIENT_ID}
+
+
+def test_the_azure_ml_adapters_share_the_app_credential(managed_identity):
+    from lifecycle.bootstrap import build_platform
+    settings = identity_settings("https://stmlops.blob.core.windows.net", MLOPS_PLATFORM="azure",
+                                 AZURE_SUBSCRIPTION_ID="00000000-1111-2222-3333-444444444444",
+                                 AZURE_RESOURCE_GROUP="rg-mlops", AZUREML_WORKSPACE="mlw-mlops",
+                                 EVENTGRID_TOPIC_ENDPOINT="https://topic.westeurope-1.eventgrid.azure.net/api/events")
+    platform = build_platform(settings)
+    shared = storage.credential(settings)
+    assert platform.jobs.credential is shared
+    assert platform.registry.credential is shared
+    assert platform.endpoints.credential is shared
+    assert platform.metrics.credential is shared
+    assert managed_identity.requests == []          # nothing asked for a token before a call needs one
+
+
 def test_the_local_path_never_loads_azure_identity():
     """Cold start: with a connection string and a topic key nothing needs a token, so azure-identity stays unloaded."""
     import subprocess
