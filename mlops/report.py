@@ -181,7 +181,8 @@ def stack_report(home: StackHome, out: Path | None = None, model: str | None = N
     notes: list[str] = []
     with stack_records(home) as (state, registry):
         # passes that judged their window (not one still running, failed, or without collected data)
-        runs = sorted((r for r in state.list(MonitorRun) if r.result.get("drift")), key=lambda r: r.window_end)
+        runs = sorted((r for r in state.list(MonitorRun) if r.status == "Completed" and not r.result.get("skipped")),
+                      key=lambda r: r.window_end)
         if not runs:
             raise ReportError(f"no monitoring run recorded yet in {home.root}: monitoring runs on its timer "
                               "(MONITOR_SCHEDULE) once a model is live and has served traffic")
