@@ -33,18 +33,27 @@ def build_platform(settings: Settings) -> Platform:
         workspace = dict(subscription_id=settings.azure_subscription_id, resource_group=settings.azure_resource_group,
                          workspace_name=settings.azureml_workspace, credential=credential(settings))
         from lifecycle.adapters.azure_metrics import AzureMonitorMetrics
-        jobs = AzureMLJobs(**workspace, datastore=settings.data_datastore, data_container=settings.data_container)
+        from lifecycle.adapters.azure_monitoring_job import MonitoringJobSpec
+        monitoring = MonitoringJobSpec(settings.monitoring_environment, settings.job_compute,
+                                       collector_blob_uri=settings.data_collector_blob_uri)
+        jobs = AzureMLJobs(**workspace, datastore=settings.data_datastore, data_container=settings.data_container,
+                           environment=settings.training_environment, compute=settings.job_compute,
+                           monitoring=monitoring)
         metrics = AzureMonitorMetrics(**workspace, log_analytics_workspace_id=settings.log_analytics_workspace_id,
                                       metrics_region=settings.azure_location)
-        # The data collector writes to the workspace's blob store: DATA_COLLECTOR_STORAGE is its connection.
-        collected = BlobCollected(settings.data_collector_storage or settings.storage_connection,
-                                  settings.data_collector_container)
+        # The data collector writes to the workspace's default datastore (found on first read, not at cold start)
+        # unless DATA_COLLECTOR_BLOB_URI names its container.
+        from lifecycle.adapters.azure_workspace import WorkspaceClient
+        from lifecycle.adapters.collected_data import workspace_collected
+        collected = workspace_collected(WorkspaceClient(**workspace), credential(settings),
+                                        settings.data_collector_blob_uri)
         return Platform(settings, state, jobs=jobs, registry=AzureMLRegistry(**workspace),
-                        endpoints=AzureMLEndpoints(**workspace), metrics=metrics, collected=collected, events=events,
+                        endpoints=AzureMLEndpoints(**workspace, environment=settings.inference_environment),
+                        metrics=metrics, collected=collected, events=events,
                         feedback=feedback, data=data)
     from lifecycle.adapters.local_ml import LocalAML, LocalEndpoints, LocalJobs, LocalMetrics, LocalRegistry
     aml = LocalAML(settings.aml_local_url, settings.aml_local_key)
-    collected = BlobCollected(settings.storage_connection, settings.data_collector_container)
+    collected = BlobCollected(storage.get_container_client(settings.data_collector_container))
     return Platform(settings, state, jobs=LocalJobs(aml), registry=LocalRegistry(aml), endpoints=LocalEndpoints(aml),
                     metrics=LocalMetrics(aml), collected=collected, events=events,
                     feedback=feedback, data=data)

@@ -50,7 +50,7 @@ class Settings:
     rollout_on_new_model: str = "wait"      # a model registered during a rollout: wait | supersede
     smoke_rows: float = 20                  # reference rows sent to the new colour before it takes traffic
     smoke_max_latency_ms: float = 2000
-    data_collector_container: str = "azureml"   # where modelDataCollector/... lands (workspace blob store)
+    data_collector_container: str = "azureml"   # where modelDataCollector/... lands on the local stack
     feedback_container: str = "feedback"
     # monitoring (the monitor timer runs on MONITOR_SCHEDULE)
     monitor_window_minutes: float = 60      # look back this far at the live deployment's traffic
@@ -67,7 +67,13 @@ class Settings:
     azure_resource_group: str = ""
     azureml_workspace: str = ""
     data_datastore: str = "mlopsdata"       # the Azure ML datastore over the data container
-    data_collector_storage: str = ""        # connection string of the workspace blob store (default: AzureWebJobsStorage)
+    # Azure ML environments ("name:version") and the compute cluster that the infrastructure creates;
+    # pinned, so a rollout or a job never registers an environment version of its own
+    training_environment: str = "mlops-training:1"
+    inference_environment: str = "mlops-inference:1"
+    monitoring_environment: str = "mlops-monitoring:1"
+    job_compute: str = "cpu-cluster"
+    data_collector_blob_uri: str = ""       # the data collector's container URL (default: the workspace's default datastore)
     log_analytics_workspace_id: str = ""    # where the endpoint's traffic logs go (canary judge in Azure)
     azure_location: str = ""                # region, for Azure Monitor's metrics endpoint
 
