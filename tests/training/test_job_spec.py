@@ -107,3 +107,10 @@ def test_conda_pins_admit_what_trained_here():
         if name == "azureml-mlflow":                                  # Azure-only: not installed here
             continue
         assert version(name) in SpecifierSet(spec.replace(" ", "")), (name, version(name), spec)
+
+
+@pytest.mark.parametrize("spec", ["training/job.yml", "monitoring/job.yml"])
+def test_jobs_reach_the_identity_based_datastores_as_the_clusters_managed_identity(spec):
+    from azure.ai.ml import load_job
+    from azure.ai.ml.entities import ManagedIdentityConfiguration
+    assert isinstance(load_job(Path(__file__).resolve().parents[2] / spec).identity, ManagedIdentityConfiguration)
