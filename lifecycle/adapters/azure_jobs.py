@@ -59,17 +59,7 @@ class AzureMLJobs(WorkspaceClient):
             return existing
         job = self.job(request)
         self.environment.require(self.ml_client, self.workspace_name)
-        from azure.core.exceptions import HttpResponseError
-        try:
-            created = self.ml_client.jobs.create_or_update(job)
-        except HttpResponseError as error:
-            # A duplicate delivery may have created the job between our get and our PUT.
-            raced = self.get(request.job_name) if error.status_code in (400, 409) else None
-            if raced is None:
-                raise
-            return raced
-        log.info("submitted Azure ML job %s (experiment %s)", created.name, created.experiment_name)
-        return _status(created)
+        return self._create(request.job_name, job)
 
     def get(self, name: str) -> JobStatus | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -103,15 +93,19 @@ class AzureMLJobs(WorkspaceClient):
             return existing
         job = self.monitoring.job(request)
         self.monitoring.environment.require(self.ml_client, self.workspace_name)
+        return self._create(request.job_name, job)
+
+    def _create(self, name: str, job: Any) -> JobStatus:
         from azure.core.exceptions import HttpResponseError
         try:
             created = self.ml_client.jobs.create_or_update(job)
         except HttpResponseError as error:
-            raced = self.get(request.job_name) if error.status_code in (400, 409) else None   # a replayed tick
+            # A duplicate delivery (or a replayed tick) may have created the job between our get and our PUT.
+            raced = self.get(name) if error.status_code in (400, 409) else None
             if raced is None:
                 raise
             return raced
-        log.info("submitted monitoring job %s (experiment %s)", created.name, created.experiment_name)
+        log.info("submitted Azure ML job %s (experiment %s)", created.name, created.experiment_name)
         return _status(created)
 
     def output(self, name: str, output: str, path: str) -> bytes | None:
