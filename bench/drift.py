@@ -62,6 +62,7 @@ def generate(rows: int, seed: int, drift: bool):
 def prepare(rows: int, folder: Path) -> tuple[Path, Path]:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from training.reference_profile import build_profile
     profile_path = folder / "profile.json"
     if not profile_path.exists():
@@ -143,7 +144,7 @@ def run_case(case: str, profile_path: Path, window_path: Path) -> dict:
 
 
 def child(case: str, profile_path: Path, window_path: Path) -> None:
-    import numpy, pandas, pyarrow.parquet, scipy.stats  # noqa: E401,F401  imports are not the work measured
+    import numpy  # noqa: E401,F401  imports are not the work measured
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = (case_engine if case == "engine" else case_scipy)(profile_path, window_path)
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -69,7 +69,7 @@ def main() -> None:
             container = BlobServiceClient.from_connection_string(info.storage_connection_string).get_container_client("bench")
             container.create_container()
             uploaded: dict[str, float] = {}
-            for i in range(args.blobs):
+            for _ in range(args.blobs):
                 name = f"{uuid.uuid4()}.csv"
                 uploaded[name] = time.time()
                 container.upload_blob(name, b"a,b\n1,2\n")

@@ -29,8 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.faults.scenarios import (CRASHES, concurrency_scenario, crash_scenario, poison_scenario,  # noqa: E402
-                                    replay_scenario)
+from tests.faults.scenarios import CRASHES, concurrency_scenario, crash_scenario, poison_scenario, replay_scenario  # noqa: E402
 
 
 def main() -> int:

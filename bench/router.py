@@ -148,13 +148,13 @@ async def throughput(session: aiohttp.ClientSession, pairs: list[tuple[Target, T
                 deadline = time.perf_counter() + seconds
                 done = [0]
 
-                async def client() -> None:
+                async def client(target: Target, deadline: float, done: list[int]) -> None:
                     while time.perf_counter() < deadline:
                         await one(session, target)
                         done[0] += 1
 
                 started = time.perf_counter()
-                await asyncio.gather(*(client() for _ in range(clients)))
+                await asyncio.gather(*(client(target, deadline, done) for _ in range(clients)))
                 elapsed = time.perf_counter() - started
                 target.seconds += elapsed
                 target.completed += done[0]

@@ -53,7 +53,7 @@ except ImportError:  # older images that ship the azureml-defaults shim
 
 log = logging.getLogger("score")
 
-_scorer: "Scorer | None" = None
+_scorer: Scorer | None = None
 _collectors: tuple[Any, Any] | None = None
 
 
@@ -162,7 +162,7 @@ class Scorer:
             self._context = contextlib.nullcontext
 
     @classmethod
-    def load(cls, root: Path) -> "Scorer":
+    def load(cls, root: Path) -> Scorer:
         import mlflow.pyfunc
 
         path = find_mlmodel(root)

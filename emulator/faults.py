@@ -35,7 +35,7 @@ class CrashPlan:
     delay: float = 0.0
 
     @classmethod
-    def parse(cls, text: str) -> "CrashPlan":
+    def parse(cls, text: str) -> CrashPlan:
         match = _SPEC.match(text.strip())
         if not match:
             raise ValueError(f"{ENV}={text!r} is not point[=detail][#n][+seconds], e.g. 'traffic.set#2'")

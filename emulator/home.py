@@ -14,7 +14,7 @@ class StackHome:
     root: Path
 
     @classmethod
-    def default(cls) -> "StackHome":
+    def default(cls) -> StackHome:
         return cls(Path(os.environ.get("MLOPS_HOME", ".mlops")).resolve())
 
     def create(self) -> None:

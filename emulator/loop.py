@@ -31,7 +31,7 @@ class BackgroundLoop:
         self._thread.join(10)
         self.loop.close()
 
-    def __enter__(self) -> "BackgroundLoop":
+    def __enter__(self) -> BackgroundLoop:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -55,7 +55,7 @@ class StackOptions:
     extra_settings: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, **overrides) -> "StackOptions":
+    def from_env(cls, **overrides) -> StackOptions:
         scale = float(os.environ.get("MLOPS_EVENTGRID_RETRY_SCALE", "1"))
         settings = PROJECT_ROOT / "local.settings.json"
         defaults = {"retry_scale": scale, "settings_file": settings if settings.exists() else EXAMPLE_SETTINGS}
@@ -84,7 +84,7 @@ class StackInfo:
     started_at: str
 
     @classmethod
-    def read(cls, home: StackHome) -> "StackInfo | None":
+    def read(cls, home: StackHome) -> StackInfo | None:
         if not home.info.exists():
             return None
         info = cls(**json.loads(home.info.read_text()))
@@ -235,7 +235,7 @@ class Stack:
         return keys
 
     def _take_lock(self) -> None:
-        self._lock_file = open(self.home.lock, "a+")
+        self._lock_file = open(self.home.lock, "a+")  # noqa: SIM115  (held open: the lock lives as long as the stack)
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

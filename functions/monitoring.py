@@ -1,7 +1,7 @@
 """Monitoring and alerts: the monitor timer, alerts from Event Grid, Azure Monitor alerts over HTTP, and
 a monitoring pass on demand."""
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import azure.functions as func
 
@@ -15,7 +15,7 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%MONITOR_SCHEDULE%")
 def monitor_timer(timer: func.TimerRequest) -> None:
-    monitor(platform(), datetime.now(timezone.utc))
+    monitor(platform(), datetime.now(UTC))
 
 
 @bp.route(route="monitor", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -23,7 +23,7 @@ def monitor_now(req: func.HttpRequest) -> func.HttpResponse:
     """A monitoring pass now: 202 with the submitted job (its run is stored when the job ends), 200 with a pass
     already settled for this moment (or one that found no collected data, with its warning), 409 if nothing
     is live to monitor."""
-    run = monitor(platform(), datetime.now(timezone.utc))
+    run = monitor(platform(), datetime.now(UTC))
     if run is None:
         body = {"run": None, "reason": "nothing to monitor yet: see the function's log"}
         return func.HttpResponse(json.dumps(body), status_code=409, mimetype="application/json")
@@ -52,7 +52,7 @@ def azure_monitor_alert(req: func.HttpRequest) -> func.HttpResponse:
         dispatch.reject(p, {"id": _header_id(req), "eventType": "AzureMonitorAlert", "data": body}, "azure_monitor_alert",
                         str(error))
         return func.HttpResponse(json.dumps({"error": str(error)}), status_code=400, mimetype="application/json")
-    record = handle_alert(alert, p, datetime.now(timezone.utc))
+    record = handle_alert(alert, p, datetime.now(UTC))
     return func.HttpResponse(json.dumps({"alert": record.alert_id, "condition": record.condition,
                                          "outcome": record.outcome, "detail": record.detail, "job": record.job or None}),
                              status_code=202, mimetype="application/json")

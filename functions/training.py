@@ -1,7 +1,7 @@
 """Timers that drive training: the retrain schedule and the reconcile tick; a forced retrain over HTTP,
 and a person's decision on a model the gate held."""
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import azure.functions as func
 
@@ -15,17 +15,17 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%RETRAIN_SCHEDULE%")
 def retrain_timer(timer: func.TimerRequest) -> None:
-    retrain_on_schedule(platform(), datetime.now(timezone.utc))
+    retrain_on_schedule(platform(), datetime.now(UTC))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%")
 def reconcile_timer(timer: func.TimerRequest) -> None:
-    reconcile(platform(), datetime.now(timezone.utc))
+    reconcile(platform(), datetime.now(UTC))
 
 
 @bp.route(route="retrain", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def retrain_now(req: func.HttpRequest) -> func.HttpResponse:
-    run = retrain_on_schedule(platform(), datetime.now(timezone.utc), forced=True)
+    run = retrain_on_schedule(platform(), datetime.now(UTC), forced=True)
     body = {"job": run.job_name, "data": run.data_url} if run else {"job": None, "reason": "no data to train on"}
     return func.HttpResponse(json.dumps(body), status_code=202 if run else 409, mimetype="application/json")
 

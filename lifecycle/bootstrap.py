@@ -14,8 +14,8 @@ def platform() -> Platform:
 
 def build_platform(settings: Settings) -> Platform:
     # Imported here, not at module level, so that importing the function app stays cheap.
-    from lifecycle.adapters.blob_state import BlobState
     from lifecycle.adapters.blob_data import BlobData
+    from lifecycle.adapters.blob_state import BlobState
     from lifecycle.adapters.collected_data import BlobCollected
     from lifecycle.adapters.feedback import BlobFeedback
     from lifecycle.adapters.storage import app_blob_service, credential

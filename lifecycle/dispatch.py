@@ -20,7 +20,7 @@ class Rejected(Exception):
     """Raised by a handler for an event that is permanently unusable (not for transient failures)."""
 
 
-def event_grid(binding: "func.EventGridEvent | func.CloudEvent", handler: Callable[[Any, Platform], object],
+def event_grid(binding: func.EventGridEvent | func.CloudEvent, handler: Callable[[Any, Platform], object],
                platform: Callable[[], Platform]) -> None:
     p = platform()
     try:
@@ -29,7 +29,7 @@ def event_grid(binding: "func.EventGridEvent | func.CloudEvent", handler: Callab
         reject(p, _raw(binding), handler.__name__, str(error))
 
 
-def _raw(binding: "func.EventGridEvent | func.CloudEvent") -> dict:
+def _raw(binding: func.EventGridEvent | func.CloudEvent) -> dict:
     # The worker hands CloudEvents deliveries over as func.CloudEvent, which names its fields differently.
     return {"id": binding.id, "subject": binding.subject, "data": binding.get_json(),
             "eventType": getattr(binding, "event_type", None) or getattr(binding, "type", None),

@@ -11,9 +11,9 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import azure.functions as func
@@ -160,8 +160,8 @@ class UnknownEvent(_Envelope):
     data: Any = field(default=None, hash=False)
 
 
-Event = Union[BlobCreated, RunCompleted, RunStatusChanged, ModelRegistered, DatasetDriftDetected,
-              SubscriptionValidation, LifecycleEvent, UnknownEvent]
+Event = (BlobCreated | RunCompleted | RunStatusChanged | ModelRegistered | DatasetDriftDetected
+         | SubscriptionValidation | LifecycleEvent | UnknownEvent)
 
 
 # ---- parsing ----------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def parse(obj: Mapping[str, Any]) -> Event:
     return _build(event_id, event_type, str(env.get("subject") or ""), event_time, data, str(source))
 
 
-def from_binding(event: "func.EventGridEvent | func.CloudEvent") -> Event:
+def from_binding(event: func.EventGridEvent | func.CloudEvent) -> Event:
     """The Functions binding object (`func.EventGridEvent`, or `func.CloudEvent` for CloudEvents)."""
     if hasattr(event, "event_type"):
         event_type, source, event_time, data = event.event_type, event.topic, event.event_time, event.get_json()
@@ -204,7 +204,7 @@ def from_binding(event: "func.EventGridEvent | func.CloudEvent") -> Event:
         raise EventParseError(f"the binding has no id or event type (id {event.id!r}, type {event_type!r})",
                               event_id=str(event.id or ""), event_type=str(event_type or ""))
     if isinstance(event_time, datetime) and event_time.tzinfo is None:
-        event_time = event_time.replace(tzinfo=timezone.utc)   # Event Grid times are UTC
+        event_time = event_time.replace(tzinfo=UTC)   # Event Grid times are UTC
     return _build(event.id, event_type, event.subject or "", event_time, data, source or "")
 
 
@@ -355,7 +355,7 @@ def _time(where: str, name: str, value: Any, event_id: str = "", event_type: str
     if moment is None:
         raise EventParseError(f"{where}: field '{name}' is not an ISO 8601 date-time: {value!r}",
                               event_id=event_id, event_type=event_type)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _decode_base64(where: str, text: Any, content_type: Any, **ids: str) -> Any:

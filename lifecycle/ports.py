@@ -6,8 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from lifecycle.ml import (EndpointState, Invocation, JobStatus, ModelReference, ModelVersion, MonitoringRequest,
-                          TrafficWindow, TrainingRequest, Utilisation)
+from lifecycle.ml import (
+    EndpointState,
+    Invocation,
+    JobStatus,
+    ModelReference,
+    ModelVersion,
+    MonitoringRequest,
+    TrafficWindow,
+    TrainingRequest,
+    Utilisation,
+)
 from lifecycle.records import R, Record
 from lifecycle.settings import Settings
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import ClassVar, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -18,7 +18,7 @@ MARKER = "_SUCCESS"
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:
@@ -69,7 +69,7 @@ class DataBatch(Record):
         return hashlib.sha256(f"{url}\n{etag}".encode()).hexdigest()[:24]
 
     @classmethod
-    def from_event(cls, event: BlobCreated) -> "DataBatch":
+    def from_event(cls, event: BlobCreated) -> DataBatch:
         return cls(
             batch_id=cls.id_for(event.url, event.etag), container=event.container, blob_path=event.blob_path,
             url=event.url, etag=event.etag, content_length=event.content_length, content_type=event.content_type,
@@ -107,7 +107,7 @@ class Drop(Record):
         return hashlib.sha256(f"{container}\n{prefix}".encode()).hexdigest()[:24]
 
     @classmethod
-    def for_batch(cls, batch: DataBatch) -> "Drop":
+    def for_batch(cls, batch: DataBatch) -> Drop:
         prefix = cls.prefix_of(batch.blob_path)
         return cls(drop_id=cls.id_for(batch.container, prefix), container=batch.container, prefix=prefix,
                    url=blob_url(batch.url, batch.container, prefix), first_seen=batch.recorded_at,
@@ -118,7 +118,7 @@ class Drop(Record):
         """What names this drop's training job: a new name for each attempt after one the platform lost."""
         return self.drop_id if not self.attempts else f"{self.drop_id}-attempt{self.attempts + 1}"
 
-    def with_batch(self, batch: DataBatch) -> "Drop":
+    def with_batch(self, batch: DataBatch) -> Drop:
         if batch.batch_id in self.batches:
             return self
         if batch.is_marker:

@@ -9,7 +9,7 @@ write (so one rollout runs per endpoint and a duplicate tick cannot double a ste
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from lifecycle.records import Record, parse_time, utcnow
@@ -138,7 +138,7 @@ def note(r: Rollout, text: str, judgement: dict | None = None) -> Rollout:
 
 def move(r: Rollout, phase: str, text: str, *, step: int = -1, judgement: dict | None = None, **changes) -> Rollout:
     # to the millisecond: the judge's window opens here, and the smoke test's requests end just before
-    started = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     moved = replace(r, phase=phase, step=step, phase_started=started, judgement=judgement or r.judgement,
                     smoke_lease="", **changes)
     if phase in TERMINAL:

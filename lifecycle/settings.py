@@ -88,7 +88,7 @@ class Settings:
     }
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             name = cls._ENV.get(f.name, f.name.upper())

@@ -7,7 +7,6 @@ import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -33,9 +32,9 @@ def _running_info():
 @app.command()
 def up(
     app_ref: str = typer.Option("function_app:app", "--app", help="the function app to host, as module:attribute"),
-    routes: Optional[Path] = typer.Option(None, help="routing table (default infra/event-subscriptions.json)"),
-    retry_scale: Optional[float] = typer.Option(None, help="compress Event Grid's retry schedule, e.g. 0.01"),
-    settings: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+    routes: Path | None = typer.Option(None, help="routing table (default infra/event-subscriptions.json)"),
+    retry_scale: float | None = typer.Option(None, help="compress Event Grid's retry schedule, e.g. 0.01"),
+    settings: Path | None = typer.Option(None, exists=True, dir_okay=False,
                                             help="app settings in local.settings.json's format (default "
                                                  "local.settings.json, else local.settings.example.json)"),
 ) -> None:
@@ -121,7 +120,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> 
 @app.command()
 def rollout(
     action: str = typer.Argument(..., help="promote | rollback | pause | resume"),
-    endpoint: Optional[str] = typer.Argument(None, help="the endpoint (default: the app's ENDPOINT_NAME)"),
+    endpoint: str | None = typer.Argument(None, help="the endpoint (default: the app's ENDPOINT_NAME)"),
 ) -> None:
     """Steer the endpoint's rollout by hand: promote or roll back now, pause or resume the canary."""
     from lifecycle.handlers.rollout import override
@@ -135,7 +134,7 @@ def rollout(
                   + (" (paused)" if r.paused else ""))
 
 
-def _review(job: str, approve: bool, by: Optional[str]) -> None:
+def _review(job: str, approve: bool, by: str | None) -> None:
     import getpass
 
     from lifecycle.handlers.registration import review
@@ -150,14 +149,14 @@ def _review(job: str, approve: bool, by: Optional[str]) -> None:
 
 @app.command()
 def approve(job: str = typer.Argument(..., help="the training job whose model the gate held"),
-            by: Optional[str] = typer.Option(None, help="who approves (default: your user name)")) -> None:
+            by: str | None = typer.Option(None, help="who approves (default: your user name)")) -> None:
     """Register a model the gate held for a person (a likely leak, or inputs or labels that changed)."""
     _review(job, True, by)
 
 
 @app.command()
 def reject(job: str = typer.Argument(..., help="the training job whose model the gate held"),
-           by: Optional[str] = typer.Option(None, help="who rejects (default: your user name)")) -> None:
+           by: str | None = typer.Option(None, help="who rejects (default: your user name)")) -> None:
     """Reject a model the gate held for a person; it is never registered."""
     _review(job, False, by)
 
@@ -167,7 +166,7 @@ def score(
     requests_: int = typer.Option(100, "--requests", help="how many requests to send"),
     rate: float = typer.Option(20, help="requests per second"),
     rows: int = typer.Option(1, help="rows per request"),
-    file: Optional[Path] = typer.Option(None, exists=True, help="CSV of feature rows (default: generated demo rows)"),
+    file: Path | None = typer.Option(None, exists=True, help="CSV of feature rows (default: generated demo rows)"),
 ) -> None:
     """Send test traffic to the endpoint and show how it was answered, per deployment."""
     import time
@@ -198,7 +197,7 @@ def score(
         console.print(f"[yellow]first error:[/] {errors[0]}")
 
 
-def _score_rows(file: Optional[Path]) -> tuple[list[str], list[list]]:
+def _score_rows(file: Path | None) -> tuple[list[str], list[list]]:
     import csv
     if file is None:
         from mlops.demo_data import COLUMNS, loan_rows
@@ -221,12 +220,12 @@ def _number(text: str):
 @app.command()
 def drop(
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="CSV or Parquet files"),
-    prefix: Optional[str] = typer.Option(None, help="folder in the data container (default drops/<time>/)"),
+    prefix: str | None = typer.Option(None, help="folder in the data container (default drops/<time>/)"),
     marker: bool = typer.Option(True, help="finish the drop with a _SUCCESS marker, so training starts at once"),
 ) -> None:
     """Upload files into the data container as one drop, with a progress bar."""
-    from mlops.upload import upload_drop
     from mlops.local import app_settings
+    from mlops.upload import upload_drop
     running = _running_info()
     values = app_settings(StackHome(Path(running.home)))
     folder = upload_drop(running.storage_connection_string, values.get("DATA_CONTAINER", "data"), files,
@@ -251,7 +250,7 @@ def _print_info(info) -> None:
 def events(
     as_json: bool = typer.Option(False, "--json", help="print a JSON list of delivery records"),
     limit: int = typer.Option(50, help="show the last N records (0: all)"),
-    function: Optional[str] = typer.Option(None, help="only this function"),
+    function: str | None = typer.Option(None, help="only this function"),
 ) -> None:
     """The delivery timeline: each event, timer tick and HTTP call handed to a function, with its outcome."""
     from emulator.timeline import Timeline
@@ -287,8 +286,8 @@ def drift(
     reference: Path = typer.Argument(..., help="reference: a data file (.csv, .parquet, .jsonl) or a profile.json"),
     current: Path = typer.Argument(..., help="current data (.csv, .parquet, .jsonl)"),
     as_json: bool = typer.Option(False, "--json", help="print the drift report as JSON, nothing else"),
-    html: Optional[Path] = typer.Option(None, "--html", help="also write an HTML report to this file"),
-    target: Optional[str] = typer.Option(None, help="the label column, left out of the comparison"),
+    html: Path | None = typer.Option(None, "--html", help="also write an HTML report to this file"),
+    target: str | None = typer.Option(None, help="the label column, left out of the comparison"),
 ) -> None:
     """Compare two files for data drift. Exit code 0: no drift, 1: drift, 2: bad input."""
     from rich.markup import escape
@@ -316,9 +315,9 @@ def drift(
 
 @app.command()
 def report(
-    out: Optional[Path] = typer.Option(None, help="the HTML file (default <stack home>/reports/monitoring-<time>.html)"),
-    home: Optional[Path] = typer.Option(None, help="the stack's home (default .mlops, or MLOPS_HOME)"),
-    model: Optional[str] = typer.Option(None, help="name:version (default: the model monitored last)"),
+    out: Path | None = typer.Option(None, help="the HTML file (default <stack home>/reports/monitoring-<time>.html)"),
+    home: Path | None = typer.Option(None, help="the stack's home (default .mlops, or MLOPS_HOME)"),
+    model: str | None = typer.Option(None, help="name:version (default: the model monitored last)"),
 ) -> None:
     """Write the HTML monitoring report of the running (or last) local stack and print its path."""
     from rich.markup import escape

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.table import Table
@@ -196,7 +196,7 @@ def stack_report(home: StackHome, out: Path | None = None, model: str | None = N
         notes.append(f"no reference profile for {model}" + ("" if registry else " (the stack is not running)")
                      + ": the report shows the recorded bins only")
     profile = reference.profile if reference is not None else {"features": {}}
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out or home.path("reports", f"monitoring-{stamp}.html")
     try:
         write_report(path, profile, [r.result for r in runs], title=f"Monitoring of {model}")

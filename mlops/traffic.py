@@ -64,7 +64,7 @@ class Traffic:
         self.answers.append(answer)
         return answer
 
-    def start(self) -> "Traffic":
+    def start(self) -> Traffic:
         self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
         self._thread.start()
         return self
@@ -87,7 +87,7 @@ class Traffic:
                 "deployments": dict(Counter(a.deployment for a in self.answers if a.deployment)),
                 "dropped": sum(1 for a in self.answers if a.status == 0)}
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Traffic:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -120,7 +120,7 @@ class FeedbackWriter:
             except Exception as error:   # a storage hiccup: the same labels go with the next delivery
                 log.warning("feedback delivery failed, retrying with the next one: %s", error)
 
-    def __enter__(self) -> "FeedbackWriter":
+    def __enter__(self) -> FeedbackWriter:
         from azure.core.exceptions import ResourceExistsError
         try:
             self.container.create_container()

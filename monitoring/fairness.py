@@ -90,7 +90,7 @@ class FairnessReport:
 def fairness(y_true, y_pred, sensitive, *, positive_label, thresholds: FairnessThresholds = FairnessThresholds(),
              column: str) -> FairnessReport:
     """Per-group rates and the fairness differences of binary predictions over the column `column`."""
-    from fairlearn import metrics as fm                         # lazy: see the module docstring
+    from fairlearn import metrics as fm  # lazy: see the module docstring
     from sklearn.metrics import accuracy_score
 
     t = thresholds

@@ -13,7 +13,7 @@ import pandas as pd
 
 from monitoring.feedback_format import REQUEST_ID
 from monitoring.json_values import plain
-from training.labels import class_codes   # one matching by meaning for the training job and monitoring
+from training.labels import class_codes  # one matching by meaning for the training job and monitoring
 
 LABEL = "label"
 PREDICTION = "prediction"

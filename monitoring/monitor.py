@@ -43,13 +43,13 @@ class MonitorConfig:
     estimate_tolerance: float = 0.05          # CBPE: alert when the estimate is this far below the holdout
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "MonitorConfig":
+    def from_settings(cls, settings: Any) -> MonitorConfig:
         return cls.create(settings.drift_threshold_overrides(), int(settings.monitor_min_labels),
                           settings.sensitive_column)
 
     @classmethod
     def create(cls, threshold_overrides: dict[str, float], min_labels: int = 100,
-               sensitive_column: str = "") -> "MonitorConfig":
+               sensitive_column: str = "") -> MonitorConfig:
         """threshold_overrides: DRIFT_THRESHOLDS as {metric: threshold} (monitoring.drift.Thresholds' fields)."""
         known = {f.name for f in fields(Thresholds)}
         unknown = sorted(set(threshold_overrides) - known)

@@ -55,8 +55,6 @@ from monitoring.labels import LABEL, class_codes
 from training.evaluation import METRICS, classification_metrics, roc_auc
 from training.reference_profile import feature_bins
 
-
-
 # ---- performance with labels ------------------------------------------------------------------------------
 
 @dataclass

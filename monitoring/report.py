@@ -104,7 +104,7 @@ def _header(profile: dict, results: list[dict], latest: dict, title: str) -> str
     return "\n".join(parts)
 
 
-def _features(latest: dict, side: str, heading: str, plots: "_Plots", profile: dict) -> str:
+def _features(latest: dict, side: str, heading: str, plots: _Plots, profile: dict) -> str:
     drift = latest.get("drift")
     if not drift:
         return _section(heading, _none("No drift result for this window (no data in it?)."))
@@ -161,7 +161,7 @@ def _drift_table(features: dict, order: list[str], decisive: dict) -> str:
             '(p-values: below it). Quality rates are flagged when they exceed the reference\'s by their threshold.</p>')
 
 
-def _drift_over_time(results: list[dict], plots: "_Plots") -> str:
+def _drift_over_time(results: list[dict], plots: _Plots) -> str:
     series: dict[str, dict[str, list[float]]] = {}
     limits: dict[str, float] = {}
     for i, result in enumerate(results):
@@ -192,7 +192,7 @@ def _drift_over_time(results: list[dict], plots: "_Plots") -> str:
     return _section("Drift over time", note + plots.svg(fig))
 
 
-def _performance(results: list[dict], latest: dict, plots: "_Plots") -> str:
+def _performance(results: list[dict], latest: dict, plots: _Plots) -> str:
     perf, estimate = latest.get("performance"), latest.get("estimated_performance")
     parts = []
     if perf is None and estimate is None:
@@ -219,7 +219,7 @@ def _performance(results: list[dict], latest: dict, plots: "_Plots") -> str:
     return _section("Performance", "\n".join(parts))
 
 
-def _performance_plot(results: list[dict], plots: "_Plots") -> str:
+def _performance_plot(results: list[dict], plots: _Plots) -> str:
     x = _times(results)
     fig = plots.figure(8, 2.8)
     ax = fig.add_subplot()
@@ -304,9 +304,9 @@ def _utilisation(u: dict | None) -> str:
 class _Plots:
     """matplotlib figures as inline SVG: text kept as text, ids unique per figure, no timestamp."""
 
-    def __enter__(self) -> "_Plots":
+    def __enter__(self) -> _Plots:
         import matplotlib
-        import matplotlib.dates          # registers the datetime converter
+        import matplotlib.dates  # registers the datetime converter
         from matplotlib.figure import Figure
         self._figure, self._dates, self._count = Figure, matplotlib.dates, 0
         self._stack = ExitStack()
@@ -475,8 +475,10 @@ def _section(heading: str, body: str) -> str:
 
 
 def _table(columns: list[str], rows: list[list], *, head: bool = True) -> str:
-    cells = lambda row: "".join(c if isinstance(c, Markup) and c.startswith("<th>") else
-                                f'<td{" class=n" if _numeric(c) else ""}>{e(c)}</td>' for c in row)
+    def cells(row: list) -> str:
+        return "".join(c if isinstance(c, Markup) and c.startswith("<th>") else
+                       f'<td{" class=n" if _numeric(c) else ""}>{e(c)}</td>' for c in row)
+
     top = f"<tr>{''.join(f'<th>{e(c)}</th>' for c in columns)}</tr>" if head else ""
     return f"<table>{top}{''.join(f'<tr>{cells(r)}</tr>' for r in rows)}</table>"
 

@@ -182,7 +182,7 @@ class CurrentWindow:
         self.seed = seed
 
     @classmethod
-    def for_profile(cls, profile: dict, *, sample_size: int = DEFAULT_SAMPLE_SIZE, seed: int = 0) -> "CurrentWindow":
+    def for_profile(cls, profile: dict, *, sample_size: int = DEFAULT_SAMPLE_SIZE, seed: int = 0) -> CurrentWindow:
         def make(spec: dict) -> NumericCounts | CategoricalCounts:
             if spec["type"] == "numeric":
                 edges = np.asarray(spec["histogram"]["edges"], dtype=np.float64)
@@ -195,12 +195,12 @@ class CurrentWindow:
     def columns(self) -> list[str]:
         return list(dict.fromkeys([*self.features, *self.outputs]))
 
-    def update(self, chunk: pa.Table | pa.RecordBatch | pd.DataFrame) -> "CurrentWindow":
+    def update(self, chunk: pa.Table | pa.RecordBatch | pd.DataFrame) -> CurrentWindow:
         n = self._count(chunk, [*self.features.items(), *self.outputs.items()], self.rows)
         self.rows += n
         return self
 
-    def update_outputs(self, chunk: pa.Table | pa.RecordBatch | pd.DataFrame) -> "CurrentWindow":
+    def update_outputs(self, chunk: pa.Table | pa.RecordBatch | pd.DataFrame) -> CurrentWindow:
         """The model outputs of requests update() has counted already: the data collector keeps inputs and
         outputs apart, so they are read apart, and the window's row count stays that of the requests."""
         self._outputs_seen += self._count(chunk, list(self.outputs.items()), self._outputs_seen)

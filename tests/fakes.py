@@ -4,8 +4,19 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelReference, ModelVersion,
-                          MonitoringRequest, RequestSample, TrafficWindow, TrainingRequest, Utilisation)
+from lifecycle.ml import (
+    DeploymentState,
+    EndpointState,
+    Invocation,
+    JobStatus,
+    ModelReference,
+    ModelVersion,
+    MonitoringRequest,
+    RequestSample,
+    TrafficWindow,
+    TrainingRequest,
+    Utilisation,
+)
 from lifecycle.ports import Platform
 from lifecycle.records import R, Record
 from lifecycle.settings import Settings

@@ -13,8 +13,8 @@ from lifecycle.ml import ModelReference
 from lifecycle.records import MonitorRun
 from mlops import report as report_module
 from mlops.cli import app
-from training.reference_profile import build_profile
 from tests.fakes import fake_platform
+from training.reference_profile import build_profile
 
 runner = CliRunner()
 

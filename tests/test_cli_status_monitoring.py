@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from azure.storage.blob import BlobServiceClient
 from rich.console import Console
@@ -20,7 +20,7 @@ from mlops.status import collect
 from mlops.status_view import render
 from tests.fakes import fake_platform
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def on_azurite(azurite, collector_container: str):

@@ -36,7 +36,7 @@ import shutil
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 try:                                        # imported as training.train (tests, the local stack)
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> dict:
     import pandas as pd
 
     data = load(args.data, args.target, min_rows=args.min_rows, test_size=args.test_size, log=log)
-    from sklearn.model_selection import train_test_split       # after the data checks: bad data fails fast
+    from sklearn.model_selection import train_test_split  # after the data checks: bad data fails fast
 
     labels = data.frame[data.target]
     counts = labels.value_counts().sort_index()
@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> dict:
         "hyperparameters": params,
         "test_size": args.test_size,
         "seed": args.seed,
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     profile = build_profile(data.frame[[*data.features, data.target]], data.target, seed=args.seed,
                             outputs={"prediction": pd.Series(predicted)})
@@ -335,7 +335,7 @@ def record_failure(out: Path, message: str) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "error.json").write_text(json.dumps(
-            {"error": "data", "message": message, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+            {"error": "data", "message": message, "at": datetime.now(UTC).isoformat(timespec="seconds")}))
     except OSError:
         pass
     if os.environ.get("MLFLOW_TRACKING_URI"):

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict, deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob.aio import BlobServiceClient
@@ -122,7 +122,7 @@ class DataCollector:
             ids = [str(r.get(REQUEST_ID) or (request_id if len(rows) == 1 else f"{request_id}:{i}"))
                    for i, r in enumerate(rows)]
             inputs = [{**r, REQUEST_ID: ids[i]} for i, r in enumerate(rows)]
-            stamp = datetime.fromtimestamp(when, timezone.utc)
+            stamp = datetime.fromtimestamp(when, UTC)
             for collection, data in (("model_inputs", inputs), ("model_outputs", outputs_of(response_body, ids))):
                 if data:
                     folder = f"modelDataCollector/{endpoint}/{deployment}/{collection}/{stamp:%Y/%m/%d/%H}"

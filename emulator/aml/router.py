@@ -400,7 +400,7 @@ _ids = random.Random()     # request ids need to be unique, not unpredictable: 1
 
 def _new_request_id() -> str:
     """A random UUID (version 4) string."""
-    h = "%032x" % _ids.getrandbits(128)
+    h = f"{_ids.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from emulator.aml.collector import DataCollector
 from emulator.aml.endpoints import EndpointError, LocalEndpoints
 from emulator.aml.jobs import JobError, LocalJobs
 from emulator.aml.registry import LocalRegistry, RegistryError
-from emulator.aml.collector import DataCollector
 from emulator.aml.router import Router
 from emulator.eventgrid.broker import EventGrid
 from emulator.loopback import serve_on_loopback

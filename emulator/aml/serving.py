@@ -315,7 +315,7 @@ class InferenceServer:
             return "(no log)"
         return "\n".join("  " + line for line in text[-lines:])
 
-    def __enter__(self) -> "InferenceServer":
+    def __enter__(self) -> InferenceServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -73,7 +73,7 @@ class Pending:
         return json.dumps(body, separators=(",", ":"))
 
     @classmethod
-    def from_message(cls, text: str, message_id: str, pop_receipt: str) -> "Pending":
+    def from_message(cls, text: str, message_id: str, pop_receipt: str) -> Pending:
         body = json.loads(text)
         body["event"] = WireEvent.from_json(body["event"])
         return cls(**body, message_id=message_id, pop_receipt=pop_receipt)
@@ -265,7 +265,7 @@ class EventGrid:
                 elapsed = (time.perf_counter() - started) * 1000
                 reason = "" if response.status < 300 else f"HTTP {response.status}: {text.strip()[:500]}"
                 return response.status, reason, elapsed
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return 408, f"no answer within {self.options.delivery_timeout:.0f} s", (time.perf_counter() - started) * 1000
         except aiohttp.ClientError as error:
             return None, f"could not reach the function: {error}", (time.perf_counter() - started) * 1000
@@ -276,7 +276,7 @@ class EventGrid:
         if p.attempts >= sub.max_delivery_attempts:
             return "MaxDeliveryAttemptsExceeded"
         published = datetime.fromisoformat(p.published.replace("Z", "+00:00"))
-        next_try = datetime.now(timezone.utc) + timedelta(seconds=retry.delay_after(p.attempts, self.options.retry_scale))
+        next_try = datetime.now(UTC) + timedelta(seconds=retry.delay_after(p.attempts, self.options.retry_scale))
         if next_try - published > timedelta(minutes=sub.event_ttl_minutes):
             return "TimeToLiveExceeded"
         return ""
@@ -308,7 +308,7 @@ class EventGrid:
                 "publishTime": p.published,
                 "lastDeliveryAttemptTime": p.last_attempt,
             })
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             name = f"{p.topic}/{sub.name}/{now:%Y/%m/%d/%H}/{uuid.uuid4()}.json"
             await self._blobs.get_blob_client(sub.dead_letter_container, name).upload_blob(
                 json.dumps([record], indent=2), overwrite=False)

@@ -11,7 +11,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 EVENTGRID_SCHEMA = "EventGridSchema"
@@ -136,7 +136,7 @@ class WireEvent:
         return {"schema": self.schema, "body": self.body}
 
     @classmethod
-    def from_json(cls, obj: dict) -> "WireEvent":
+    def from_json(cls, obj: dict) -> WireEvent:
         if obj.get("schema") not in SCHEMAS or not isinstance(obj.get("body"), dict):
             raise ValueError(f"not a stored WireEvent: {str(obj)[:200]}")
         return cls(obj["schema"], obj["body"])
@@ -258,7 +258,7 @@ def system_event(*, topic_id: str, subject: str, event_type: str, data: Any, dat
                  event_id: str | None = None, event_time: datetime | str | None = None) -> WireEvent:
     """An event of a system topic (storage account, Azure ML workspace), shaped as Azure sends it."""
     if isinstance(event_time, datetime) or event_time is None:
-        event_time = format_time(event_time or datetime.now(timezone.utc))
+        event_time = format_time(event_time or datetime.now(UTC))
     body = {
         "topic": topic_id, "subject": subject, "eventType": event_type, "id": event_id or str(uuid.uuid4()),
         "data": data, "dataVersion": data_version, "metadataVersion": "1", "eventTime": event_time,
@@ -272,8 +272,8 @@ def system_event(*, topic_id: str, subject: str, event_type: str, data: Any, dat
 def format_time(moment: datetime) -> str:
     """UTC with a `Z`, the form Azure services stamp (and the Functions worker parses)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _eventgrid_event(i: int, item: dict, topic_id: str) -> WireEvent:

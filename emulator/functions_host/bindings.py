@@ -17,7 +17,7 @@ from aiohttp import web
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 from azure.functions.timer import TimerRequest
-from multidict import CIMultiDict          # aiohttp's own dependency; keeps repeated Set-Cookie headers
+from multidict import CIMultiDict  # aiohttp's own dependency; keeps repeated Set-Cookie headers
 
 from emulator.eventgrid.schema import NotJson, load_json
 

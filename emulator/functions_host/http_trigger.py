@@ -36,7 +36,7 @@ class Route:
     bounded: tuple[tuple[str, int], ...] = ()     # (parameter, bits) of int and long parameters
 
     @classmethod
-    def compile(cls, spec: FunctionSpec) -> "Route":
+    def compile(cls, spec: FunctionSpec) -> Route:
         template = spec.route or spec.name
         regex, position, params, catch_all, bounded = "", 0, 0, 0, []
         for match in _PARAM.finditer(template):
@@ -130,7 +130,7 @@ def _fits(number: str, bits: int) -> bool:
 def _bad_host(request: web.Request) -> str:
     """Why the Host header cannot make the request's URL (func.HttpRequest.url needs one), or ''."""
     try:
-        request.url                  # built from the Host header on first use, then cached
+        request.url                  # noqa: B018  (built from the Host header on first use, then cached)
     except ValueError as exc:        # yarl: a port out of range, an unclosed [ ...
         return (f"Bad Request: the Host header {request.headers.get('Host', '')!r} is not a valid host[:port] "
                 f"({exc})")

@@ -25,11 +25,11 @@ class HostKeys:
     eventgrid_extension_key: str   # the system key the Event Grid webhook requires (master also accepted)
 
     @classmethod
-    def generate(cls) -> "HostKeys":
+    def generate(cls) -> HostKeys:
         return cls(*(secrets.token_urlsafe(32) for _ in range(3)))
 
     @classmethod
-    def load_or_create(cls, path: str | os.PathLike[str]) -> "HostKeys":
+    def load_or_create(cls, path: str | os.PathLike[str]) -> HostKeys:
         """Read keys written earlier (so URLs handed out stay valid across restarts), else create them."""
         path = Path(path)
         if path.exists():

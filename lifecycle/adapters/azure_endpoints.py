@@ -225,5 +225,5 @@ def _existing(spec: Path) -> Path:
 
 
 def _yaml(spec: Path) -> dict:
-    import yaml     # a dependency of azure-ai-ml
+    import yaml  # a dependency of azure-ai-ml
     return yaml.safe_load(_existing(spec).read_text()) or {}

@@ -17,7 +17,13 @@ from typing import Any
 from lifecycle.adapters.azure_environments import PinnedEnvironment
 from lifecycle.adapters.azure_monitoring_job import MonitoringJobSpec
 from lifecycle.adapters.azure_workspace import (
-    PROJECT_ROOT, AzureMLAdapterError, WorkspaceClient, created_at, datastore_path, parse_datastore_uri, split_ref,
+    PROJECT_ROOT,
+    AzureMLAdapterError,
+    WorkspaceClient,
+    created_at,
+    datastore_path,
+    parse_datastore_uri,
+    split_ref,
     text,
 )
 from lifecycle.ml import JobStatus, MonitoringRequest, TrainingRequest
@@ -163,7 +169,7 @@ class AzureMLJobs(WorkspaceClient):
         return load_job(self.job_spec, params_override=overrides)
 
     def _spec(self) -> dict:
-        import yaml     # a dependency of azure-ai-ml
+        import yaml  # a dependency of azure-ai-ml
         return yaml.safe_load(self.job_spec.read_text()) or {}
 
     # -- reading results -------------------------------------------------------------------------------

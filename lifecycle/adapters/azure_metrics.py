@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifecycle.adapters.azure_workspace import default_credential
@@ -329,16 +329,16 @@ def _kql_string(value: str) -> str:
 
 
 def _kql_datetime(value: datetime) -> str:
-    return f"datetime({value.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')})"
+    return f"datetime({value.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')})"
 
 
 def _utc(value: datetime) -> datetime:
     """Aware UTC; a naive datetime is taken to be UTC already."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _span(since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
-    start, end = _utc(since), _utc(until) if until is not None else datetime.now(timezone.utc)
+    start, end = _utc(since), _utc(until) if until is not None else datetime.now(UTC)
     if start >= end:
         raise ValueError(f"empty metrics window: since {start.isoformat()} is not before until {end.isoformat()}")
     return start, end

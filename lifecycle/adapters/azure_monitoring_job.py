@@ -33,8 +33,8 @@ class MonitoringJobSpec:
         self.spec = Path(spec)
 
     def job(self, request: MonitoringRequest) -> Any:
+        import yaml  # a dependency of azure-ai-ml
         from azure.ai.ml import load_job
-        import yaml     # a dependency of azure-ai-ml
         if not self.spec.is_file():
             raise AzureMLAdapterError(f"the monitoring job spec {self.spec} does not exist")
         spec = yaml.safe_load(self.spec.read_text()) or {}

@@ -69,7 +69,7 @@ class AzureMLRegistry(WorkspaceClient):
         the model or its profile is missing (metrics {} if only metrics.json is)."""
         if (name, str(version)) in self._references:
             return self._references[(name, str(version))]
-        from training.reference_files import read_reference      # plain JSON: no numpy in the Function App
+        from training.reference_files import read_reference  # plain JSON: no numpy in the Function App
         with self._downloaded(name, version) as folder:
             try:
                 read = read_reference(folder) if folder else None
@@ -86,6 +86,7 @@ class AzureMLRegistry(WorkspaceClient):
         """The registered model's files, downloaded from its datastore into a temporary folder that is removed
         afterwards; None if no such version is registered."""
         import tempfile
+
         from azure.core.exceptions import ResourceNotFoundError
         with tempfile.TemporaryDirectory(prefix="model-") as folder:
             try:

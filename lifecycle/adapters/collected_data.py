@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -54,7 +54,7 @@ class BlobCollected:
     def records(self, endpoint: str, deployment: str, collection: str, since: datetime,
                 until: datetime | None = None) -> Iterator[dict]:
         """The collected rows (records) of requests answered in [since, until)."""
-        until = until or datetime.now(timezone.utc)
+        until = until or datetime.now(UTC)
         since = since.replace(microsecond=since.microsecond // 1000 * 1000)   # lines are stamped to the millisecond
         for line in self._lines(endpoint, deployment, collection, since, until):
             when = datetime.fromisoformat(line["time"].replace("Z", "+00:00"))
@@ -67,7 +67,7 @@ class BlobCollected:
 
     def _lines(self, endpoint: str, deployment: str, collection: str, since: datetime, until: datetime) -> Iterator[dict]:
         container = self.container
-        hour = since.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         while hour < until:
             prefix = f"{_folder(endpoint, deployment)}{collection}/{hour:%Y/%m/%d/%H}/"
             try:

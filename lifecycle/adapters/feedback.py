@@ -7,7 +7,7 @@ are skipped and counted in the log: they cannot be joined to a prediction."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
@@ -24,7 +24,7 @@ class BlobFeedback:
         self._columns = [c for c in (label_column, "label") if c]
 
     def labels(self, since: datetime, until: datetime | None = None) -> dict[str, object]:
-        until = until or datetime.now(timezone.utc)
+        until = until or datetime.now(UTC)
         labels: dict[str, object] = {}
         try:
             blobs = [b for b in self._container.list_blobs()

@@ -1,15 +1,26 @@
 """The Jobs, Registry and Endpoints ports on the local Azure ML stand-in (emulator/aml), over its HTTP API."""
 from __future__ import annotations
 
-import requests
-
 import time
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from lifecycle.ml import (DeploymentState, EndpointState, Invocation, JobStatus, ModelReference, ModelVersion,
-                          MonitoringRequest, RequestSample, TrafficWindow, TrainingRequest, Utilisation)
+import requests
+
+from lifecycle.ml import (
+    DeploymentState,
+    EndpointState,
+    Invocation,
+    JobStatus,
+    ModelReference,
+    ModelVersion,
+    MonitoringRequest,
+    RequestSample,
+    TrafficWindow,
+    TrainingRequest,
+    Utilisation,
+)
 
 TIMEOUT = 30
 MONITORING_JOB = Path(__file__).resolve().parents[2] / "monitoring" / "job.yml"
@@ -73,7 +84,7 @@ class LocalJobs:
     def submit_monitoring(self, request: MonitoringRequest) -> JobStatus:
         """monitoring/job.yml's command with the request's inputs: blob folders the stand-in downloads, the
         model as azureml:name:version, literals as they are."""
-        import yaml      # comes with azure-ai-ml; reading the spec stays cheap
+        import yaml  # comes with azure-ai-ml; reading the spec stays cheap
         spec = yaml.safe_load(MONITORING_JOB.read_text())
         declared = spec.get("inputs") or {}
         inputs: dict[str, object] = {}

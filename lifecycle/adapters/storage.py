@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
 
-def credential(settings: Settings) -> "TokenCredential":
+def credential(settings: Settings) -> TokenCredential:
     """DefaultAzureCredential for the app's identity: the user-assigned managed identity when its client id is
     set (AzureWebJobsStorage__clientId or AZURE_CLIENT_ID), else whatever the environment offers (a system-
     assigned identity, or `az login` on a laptop). One per process and identity: it caches its tokens."""
@@ -26,7 +26,7 @@ def credential(settings: Settings) -> "TokenCredential":
 
 
 @cache
-def _credential(client_id: str) -> "TokenCredential":
+def _credential(client_id: str) -> TokenCredential:
     from azure.identity import DefaultAzureCredential
     # Without a client id, leave DefaultAzureCredential its own defaults (it reads AZURE_CLIENT_ID itself).
     return DefaultAzureCredential(**({"managed_identity_client_id": client_id} if client_id else {}))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from lifecycle import alerts as alert_values
 from lifecycle.alerts import Alert
@@ -46,14 +46,14 @@ def alert_event(event: object, p: Platform) -> AlertRecord:
         alert = alert_values.from_event(event)
     except alert_values.AlertError as error:
         raise Rejected(str(error)) from None
-    return handle_alert(alert, p, datetime.now(timezone.utc))
+    return handle_alert(alert, p, datetime.now(UTC))
 
 
 def run_status_changed(event: RunStatusChanged, p: Platform) -> object:
     """RunStatusChanged: a model monitor's breach is an alert; our monitoring job's failure is its pass's;
     any other run goes to registration."""
     if event.monitor_breach:
-        return handle_alert(alert_values.from_event(event), p, datetime.now(timezone.utc))
+        return handle_alert(alert_values.from_event(event), p, datetime.now(UTC))
     if is_monitoring_job(event):
         return monitoring_job_ended(event, p)
     return registration.run_status_changed(event, p)
@@ -149,9 +149,9 @@ def _fired_after(alert: Alert, drop: Drop, now: datetime) -> bool:
         fired = parse_time(alert.fired_at) if alert.fired_at else now
     except ValueError:
         fired = now
-    fired = fired if fired.tzinfo else fired.replace(tzinfo=timezone.utc)
+    fired = fired if fired.tzinfo else fired.replace(tzinfo=UTC)
     return fired.replace(microsecond=0) > parse_time(drop.first_seen)       # drops are stamped to the second
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

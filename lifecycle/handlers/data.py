@@ -3,7 +3,7 @@ its drop, and start training once the retrain policy says the drop is ready."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from lifecycle.dispatch import Rejected, reject
 from lifecycle.events import BlobCreated
@@ -36,7 +36,7 @@ def data_arrived(event: object, p: Platform) -> DataBatch | None:
         log.info("data batch %s already recorded: duplicate delivery of %s", batch.batch_id, batch.blob_path)
     drop = Drop.for_batch(batch)
     p.state.update(Drop, drop.drop_id, lambda current: (current or drop).with_batch(batch))
-    start_ready_training(p, datetime.now(timezone.utc))
+    start_ready_training(p, datetime.now(UTC))
     return batch
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from lifecycle.events import RunCompleted, RunStatusChanged
 from lifecycle.ml import MONITORING, MonitoringRequest, monitoring_job_name_for
@@ -171,7 +171,7 @@ def _request(p: Platform, window: LiveWindow, collected_url: str) -> MonitoringR
 
 def _hours(since: datetime, until: datetime) -> str:
     """The deepest yyyy/MM/dd/HH/ folder holding the whole window: the job reads no older day or month."""
-    since, until = since.astimezone(timezone.utc), until.astimezone(timezone.utc)      # the collector's hours
+    since, until = since.astimezone(UTC), until.astimezone(UTC)      # the collector's hours
     common = []
     for a, b in zip(f"{since:%Y/%m/%d/%H}".split("/"), f"{until:%Y/%m/%d/%H}".split("/")):
         if a != b:
@@ -196,7 +196,7 @@ def _nothing_collected(p: Platform, window: LiveWindow, url: str) -> MonitorRun:
 
 
 def _utilisation(p: Platform, run: MonitorRun) -> dict | None:
-    from monitoring.utilisation import recommend      # plain Python, as the rest of this module
+    from monitoring.utilisation import recommend  # plain Python, as the rest of this module
     since, until = parse_time(run.window_start), parse_time(run.window_end)
     traffic = p.metrics.window(run.endpoint, run.deployment, since, until)
     utilisation = p.metrics.utilisation(run.endpoint, run.deployment, since, until)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lifecycle import gate
 from lifecycle.events import RunCompleted, RunStatusChanged
@@ -34,7 +34,7 @@ def run_status_changed(event: RunStatusChanged, p: Platform) -> TrainingRun | No
     retryable = bool(status and status.retryable)
     run = record_failure(p, event.run_id, event.run_status, status.error if status else None, retryable=retryable)
     if retryable:
-        start_ready_training(p, datetime.now(timezone.utc))     # its drop, offered again, trains now
+        start_ready_training(p, datetime.now(UTC))     # its drop, offered again, trains now
     return run
 
 

@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from lifecycle import rollout as rm
 from lifecycle.dispatch import Rejected
@@ -33,7 +33,7 @@ def model_registered(event: ModelRegistered, p: Platform) -> Rollout | None:
         return None
     model = p.registry.get(event.model_name, event.model_version)
     if model is None:
-        age = datetime.now(timezone.utc) - event.event_time if event.event_time else timedelta(0)
+        age = datetime.now(UTC) - event.event_time if event.event_time else timedelta(0)
         if age > REGISTRY_LAG:
             raise Rejected(f"model {event.model_name}:{event.model_version} is not in the registry, "
                            f"{age.total_seconds() / 60:.0f} min after the event said it was registered")
@@ -307,7 +307,7 @@ def override(p: Platform, endpoint: str, action: str) -> Rollout:
 def _commit(p: Platform, old: Rollout, new: Rollout, quiet: bool = False) -> Rollout | None:
     """Store `new` only if the rollout is still `old`: a concurrent or duplicate tick finds it moved and stops."""
     if new.phase == "promoted" and old.phase != "promoted":
-        due = datetime.now(timezone.utc) + timedelta(seconds=p.settings.rollout_retention_seconds)
+        due = datetime.now(UTC) + timedelta(seconds=p.settings.rollout_retention_seconds)
         new = replace(new, retire_at=due.isoformat(timespec="seconds").replace("+00:00", "Z"))
     new = replace(new, revision=uuid.uuid4().hex)
     stored = p.state.update(Rollout, old.endpoint, lambda current: new if current == old else None)
@@ -393,4 +393,4 @@ def _publish(p: Platform, event_type: str, r: Rollout) -> None:
 
 def rollout_event(event: object, p: Platform) -> list[Rollout]:
     """MLOps.RolloutStarted / RolloutProgressed: take the next step now instead of at the next tick."""
-    return tick(p, datetime.now(timezone.utc))
+    return tick(p, datetime.now(UTC))

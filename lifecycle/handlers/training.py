@@ -101,7 +101,8 @@ def resume_submissions(p: Platform) -> None:
             finish_run(p, run.job_name, "Canceled", f"never submitted: job {drop.job} took drop {drop.prefix}")
             continue
         if drop is not None and not drop.job:
-            p.state.update(Drop, drop.drop_id, lambda d: replace(d, job=run.job_name) if d and not d.job else None)
+            p.state.update(Drop, drop.drop_id,
+                           lambda d: replace(d, job=run.job_name) if d and not d.job else None)  # noqa: B023  (called at once)
         log.warning("job %s was recorded but never reached the platform: submitting it again", run.job_name)
         p.jobs.submit(request_for(run, p.settings.target_column))
 

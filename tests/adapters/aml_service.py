@@ -8,10 +8,19 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from tests.adapters.recorded import (
-    ARM, SUBSCRIPTION, WORKSPACE_ID, ArmResources, Call, RecordedService, Reply, arm_not_found, canned,
+    ARM,
+    SUBSCRIPTION,
+    WORKSPACE_ID,
+    ArmResources,
+    Call,
+    RecordedService,
+    Reply,
+    arm_not_found,
+    canned,
 )
 
 OPERATIONS = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices/locations/eastus/mfeOperationsStatus"
@@ -122,14 +131,14 @@ class AzureMLService:
         return Reply(200, {"value": found})
 
     def _pending_upload(self, call: Call, m: re.Match) -> Reply:
-        from datetime import datetime, timedelta, timezone
+        from datetime import datetime, timedelta
 
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
         container = f"{uuid.uuid4()}"          # the service hands out a fresh temporary container
         self._blob_service().create_container(container)
         sas = generate_container_sas(self.account, container, account_key=self.account_key,
                                      permission=ContainerSasPermissions(read=True, write=True, create=True, list=True),
-                                     expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+                                     expiry=datetime.now(UTC) + timedelta(hours=1))
         self.uploads.append(container)
         blob_uri = f"{self.azurite_blob}/{self.account}/{container}"
         return Reply(200, canned("code_pending_upload", blob_uri=blob_uri, sas_uri=f"{blob_uri}?{sas}",

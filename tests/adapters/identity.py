@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -34,7 +34,7 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     so the same file is the trust bundle a client is given."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     public = key.public_key()
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public)
@@ -68,7 +68,7 @@ class ManagedIdentityEndpoint:
     requests: list[TokenRequest] = field(default_factory=list)
     url: str = ""
 
-    def __enter__(self) -> "ManagedIdentityEndpoint":
+    def __enter__(self) -> ManagedIdentityEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,7 +121,7 @@ class HttpsRecorder:
     requests: list[RecordedRequest] = field(default_factory=list)
     url: str = ""
 
-    def __enter__(self) -> "HttpsRecorder":
+    def __enter__(self) -> HttpsRecorder:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):

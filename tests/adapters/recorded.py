@@ -20,10 +20,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from azure.core.credentials import AccessToken
 from requests.adapters import BaseAdapter
 from urllib3.response import HTTPResponse
-
-from azure.core.credentials import AccessToken
 
 RESPONSES = Path(__file__).with_name("responses")
 

@@ -10,7 +10,7 @@ import logging
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,11 +18,23 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.core.pipeline.transport import RequestsTransport
 
 from lifecycle.adapters.azure_metrics import (
-    AzureMonitorMetrics, InvalidName, MetricsAuthError, MetricsError, MetricsNotConfigured, traffic_query,
+    AzureMonitorMetrics,
+    InvalidName,
+    MetricsAuthError,
+    MetricsError,
+    MetricsNotConfigured,
+    traffic_query,
 )
 from lifecycle.ml import NoTrafficLogs, RequestSample, TrafficWindow
 from tests.adapters.recorded import (
-    RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, WORKSPACE_ID, FakeCredential, RecordedService, Reply, canned,
+    RESOURCE_GROUP,
+    SUBSCRIPTION,
+    WORKSPACE,
+    WORKSPACE_ID,
+    FakeCredential,
+    RecordedService,
+    Reply,
+    canned,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +43,8 @@ QUERY_PATH = f"/v1/workspaces/{LA_WORKSPACE}/query"
 METRICS_PATH = f"/subscriptions/{SUBSCRIPTION}/metrics:getBatch"
 ENDPOINT = "churn-endpoint"
 ENDPOINT_ID = f"{WORKSPACE_ID}/onlineEndpoints/{ENDPOINT}"
-SINCE = datetime(2025, 5, 1, 10, 0, tzinfo=timezone.utc)
-UNTIL = datetime(2025, 5, 1, 10, 30, tzinfo=timezone.utc)
+SINCE = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)
+UNTIL = datetime(2025, 5, 1, 10, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -118,9 +130,9 @@ def test_window_reads_counts_and_samples(http):
         "churn-7f3a-0041",                                 # no x-request-id logged: the client's request id
         "0d9e2b7c-55aa-4c3b-8f1e-2a7d9c4b3e02", "8c1f6a52-2b3e-4f61-9d0a-6e0f3c2a1b01"]
     first = window.samples[0]
-    assert first == RequestSample(time=datetime(2025, 5, 1, 10, 15, tzinfo=timezone.utc).timestamp(), status=200,
+    assert first == RequestSample(time=datetime(2025, 5, 1, 10, 15, tzinfo=UTC).timestamp(), status=200,
                                   latency_ms=41.5, request_id="3e2d1c0b-7a69-4f58-8e47-1d2c3b4a5f05")
-    last = datetime(2025, 5, 1, 10, 29, 41, 531290, tzinfo=timezone.utc)
+    last = datetime(2025, 5, 1, 10, 29, 41, 531290, tzinfo=UTC)
     assert window.samples[-1].time == pytest.approx(last.timestamp())
 
 
@@ -157,7 +169,7 @@ def test_the_sample_cap_is_configurable(http):
 
 def test_until_defaults_to_now_and_naive_times_are_utc(http):
     _logs_answer(http, "monitor_traffic_log")
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     _metrics(http).window(ENDPOINT, "green", datetime(2025, 5, 1, 10, 0))
     start, end = _one_query(http).body["timespan"].split("/")
     assert start == "2025-05-01T10:00:00.000Z"

@@ -19,7 +19,12 @@ from azure.storage.blob import BlobServiceClient
 
 from emulator.azurite import ACCOUNT, ACCOUNT_KEY
 from lifecycle.adapters.azure_ml import (
-    AzureMLAdapterError, AzureMLEndpoints, AzureMLJobs, AzureMLRegistry, TrafficError, datastore_path,
+    AzureMLAdapterError,
+    AzureMLEndpoints,
+    AzureMLJobs,
+    AzureMLRegistry,
+    TrafficError,
+    datastore_path,
 )
 from lifecycle.ml import ModelVersion, TrainingRequest, job_name_for
 from tests.adapters.aml_service import AzureMLService

@@ -7,7 +7,7 @@ CpuMemoryUtilizationPercentage (dimension instanceId) and DeploymentCapacity (in
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
@@ -15,14 +15,21 @@ from azure.core.pipeline.transport import RequestsTransport
 from lifecycle.adapters.azure_metrics import AzureMonitorMetrics, InvalidName, MetricsAuthError, MetricsError
 from lifecycle.ml import Utilisation
 from tests.adapters.recorded import (
-    RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, WORKSPACE_ID, FakeCredential, RecordedService, Reply, canned,
+    RESOURCE_GROUP,
+    SUBSCRIPTION,
+    WORKSPACE,
+    WORKSPACE_ID,
+    FakeCredential,
+    RecordedService,
+    Reply,
+    canned,
 )
 
 METRICS_PATH = f"/subscriptions/{SUBSCRIPTION}/metrics:getBatch"
 ENDPOINT = "churn-endpoint"
 DEPLOYMENT_ID = f"{WORKSPACE_ID}/onlineEndpoints/{ENDPOINT}/deployments/green"
-SINCE = datetime(2025, 5, 1, 10, 0, tzinfo=timezone.utc)
-UNTIL = datetime(2025, 5, 1, 10, 30, tzinfo=timezone.utc)
+SINCE = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)
+UNTIL = datetime(2025, 5, 1, 10, 30, tzinfo=UTC)
 
 
 @pytest.fixture

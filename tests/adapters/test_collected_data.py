@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:marshmallow"
                                         "ignore::DeprecationWarning:azure.ai.ml")
 
 WORKSPACE_GUID = "5b2f7c1e-3d4a-4e8b-9c0d-1a2b3c4d5e6f"      # responses/workspace.json's workspaceId
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def container_client(azurite, name: str) -> ContainerClient:
@@ -63,7 +63,7 @@ def test_a_container_without_the_deployments_folder_is_not_found_and_reads_no_ro
 
 def test_present_data_is_found_and_read(container):
     container.create_container()
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     lines = "\n".join([collected_line("r1", "churn", when), collected_line("r2", "stay", when)])
     container.upload_blob(f"modelDataCollector/churn/blue/model_outputs/{when:%Y/%m/%d/%H}/a.jsonl", lines)
     collected = BlobCollected(container)

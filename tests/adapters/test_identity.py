@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -134,7 +134,7 @@ def test_state_data_and_feedback_run_on_a_token_over_https(oauth_azurite, manage
     assert [r.event_id for r in state.list(Rejection)] == ["e1"]
 
     data = BlobData(service, "data-identity")
-    before = datetime.now(timezone.utc) - timedelta(minutes=1)
+    before = datetime.now(UTC) - timedelta(minutes=1)
     url = data.write_drop("loans/2026-03-01/", {"part-0.csv": b"age,default\n30,0\n"})
     assert url == f"{oauth_azurite.blob}/{ACCOUNT}/data-identity/loans/2026-03-01/"
     changed = {blob.path: blob for blob in data.changed_since(before)}
@@ -208,7 +208,7 @@ def test_the_composition_root_puts_every_adapter_on_the_identity(oauth_azurite, 
         assert platform.state.create(rejection("e3"))
         assert [r.event_id for r in platform.state.list(Rejection)] == ["e3"]
         platform.data.write_drop("loans/d1/", {"part-0.csv": b"age,default\n30,0\n"})
-        assert platform.feedback.labels(datetime.now(timezone.utc) - timedelta(minutes=1)) == {}
+        assert platform.feedback.labels(datetime.now(UTC) - timedelta(minutes=1)) == {}
         platform.events.publish("MLOps.RolloutStarted", "endpoints/e", {"model": "loans:1"})
     assert claims(topic.requests[0].headers["Authorization"])["aud"] == "https://eventgrid.azure.net"
     assert {r.resource for r in managed_identity.requests} == {"https://storage.azure.com", "https://eventgrid.azure.net"}

@@ -263,9 +263,10 @@ def test_blob_watcher_emits_blob_created_once_per_version(eg, azurite, tmp_path)
 def test_events_whose_queue_message_a_kill_lost_are_queued_again_from_the_archive(eg, tmp_path):
     """Azurite saves every few seconds: a kill right after an event was accepted can lose its queue message.
     The archive (written before the publisher is answered) brings it back; a clean stop needs nothing."""
+    from azure.storage.queue import QueueClient
+
     from emulator.eventgrid.broker import queue_name
     from emulator.eventgrid.schema import parse_publish
-    from azure.storage.queue import QueueClient
     archive = tmp_path / "published.jsonl"
     first = EventGrid(eg.table, eg.conn, topic_ids=topic_ids(eg.table), timeline=eg.timeline,
                       options=GridOptions(retry_scale=SCALE, delivery_timeout=1), archive=archive)

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import azure.functions as func
@@ -141,7 +141,7 @@ def test_eventgrid_schema_notification_invokes_with_a_real_binding(eventgrid_hos
     assert (got.id, got.subject, got.event_type, got.topic) == (event["id"], event["subject"], event["eventType"],
                                                                 event["topic"])
     assert got.get_json() == event["data"]
-    assert got.event_time == datetime(2025, 3, 1, 12, 30, 45, 123456, tzinfo=timezone.utc)
+    assert got.event_time == datetime(2025, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
     assert got.data_version == "1"
 
 
@@ -166,7 +166,7 @@ def test_cloudevents_notification_arrives_as_the_workers_cloudevent(eventgrid_ho
     assert (single.id, single.subject, single.type, single.source) == (event["id"], "models/churn:3",
                                                                       "MLOps.DriftDetected", "/mlops/local")
     assert single.get_json() == {"score": 0.4}
-    assert single.time == datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+    assert single.time == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     assert batched.id == event["id"] + "-2"
 
 

@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from emulator.eventgrid.routing import (DEFAULT_TABLE, EventFilter, RoutingTableError, load_routing_table,
-                                        parse_routing_table)
+from emulator.eventgrid.routing import (
+    DEFAULT_TABLE,
+    EventFilter,
+    RoutingTableError,
+    load_routing_table,
+    parse_routing_table,
+)
 from emulator.eventgrid.schema import CLOUDEVENTS_SCHEMA, EVENTGRID_SCHEMA, WireEvent
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

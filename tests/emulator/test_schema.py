@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from emulator.eventgrid.schema import (CLOUDEVENTS_SCHEMA, EVENTGRID_SCHEMA, MAX_EVENT_BYTES, MAX_JSON_DEPTH, MISSING,
-                                       NotJson, PayloadTooLarge, SchemaError, WireEvent, load_json, parse_publish,
-                                       system_event)
+from emulator.eventgrid.schema import (
+    CLOUDEVENTS_SCHEMA,
+    EVENTGRID_SCHEMA,
+    MAX_EVENT_BYTES,
+    MAX_JSON_DEPTH,
+    MISSING,
+    NotJson,
+    PayloadTooLarge,
+    SchemaError,
+    WireEvent,
+    load_json,
+    parse_publish,
+    system_event,
+)
 
 TOPIC = "/subscriptions/5f3c2a1e-8b4d-4f6a-9c7e-2d1b0a9e8f7c/resourceGroups/rg-mlops-dev/providers/" \
         "Microsoft.EventGrid/topics/egt-mlops-lifecycle-dev"
@@ -386,7 +397,7 @@ def test_system_event_shape() -> None:
 
 def test_system_event_time_and_id() -> None:
     event = system_event(topic_id="/t", subject="s", event_type="T", data={}, event_id="fixed",
-                         event_time=datetime(2024, 6, 1, 8, 0, 0, 123456, tzinfo=timezone.utc))
+                         event_time=datetime(2024, 6, 1, 8, 0, 0, 123456, tzinfo=UTC))
     assert event.id == "fixed" and event.time == "2024-06-01T08:00:00.123456Z"
     naive = system_event(topic_id="/t", subject="s", event_type="T", data={}, event_time=datetime(2024, 6, 1))
     assert naive.time == "2024-06-01T00:00:00.000000Z"

@@ -14,9 +14,9 @@ import requests
 from aiohttp import web
 
 from emulator.aml.router import Router
-from emulator.loopback import serve_on_loopback
 from emulator.aml.serving import InferenceServer, ServingError
 from emulator.loop import BackgroundLoop
+from emulator.loopback import serve_on_loopback
 from tests.conftest import wait_until
 from tests.deployment.sample_model import build_model
 

@@ -3,15 +3,15 @@ gunicorn, measured with psutil while it scores, read through the lifecycle's loc
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
 import requests
 
 from emulator.aml.endpoints import usage_over
-from emulator.aml.serving import UsageSample
 from emulator.aml.service import LocalAzureML
+from emulator.aml.serving import UsageSample
 from emulator.loop import BackgroundLoop
 from lifecycle.adapters.local_ml import LocalAML, LocalAMLError, LocalEndpoints, LocalMetrics, LocalRegistry
 from lifecycle.ml import Utilisation
@@ -50,7 +50,7 @@ def standin(azurite, tmp_path_factory):
         assert endpoints.get(ENDPOINT).deployment("blue").state == "Succeeded", endpoints.get(ENDPOINT)
         endpoints.set_traffic(ENDPOINT, {"blue": 100})
         # CPU is measured between samples, from the last one before a window opens: let the sampler take one
-        start = datetime(2000, 1, 1, tzinfo=timezone.utc)
+        start = datetime(2000, 1, 1, tzinfo=UTC)
         wait_until(lambda: LocalMetrics(client).utilisation(ENDPOINT, "blue", start).detail.get("samples", 0) >= 3,
                    timeout=30, interval=0.2, what="the sampler to sample the deployment")
         yield client, model_name
@@ -63,7 +63,7 @@ def test_utilisation_of_a_deployment_that_scores(standin):
     client, _ = standin
     endpoints = LocalEndpoints(client)
     state, key = endpoints.get(ENDPOINT), endpoints.keys(ENDPOINT)
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     rows = features(50, seed=3).to_dict(orient="records")
     with requests.Session() as session:
         for _ in range(40):
@@ -85,16 +85,16 @@ def test_utilisation_of_a_deployment_that_scores(standin):
 
 def test_a_window_before_any_sample_has_no_figures(standin):
     client, _ = standin
-    long_ago = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
     found = LocalMetrics(client).utilisation(ENDPOINT, "blue", long_ago, long_ago + timedelta(minutes=5))
     assert (found.cpu_percent, found.memory_percent, found.instances) == (None, None, 1)
 
 
 def test_an_unknown_deployment_has_no_utilisation(standin):
     client, _ = standin
-    assert LocalMetrics(client).utilisation(ENDPOINT, "nobody", datetime.now(timezone.utc)) == \
+    assert LocalMetrics(client).utilisation(ENDPOINT, "nobody", datetime.now(UTC)) == \
         Utilisation("nobody", None, None)
-    assert LocalMetrics(client).utilisation("no-endpoint", "blue", datetime.now(timezone.utc)) == \
+    assert LocalMetrics(client).utilisation("no-endpoint", "blue", datetime.now(UTC)) == \
         Utilisation("blue", None, None)
     with pytest.raises(LocalAMLError, match="400 since must be epoch seconds"):
         client.call("GET", f"/endpoints/{ENDPOINT}/deployments/blue/utilisation?since=yesterday")

@@ -18,7 +18,8 @@ from pathlib import Path
 import psutil
 from azure.storage.blob import BlobServiceClient
 
-from emulator.faults import ENV as CRASH_ENV, STACK_PID
+from emulator.faults import ENV as CRASH_ENV
+from emulator.faults import STACK_PID
 from emulator.home import StackHome
 from emulator.processes import die_with_parent
 from emulator.stack import StackInfo

@@ -21,8 +21,7 @@ from lifecycle.records import AlertRecord, Decision, Drop, MonitorRun, TrainingR
 from lifecycle.rollout import RolloutEvent
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.traffic import FeedbackWriter, Traffic
-from tests.faults.harness import (ENDPOINT, MODEL, HarnessError, StackProcess, drop, ledger, rollout, run_until,
-                                  serving)
+from tests.faults.harness import ENDPOINT, MODEL, HarnessError, StackProcess, drop, ledger, rollout, run_until, serving
 
 
 # -- a lifecycle: a drop, its training, the gate, the rollout ---------------------------------------------
@@ -427,7 +426,8 @@ def concurrency_scenario(workdir: Path) -> ConcurrencyResult:
         for t in threads:
             t.join(60)
         for day in ("a", "b"):
-            run_until(stack, lambda: lifecycle_done(stack, f"loans/same-instant-{day}/"), 400, f"drop {day}")
+            run_until(stack, lambda: lifecycle_done(stack, f"loans/same-instant-{day}/"), 400,  # noqa: B023  (polled at once)
+                      f"drop {day}")
         quiet(stack)
         p = stack.platform
         book = ledger(stack)
@@ -603,8 +603,9 @@ def _http_cases(stack: StackProcess) -> list[tuple[Poison, str, str, dict, bytes
 
 
 def poison_scenario(workdir: Path) -> PoisonResult:
-    import pandas as pd
     from io import BytesIO
+
+    import pandas as pd
     result = PoisonResult()
     stack = StackProcess(workdir / "poison")
     stack.start()

@@ -4,7 +4,7 @@ import csv
 import io
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from lifecycle.rollout import Rollout
 from tests.fakes import fake_platform
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-NOW = datetime.now(timezone.utc)   # records stamp the wall clock (submitted_at), so the tests run on it too
+NOW = datetime.now(UTC)   # records stamp the wall clock (submitted_at), so the tests run on it too
 
 
 def sample(name: str):

@@ -7,14 +7,23 @@ import dataclasses
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from lifecycle import events
-from lifecycle.events import (BlobCreated, DatasetDriftDetected, EventParseError, LifecycleEvent, ModelRegistered,
-                              RunCompleted, RunStatusChanged, SubscriptionValidation, UnknownEvent)
+from lifecycle.events import (
+    BlobCreated,
+    DatasetDriftDetected,
+    EventParseError,
+    LifecycleEvent,
+    ModelRegistered,
+    RunCompleted,
+    RunStatusChanged,
+    SubscriptionValidation,
+    UnknownEvent,
+)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -69,7 +78,7 @@ def test_blob_created_fields() -> None:
     assert event == BlobCreated(
         id="1b7f3c2e-201e-0042-7c1a-b3f0d6065a1e", subject="/blobServices/default/containers/data/blobs/"
         "incoming/2024-06-01/batch-0001.csv",
-        event_time=datetime(2024, 6, 1, 8, 15, 42, 183456, tzinfo=timezone.utc),
+        event_time=datetime(2024, 6, 1, 8, 15, 42, 183456, tzinfo=UTC),
         source="/subscriptions/5f3c2a1e-8b4d-4f6a-9c7e-2d1b0a9e8f7c/resourceGroups/rg-mlops-dev/providers/"
                "Microsoft.Storage/storageAccounts/stmlopsdev",
         container="data", blob_path="incoming/2024-06-01/batch-0001.csv", api="PutBlob", etag='"0x8DC81F2A6B3C4D5"',
@@ -221,8 +230,8 @@ def test_dataset_drift_detected() -> None:
     assert event.run_id.endswith("_1717718400380")
     assert event.base_dataset_id.startswith("3c56") and event.target_dataset_id.startswith("d7e7")
     assert event.drift_coefficient == pytest.approx(0.835034906)
-    assert event.start_time == datetime(2024, 6, 6, tzinfo=timezone.utc)
-    assert event.end_time == datetime(2024, 6, 7, tzinfo=timezone.utc)
+    assert event.start_time == datetime(2024, 6, 6, tzinfo=UTC)
+    assert event.end_time == datetime(2024, 6, 7, tzinfo=UTC)
 
 
 # ---- the rest ---------------------------------------------------------------------------------
@@ -353,7 +362,7 @@ def test_from_binding_cloudevent_base64() -> None:
 def test_from_binding_naive_time_is_utc() -> None:
     raw = sample("aml_run_completed")
     raw["eventTime"] = "2024-06-01T08:41:27"
-    assert events.from_binding(_binding(raw)).event_time == datetime(2024, 6, 1, 8, 41, 27, tzinfo=timezone.utc)
+    assert events.from_binding(_binding(raw)).event_time == datetime(2024, 6, 1, 8, 41, 27, tzinfo=UTC)
 
 
 def test_from_binding_error_is_a_parse_error() -> None:

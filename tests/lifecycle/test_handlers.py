@@ -3,25 +3,24 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from datetime import datetime, timedelta, timezone
 
 from lifecycle import events
 from lifecycle.dispatch import Rejected
 from lifecycle.handlers.data import data_arrived
-from lifecycle.handlers.rollout import model_registered
 from lifecycle.handlers.reconcile import reconcile
 from lifecycle.handlers.registration import run_completed, run_status_changed
+from lifecycle.handlers.rollout import model_registered
 from lifecycle.handlers.training import retrain_on_schedule
 from lifecycle.ml import job_name_for
 from lifecycle.records import DataBatch, Decision, Drop, TrainingRun
 from tests.fakes import fake_platform
 
 
-
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 GOOD = {"metrics": {"accuracy": 0.9, "f1": 0.85}, "champion": None, "champion_error": None}
 
 
@@ -238,7 +237,7 @@ def test_a_job_lost_with_the_platform_offers_its_drop_again_a_few_times():
     p = fake_platform(drop_quiet_seconds=0)
     data_arrived(blob("loans/part.csv"), p)
     names = []
-    for attempt in range(3):
+    for _attempt in range(3):
         job = p.jobs.submitted[-1].job_name
         names.append(job)
         p.jobs.jobs[job] = replace(p.jobs.jobs[job], status="Canceled", retryable=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lifecycle.events import RunCompleted, RunStatusChanged
@@ -17,7 +17,7 @@ from lifecycle.rollout import Rollout
 from tests.fakes import fake_platform
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ALERT = "mlops-endpoint/green/m:2/data_drift"
 
 

@@ -1,6 +1,8 @@
 """One monitoring pass on a real scikit-learn model: which signals fire for which change in production."""
 from __future__ import annotations
 
+from datetime import UTC
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,7 +54,8 @@ class Model:
         labels = {i: str(v) for i, v in zip(ids, frame["y"])} if labelled else {}    # labels arrive as text (CSV)
         return inputs, outputs, labels
 
-    def check(self, frame: pd.DataFrame, labelled: bool = True, config: MonitorConfig = MonitorConfig(), previous=()):
+    def check(self, frame: pd.DataFrame, labelled: bool = True,
+              config: MonitorConfig = MonitorConfig(), previous=()):  # noqa: B008  (frozen, shared safely)
         return evaluate(self.profile, self.metrics, *self.serve(frame, labelled), config=config, window=WINDOW,
                         previous_alerts=previous)
 
@@ -128,7 +131,7 @@ def test_unknown_threshold_names_are_refused():
 # ---- the monitor timer's handler, on in-memory ports ---------------------------------------------------------
 
 def live_platform(model: Model, frame: pd.DataFrame, **settings):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from lifecycle.ml import ModelReference
     from lifecycle.rollout import Rollout
@@ -141,7 +144,7 @@ def live_platform(model: Model, frame: pd.DataFrame, **settings):
     p.collected.rows[("green", "model_inputs")] = inputs.to_dict("records")
     p.collected.rows[("green", "model_outputs")] = outputs.to_dict("records")
     p.feedback.given = labels
-    return p, datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    return p, datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def run_the_job(p, request, model: Model, folder) -> None:

@@ -7,7 +7,6 @@ import re
 import shlex
 from pathlib import Path
 
-
 from monitoring import run as runner
 from tests.monitoring.test_monitor import Model, make
 

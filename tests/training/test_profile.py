@@ -8,8 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.reference_profile import (MAX_RELATION_CLASSES, OTHER, assign_bins, build_profile, column_kind,
-                                        feature_bins, histogram_counts)
+from training.reference_profile import (
+    MAX_RELATION_CLASSES,
+    OTHER,
+    assign_bins,
+    build_profile,
+    column_kind,
+    feature_bins,
+    histogram_counts,
+)
 
 
 @pytest.fixture(scope="module")
