@@ -2,6 +2,7 @@
 a monitoring pass on demand."""
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import azure.functions as func
 
@@ -25,7 +26,7 @@ def monitor_now(req: func.HttpRequest) -> func.HttpResponse:
     is live to monitor."""
     run = monitor(platform(), datetime.now(UTC))
     if run is None:
-        body = {"run": None, "reason": "nothing to monitor yet: see the function's log"}
+        body: dict[str, Any] = {"run": None, "reason": "nothing to monitor yet: see the function's log"}
         return func.HttpResponse(json.dumps(body), status_code=409, mimetype="application/json")
     body = {"run": run.run_id, "job": run.job or None, "status": run.status, "model": run.model,
             "deployment": run.deployment, "alerts": list(run.alerts), "warning": run.warning or None}

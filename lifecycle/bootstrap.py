@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from lifecycle.ports import Platform
 from lifecycle.settings import Settings
@@ -30,7 +31,7 @@ def build_platform(settings: Settings) -> Platform:
     data = BlobData(storage, settings.data_container)
     if settings.platform == "azure":
         from lifecycle.adapters.azure_ml import AzureMLEndpoints, AzureMLJobs, AzureMLRegistry
-        workspace = dict(subscription_id=settings.azure_subscription_id, resource_group=settings.azure_resource_group,
+        workspace: dict[str, Any] = dict(subscription_id=settings.azure_subscription_id, resource_group=settings.azure_resource_group,
                          workspace_name=settings.azureml_workspace, credential=credential(settings))
         from lifecycle.adapters.azure_metrics import AzureMonitorMetrics
         from lifecycle.adapters.azure_monitoring_job import MonitoringJobSpec

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import azure.functions as func
@@ -193,7 +193,8 @@ def parse(obj: Mapping[str, Any]) -> Event:
 def from_binding(event: func.EventGridEvent | func.CloudEvent) -> Event:
     """The Functions binding object (`func.EventGridEvent`, or `func.CloudEvent` for CloudEvents)."""
     if hasattr(event, "event_type"):
-        event_type, source, event_time, data = event.event_type, event.topic, event.event_time, event.get_json()
+        grid = cast("func.EventGridEvent", event)
+        event_type, source, event_time, data = grid.event_type, grid.topic, grid.event_time, grid.get_json()
     else:   # azure-functions hands CloudEvents 1.0 deliveries over as func.CloudEvent
         event_type, source, event_time, data = event.type, event.source, event.time, event.get_json()
         extensions = event.extension_attrs
@@ -210,7 +211,7 @@ def from_binding(event: func.EventGridEvent | func.CloudEvent) -> Event:
 
 def _build(event_id: str, event_type: str, subject: str, event_time: datetime | None, data: Any,
            source: str) -> Event:
-    envelope = dict(id=event_id, event_type=event_type, subject=subject, event_time=event_time, source=source)
+    envelope: dict[str, Any] = dict(id=event_id, event_type=event_type, subject=subject, event_time=event_time, source=source)
     kind = event_type.lower()
     if kind.startswith(LIFECYCLE_PREFIX.lower()):
         return LifecycleEvent(**envelope, data=_frozen(data) if data is not None else _EMPTY)

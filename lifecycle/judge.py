@@ -156,20 +156,23 @@ def errors_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check
         return Check("errors", "inconclusive", f"Errors: no requests answered by {canary.deployment} yet.", evidence)
 
     seen = f"{canary.deployment}: {c_e} server errors in {c_n} requests ({_pct(c_rate)})"
-    relative = None
+    c_share = c_e / c_n                      # c_rate, now that there are requests
+    b_share = b_e / b_n if b_n else 0.0      # b_rate where there are requests (read only then)
+    relative: stats.TestResult | None = None
     if b_n:
         seen += f" vs {baseline.deployment}: {b_e} in {b_n} ({_pct(b_rate)})"
         relative = stats.two_proportion_greater(c_e, c_n, b_e, b_n)
         evidence.update(test=relative.test + " (one-sided, canary worse)", statistic=relative.statistic,
-                        p_value=relative.p_value, difference=c_rate - b_rate)
+                        p_value=relative.p_value, difference=c_share - b_share)
     p_limit = stats.binom_greater(c_e, c_n, policy.max_error_rate)
     evidence["p_value_limit"] = p_limit
 
-    over_increase = b_n > 0 and c_rate > b_rate + policy.max_error_rate_increase
-    over_ceiling = c_rate > policy.max_error_rate
+    # relative is there exactly when the baseline answered requests (b_n > 0)
+    over_increase = relative is not None and c_share > b_share + policy.max_error_rate_increase
+    over_ceiling = c_share > policy.max_error_rate
     fails = []
-    if over_increase and relative.p_value < policy.alpha:
-        fails.append(f"{_pct(c_rate - b_rate)} more than {baseline.deployment}, above the allowed "
+    if relative is not None and over_increase and relative.p_value < policy.alpha:
+        fails.append(f"{_pct(c_share - b_share)} more than {baseline.deployment}, above the allowed "
                      f"+{_pct(policy.max_error_rate_increase)} ({relative.test}, "
                      f"{_p(relative.p_value)} < {policy.alpha})")
     if over_ceiling and p_limit < policy.alpha:
@@ -183,7 +186,7 @@ def errors_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check
     if over_increase or over_ceiling:
         limit = (f"above {baseline.deployment} + {_pct(policy.max_error_rate_increase)}" if over_increase
                  else f"above the {_pct(policy.max_error_rate)} ceiling")
-        p = relative.p_value if over_increase else p_limit
+        p = relative.p_value if relative is not None and over_increase else p_limit
         return Check("errors", "inconclusive", f"Errors: {seen}; {limit} but not significant yet "
                      f"({_p(p)} ≥ {policy.alpha}), waiting for more requests.", evidence)
     return Check("errors", "pass", f"Errors: {seen}; within +{_pct(policy.max_error_rate_increase)} of "
@@ -204,6 +207,7 @@ def latency_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Chec
         return Check("latency", "inconclusive", f"Latency: no samples from {' or '.join(missing)} yet.", evidence)
 
     result, method = stats.mann_whitney_greater(c, b)
+    assert result.statistic is not None      # Mann-Whitney always has its U
     limits = {"p50": policy.latency_ratio_p50 * evidence["baseline"]["p50"] + policy.latency_slack_ms,
               "p95": policy.latency_ratio_p95 * evidence["baseline"]["p95"] + policy.latency_slack_ms,
               "p99": policy.latency_ratio_p99 * evidence["baseline"]["p99"] + policy.latency_slack_ms}
@@ -260,10 +264,14 @@ def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> 
                      f"from {baseline.deployment}; need {policy.min_predictions} on each side.", evidence)
 
     binned = stats.is_continuous(b, c)
+    b_counts: dict[str, int]
+    c_counts: dict[str, int]
     if binned:        # a regressor: compare histograms over the baseline's deciles
-        edges = stats.bin_edges(stats.numeric_values(b))
-        b_counts = stats.binned_counts(stats.numeric_values(b), edges)
-        c_counts = stats.binned_counts(stats.numeric_values(c), edges)
+        # numbers on both sides, as is_continuous found
+        b_values, c_values = stats.numeric_values(b) or [], stats.numeric_values(c) or []
+        edges = stats.bin_edges(b_values)
+        b_counts = stats.binned_counts(b_values, edges)
+        c_counts = stats.binned_counts(c_values, edges)
     else:
         b_counts, c_counts = _counts(b), _counts(c)
     distance = stats.js_distance(c_counts, b_counts)

@@ -276,7 +276,7 @@ def is_continuous(*samples: Sequence[Any]) -> bool:
     numbers = [numeric_values(s) for s in samples]
     if any(v is None for v in numbers):
         return False
-    return any(not x.is_integer() for v in numbers for x in v)
+    return any(not x.is_integer() for v in numbers if v is not None for x in v)
 
 
 def bin_edges(reference: Sequence[float], bins: int = 10) -> list[float]:

@@ -8,7 +8,7 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit
 
 from lifecycle.events import BlobCreated
@@ -27,6 +27,7 @@ def parse_time(text: str) -> datetime:
 
 class Record:
     COLLECTION: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, Any]]     # every record is a dataclass (declared for the type checker)
 
     @property
     def key(self) -> str:

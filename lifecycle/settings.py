@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 
 class SettingsError(ValueError):
@@ -89,7 +90,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}     # a float or a str, by the field's type
         for f in fields(cls):
             name = cls._ENV.get(f.name, f.name.upper())
             if name not in env or env[name] == "":

@@ -83,7 +83,7 @@ def estimate_performance(proba: np.ndarray, classes: list, calibration: Mapping 
     if n == 0:
         return EstimatedPerformance(True, error, 0, {m: None for m in CBPE_METRICS})
     expected = scores.T @ np.eye(k)[predicted]                         # E[confusion], [true, predicted]
-    values = {m: float(v) for m, v in confusion_metrics(expected).items()}
+    values: dict[str, float | None] = {m: float(v) for m, v in confusion_metrics(expected).items()}
     macro_error = finite_number((calibration or {}).get("classwise_expected_calibration_error"))
     if k > 2 and (macro_error is None or macro_error > max_calibration_error):
         values.update(f1=None, precision=None, recall=None)           # macro metrics need every class calibrated

@@ -200,9 +200,9 @@ def _explain(column: str, rates: dict[str, GroupRates], dpd: float, dpr: float, 
                    f"({rates[low].selection_rate:.3f} of {rates[low].count} rows).")
 
     verdict = "above" if eod > t.equalized_odds_difference else "within"
-    spans = [_span(rates, attr, label) for attr, label in (("true_positive_rate", "true positive rate"),
+    found = [_span(rates, attr, label) for attr, label in (("true_positive_rate", "true positive rate"),
                                                            ("false_positive_rate", "false positive rate"))]
-    spans = sorted((s for s in spans if s), reverse=True)
+    spans = sorted((s for s in found if s), reverse=True)
     detail = f": the {spans[0][1]}" if spans else ""
     reasons.append(f"Equalized odds difference on {column!r} is {eod:.3f}, {verdict} the "
                    f"{t.equalized_odds_difference:g} threshold{detail}.")
@@ -227,7 +227,7 @@ def _span(rates: dict[str, GroupRates], attr: str, label: str) -> tuple[float, s
     defined = {g: getattr(r, attr) for g, r in rates.items() if not math.isnan(getattr(r, attr))}
     if len(defined) < 2:
         return None
-    high, low = max(defined, key=defined.get), min(defined, key=defined.get)
+    high, low = max(defined, key=defined.__getitem__), min(defined, key=defined.__getitem__)
     gap = defined[high] - defined[low]
     return gap, f"{label} ranges from {defined[low]:.3f} ({low!r}) to {defined[high]:.3f} ({high!r}), a gap of {gap:.3f}"
 

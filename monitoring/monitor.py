@@ -19,7 +19,7 @@ not an alert: scaling is Azure ML autoscale's job."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -55,7 +55,8 @@ class MonitorConfig:
         unknown = sorted(set(threshold_overrides) - known)
         if unknown:
             raise ValueError(f"DRIFT_THRESHOLDS names unknown metrics {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(thresholds=replace(Thresholds(), **threshold_overrides), min_labels=int(min_labels),
+        # the overrides name Thresholds' numeric fields (only known names get here)
+        return cls(thresholds=replace(Thresholds(), **cast(dict[str, Any], threshold_overrides)), min_labels=int(min_labels),
                    sensitive_column=sensitive_column)
 
 
@@ -193,7 +194,7 @@ def _alerts(result: MonitorResult, metrics: dict, config: MonitorConfig, window:
     if result.performance is None and estimate and estimate.get("calibrated"):
         drops = {m: (metrics.get("metrics") or {}).get(m, 0) - v for m, v in (estimate.get("metrics") or {}).items()
                  if v is not None and (metrics.get("metrics") or {}).get(m) is not None}
-        worst = max(drops, key=drops.get, default=None)
+        worst = max(drops, key=drops.__getitem__, default=None)
         if worst and drops[worst] > config.estimate_tolerance:
             fire("estimated_performance", f"estimated {worst} (CBPE, no labels) is {drops[worst]:.3f} below the holdout",
                  {"estimated": estimate.get("metrics"), "holdout": metrics.get("metrics")})

@@ -185,7 +185,8 @@ def _performance_drop(truth, predicted, scores, classes, training, t: ConceptThr
     if n == 0 or not baseline:
         return {}
     confusion = np.bincount(truth * k + predicted, minlength=k * k).reshape(k, k)
-    current = {m: float(v) for m, v in confusion_metrics(confusion).items()}      # = classification_metrics'
+    # = classification_metrics'
+    current: dict[str, float | None] = {m: float(v) for m, v in confusion_metrics(confusion).items()}
     codes = list(range(k))
     current["roc_auc"] = roc_auc(truth, scores, codes, codes) if scores is not None else None
     n_ref = finite_number(((training or {}).get("rows") or {}).get("holdout")) or None

@@ -194,7 +194,7 @@ def _drift_over_time(results: list[dict], plots: _Plots) -> str:
 
 def _performance(results: list[dict], latest: dict, plots: _Plots) -> str:
     perf, estimate = latest.get("performance"), latest.get("estimated_performance")
-    parts = []
+    parts: list[str] = []
     if perf is None and estimate is None:
         parts.append(_none("No labels in this window, and no estimate of the performance."))
     else:
@@ -246,7 +246,7 @@ def _performance_plot(results: list[dict], plots: _Plots) -> str:
 def _concept(c: dict | None) -> str:
     if not c:
         return _section("Concept drift", _none("No labels in this window: concept drift needs them."))
-    parts = [_marked("Concept drift detected." if c.get("detected") else "No concept drift detected.",
+    parts: list[str] = [_marked("Concept drift detected." if c.get("detected") else "No concept drift detected.",
                      c.get("detected"), ok=True, tag="p")]
     parts += [_list(c.get("reasons"))]
     drop = c.get("performance_drop") or {}

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,7 @@ class NumericCounts:
     type_errors: int = 0
     infinite: int = 0
     out_of_range: int = 0
-    counts: np.ndarray = field(default=None)  # type: ignore[assignment]
+    counts: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None until __post_init__ fills it
     _keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     _values: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
 
@@ -151,7 +152,7 @@ class CategoricalCounts:
     rows: int = 0
     nulls: int = 0
     unseen: int = 0
-    counts: np.ndarray = field(default=None)  # type: ignore[assignment]
+    counts: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None until __post_init__ fills it
 
     def __post_init__(self) -> None:
         self._index = {k: i for i, k in enumerate(self.keys)}
@@ -217,6 +218,7 @@ class CurrentWindow:
             column = chunk[name]
             if isinstance(acc, NumericCounts):
                 values, errors = _as_float(column)
+                assert keys is not None      # made whenever a NumericCounts is tracked
                 acc.add(values, errors, keys)
             else:
                 acc.add(*_value_counts(column), rows=n, nulls=_null_count(column))
@@ -250,7 +252,8 @@ def _value_counts(column) -> tuple[list, list[int]]:
         if isinstance(column.type, pa.DictionaryType):         # count the codes: no decoding
             chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
             values, counts = [], []
-            for part in chunks:
+            for piece in chunks:
+                part = cast(pa.DictionaryArray, piece)     # a dictionary column's chunks
                 codes = part.indices.to_numpy(zero_copy_only=False)
                 codes = codes[~np.isnan(codes)].astype(np.int64) if codes.dtype.kind == "f" else codes
                 found = np.bincount(codes, minlength=len(part.dictionary))
@@ -262,15 +265,15 @@ def _value_counts(column) -> tuple[list, list[int]]:
         values, counts = vc.field("values").to_pylist(), vc.field("counts").to_pylist()
         return ([v for v in values if v is not None and v == v],
                 [c for v, c in zip(values, counts) if v is not None and v == v])
-    vc = pd.Series(column).value_counts(dropna=True, sort=False)
-    return list(vc.index), vc.to_numpy().tolist()
+    counted = pd.Series(column).value_counts(dropna=True, sort=False)
+    return list(counted.index), counted.to_numpy().tolist()
 
 
 def _null_count(column) -> int:
     if isinstance(column, (pa.ChunkedArray, pa.Array)):
         nulls = column.null_count
         if pa.types.is_floating(column.type):
-            nulls += int(pc.sum(pc.is_nan(column)).as_py() or 0)
+            nulls += int(pc.sum(pc.is_nan(column)).as_py() or 0)  # type: ignore[type-var]  # sums booleans as counts
         return nulls
     return int(pd.Series(column).isna().sum())
 
@@ -346,9 +349,9 @@ def read_jsonl(window: CurrentWindow, source: str | Path | Iterable[str | Path] 
 
 def read_window(profile: dict, paths: str | Path | Iterable[str | Path], **options) -> CurrentWindow:
     """A window over files of one format, picked by suffix (.parquet, .csv, .jsonl/.json)."""
-    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     window = CurrentWindow.for_profile(profile, **options)
-    for path in paths:
+    for path in files:
         suffix = path.suffix.lower()
         if suffix in (".parquet", ".pq"):
             read_parquet(window, path)

@@ -34,8 +34,9 @@ try:                                        # imported as training.compatibility
     from .evaluation import find_mlflow_model
     from .labels import class_codes, plain
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
-    from evaluation import find_mlflow_model
-    from labels import class_codes, plain
+    # the same modules by their script names: mypy checks the package imports above
+    from evaluation import find_mlflow_model  # type: ignore[import-not-found, no-redef]
+    from labels import class_codes, plain  # type: ignore[import-not-found, no-redef]
 
 LISTED = 10                                 # names quoted in a reason
 

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,8 @@ import pandas as pd
 try:                                        # imported as training.dataset (tests, the local stack)
     from .reference_profile import column_kind
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
-    from reference_profile import column_kind
+    # the same modules by their script names: mypy checks the package imports above
+    from reference_profile import column_kind  # type: ignore[import-not-found, no-redef]
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 FLOAT32_MAX = float(np.finfo(np.float32).max)   # 3.4e38: trees (random forest) cast features to float32
@@ -68,7 +70,8 @@ def find_data_files(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found, skipped = [], []
+            found: list[Path] = []
+            skipped: list[Path] = []
             for entry in sorted(path.rglob("*")):
                 if not entry.is_file():
                     continue
@@ -180,11 +183,11 @@ def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[p
             if column == target or values.isna().all():
                 continue
             kind = column_kind(values) or str(values.dtype)
-            seen = kinds.setdefault(column, (kind, path))
-            if seen[0] != kind:
+            first_kind, first_path = kinds.setdefault(column, (kind, path))
+            if first_kind != kind:
                 example = _plain(values.dropna().iloc[0])
                 raise DataError(f"{path}: column {column!r} holds {kind} values (e.g. {example!r}) but "
-                                f"{seen[0]} values in {seen[1]}")
+                                f"{first_kind} values in {first_path}")
         if log:
             log(f"  {path}: {len(frame):,} rows x {frame.shape[1]} columns")
         frames.append(frame)
@@ -205,7 +208,7 @@ def repair_numbers(frame: pd.DataFrame, target: str, path: Path) -> tuple[pd.Dat
         values = frame[column]
         if _is_text(values.dtype):
             parsed, stray = _stray_text(values)
-            if parsed is None:
+            if parsed is None or stray is None:     # both or neither
                 continue
             found.append((column, "text", int(stray.sum()), [repr(str(v)) for v in pd.unique(values[stray])[:5]]))
             frame[column] = values = parsed
@@ -288,7 +291,9 @@ def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows
         raise DataError(f"{source}: {len(frame):,} rows are too few for {len(counts)} classes with a "
                         f"{test_size:.0%} holdout: each side of the split needs a row of every class")
 
-    numeric, categorical, ignored = [], [], []
+    numeric: list[str] = []
+    categorical: list[str] = []
+    ignored: list[str] = []
     for column in frame.columns:
         if column == target:
             continue
@@ -343,7 +348,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if len(frames) == 1:
         return frames[0]
     # A column with no values in one file reads as float64 (CSV) and would turn a text column into object.
-    dtypes: dict[str, object] = {}
+    dtypes: dict[str, Any] = {}          # numpy or pandas extension dtypes
     for frame in frames:
         for column in frame.columns:
             if column not in dtypes and frame[column].notna().any():
@@ -388,11 +393,11 @@ def _did_you_mean(name: str, columns: Iterable[object]) -> str:
 
 def _names(items: Iterable[object], limit: int = 10, width: int | None = None) -> str:
     """Up to `limit` of items, each cut to `width` characters (column names can be megabytes long)."""
-    items = [str(i) for i in items]
+    texts = [str(i) for i in items]
     if width is not None:
-        items = [text if len(text) <= width else text[:width - 1] + "…" for text in items]
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+        texts = [text if len(text) <= width else text[:width - 1] + "…" for text in texts]
+    shown = ", ".join(texts[:limit])
+    return shown + (f", ... ({len(texts) - limit} more)" if len(texts) > limit else "")
 
 
 def _first_line(error: BaseException) -> str:
@@ -400,7 +405,7 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -10,7 +10,8 @@ import pandas as pd
 try:                                        # imported as training.evaluation (tests, monitoring, the local stack)
     from .labels import class_codes
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
-    from labels import class_codes
+    # the same modules by their script names: mypy checks the package imports above
+    from labels import class_codes  # type: ignore[import-not-found, no-redef]
 
 METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
 CALIBRATION_BINS = 10
@@ -93,7 +94,9 @@ def calibration(y_true: pd.Series | np.ndarray, proba: np.ndarray, proba_classes
     classwise = [_reliability(scores[:, k], truth == k, bins)[0] for k in range(len(classes))]
     return {"expected_calibration_error": ece, "bins": bins, "method": "top_label", "rows": len(truth),
             "sampling_noise": noise, "reliability": curve,
-            "classwise_expected_calibration_error": float(np.mean(classwise)) if len(truth) else None}
+            # each is None only where there are no rows
+            "classwise_expected_calibration_error":
+                float(np.mean([e for e in classwise if e is not None])) if len(truth) else None}
 
 
 def _reliability(probability: np.ndarray, hit: np.ndarray, bins: int) -> tuple[float | None, float | None, dict]:

@@ -28,7 +28,9 @@ def plain(value):
 
 
 def _class_finder(classes: Sequence):
-    by_text, by_number, by_bool = {}, {}, {}
+    by_text: dict[str, int] = {}
+    by_number: dict[float, int] = {}
+    by_bool: dict[float, int] = {}       # True and False, so also found as 1 and 0
     for i, c in enumerate(map(plain, classes)):
         by_text.setdefault(str(c).strip(), i)
         if isinstance(c, bool):

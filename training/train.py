@@ -38,6 +38,7 @@ import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 try:                                        # imported as training.train (tests, the local stack)
     from .compatibility import compatibility, input_types
@@ -46,16 +47,22 @@ try:                                        # imported as training.train (tests,
     from .leakage import single_feature_power
     from .reference_profile import build_profile
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
-    from compatibility import compatibility, input_types
-    from dataset import DataError, TrainingData, load, load_training_data
-    from evaluation import METRICS, calibration, classification_metrics, evaluate_champion
-    from leakage import single_feature_power
-    from reference_profile import build_profile
+    # the same modules by their script names: mypy checks the package imports above
+    from compatibility import compatibility, input_types  # type: ignore[import-not-found, no-redef]
+    from dataset import DataError, TrainingData, load, load_training_data  # type: ignore[import-not-found, no-redef]
+    from evaluation import (  # type: ignore[import-not-found, no-redef]
+        METRICS,
+        calibration,
+        classification_metrics,
+        evaluate_champion,
+    )
+    from leakage import single_feature_power  # type: ignore[import-not-found, no-redef]
+    from reference_profile import build_profile  # type: ignore[import-not-found, no-redef]
 
 __all__ = ["DataError", "load_training_data", "main", "parse_args", "run"]
 
 ALGORITHMS = ("hist_gradient_boosting", "random_forest", "logistic_regression")
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "hist_gradient_boosting": {"max_iter": 100, "learning_rate": 0.1, "max_depth": None},
     "random_forest": {"n_estimators": 200, "max_depth": None},
     "logistic_regression": {"C": 1.0, "max_iter": 1000},

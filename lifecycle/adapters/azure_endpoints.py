@@ -8,6 +8,7 @@ an unchanged traffic split and a deployment already deleting are left alone. The
 deployment/endpoint.yml and deployment/deployment.yml, loaded with azure-ai-ml's own loaders."""
 from __future__ import annotations
 
+import builtins
 import logging
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,7 @@ class AzureMLEndpoints(WorkspaceClient):
         except ResourceNotFoundError:
             return None
 
-    def _deployments(self, endpoint: str) -> list[Any]:
+    def _deployments(self, endpoint: str) -> builtins.list[Any]:     # `list` is a method here
         from azure.core.exceptions import ResourceNotFoundError
         try:
             return sorted(self.ml_client.online_deployments.list(endpoint), key=lambda d: d.name)

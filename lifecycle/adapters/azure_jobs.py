@@ -137,7 +137,8 @@ class AzureMLJobs(WorkspaceClient):
         spec = self._spec()
         declared = spec.get("inputs") or {}
         data_uri, data_type = datastore_path(request.data, self.datastore, self.data_container)
-        data = declared.get("data") if isinstance(declared.get("data"), dict) else {}
+        found = declared.get("data")
+        data = found if isinstance(found, dict) else {}
         overrides: list[dict[str, Any]] = [
             {"name": request.job_name},
             {"display_name": request.job_name},

@@ -46,7 +46,8 @@ class MonitoringJobSpec:
             {"environment": self.environment.asset_id}, {"compute": f"azureml:{self.compute}"},
         ]
         for name, value in values.items():
-            given = declared.get(name) if isinstance(declared.get(name), dict) else {}
+            found = declared.get(name)
+            given = found if isinstance(found, dict) else {}
             if name == "model":
                 overrides.append({"inputs.model": {**given, "type": "mlflow_model", "path": f"azureml:{value}"}})
             elif name in ("model_inputs", "model_outputs"):

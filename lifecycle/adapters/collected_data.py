@@ -37,6 +37,7 @@ class BlobCollected:
         if self._container is None:
             with self._lock:
                 if self._container is None:
+                    assert self._make is not None     # one of the two was given
                     self._container = self._make()
         return self._container
 

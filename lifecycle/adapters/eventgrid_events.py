@@ -7,7 +7,10 @@ topic only."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azure.eventgrid import EventGridPublisherClient
 
 
 class GridEvents:
@@ -18,7 +21,7 @@ class GridEvents:
         if not key and credential is None:
             raise ValueError("publishing MLOps.* events needs EVENTGRID_TOPIC_KEY or a token credential")
         self._endpoint, self._key, self._credential = endpoint, key, credential
-        self._client = None
+        self._client: EventGridPublisherClient | None = None
 
     def publish(self, event_type: str, subject: str, data: dict) -> None:
         from azure.eventgrid import EventGridEvent

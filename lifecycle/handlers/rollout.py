@@ -325,6 +325,8 @@ def _entered(p: Platform, old: Rollout | None, new: Rollout) -> None:
     name, _, version = new.model.partition(":")
     if new.phase == "deploying" and (old is None or old.rollout_id != new.rollout_id):
         model = p.registry.get(name, version)
+        if model is None:       # was an AttributeError on None: the same failure, said plainly
+            raise LookupError(f"model {new.model} is no longer in the registry: cannot deploy it to {new.colour}")
         p.endpoints.create_deployment(new.endpoint, new.colour, model)
         p.registry.update_tags(name, version, {"mlops.alias": "challenger"})
         _publish(p, "MLOps.RolloutStarted", new)
