@@ -11,6 +11,17 @@ from emulator.azurite import Azurite, AzuriteEndpoints
 
 T = TypeVar("T")
 
+# Fixtures that start an Azurite: every test that uses one, directly or through another fixture, is a
+# `stack` test (left out of `make unit`). Modules that start the local stack or server processes mark
+# themselves with `pytestmark = pytest.mark.stack`.
+AZURITE_FIXTURES = {"azurite", "oauth_azurite"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if AZURITE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
+
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory) -> AzuriteEndpoints:

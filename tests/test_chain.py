@@ -20,6 +20,8 @@ from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.traffic import Traffic
 from tests.conftest import start_local_stack, wait_until
 
+pytestmark = pytest.mark.stack      # the whole local stack
+
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"RECONCILE_SCHEDULE": "*/1 * * * * *", "RETRAIN_COOLDOWN_MINUTES": "0", "GATE_MARGIN": "0.02",
             "ROLLOUT_BAKE_SECONDS": "3", "ROLLOUT_MIN_REQUESTS": "20", "ROLLOUT_RETENTION_SECONDS": "0"}

@@ -160,6 +160,7 @@ def test_report_without_any_stack(tmp_path):
     assert "no local stack has run" in result.stderr
 
 
+@pytest.mark.stack      # starts an Azurite
 def test_report_of_a_stopped_stack_reads_its_azurite_data(tmp_path):
     """The last stack's records stay in its Azurite folder: the report starts Azurite on it for the while."""
     from azure.storage.blob import BlobServiceClient

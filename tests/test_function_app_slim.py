@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "pandas", "scipy", "sklearn", "fairlearn", "pyarrow")
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
@@ -33,6 +35,7 @@ def azure_environment() -> dict[str, str]:
     return {**inherited, **AZURE_SETTINGS}
 
 
+@pytest.mark.slow      # imports every function in a process
 def test_no_function_imports_the_numeric_stack_in_the_azure_configuration():
     done = subprocess.run([sys.executable, "-m", "bench.function_imports", "--all"], cwd=ROOT,
                           env=azure_environment(), capture_output=True, text=True, timeout=170)

@@ -23,6 +23,8 @@ from lifecycle.adapters.blob_state import BlobState
 from lifecycle.records import DataBatch, Rejection
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.stack      # the whole local stack
+
 SAMPLES = Path(__file__).with_name("samples")
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,6 +15,8 @@ from mlops.traffic import Traffic
 from tests.conftest import start_local_stack, wait_until
 from tests.models.faulty import save_faulty
 
+pytestmark = pytest.mark.stack      # the whole local stack
+
 SETTINGS = {"RECONCILE_SCHEDULE": "*/1 * * * * *", "ROLLOUT_STEPS": "50,100", "ROLLOUT_BAKE_SECONDS": "5",
             "ROLLOUT_MIN_REQUESTS": "25", "ROLLOUT_RETENTION_SECONDS": "0"}
 MODEL = "tabular-classifier"

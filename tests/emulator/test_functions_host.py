@@ -367,6 +367,7 @@ def test_http_invocations_go_to_the_timeline(http_host):
 
 # --- the process --------------------------------------------------------------------------------------------
 
+@pytest.mark.stack      # a host process
 def test_the_module_runs_as_a_process_and_stops_cleanly_on_sigterm(tmp_path):
     settings = tmp_path / "local.settings.json"
     settings.write_text(json.dumps({"IsEncrypted": False, "Values": {"TEST_SCHEDULE": "0 0 0 1 1 *"}}))
@@ -412,6 +413,7 @@ def test_an_environment_variable_wins_over_local_settings_with_core_tools_warnin
     assert said == [CORE_TOOLS_WARNING]
 
 
+@pytest.mark.stack      # a host process
 def test_the_host_process_lets_the_environment_win_over_its_settings_file(tmp_path):
     settings = tmp_path / "local.settings.json"
     settings.write_text(json.dumps({"IsEncrypted": False, "Values": {

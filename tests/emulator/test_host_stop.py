@@ -11,9 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import wait_until
+
+pytestmark = pytest.mark.stack      # a Functions host process
 
 ROOT = Path(__file__).resolve().parents[2]
 

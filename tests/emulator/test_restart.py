@@ -27,6 +27,8 @@ from tests.conftest import wait_until
 from tests.emulator.test_restore import serving_processes
 from tests.test_chain import SETTINGS, drop
 
+pytestmark = pytest.mark.stack      # the whole local stack, killed and started again
+
 ROOT = Path(__file__).resolve().parents[2]
 # as tests/conftest.py start_local_stack: no monitor passes competing for the 2 cores
 APP_SETTINGS = {"MONITOR_SCHEDULE": "0 0 0 1 1 *", **SETTINGS}

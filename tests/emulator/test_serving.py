@@ -20,6 +20,8 @@ from emulator.loopback import serve_on_loopback
 from tests.conftest import wait_until
 from tests.deployment.sample_model import build_model
 
+pytestmark = pytest.mark.stack      # inference server processes
+
 ROW = {"age": 42, "income": 51_000.5, "plan": "basic", "tenure_months": 3, "has_partner": False}
 BODY = json.dumps({"data": [ROW]})
 KEY = "endpoint-key-for-tests"

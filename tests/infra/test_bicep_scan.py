@@ -6,6 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.infra.bicep import CHECKOV, parse_all, require_infra_venv
 from tests.infra.conftest import INFRA, edit
 
@@ -45,12 +47,14 @@ def problems(report: dict) -> list[str]:
     return found
 
 
+@pytest.mark.slow      # checkov in its own venv
 def test_checkov_finds_nothing_unexplained():
     report = checkov(INFRA)
     assert report["summary"]["resource_count"] > 50, "checkov read too few resources: did it parse the templates?"
     assert problems(report) == []
 
 
+@pytest.mark.slow      # checkov in its own venv
 def test_checkov_reports_an_unexplained_skip_and_a_parse_error(infra_copy):
     # A skip whose reason is gone is a failure, and so is a template checkov cannot read (it still exits 0).
     storage = infra_copy / "modules/storage.bicep"

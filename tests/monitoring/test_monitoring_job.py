@@ -7,6 +7,8 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from monitoring import run as runner
 from tests.monitoring.test_monitor import Model, make
 
@@ -29,6 +31,7 @@ def test_the_job_loads_validates_and_its_command_is_one_the_runner_takes():
     assert (args.drift_thresholds, args.sensitive_column, args.previous_alerts) == ("psi=0.3", "region", "a,b")
 
 
+@pytest.mark.slow      # imports azure-ai-ml (seconds)
 def test_the_code_snapshot_holds_only_what_the_runner_imports():
     from azure.ai.ml._utils._asset_utils import get_ignore_file, get_upload_files_from_folder
     files = {Path(f[1]) for f in get_upload_files_from_folder(ROOT, ignore_file=get_ignore_file(ROOT))}

@@ -121,6 +121,7 @@ def test_a_champion_that_cannot_be_read(tmp_path):
     assert found["challenger_features"] == LOAN_FEATURES
 
 
+@pytest.mark.slow      # trains and saves a model
 def test_a_champion_without_a_signature(tmp_path):
     import mlflow.sklearn
     from sklearn.linear_model import LogisticRegression

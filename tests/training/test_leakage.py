@@ -116,6 +116,7 @@ def test_binary_roc_auc_ranks_rows_by_their_bins_training_frequency(cancer):
     assert result["top"][0]["roc_auc"] == pytest.approx(roc_auc_score(y_hold, rate.reindex(hold_bins[:, 0]).fillna(y_train.mean())))
 
 
+@pytest.mark.slow      # a timing at scale
 def test_wide_data_takes_seconds():
     """10,000 rows x 5,000 numeric columns, one of them a leak, and 1,000 text columns: measured in CPU
     seconds of this process (the machine is shared), with a generous bound."""

@@ -92,6 +92,7 @@ def parquet_with_champion(binary, tmp_path_factory):
     return {"out": out, "stdout": stdout.getvalue()}
 
 
+@pytest.mark.slow      # train.py as a process
 def test_binary_run_writes_an_mlflow_model_that_predicts(binary):
     import mlflow.pyfunc
 
@@ -107,6 +108,7 @@ def test_binary_run_writes_an_mlflow_model_that_predicts(binary):
     assert names == ["age", "income", "city", "member"]      # request_id is not a feature
 
 
+@pytest.mark.slow      # train.py as a process
 def test_binary_metrics(binary):
     doc = read_json(binary["out"] / "metrics.json")
     assert doc == read_json(binary["out"] / "model" / "metrics.json")
@@ -136,6 +138,7 @@ def test_binary_metrics(binary):
     assert sum(calibration["reliability"]["counts"]) == 120
 
 
+@pytest.mark.slow      # train.py as a process
 def test_binary_run_logs_progress_and_tracks_to_mlflow(binary):
     out = binary["proc"].stdout
     for phrase in ("reading 1 data file", "600 labelled rows", "training hist_gradient_boosting", "holdout (120 rows)"):
@@ -146,6 +149,7 @@ def test_binary_run_logs_progress_and_tracks_to_mlflow(binary):
     assert (params / "algorithm").read_text() == "hist_gradient_boosting"
 
 
+@pytest.mark.slow      # train.py as a process
 def test_reference_profile_and_sample(binary):
     reference = binary["out"] / "model" / "reference"
     profile = read_json(reference / "profile.json")
@@ -165,6 +169,7 @@ def test_reference_profile_and_sample(binary):
     assert len(sample) == 500 and sample.notna().all(axis=None)           # complete rows first
 
 
+@pytest.mark.slow      # train.py as a process
 def test_parquet_folder_skips_markers_and_hidden_files(parquet_with_champion):
     doc = read_json(parquet_with_champion["out"] / "metrics.json")
     assert [Path(f).name for f in doc["data_files"]] == ["part-00000.parquet", "part-00001.parquet"]
@@ -172,6 +177,7 @@ def test_parquet_folder_skips_markers_and_hidden_files(parquet_with_champion):
     assert "reading 2 data files" in parquet_with_champion["stdout"]
 
 
+@pytest.mark.slow      # train.py as a process
 def test_champion_scored_on_the_same_holdout(binary, parquet_with_champion):
     first = read_json(binary["out"] / "metrics.json")
     second = read_json(parquet_with_champion["out"] / "metrics.json")
@@ -186,6 +192,7 @@ def test_champion_scored_on_the_same_holdout(binary, parquet_with_champion):
     assert "champion on the same holdout" in parquet_with_champion["stdout"]
 
 
+@pytest.mark.slow      # train.py as a process
 def test_multiclass_with_an_incompatible_champion(binary, tmp_path):
     from sklearn.datasets import load_iris
 
@@ -343,6 +350,7 @@ def test_bad_data_fails_with_one_clear_line(case, tmp_path, capsys):
     assert "error: " + read_json(tmp_path / "out" / "error.json")["message"] == lines[0]
 
 
+@pytest.mark.slow      # train.py as a process
 @pytest.mark.parametrize("case", ["missing target", "corrupt parquet", "class of one row", "huge values"])
 def test_bad_data_as_a_process_exits_2_without_traceback(case, tmp_path):
     build, names, phrases = BAD_DATA[case]
@@ -367,6 +375,7 @@ def test_load_training_data_directly(tmp_path):
         load_training_data([folder], "Default")
 
 
+@pytest.mark.slow      # train.py as a process
 def test_usage_errors_exit_2_from_argparse(tmp_path):
     done = run_train("--data", tmp_path, "--target", "y", "--model-name", "m", "--output", tmp_path, "--test-size", "2")
     assert done.returncode == 2 and "--test-size" in done.stderr
