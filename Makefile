@@ -6,13 +6,23 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 INFRA_VENV := .venv-infra
 
-.PHONY: demo test faults install up bench clean
+.PHONY: demo test unit lint faults install up bench clean
 
 demo: install
 	$(VENV)/bin/mlops demo
 
 test: install $(INFRA_VENV)/.installed
 	$(PY) -m pytest -q -m "not faults"
+
+# the fast tests alone: no Azurite, local stack, server process, nor the slow ones (under a minute)
+unit: install
+	$(PY) -m pytest -q -m "not stack and not slow and not faults"
+
+# ruff over the whole tree; mypy over the packages that are type-clean (pyproject.toml configures both)
+MYPY_PATHS := lifecycle functions monitoring training function_app.py
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(MYPY_PATHS)
 
 # the crash matrix: the whole stack killed at 21 points of the lifecycle and started again (~15 min)
 faults: install
