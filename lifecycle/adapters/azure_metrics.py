@@ -26,12 +26,24 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lifecycle.adapters.azure_monitor_answers import (
+    CAPACITY_METRIC,
+    LATENCY_METRICS,
+    UTILISATION_METRICS,
+    PlatformAggregates,
+    aggregates_of,
+    as_utc,
+    cell,
+    describe_partial_error,
+    service_error,
+    traffic_window_of,
+    utilisation_of,
+)
 from lifecycle.adapters.azure_workspace import default_credential
-from lifecycle.ml import NoTrafficLogs, RequestSample, TrafficWindow, Utilisation
+from lifecycle.ml import NoTrafficLogs, TrafficWindow, Utilisation
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +52,7 @@ SAMPLE_LIMIT = 20_000
 # An empty window is only a deployment without traffic if the endpoint has logged requests lately.
 ENDPOINT_LOOKBACK = timedelta(days=1)
 METRICS_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
-LATENCY_METRICS = {"mean": "RequestLatency", "p50": "RequestLatency_P50", "p90": "RequestLatency_P90",
-                   "p95": "RequestLatency_P95", "p99": "RequestLatency_P99"}
 DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
-UTILISATION_METRICS = {"cpu": "CpuUtilizationPercentage", "memory": "CpuMemoryUtilizationPercentage"}
-CAPACITY_METRIC = "DeploymentCapacity"
 WORKSPACE_SETTING = "LOG_ANALYTICS_WORKSPACE_ID"
 REGION_SETTING = "AZURE_LOCATION"
 
@@ -72,22 +80,6 @@ class TrafficLogsMissing(MetricsNotConfigured, NoTrafficLogs):
 
 class InvalidName(MetricsError, ValueError):
     """An endpoint or deployment name that is not a valid Azure ML name (refused before any request)."""
-
-
-@dataclass(frozen=True)
-class PlatformAggregates:
-    """A deployment's traffic over a window from the endpoint's platform metrics (no per-request samples)."""
-    deployment: str
-    requests: int
-    server_errors: int
-    status_classes: dict[str, int] = field(default_factory=dict)    # "2xx" -> requests
-    latency_ms: dict[str, float] = field(default_factory=dict)      # mean/p50/.../p99: request-weighted over minutes
-    worst_minute_ms: dict[str, float] = field(default_factory=dict)  # the highest one-minute value of each
-    minutes: int = 0                                                 # minutes with traffic
-
-    def traffic_window(self) -> TrafficWindow:
-        return TrafficWindow(deployment=self.deployment, samples=(), requests=self.requests,
-                             server_errors=self.server_errors)
 
 
 class AzureMonitorMetrics:
@@ -139,10 +131,10 @@ class AzureMonitorMetrics:
             tables = result.partial_data or []
             log.warning("Log Analytics answered part of the traffic query for %s/%s (%s to %s): %s; "
                         "using the rows it returned", endpoint, deployment, start.isoformat(), end.isoformat(),
-                        _describe(result.partial_error))
+                        describe_partial_error(result.partial_error))
         else:
             tables = result.tables
-        window = _traffic_window(deployment, [row for table in tables for row in table.rows])
+        window = traffic_window_of(deployment, [row for table in tables for row in table.rows])
         if window.requests == 0 and not self._endpoint_logged(workspace_id, endpoint, end - ENDPOINT_LOOKBACK, end):
             raise TrafficLogsMissing(self._no_traffic_logs(endpoint, f"not one request of {endpoint} logged in the "
                                                                      f"{ENDPOINT_LOOKBACK.days * 24} h before {end.isoformat()}"))
@@ -157,7 +149,7 @@ class AzureMonitorMetrics:
         except HttpResponseError as err:
             raise self._logs_error(err, endpoint, "*") from err
         tables = getattr(result, "tables", None) or getattr(result, "partial_data", None) or []
-        return any(int(_cell(row, "Rows") or 0) > 0 for table in tables for row in table.rows)
+        return any(int(cell(row, "Rows") or 0) > 0 for table in tables for row in table.rows)
 
     def _no_traffic_logs(self, endpoint: str, why: str) -> str:
         return (f"no traffic logs for {endpoint} in Log Analytics workspace {self.log_analytics_workspace_id}: is "
@@ -183,7 +175,7 @@ class AzureMonitorMetrics:
                                              filter=f"deployment eq '{deployment}'")
         except HttpResponseError as err:
             raise self._metrics_error(err, endpoint, deployment) from err
-        return _aggregates(deployment, counts, latency)
+        return aggregates_of(deployment, counts, latency)
 
     def utilisation(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> Utilisation:
         """Mean CPU and memory of the deployment's instances over the window (each a percentage of one instance,
@@ -202,7 +194,7 @@ class AzureMonitorMetrics:
                                               **common)
         except HttpResponseError as err:
             raise self._metrics_error(err, endpoint, deployment) from err
-        return _utilisation(deployment, usage, capacity)
+        return utilisation_of(deployment, usage, capacity)
 
     def endpoint_resource_id(self, endpoint: str) -> str:
         return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
@@ -265,12 +257,12 @@ class AzureMonitorMetrics:
         status = getattr(err, "status_code", None)
         if _auth_failure(err):
             return MetricsAuthError(
-                f"Azure Monitor refused to read {what} ({_service_error(err)}): give the Function App's identity the "
+                f"Azure Monitor refused to read {what} ({service_error(err)}): give the Function App's identity the "
                 f"Log Analytics Reader role on that workspace, or check the credential")
         if status == 404:
-            return MetricsNotConfigured(f"could not read {what}: the workspace was not found ({_service_error(err)}); "
+            return MetricsNotConfigured(f"could not read {what}: the workspace was not found ({service_error(err)}); "
                                         f"check {WORKSPACE_SETTING}")
-        detail = _service_error(err)
+        detail = service_error(err)
         if status == 400 and TRAFFIC_TABLE.lower() in detail.lower():
             return TrafficLogsMissing(self._no_traffic_logs(
                 endpoint, f"the workspace has no {TRAFFIC_TABLE} table: {detail}; a diagnostic setting on the online "
@@ -280,11 +272,11 @@ class AzureMonitorMetrics:
     def _metrics_error(self, err: Any, endpoint: str, deployment: str) -> MetricsError:
         what = f"the platform metrics of {endpoint}/{deployment} at {self.metrics_endpoint}"
         if _auth_failure(err):
-            return MetricsAuthError(f"Azure Monitor refused to read {what} ({_service_error(err)}): give the "
+            return MetricsAuthError(f"Azure Monitor refused to read {what} ({service_error(err)}): give the "
                                     f"Function App's identity the Monitoring Reader role on the endpoint, or check "
                                     f"the credential")
         return MetricsError(f"the query for {what} failed (HTTP {getattr(err, 'status_code', None) or '-'}: "
-                            f"{_service_error(err)}); the region must be the endpoint's own ({REGION_SETTING})")
+                            f"{service_error(err)}); the region must be the endpoint's own ({REGION_SETTING})")
 
 
 # -- the query -------------------------------------------------------------------------------------------
@@ -332,123 +324,11 @@ def _kql_datetime(value: datetime) -> str:
     return f"datetime({value.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')})"
 
 
-def _utc(value: datetime) -> datetime:
-    """Aware UTC; a naive datetime is taken to be UTC already."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _span(since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
-    start, end = _utc(since), _utc(until) if until is not None else datetime.now(UTC)
+    start, end = as_utc(since), as_utc(until) if until is not None else datetime.now(UTC)
     if start >= end:
         raise ValueError(f"empty metrics window: since {start.isoformat()} is not before until {end.isoformat()}")
     return start, end
-
-
-# -- reading the answers -----------------------------------------------------------------------------------
-
-def _traffic_window(deployment: str, rows: list[Any]) -> TrafficWindow:
-    requests = server_errors = 0
-    samples: list[RequestSample] = []
-    for row in rows:
-        kind = _cell(row, "Kind")
-        if kind == "total":
-            requests, server_errors = int(_cell(row, "Requests") or 0), int(_cell(row, "ServerErrors") or 0)
-        elif kind == "sample":
-            sample = _sample(row)
-            if sample is not None:
-                samples.append(sample)
-    samples.sort(key=lambda s: s.time)
-    server_errors = max(server_errors, sum(1 for s in samples if s.status >= 500))
-    return TrafficWindow(deployment=deployment, samples=tuple(samples),
-                         requests=max(requests, len(samples)), server_errors=server_errors)
-
-
-def _sample(row: Any) -> RequestSample | None:
-    when, status, latency = _cell(row, "TimeGenerated"), _cell(row, "Status"), _cell(row, "LatencyMs")
-    if status is None or latency is None or not isinstance(when, datetime):
-        return None                                       # a log line without the fields the judge needs
-    status, model = int(status), _cell(row, "ModelStatus")
-    if model is not None and int(model) >= 500 and status < 500:
-        status = int(model)                               # the model failed; the endpoint answered 424
-    return RequestSample(time=_utc(when).timestamp(), status=status, latency_ms=float(latency),
-                         request_id=str(_cell(row, "XRequestId") or _cell(row, "XMSClientRequestId") or ""))
-
-
-def _cell(row: Any, column: str) -> Any:
-    """A LogsTableRow's value by column name; None if the table has no such column."""
-    try:
-        return row[column]
-    except (KeyError, ValueError, IndexError):
-        return None
-
-
-def _aggregates(deployment: str, counts: list[Any], latency: list[Any]) -> PlatformAggregates:
-    per_minute: dict[datetime, float] = {}
-    classes: dict[str, float] = {}
-    errors = 0.0
-    for metric in _metrics(counts):
-        for series in metric.timeseries:
-            dims = {k.lower(): str(v or "") for k, v in series.metadata_values.items()}
-            status_class, model_status = dims.get("statuscodeclass", ""), dims.get("modelstatuscode", "")
-            failed = status_class.startswith("5") or model_status.startswith("5")
-            for point in series.data:
-                value = point.average or 0.0
-                per_minute[point.timestamp] = per_minute.get(point.timestamp, 0.0) + value
-                classes[status_class or "unknown"] = classes.get(status_class or "unknown", 0.0) + value
-                errors += value if failed else 0.0
-    weighted: dict[str, float] = {}
-    worst: dict[str, float] = {}
-    by_name = {name: key for key, name in LATENCY_METRICS.items()}
-    for metric in _metrics(latency):
-        key = by_name.get(metric.name)
-        points = [(p.timestamp, p.average) for s in metric.timeseries for p in s.data if p.average is not None]
-        if key is None or not points:
-            continue
-        weights = [per_minute.get(when, 0.0) for when, _ in points]
-        if sum(weights) <= 0:
-            weights = [1.0] * len(points)                 # no counts for those minutes: plain mean
-        weighted[key] = sum(w * v for w, (_, v) in zip(weights, points)) / sum(weights)
-        worst[key] = max(v for _, v in points)
-    return PlatformAggregates(deployment=deployment, requests=round(sum(per_minute.values())),
-                              server_errors=round(errors), status_classes={k: round(v) for k, v in classes.items()},
-                              latency_ms=weighted, worst_minute_ms=worst,
-                              minutes=sum(1 for v in per_minute.values() if v > 0))
-
-
-def _utilisation(deployment: str, usage: list[Any], capacity: list[Any]) -> Utilisation:
-    by_name = {name: key for key, name in UTILISATION_METRICS.items()}
-    means: dict[str, float | None] = {"cpu": None, "memory": None}
-    detail: dict[str, float] = {}
-    last_minute: dict[datetime, set[str]] = {}
-    for metric in _metrics(usage):
-        key = by_name.get(metric.name)
-        points = []
-        for series in metric.timeseries:
-            instance = next((str(v) for k, v in series.metadata_values.items() if k.lower() == "instanceid"), "")
-            for point in series.data:
-                if point.average is not None:
-                    points.append(point.average)
-                    last_minute.setdefault(point.timestamp, set()).add(instance)
-        if key and points:
-            means[key] = sum(points) / len(points)
-            detail[f"{key}_max_percent"] = max(points)
-    counts = [(p.timestamp, p) for m in _metrics(capacity) for s in m.timeseries for p in s.data
-              if p.average is not None or p.maximum is not None]
-    instances = None
-    if counts:
-        latest = max(counts, key=lambda c: c[0])[1]
-        instances = round(latest.average if latest.average is not None else latest.maximum)
-        detail["instances_max"] = max(p.maximum if p.maximum is not None else p.average for _, p in counts)
-    if last_minute:
-        detail["instances_reporting"] = len(last_minute[max(last_minute)])
-        instances = instances if instances is not None else int(detail["instances_reporting"])
-    detail["minutes"] = len(last_minute)
-    return Utilisation(deployment=deployment, cpu_percent=means["cpu"], memory_percent=means["memory"],
-                       instances=instances, detail=detail)
-
-
-def _metrics(results: list[Any]) -> list[Any]:
-    return [metric for result in results for metric in result.metrics]
 
 
 def _auth_failure(err: Any) -> bool:
@@ -456,31 +336,3 @@ def _auth_failure(err: Any) -> bool:
     # LogsQueryClient re-raises the pipeline's ClientAuthenticationError as a plain HttpResponseError
     return (isinstance(err, ClientAuthenticationError) or isinstance(err.__context__, ClientAuthenticationError)
             or getattr(err, "status_code", None) in (401, 403))
-
-
-def _service_error(err: Any) -> str:
-    """'code: message' from the service's error body (the innermost message), else the exception's message."""
-    response = getattr(err, "response", None)
-    try:
-        body = response.json() if response is not None else None
-    except Exception:                                     # not JSON: fall back to the message
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        code, inner = error.get("code", ""), error
-        while isinstance(inner.get("innererror"), dict):
-            inner = inner["innererror"]
-        message = inner.get("message") or error.get("message") or ""
-        return f"{code}: {message}" if code else message
-    message = getattr(err, "message", None) or str(err)
-    return message.splitlines()[0] if message else type(err).__name__
-
-
-def _describe(error: Any) -> str:
-    if error is None:
-        return "no error details"
-    details = []
-    for detail in error.details or []:                    # mappings (the SDK's ErrorDetail models)
-        inner = detail.get("innererror") if hasattr(detail, "get") else None
-        details.append((inner or {}).get("message") or (detail.get("message") if hasattr(detail, "get") else ""))
-    return "; ".join(filter(None, [f"{error.code}: {error.message}", *details]))
