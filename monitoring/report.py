@@ -12,21 +12,34 @@ is never read as mathtext.
 """
 from __future__ import annotations
 
-import html
-import io
 import math
-import re
 from collections import Counter
-from contextlib import ExitStack
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+
+from monitoring.report_format import (
+    Markup,
+    as_float,
+    bullet_list,
+    e,
+    flag,
+    marked,
+    mpl_text,
+    none_note,
+    num,
+    pct,
+    pct_points,
+    section,
+    short,
+    table,
+)
+from monitoring.report_plots import Plots, distribution_plot
 
 DEFAULT_DECISIVE = {"numeric": "normalized_wasserstein", "categorical": "jensen_shannon"}
 DRIFT_METRICS = {"normalized_wasserstein": "norm. Wasserstein", "psi": "PSI", "jensen_shannon": "Jensen-Shannon"}
 QUALITY = {"null_rate": "nulls", "type_error_rate": "type errors", "out_of_range_rate": "out of range"}
 PERFORMANCE = ("accuracy", "f1", "precision", "recall", "roc_auc")
 PLOTTED_PERFORMANCE = {"accuracy": "#1f77b4", "f1": "#ff7f0e"}
-REFERENCE_COLOUR, CURRENT_COLOUR = "#9aa5b1", "#d9534f"
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;color:#222;max-width:1100px;margin:1.5em auto;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
@@ -39,20 +52,12 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b52b27;font-
 svg{max-width:100%;height:auto}"""
 
 
-class Markup(str):
-    """Text that is already HTML: inserted as it is. Every other str is escaped."""
-
-
-def e(value) -> str:
-    return value if isinstance(value, Markup) else html.escape(str(value))
-
-
 def render_report(profile: dict, results: list[dict], *, title: str) -> str:
     """One HTML document over every result (oldest first); the latest result is shown in detail."""
     profile = profile or {}
     results = [r or {} for r in results]
     latest = results[-1] if results else {}
-    with _Plots() as plots:
+    with Plots() as plots:
         sections = [_header(profile, results, latest, title),
                     _features(latest, "features", "Data drift", plots, profile),
                     _features(latest, "outputs", "Prediction drift", plots, {}),
@@ -79,20 +84,20 @@ def _header(profile: dict, results: list[dict], latest: dict, title: str) -> str
     rows = [("model", window.get("model")), ("endpoint", window.get("endpoint")),
             ("deployment", window.get("deployment")),
             ("window", f"{window.get('start') or '?'} → {window.get('end') or '?'}"),
-            ("rows", _num(window.get("rows"))), ("labelled rows", _num(window.get("labelled"))),
+            ("rows", num(window.get("rows"))), ("labelled rows", num(window.get("labelled"))),
             ("windows in this report", str(len(results)))]
     if profile.get("rows") is not None:
-        rows.append(("reference rows", _num(profile["rows"])))
-    parts = [f"<h1>{e(title)}</h1>", _table(["", ""], [[Markup(f"<th>{e(k)}</th>"), v] for k, v in rows], head=False)]
+        rows.append(("reference rows", num(profile["rows"])))
+    parts = [f"<h1>{e(title)}</h1>", table(["", ""], [[Markup(f"<th>{e(k)}</th>"), v] for k, v in rows], head=False)]
     if not profile.get("features"):
-        parts.append(_none("No reference profile is available for this model: the distributions below come from "
+        parts.append(none_note("No reference profile is available for this model: the distributions below come from "
                            "the monitoring records alone."))
     if not results:
-        parts.append(_none("No monitoring results yet."))
+        parts.append(none_note("No monitoring results yet."))
     alerts = latest.get("alerts") or []
     parts.append("<h2>Alerts</h2>")
     if alerts:
-        parts.append(_table(["type", "condition", "summary"],
+        parts.append(table(["type", "condition", "summary"],
                             [[Markup(f'<span class="bad">{e(a.get("type", ""))}</span>'), a.get("condition", ""),
                               a.get("summary", "")] for a in alerts]))
     else:
@@ -104,15 +109,15 @@ def _header(profile: dict, results: list[dict], latest: dict, title: str) -> str
     return "\n".join(parts)
 
 
-def _features(latest: dict, side: str, heading: str, plots: _Plots, profile: dict) -> str:
+def _features(latest: dict, side: str, heading: str, plots: Plots, profile: dict) -> str:
     drift = latest.get("drift")
     if not drift:
-        return _section(heading, _none("No drift result for this window (no data in it?)."))
+        return section(heading, none_note("No drift result for this window (no data in it?)."))
     features = drift.get(side) or {}
     if not features:
         why = ("no model output is profiled for prediction drift" if side == "outputs"
                else "no profiled feature was present in this window")
-        return _section(heading, _none(f"Nothing to compare: {why}."))
+        return section(heading, none_note(f"Nothing to compare: {why}."))
     decisive = drift.get("thresholds") or {}
     order = sorted(features, key=lambda n: (not features[n].get("drifted"),
                                             -_severity(features[n], decisive) if features[n].get("drifted") else 0))
@@ -133,8 +138,8 @@ def _features(latest: dict, side: str, heading: str, plots: _Plots, profile: dic
         badge = ' <span class="badge">drifted</span>' if f.get("drifted") else ""
         parts.append(f'<div class="card{" drifted" if f.get("drifted") else ""}"><h3>{e(name)}{badge}</h3>'
                      f'<div class="note">{e(f.get("kind", ""))}, {e(DRIFT_METRICS.get(metric, metric))} '
-                     f'{e(_num(value))} (threshold {e(_num(limit))})</div>{_distribution(plots, f)}</div>')
-    return _section(heading, "\n".join(parts))
+                     f'{e(num(value))} (threshold {e(num(limit))})</div>{distribution_plot(plots, f)}</div>')
+    return section(heading, "\n".join(parts))
 
 
 def _drift_table(features: dict, order: list[str], decisive: dict) -> str:
@@ -143,25 +148,25 @@ def _drift_table(features: dict, order: list[str], decisive: dict) -> str:
         f = features[name]
         metrics, flags, quality = f.get("metrics") or {}, f.get("flags") or {}, f.get("quality") or {}
         chosen = set(decisive.get(f"decisive_{f.get('kind')}") or [DEFAULT_DECISIVE.get(f.get("kind"), "")])
-        row = [name, f.get("kind", ""), _flag(f.get("drifted"), "drifted")]
+        row = [name, f.get("kind", ""), flag(f.get("drifted"), "drifted")]
         for metric in DRIFT_METRICS:
             css = " ".join(c for c, on in (("bad", flags.get(metric)), ("dec", metric in chosen)) if on)
-            row.append(_marked(_num(metrics.get(metric)), False, css=css))
+            row.append(marked(num(metrics.get(metric)), False, css=css))
         test = "ks_pvalue" if "ks_pvalue" in metrics else "chi2_pvalue"
-        row.append(_marked(f"{_num(metrics.get(test))} ({'KS' if test == 'ks_pvalue' else 'χ²'})", flags.get(test)))
+        row.append(marked(f"{num(metrics.get(test))} ({'KS' if test == 'ks_pvalue' else 'χ²'})", flags.get(test)))
         qflags = f.get("quality_flags") or {}
         for rate in QUALITY:
-            text = _pct(quality.get(rate))
+            text = pct(quality.get(rate))
             if f"reference_{rate}" in quality:
-                text += f" (ref {_pct(quality[f'reference_{rate}'])})"
-            row.append(_marked(text, qflags.get(rate)))
+                text += f" (ref {pct(quality[f'reference_{rate}'])})"
+            row.append(marked(text, qflags.get(rate)))
         rows.append(row)
     head = ["feature", "kind", "drifted", *DRIFT_METRICS.values(), "p-value (test)", *QUALITY.values()]
-    return (_table(head, rows) + '<p class="note">Bold: the metrics that decide drift; red: beyond its threshold '
+    return (table(head, rows) + '<p class="note">Bold: the metrics that decide drift; red: beyond its threshold '
             '(p-values: below it). Quality rates are flagged when they exceed the reference\'s by their threshold.</p>')
 
 
-def _drift_over_time(results: list[dict], plots: _Plots) -> str:
+def _drift_over_time(results: list[dict], plots: Plots) -> str:
     series: dict[str, dict[str, list[float]]] = {}
     limits: dict[str, float] = {}
     for i, result in enumerate(results):
@@ -169,18 +174,18 @@ def _drift_over_time(results: list[dict], plots: _Plots) -> str:
         for name, f in (drift.get("features") or {}).items():
             metric = _decisive(f, drift.get("thresholds") or {})
             values = series.setdefault(metric, {}).setdefault(name, [math.nan] * len(results))
-            values[i] = _float((f.get("metrics") or {}).get(metric))
+            values[i] = as_float((f.get("metrics") or {}).get(metric))
             if (f.get("thresholds") or {}).get(metric) is not None:
                 limits[metric] = f["thresholds"][metric]
     if not series:
-        return _section("Drift over time", _none("No drift results yet."))
+        return section("Drift over time", none_note("No drift results yet."))
     x = _times(results)
     fig = plots.figure(8, 0.6 + 2.2 * len(series))
     for k, (metric, lines) in enumerate(series.items()):
         ax = fig.add_subplot(len(series), 1, k + 1)
         ax.set_prop_cycle(color=[plots.colour(i, len(lines)) for i in range(len(lines))])
         for name, values in lines.items():
-            ax.plot(*_finite(x, values), marker="o", markersize=2.5, linewidth=1, label=_mpl(_short(name, 20)))
+            ax.plot(*_finite(x, values), marker="o", markersize=2.5, linewidth=1, label=mpl_text(short(name, 20)))
         if metric in limits:
             ax.axhline(limits[metric], color="black", linestyle="--", linewidth=0.8, label="threshold")
         ax.set_ylabel(DRIFT_METRICS.get(metric, metric))
@@ -189,43 +194,43 @@ def _drift_over_time(results: list[dict], plots: _Plots) -> str:
     plots.time_axis(fig, x)
     fig.subplots_adjust(left=0.08, right=0.7, bottom=0.45 / (0.6 + 2.2 * len(series)), top=0.97, hspace=0.3)
     note = '<p class="note">Each feature\'s deciding metric per window (x: window end), with its threshold.</p>'
-    return _section("Drift over time", note + plots.svg(fig))
+    return section("Drift over time", note + plots.svg(fig))
 
 
-def _performance(results: list[dict], latest: dict, plots: _Plots) -> str:
+def _performance(results: list[dict], latest: dict, plots: Plots) -> str:
     perf, estimate = latest.get("performance"), latest.get("estimated_performance")
     parts: list[str] = []
     if perf is None and estimate is None:
-        parts.append(_none("No labels in this window, and no estimate of the performance."))
+        parts.append(none_note("No labels in this window, and no estimate of the performance."))
     else:
         if perf is None:
-            parts.append(_none("No labels in this window: only the estimate (CBPE) is shown."))
+            parts.append(none_note("No labels in this window: only the estimate (CBPE) is shown."))
         measured = (perf or {}).get("metrics") or {}
         estimated = (estimate or {}).get("metrics") or {}
         baseline = (perf or {}).get("baseline") or {}
-        parts.append(_table(["metric", "measured", "estimated", "holdout baseline"],
-                            [[m, _num(measured.get(m)), _num(estimated.get(m)), _num(baseline.get(m))]
+        parts.append(table(["metric", "measured", "estimated", "holdout baseline"],
+                            [[m, num(measured.get(m)), num(estimated.get(m)), num(baseline.get(m))]
                              for m in PERFORMANCE if m in measured or m in estimated or m in baseline]))
         if perf is not None:
             classes = ", classes " + ", ".join(map(str, perf["classes"])) if perf.get("classes") else ""
-            parts.append(f'<p class="note">{e(_num(perf.get("rows")) + " labelled rows" + classes)}.</p>')
+            parts.append(f'<p class="note">{e(num(perf.get("rows")) + " labelled rows" + classes)}.</p>')
         if estimate is not None:
             text = (f"Estimate: {estimate.get('method', '?')}, {'' if estimate.get('calibrated') else 'not '}calibrated"
-                    f" (calibration error {_num(estimate.get('calibration_error'))}), "
-                    f"{_num(estimate.get('rows'))} rows" + (f"; {estimate['reason']}" if estimate.get("reason") else ""))
+                    f" (calibration error {num(estimate.get('calibration_error'))}), "
+                    f"{num(estimate.get('rows'))} rows" + (f"; {estimate['reason']}" if estimate.get("reason") else ""))
             parts.append(f'<p class="note">{e(text)}.</p>')
     if any(r.get("performance") or r.get("estimated_performance") for r in results):
         parts.append(_performance_plot(results, plots))
-    return _section("Performance", "\n".join(parts))
+    return section("Performance", "\n".join(parts))
 
 
-def _performance_plot(results: list[dict], plots: _Plots) -> str:
+def _performance_plot(results: list[dict], plots: Plots) -> str:
     x = _times(results)
     fig = plots.figure(8, 2.8)
     ax = fig.add_subplot()
 
     def values(section: str, key: str, metric: str) -> list[float]:
-        return [_float((((r.get(section) or {}).get(key)) or {}).get(metric)) for r in results]
+        return [as_float((((r.get(section) or {}).get(key)) or {}).get(metric)) for r in results]
     for metric, colour in PLOTTED_PERFORMANCE.items():
         ax.plot(*_finite(x, values("performance", "metrics", metric)), color=colour, marker="o", markersize=3,
                 label=f"{metric} (measured)")
@@ -245,135 +250,58 @@ def _performance_plot(results: list[dict], plots: _Plots) -> str:
 
 def _concept(c: dict | None) -> str:
     if not c:
-        return _section("Concept drift", _none("No labels in this window: concept drift needs them."))
-    parts: list[str] = [_marked("Concept drift detected." if c.get("detected") else "No concept drift detected.",
+        return section("Concept drift", none_note("No labels in this window: concept drift needs them."))
+    parts: list[str] = [marked("Concept drift detected." if c.get("detected") else "No concept drift detected.",
                      c.get("detected"), ok=True, tag="p")]
-    parts += [_list(c.get("reasons"))]
+    parts += [bullet_list(c.get("reasons"))]
     drop = c.get("performance_drop") or {}
     if drop:
-        parts.append(_table(["metric", "current", "baseline", "drop", "p-value", "significant"],
-                            [[m, _num(d.get("current")), _num(d.get("baseline")), _num(d.get("drop")),
-                              _num(d.get("pvalue")), _flag(d.get("significant"), "yes")] for m, d in drop.items()]))
+        parts.append(table(["metric", "current", "baseline", "drop", "p-value", "significant"],
+                            [[m, num(d.get("current")), num(d.get("baseline")), num(d.get("drop")),
+                              num(d.get("pvalue")), flag(d.get("significant"), "yes")] for m, d in drop.items()]))
     relation = c.get("relation") or {}
     if relation:
         parts.append("<h3>Relation of each feature to the label</h3>")
-        parts.append(_table(["feature", "shift", "p-value", "drifted"],
-                            [[f, _num(r.get("shift")), _num(r.get("pvalue")), _flag(r.get("drifted"), "yes")]
+        parts.append(table(["feature", "shift", "p-value", "drifted"],
+                            [[f, num(r.get("shift")), num(r.get("pvalue")), flag(r.get("drifted"), "yes")]
                              for f, r in sorted(relation.items(), key=lambda kv: not kv[1].get("drifted"))]))
-    return _section("Concept drift", "\n".join(parts))
+    return section("Concept drift", "\n".join(parts))
 
 
 def _fairness(f: dict | None) -> str:
     if not f:
-        return _section("Fairness", _none("No fairness result for this window (no sensitive column, or no labels)."))
+        return section("Fairness", none_note("No fairness result for this window (no sensitive column, or no labels)."))
     groups = f.get("groups") or {}
     parts = [f'<p>Sensitive column: <b>{e(f.get("sensitive_column", "?"))}</b></p>',
-             _table(["group", "count", "selection rate", "accuracy", "false positive rate", "false negative rate"],
-                    [[g, _num(v.get("count")), _num(v.get("selection_rate")), _num(v.get("accuracy")),
-                      _num(v.get("false_positive_rate")), _num(v.get("false_negative_rate"))] for g, v in groups.items()])]
+             table(["group", "count", "selection rate", "accuracy", "false positive rate", "false negative rate"],
+                    [[g, num(v.get("count")), num(v.get("selection_rate")), num(v.get("accuracy")),
+                      num(v.get("false_positive_rate")), num(v.get("false_negative_rate"))] for g, v in groups.items()])]
     if f.get("excluded_groups"):
         parts.append(f'<p class="note">{e("Too small to compare: " + ", ".join(map(str, f["excluded_groups"])))}</p>')
     thresholds, rows = f.get("thresholds") or {}, []
     for metric, lower_is_bad in (("demographic_parity_difference", False), ("demographic_parity_ratio", True),
                                  ("equalized_odds_difference", False)):
-        value, limit = _float(f.get(metric)), thresholds.get(metric)
+        value, limit = as_float(f.get(metric)), thresholds.get(metric)
         beyond = limit is not None and math.isfinite(value) and (value < limit if lower_is_bad else value > limit)
-        rows.append([metric.replace("_", " "), _num(value), _num(limit), _flag(beyond, "yes")])
-    parts.append(_table(["metric", "value", "threshold", "beyond"], rows))
-    parts.append(_marked("Fairness threshold breached." if f.get("breached") else "Within the fairness thresholds.",
+        rows.append([metric.replace("_", " "), num(value), num(limit), flag(beyond, "yes")])
+    parts.append(table(["metric", "value", "threshold", "beyond"], rows))
+    parts.append(marked("Fairness threshold breached." if f.get("breached") else "Within the fairness thresholds.",
                          f.get("breached"), ok=True, tag="p"))
-    parts.append(_list(f.get("reasons")))
-    return _section("Fairness", "\n".join(parts))
+    parts.append(bullet_list(f.get("reasons")))
+    return section("Fairness", "\n".join(parts))
 
 
 def _utilisation(u: dict | None) -> str:
     if not u:
-        return _section("Utilisation", _none("No utilisation figures for this window."))
+        return section("Utilisation", none_note("No utilisation figures for this window."))
     latency = u.get("latency_ms") or {}
-    rows = [("deployment", u.get("deployment")), ("request rate (/s)", _num(u.get("request_rate"))),
-            ("latency p50 (ms)", _num(latency.get("p50"))), ("latency p95 (ms)", _num(latency.get("p95"))),
-            ("error rate", _pct(u.get("error_rate"))), ("CPU", _pct_points(u.get("cpu_percent"))),
-            ("memory", _pct_points(u.get("memory_percent"))), ("instances", _num(u.get("instances"))),
+    rows = [("deployment", u.get("deployment")), ("request rate (/s)", num(u.get("request_rate"))),
+            ("latency p50 (ms)", num(latency.get("p50"))), ("latency p95 (ms)", num(latency.get("p95"))),
+            ("error rate", pct(u.get("error_rate"))), ("CPU", pct_points(u.get("cpu_percent"))),
+            ("memory", pct_points(u.get("memory_percent"))), ("instances", num(u.get("instances"))),
             ("recommendation", Markup(f'<b>{e(u.get("recommendation") or "–")}</b>'))]
-    body = _table(["", ""], [[Markup(f"<th>{e(k)}</th>"), "–" if v is None else v] for k, v in rows], head=False)
-    return _section("Utilisation", body + _list(u.get("reasons")))
-
-
-# ---- plots -------------------------------------------------------------------------------------------------
-
-class _Plots:
-    """matplotlib figures as inline SVG: text kept as text, ids unique per figure, no timestamp."""
-
-    def __enter__(self) -> _Plots:
-        import matplotlib
-        import matplotlib.dates  # registers the datetime converter
-        from matplotlib.figure import Figure
-        self._figure, self._dates, self._count = Figure, matplotlib.dates, 0
-        self._stack = ExitStack()
-        self._stack.enter_context(matplotlib.rc_context({
-            "svg.fonttype": "none", "svg.hashsalt": "mlops-report", "font.size": 8,
-            "axes.spines.top": False, "axes.spines.right": False}))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
-
-    def figure(self, width: float, height: float):
-        return self._figure(figsize=(width, height))
-
-    def colour(self, i: int, n: int):
-        import matplotlib
-        return matplotlib.colormaps["tab10" if n <= 10 else "tab20"](i % 20)
-
-    def time_axis(self, fig, x: list) -> None:
-        if x and isinstance(x[0], datetime):
-            locator = self._dates.AutoDateLocator(maxticks=8)
-            for ax in fig.axes:
-                if min(x) == max(x):               # one point in time: give the axis an hour either side
-                    ax.set_xlim(x[0] - timedelta(hours=1), x[0] + timedelta(hours=1))
-                ax.xaxis.set_major_locator(locator)
-                ax.xaxis.set_major_formatter(self._dates.ConciseDateFormatter(locator))
-        else:
-            for ax in fig.axes:
-                ax.set_xlabel("window")
-
-    def svg(self, fig) -> str:
-        buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
-        self._count += 1
-        text = buffer.getvalue()
-        prefix = f"r{self._count}-"
-        return re.sub(r'(\bid="|url\(#|href="#)', lambda m: m.group(1) + prefix, text[text.index("<svg"):])
-
-
-def _distribution(plots: _Plots, feature: dict) -> str:
-    from matplotlib.collections import PolyCollection
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import PercentFormatter
-    bins = [str(b) for b in feature.get("bins") or []]
-    reference, current = _shares(feature.get("reference_counts")), _shares(feature.get("current_counts"))
-    n = min(len(bins), len(reference), len(current))
-    if n == 0:
-        return _none("No bins to plot.")
-    labels = [_mpl(_short(b, 16)) for b in bins[:n]]
-    rotate = n > 8 or max(map(len, labels)) * n > 60
-    bottom = 0.3 + (0.055 * max(map(len, labels)) if rotate else 0.15)
-    fig = plots.figure(max(3.2, min(9.0, 1.0 + 0.26 * n)), 1.7 + bottom)
-    ax = fig.add_subplot()
-    width = 0.4
-    for offset, shares, colour in ((-width, reference, REFERENCE_COLOUR), (0.0, current, CURRENT_COLOUR)):
-        ax.add_collection(PolyCollection(
-            [[(i + offset, 0), (i + offset, s), (i + offset + width, s), (i + offset + width, 0)]
-             for i, s in enumerate(shares[:n])], facecolors=colour, edgecolors="none"))
-    ax.set_xlim(-0.7, n - 0.3)
-    ax.set_ylim(0, max(max(reference[:n]), max(current[:n]), 1e-9) * 1.12)
-    ax.set_xticks(range(n), labels, rotation=90 if rotate else 0, fontsize=7)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.legend(handles=[Patch(color=REFERENCE_COLOUR, label="reference"), Patch(color=CURRENT_COLOUR, label="current")],
-              loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, fontsize=7, frameon=False)
-    height = 1.7 + bottom
-    fig.subplots_adjust(left=0.55 / fig.get_figwidth(), right=0.98, bottom=bottom / height, top=1 - 0.3 / height)
-    return plots.svg(fig)
+    body = table(["", ""], [[Markup(f"<th>{e(k)}</th>"), "–" if v is None else v] for k, v in rows], head=False)
+    return section("Utilisation", body + bullet_list(u.get("reasons")))
 
 
 # ---- small pieces ------------------------------------------------------------------------------------------
@@ -386,7 +314,7 @@ def _decisive(feature: dict, thresholds: dict) -> str:
 
 def _severity(feature: dict, thresholds: dict) -> float:
     metric = _decisive(feature, thresholds)
-    value, limit = _float((feature.get("metrics") or {}).get(metric)), _float((feature.get("thresholds") or {}).get(metric))
+    value, limit = as_float((feature.get("metrics") or {}).get(metric)), as_float((feature.get("thresholds") or {}).get(metric))
     ratio = value / limit if limit and math.isfinite(value) else 0.0
     return ratio if math.isfinite(ratio) else 0.0
 
@@ -405,83 +333,3 @@ def _finite(x: list, values: list[float]) -> tuple[list, list[float]]:
     return [a for a, _ in kept], [v for _, v in kept]
 
 
-def _shares(counts) -> list[float]:
-    values = [_float(c) for c in counts or []]
-    values = [v if math.isfinite(v) else 0.0 for v in values]
-    total = sum(values)
-    return [v / total for v in values] if total > 0 else [0.0] * len(values)
-
-
-def _float(value) -> float:
-    try:
-        return float(value) if value is not None and not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _num(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    number = _float(value)
-    if math.isnan(number) and not isinstance(value, float):
-        return str(value)
-    if not math.isfinite(number):
-        return "–"
-    return f"{number:.2e}" if number and abs(number) < 1e-3 else f"{number:.3g}"
-
-
-def _pct(value) -> str:
-    number = _float(value)
-    return f"{100 * number:.1f}%" if math.isfinite(number) else "–"
-
-
-def _pct_points(value) -> str:
-    number = _float(value)
-    return f"{number:.1f}%" if math.isfinite(number) else "–"
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def _mpl(text: str) -> str:
-    """Literal text for matplotlib: a `$` pair would otherwise start mathtext."""
-    return text.replace("$", r"\$")
-
-
-def _flag(on, word: str) -> Markup:
-    return Markup(f'<span class="bad">{e(word)}</span>') if on else Markup("–")
-
-
-def _marked(text: str, bad, *, ok: bool = False, tag: str = "span", css: str = "") -> Markup:
-    css = "bad" if bad else ("ok" if ok else css)
-    return Markup(f'<{tag} class="{css}">{e(text)}</{tag}>' if css else f"<{tag}>{e(text)}</{tag}>")
-
-
-def _none(text: str) -> Markup:
-    return Markup(f'<p class="none">{e(text)}</p>')
-
-
-def _list(items) -> str:
-    return f"<ul>{''.join(f'<li>{e(i)}</li>' for i in items)}</ul>" if items else ""
-
-
-def _section(heading: str, body: str) -> str:
-    return f"<h2>{e(heading)}</h2>\n{body}"
-
-
-def _table(columns: list[str], rows: list[list], *, head: bool = True) -> str:
-    def cells(row: list) -> str:
-        return "".join(c if isinstance(c, Markup) and c.startswith("<th>") else
-                       f'<td{" class=n" if _numeric(c) else ""}>{e(c)}</td>' for c in row)
-
-    top = f"<tr>{''.join(f'<th>{e(c)}</th>' for c in columns)}</tr>" if head else ""
-    return f"<table>{top}{''.join(f'<tr>{cells(r)}</tr>' for r in rows)}</table>"
-
-
-def _numeric(cell) -> bool:
-    return not isinstance(cell, Markup) and bool(re.fullmatch(r"[-+]?[\d,.]+(e[-+]?\d+)?%?", str(cell)))
