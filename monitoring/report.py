@@ -5,8 +5,8 @@ A result is what one monitoring pass recorded (MonitorRun.result): window, drift
 performance, estimated_performance, concept_drift, fairness, utilisation and alerts. Any section may be None
 or missing: the page then says why there is nothing to show instead of failing.
 
-The plots are drawn here and nowhere else, once per report, with matplotlib's object API (no pyplot, so no
-global backend state), and inlined as SVG with text kept as text. Every piece of text taken from the data
+The sections are built here; the plots are drawn once per report by monitoring/report_plots.py (inline SVG,
+text kept as text) and the cells formatted by monitoring/report_format.py. Every piece of text taken from the data
 is HTML-escaped; matplotlib escapes what it writes into the SVG, and `$` is escaped so that a column name
 is never read as mathtext.
 """

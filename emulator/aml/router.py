@@ -43,9 +43,7 @@ import hmac
 import json
 import logging
 import random
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -55,6 +53,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from emulator import faults
+from emulator.aml.deployment_stats import STATUS_CLASSES, DeploymentStats, Sample, status_class
 from emulator.aml.guard import DEPLOYMENT_SECRET_HEADER
 from emulator.aml.upstream import Upstream
 
@@ -65,68 +64,9 @@ MIRROR_HEADER = "x-mirrored-request"       # marks the copies sent to the mirror
 MIRROR_FIELD = f"{MIRROR_HEADER}: true\r\n".encode()
 MAX_BODY = 64 * 1024 * 1024
 MAX_REQUEST_ID = 100          # the inference server refuses longer x-request-id values (431)
-STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 # on_scored(endpoint, deployment, request_body, response_body, status, latency_s, request_id)
 OnScored = Callable[[str, str, bytes, bytes, int, float, str], None]
-
-
-class Sample(NamedTuple):
-    time: float           # wall clock (time.time()) when the answer was ready
-    latency_ms: float     # from the request's arrival at the router to the deployment's answer
-    status: int
-    mirrored: bool = False  # a mirrored copy (its answer was discarded), not a client's request
-
-
-class DeploymentStats:
-    """Requests answered by one deployment: totals since the start, and the last `capacity` samples."""
-
-    __slots__ = ("requests", "status", "mirrored", "mirror_dropped", "_samples", "_lock")
-
-    def __init__(self, capacity: int) -> None:
-        self.requests = 0
-        self.status = dict.fromkeys(STATUS_CLASSES, 0)
-        self.mirrored = 0            # of `requests`, the mirrored copies
-        self.mirror_dropped = 0      # mirrored copies not sent: too many already in flight
-        self._samples: deque[Sample] = deque(maxlen=capacity)
-        self._lock = threading.Lock()
-
-    def record(self, status: int, latency_ms: float, now: float, mirrored: bool = False) -> None:
-        with self._lock:
-            self.requests += 1
-            self.status[_status_class(status)] += 1
-            if mirrored:
-                self.mirrored += 1
-                self._samples.append(Sample(now, latency_ms, status, True))
-            else:
-                self._samples.append(Sample(now, latency_ms, status))
-
-    def drop_mirror(self) -> None:
-        with self._lock:
-            self.mirror_dropped += 1
-
-    def samples(self, since: float | None = None) -> list[Sample]:
-        with self._lock:
-            taken = list(self._samples)
-        return taken if since is None else [s for s in taken if s.time >= since]
-
-    def summary(self, with_samples: bool = False) -> dict[str, Any]:
-        with self._lock:
-            requests, status, taken = self.requests, dict(self.status), list(self._samples)
-            mirrored, dropped = self.mirrored, self.mirror_dropped
-        latencies = sorted(s.latency_ms for s in taken)
-        out: dict[str, Any] = {
-            "requests": requests,
-            "status": status,
-            "mirrored": mirrored,
-            "mirror_dropped": dropped,
-            "latency_ms": {f"p{q}": round(_quantile(latencies, q / 100), 3) for q in (50, 90, 95, 99)}
-            if latencies else {},
-            "window": len(taken),
-        }
-        if with_samples:
-            out["samples"] = [list(s) for s in taken]
-        return out
 
 
 class Route(NamedTuple):
@@ -334,7 +274,7 @@ class Router:
         status, content_type, payload = await self._forward(name, route, route.head + fields + body)
         latency = time.perf_counter() - started
         route.stats.record(status, latency * 1000, time.time())
-        totals[_status_class(status)] += 1
+        totals[status_class(status)] += 1
         if self.on_scored is not None:
             try:
                 self.on_scored(name, route.name, body, payload, status, latency, request_id)
@@ -391,10 +331,6 @@ class Router:
         return web.json_response(self.metrics(name, samples=with_samples))
 
 
-def _status_class(status: int) -> str:
-    return STATUS_CLASSES[min(max(status // 100 - 2, 0), 3)]
-
-
 _ids = random.Random()     # request ids need to be unique, not unpredictable: 1.5 µs instead of uuid4's 9
 
 
@@ -449,11 +385,3 @@ def _error(status: int, message: str) -> web.Response:
     return web.Response(body=_error_body(message), status=status, content_type="application/json")
 
 
-def _quantile(ordered: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if len(ordered) == 1:
-        return ordered[0]
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
