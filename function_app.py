@@ -4,11 +4,11 @@ Kept cheap to import: the blueprints import only azure.functions and the lifecyc
 heavy SDKs are imported inside the adapter calls that need them."""
 import azure.functions as func
 
-from functions.azureml import bp as azureml_blueprint
-from functions.data import bp as data_blueprint
-from functions.monitoring import bp as monitoring_blueprint
-from functions.rollout import bp as rollout_blueprint
-from functions.training import bp as training_blueprint
+from functions.azureml_triggers import bp as azureml_blueprint
+from functions.data_triggers import bp as data_blueprint
+from functions.monitoring_triggers import bp as monitoring_blueprint
+from functions.rollout_triggers import bp as rollout_blueprint
+from functions.training_triggers import bp as training_blueprint
 
 app = func.FunctionApp()
 app.register_functions(data_blueprint)

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lifecycle import events
+from lifecycle.core import incoming_events as events
+from lifecycle.core.state_records import Rejection, utcnow
 from lifecycle.ports import Platform
-from lifecycle.records import Rejection, utcnow
 
 if TYPE_CHECKING:
     import azure.functions as func

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from lifecycle.ml import (
+from lifecycle.core.platform_values import (
     EndpointState,
     Invocation,
     JobStatus,
@@ -17,7 +17,7 @@ from lifecycle.ml import (
     TrainingRequest,
     Utilisation,
 )
-from lifecycle.records import R, Record
+from lifecycle.core.state_records import R, Record
 from lifecycle.settings import Settings
 
 

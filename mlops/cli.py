@@ -292,7 +292,7 @@ def drift(
     """Compare two files for data drift. Exit code 0: no drift, 1: drift, 2: bad input."""
     from rich.markup import escape
 
-    from mlops.report import InputError, compare_files, drift_table, verdict, write_drift_report
+    from mlops.report_commands import InputError, compare_files, drift_table, verdict, write_drift_report
     try:
         profile, report = compare_files(reference, current, target)
     except InputError as error:
@@ -322,7 +322,7 @@ def report(
     """Write the HTML monitoring report of the running (or last) local stack and print its path."""
     from rich.markup import escape
 
-    from mlops.report import ReportError, stack_report
+    from mlops.report_commands import ReportError, stack_report
     try:
         with console.status("writing the monitoring report"):
             path, notes = stack_report(StackHome(home.resolve()) if home else StackHome.default(), out, model)

@@ -77,7 +77,7 @@ class Chain:
     def drop(self, folder: str, parts: list[bytes]) -> str:
         from azure.storage.blob import ContentSettings
 
-        from lifecycle.records import Drop, TrainingRun
+        from lifecycle.core.state_records import Drop, TrainingRun
         for i, body in enumerate(parts):
             self.data.upload_blob(f"{folder}part-{i:04}.csv", body, overwrite=True,
                                   content_settings=ContentSettings(content_type="text/csv"))
@@ -97,7 +97,7 @@ class Chain:
 
     def registered(self, job_name: str):
         """Wait for the training job and the registration gate; the Decision, if the model was registered."""
-        from lifecycle.records import Decision
+        from lifecycle.core.state_records import Decision
         job = wait_for(f"training job {job_name} to finish", lambda: (s := self.p.jobs.get(job_name)) and s.done and s,
                        self.timeout * 3)
         if job.status != "Completed":
@@ -109,7 +109,7 @@ class Chain:
 
     def follow_rollout(self, ref: str) -> None:
         """Print each step of the rollout of `ref` as it happens, until it ends."""
-        from lifecycle.rollout import Rollout
+        from lifecycle.core.rollout_machine import Rollout
         shown = 0
         deadline = time.monotonic() + self.timeout * 4
         while time.monotonic() < deadline:
@@ -161,9 +161,9 @@ class Chain:
         production traffic, and the new model is rolled out under that traffic."""
         from azure.storage.blob import BlobServiceClient
 
-        from lifecycle.records import AlertRecord, MonitorRun
+        from lifecycle.core.state_records import AlertRecord, MonitorRun
         from mlops.demo_data import COLUMNS, loan_rows
-        from mlops.report import stack_report
+        from mlops.report_commands import stack_report
         from mlops.traffic import FeedbackWriter, Traffic
         key = self.p.endpoints.keys(self.p.settings.endpoint_name)
         world = loan_rows(3000, seed=77, income_shift=-0.3, concept=2)
@@ -211,7 +211,7 @@ class Chain:
         render(self.console, collect(self.p))
 
     def bad_drop(self) -> None:
-        from lifecycle.records import Drop, TrainingRun
+        from lifecycle.core.state_records import Drop, TrainingRun
         folder = "loans/broken/"
         self.data.upload_blob(f"{folder}part-0000.csv", b"age,income\n30,1000\n31,2000\n", overwrite=True)
         self.data.upload_blob(f"{folder}_SUCCESS", b"", overwrite=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from lifecycle.core.rollout_machine import Rollout, RolloutEvent
+from lifecycle.core.state_records import AlertRecord, Decision, Drop, MonitorRun, Rejection, TrainingRun
 from lifecycle.ports import Platform
-from lifecycle.records import AlertRecord, Decision, Drop, MonitorRun, Rejection, TrainingRun
-from lifecycle.rollout import Rollout, RolloutEvent
 
 
 def collect(p: Platform) -> dict:

@@ -119,7 +119,7 @@ def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.Dat
     if classes and len(joined) >= config.min_labels:
         _labelled_signals(result, profile, metrics, joined, classes, config)
     if traffic is not None and utilisation is not None:
-        from monitoring.utilisation import recommend
+        from lifecycle.core.scaling import recommend
         seconds = _seconds(window)
         result.utilisation = recommend(utilisation, traffic, seconds)
     result.alerts = _alerts(result, metrics, config, window, previous_alerts)

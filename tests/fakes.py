@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from lifecycle.ml import (
+from lifecycle.core.platform_values import (
     DeploymentState,
     EndpointState,
     Invocation,
@@ -17,8 +17,8 @@ from lifecycle.ml import (
     TrainingRequest,
     Utilisation,
 )
+from lifecycle.core.state_records import R, Record
 from lifecycle.ports import Platform
-from lifecycle.records import R, Record
 from lifecycle.settings import Settings
 
 

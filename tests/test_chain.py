@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from emulator.timeline import Timeline
-from lifecycle.records import DataBatch, Decision, Drop, TrainingRun
-from lifecycle.rollout import Rollout, RolloutEvent
+from lifecycle.core.rollout_machine import Rollout, RolloutEvent
+from lifecycle.core.state_records import DataBatch, Decision, Drop, TrainingRun
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.traffic import Traffic
 from tests.conftest import start_local_stack, wait_until

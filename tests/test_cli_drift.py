@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from lifecycle.ml import ModelReference
-from lifecycle.records import MonitorRun
-from mlops import report as report_module
+from lifecycle.core.platform_values import ModelReference
+from lifecycle.core.state_records import MonitorRun
+from mlops import report_commands as report_module
 from mlops.cli import app
 from tests.fakes import fake_platform
 from training.reference_profile import build_profile

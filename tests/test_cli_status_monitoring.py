@@ -12,10 +12,10 @@ from rich.console import Console
 
 from lifecycle.adapters.blob_state import BlobState
 from lifecycle.adapters.collected_data import BlobCollected
+from lifecycle.core.platform_values import ModelReference
+from lifecycle.core.rollout_machine import Rollout
+from lifecycle.core.state_records import MonitorRun
 from lifecycle.handlers.monitoring import monitor
-from lifecycle.ml import ModelReference
-from lifecycle.records import MonitorRun
-from lifecycle.rollout import Rollout
 from mlops.status import collect
 from mlops.status_view import render
 from tests.fakes import fake_platform

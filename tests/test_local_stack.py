@@ -20,7 +20,7 @@ from emulator.home import StackHome
 from emulator.stack import AlreadyRunning, Stack, StackOptions
 from emulator.timeline import Timeline
 from lifecycle.adapters.blob_state import BlobState
-from lifecycle.records import DataBatch, Rejection
+from lifecycle.core.state_records import DataBatch, Rejection
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.stack      # the whole local stack

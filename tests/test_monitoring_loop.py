@@ -10,8 +10,8 @@ import pytest
 import requests
 from azure.storage.blob import BlobServiceClient
 
-from lifecycle.records import AlertRecord, Decision, MonitorRun, TrainingRun
-from lifecycle.rollout import Rollout
+from lifecycle.core.rollout_machine import Rollout
+from lifecycle.core.state_records import AlertRecord, Decision, MonitorRun, TrainingRun
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.status import collect
 from mlops.traffic import FeedbackWriter, Traffic

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lifecycle.rollout import Rollout, RolloutEvent
+from lifecycle.core.rollout_machine import Rollout, RolloutEvent
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.traffic import Traffic
 from tests.conftest import start_local_stack, wait_until

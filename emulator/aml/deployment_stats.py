@@ -75,7 +75,7 @@ def status_class(status: int) -> str:
 
 def _quantile(ordered: list[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default). Its own copy of
-    lifecycle.judge_stats.quantile: the local Azure stand-in does not import the app."""
+    lifecycle.core.canary_stats.quantile: the local Azure stand-in does not import the app."""
     if len(ordered) == 1:
         return ordered[0]
     position = q * (len(ordered) - 1)

@@ -15,7 +15,7 @@ from typing import Any
 
 from lifecycle.adapters.azure_environments import PinnedEnvironment
 from lifecycle.adapters.azure_workspace import PROJECT_ROOT, AzureMLAdapterError, WorkspaceClient, model_ref, text
-from lifecycle.ml import DeploymentState, EndpointState, Invocation, ModelVersion
+from lifecycle.core.platform_values import DeploymentState, EndpointState, Invocation, ModelVersion
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from lifecycle.adapters.azure_workspace import (
     split_ref,
     text,
 )
-from lifecycle.ml import JobStatus, MonitoringRequest, TrainingRequest
+from lifecycle.core.platform_values import JobStatus, MonitoringRequest, TrainingRequest
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from lifecycle.adapters.azure_monitor_answers import (
     utilisation_of,
 )
 from lifecycle.adapters.azure_workspace import default_credential
-from lifecycle.ml import NoTrafficLogs, TrafficWindow, Utilisation
+from lifecycle.core.platform_values import NoTrafficLogs, TrafficWindow, Utilisation
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lifecycle.ml import RequestSample, TrafficWindow, Utilisation
+from lifecycle.core.platform_values import RequestSample, TrafficWindow, Utilisation
 
 LATENCY_METRICS = {"mean": "RequestLatency", "p50": "RequestLatency_P50", "p90": "RequestLatency_P90",
                    "p95": "RequestLatency_P95", "p99": "RequestLatency_P99"}

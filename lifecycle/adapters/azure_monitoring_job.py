@@ -14,7 +14,7 @@ from typing import Any
 
 from lifecycle.adapters.azure_environments import PinnedEnvironment
 from lifecycle.adapters.azure_workspace import PROJECT_ROOT, AzureMLAdapterError, datastore_path
-from lifecycle.ml import MonitoringRequest
+from lifecycle.core.platform_values import MonitoringRequest
 
 MONITORING_SPEC = PROJECT_ROOT / "monitoring" / "job.yml"
 _GROUP = re.compile(r"\$\[\[(.*?)\]\]")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.adapters.azure_workspace import AzureMLAdapterError, WorkspaceClient, created_at
-from lifecycle.ml import ModelReference, ModelVersion
+from lifecycle.core.platform_values import ModelReference, ModelVersion
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """What the Azure ML adapters share: one lazily created MLClient per adapter, and the small translations
-between Azure ML's entities and the lifecycle's values (lifecycle/ml.py).
+between Azure ML's entities and the lifecycle's values (lifecycle/core/platform_values.py).
 
 Nothing here imports azure.ai.ml at module level: importing it takes ~3 s, and the function app imports
 this module on cold start. The SDK is imported inside the first call that needs a client."""

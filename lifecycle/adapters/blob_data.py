@@ -7,8 +7,8 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from lifecycle.core.state_records import MARKER
 from lifecycle.ports import StoredBlob
-from lifecycle.records import MARKER
 
 
 class BlobData:

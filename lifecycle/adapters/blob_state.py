@@ -10,7 +10,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
-from lifecycle.records import R, Record
+from lifecycle.core.state_records import R, Record
 
 log = logging.getLogger("lifecycle.state")
 _JSON = ContentSettings(content_type="application/json")

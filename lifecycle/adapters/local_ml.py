@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import requests
 
-from lifecycle.ml import (
+from lifecycle.core.platform_values import (
     DeploymentState,
     EndpointState,
     Invocation,

@@ -19,18 +19,18 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from lifecycle import alerts as alert_values
-from lifecycle.alerts import Alert
+from lifecycle.core import alert_sources as alert_values
+from lifecycle.core.alert_sources import Alert
+from lifecycle.core.incoming_events import RunStatusChanged
+from lifecycle.core.labelled_rows import labelled_rows, rows_to_csv
+from lifecycle.core.retraining import cooldown_left
+from lifecycle.core.state_records import AlertRecord, Drop, TrainingRun, parse_time
 from lifecycle.dispatch import Rejected
-from lifecycle.events import RunStatusChanged
 from lifecycle.handlers import registration
 from lifecycle.handlers.monitoring import is_monitoring_job, live_window
 from lifecycle.handlers.monitoring import job_ended as monitoring_job_ended
 from lifecycle.handlers.training import start_ready_training, submit_training
-from lifecycle.labelled_rows import labelled_rows, rows_to_csv
-from lifecycle.policy import cooldown_left
 from lifecycle.ports import Platform
-from lifecycle.records import AlertRecord, Drop, TrainingRun, parse_time
 
 log = logging.getLogger("lifecycle.alerts")
 WAITING = ("no fresh data", "cooldown", "training already running")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from lifecycle.core.incoming_events import BlobCreated
+from lifecycle.core.state_records import MARKER, DataBatch, Drop
 from lifecycle.dispatch import Rejected, reject
-from lifecycle.events import BlobCreated
 from lifecycle.handlers.training import start_ready_training
 from lifecycle.ports import Platform
-from lifecycle.records import MARKER, DataBatch, Drop
 
 log = logging.getLogger("lifecycle.data")
 

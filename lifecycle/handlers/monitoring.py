@@ -16,11 +16,11 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from lifecycle.events import RunCompleted, RunStatusChanged
-from lifecycle.ml import MONITORING, MonitoringRequest, monitoring_job_name_for
+from lifecycle.core.incoming_events import RunCompleted, RunStatusChanged
+from lifecycle.core.platform_values import MONITORING, MonitoringRequest, monitoring_job_name_for
+from lifecycle.core.rollout_machine import Rollout
+from lifecycle.core.state_records import MonitorRun, blob_url, parse_time
 from lifecycle.ports import Platform
-from lifecycle.records import MonitorRun, blob_url, parse_time
-from lifecycle.rollout import Rollout
 
 log = logging.getLogger("lifecycle.monitoring")
 
@@ -196,7 +196,7 @@ def _nothing_collected(p: Platform, window: LiveWindow, url: str) -> MonitorRun:
 
 
 def _utilisation(p: Platform, run: MonitorRun) -> dict | None:
-    from monitoring.utilisation import recommend  # plain Python, as the rest of this module
+    from lifecycle.core.scaling import recommend  # plain Python, as the rest of this module
     since, until = parse_time(run.window_start), parse_time(run.window_end)
     traffic = p.metrics.window(run.endpoint, run.deployment, since, until)
     utilisation = p.metrics.utilisation(run.endpoint, run.deployment, since, until)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from lifecycle import policy
+from lifecycle.core import retraining as policy
+from lifecycle.core.state_records import Drop, TrainingRun
 from lifecycle.dispatch import reject
 from lifecycle.handlers.data import find_missed_data
 from lifecycle.handlers.registration import gate_and_register, record_failure
 from lifecycle.handlers.rollout import catch_up, tick
 from lifecycle.handlers.training import resume_submissions, start_ready_training
 from lifecycle.ports import Platform
-from lifecycle.records import Drop, TrainingRun
 
 log = logging.getLogger("lifecycle.reconcile")
 DATA_SCAN_EVERY = timedelta(hours=1)

@@ -6,13 +6,13 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from lifecycle import gate
-from lifecycle.events import RunCompleted, RunStatusChanged
+from lifecycle.core import registration_gate as gate
+from lifecycle.core.incoming_events import RunCompleted, RunStatusChanged
+from lifecycle.core.state_records import Decision, Drop, MonitorRun, TrainingRun, utcnow
 from lifecycle.handlers.monitoring import is_monitoring_job
 from lifecycle.handlers.monitoring import job_ended as monitoring_job_ended
 from lifecycle.handlers.training import finish_run, release_drop, start_ready_training
 from lifecycle.ports import Platform
-from lifecycle.records import Decision, Drop, MonitorRun, TrainingRun, utcnow
 
 log = logging.getLogger("lifecycle.registration")
 FAILED = ("Failed", "Canceled", "NotResponding")

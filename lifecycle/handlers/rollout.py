@@ -8,14 +8,14 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from lifecycle import rollout as rm
+from lifecycle.core import rollout_machine as rm
+from lifecycle.core.canary_judge import JudgePolicy, Window, judge
+from lifecycle.core.incoming_events import ModelRegistered
+from lifecycle.core.platform_values import ModelVersion, NoTrafficLogs
+from lifecycle.core.rollout_machine import Rollout, RolloutEvent
+from lifecycle.core.state_records import Decision, parse_time
 from lifecycle.dispatch import Rejected
-from lifecycle.events import ModelRegistered
-from lifecycle.judge import JudgePolicy, Window, judge
-from lifecycle.ml import ModelVersion, NoTrafficLogs
 from lifecycle.ports import Platform
-from lifecycle.records import Decision, parse_time
-from lifecycle.rollout import Rollout, RolloutEvent
 
 log = logging.getLogger("lifecycle.rollout")
 SMOKE_ROUNDS = 4

@@ -9,11 +9,11 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
-from lifecycle import policy
-from lifecycle.ml import TrainingRequest, job_name_for
+from lifecycle.core import retraining as policy
+from lifecycle.core.platform_values import TrainingRequest, job_name_for
+from lifecycle.core.rollout_machine import Rollout
+from lifecycle.core.state_records import Drop, TrainingRun, utcnow
 from lifecycle.ports import Platform
-from lifecycle.records import Drop, TrainingRun, utcnow
-from lifecycle.rollout import Rollout
 
 log = logging.getLogger("lifecycle.training")
 

@@ -25,7 +25,7 @@ from lifecycle.adapters.azure_metrics import (
     MetricsNotConfigured,
     traffic_query,
 )
-from lifecycle.ml import NoTrafficLogs, RequestSample, TrafficWindow
+from lifecycle.core.platform_values import NoTrafficLogs, RequestSample, TrafficWindow
 from tests.adapters.recorded import (
     RESOURCE_GROUP,
     SUBSCRIPTION,

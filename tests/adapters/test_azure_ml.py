@@ -26,7 +26,7 @@ from lifecycle.adapters.azure_ml import (
     TrafficError,
     datastore_path,
 )
-from lifecycle.ml import ModelVersion, TrainingRequest, job_name_for
+from lifecycle.core.platform_values import ModelVersion, TrainingRequest, job_name_for
 from tests.adapters.aml_service import AzureMLService
 from tests.adapters.recorded import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, WORKSPACE_ID, FakeCredential, Reply
 

@@ -10,7 +10,7 @@ from azure.storage.blob import BlobServiceClient
 
 from lifecycle.adapters.azure_ml import AzureMLAdapterError
 from lifecycle.adapters.azure_monitoring_job import MonitoringJobSpec
-from lifecycle.ml import MonitoringRequest, monitoring_job_name_for
+from lifecycle.core.platform_values import MonitoringRequest, monitoring_job_name_for
 from tests.adapters.recorded import WORKSPACE_ID
 from tests.adapters.test_azure_ml import _jobs, _one, aml  # noqa: F401  (the recorded workspace fixture)
 

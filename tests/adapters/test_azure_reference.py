@@ -15,7 +15,7 @@ from azure.storage.blob import BlobServiceClient
 
 from emulator.azurite import ACCOUNT, ACCOUNT_KEY
 from lifecycle.adapters.azure_ml import AzureMLAdapterError, AzureMLRegistry
-from lifecycle.ml import ModelReference
+from lifecycle.core.platform_values import ModelReference
 from tests.adapters.aml_service import AzureMLService
 from tests.adapters.recorded import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, FakeCredential
 

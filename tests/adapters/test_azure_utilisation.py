@@ -13,7 +13,7 @@ import pytest
 from azure.core.pipeline.transport import RequestsTransport
 
 from lifecycle.adapters.azure_metrics import AzureMonitorMetrics, InvalidName, MetricsAuthError, MetricsError
-from lifecycle.ml import Utilisation
+from lifecycle.core.platform_values import Utilisation
 from tests.adapters.recorded import (
     RESOURCE_GROUP,
     SUBSCRIPTION,

@@ -23,7 +23,7 @@ from lifecycle.adapters.blob_data import BlobData
 from lifecycle.adapters.blob_state import BlobState
 from lifecycle.adapters.eventgrid_events import GridEvents
 from lifecycle.adapters.feedback import BlobFeedback
-from lifecycle.records import Rejection
+from lifecycle.core.state_records import Rejection
 from lifecycle.settings import Settings, SettingsError
 from tests.adapters.identity import ISSUER, HttpsRecorder, ManagedIdentityEndpoint, claims, make_certificate
 

@@ -6,7 +6,7 @@ import pytest
 from emulator.aml.endpoints import Deployment, Endpoint, EndpointError, validate_traffic
 from emulator.aml.events import run_event
 from emulator.aml.jobs import JobError, LocalJobs
-from lifecycle import events
+from lifecycle.core import incoming_events as events
 
 
 def endpoint() -> Endpoint:

@@ -20,7 +20,7 @@ from azure.storage.blob import BlobServiceClient
 
 from emulator.home import StackHome
 from emulator.stack import Stack, StackInfo, StackOptions
-from lifecycle.rollout import Rollout
+from lifecycle.core.rollout_machine import Rollout
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.local import local_platform
 from tests.conftest import wait_until

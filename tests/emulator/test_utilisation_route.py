@@ -14,7 +14,7 @@ from emulator.aml.service import LocalAzureML
 from emulator.aml.serving import UsageSample
 from emulator.loop import BackgroundLoop
 from lifecycle.adapters.local_ml import LocalAML, LocalAMLError, LocalEndpoints, LocalMetrics, LocalRegistry
-from lifecycle.ml import Utilisation
+from lifecycle.core.platform_values import Utilisation
 from tests.conftest import wait_until
 from tests.deployment.sample_model import FEATURES, build_model, features
 

@@ -23,8 +23,8 @@ from emulator.faults import STACK_PID
 from emulator.home import StackHome
 from emulator.processes import die_with_parent
 from emulator.stack import StackInfo
-from lifecycle.records import DataBatch, Decision, Drop, Rejection, TrainingRun
-from lifecycle.rollout import Rollout, RolloutEvent
+from lifecycle.core.rollout_machine import Rollout, RolloutEvent
+from lifecycle.core.state_records import DataBatch, Decision, Drop, Rejection, TrainingRun
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.local import local_platform
 from mlops.traffic import Traffic

@@ -16,9 +16,9 @@ from azure.storage.blob import BlobServiceClient
 
 from emulator.eventgrid.routing import DEFAULT_TABLE, load_routing_table
 from emulator.eventgrid.schema import CLOUDEVENTS_SCHEMA, WireEvent
-from lifecycle.policy import may_retry
-from lifecycle.records import AlertRecord, Decision, Drop, MonitorRun, TrainingRun
-from lifecycle.rollout import RolloutEvent
+from lifecycle.core.retraining import may_retry
+from lifecycle.core.rollout_machine import RolloutEvent
+from lifecycle.core.state_records import AlertRecord, Decision, Drop, MonitorRun, TrainingRun
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.traffic import FeedbackWriter, Traffic
 from tests.faults.harness import ENDPOINT, MODEL, HarnessError, StackProcess, drop, ledger, rollout, run_until, serving
@@ -672,7 +672,7 @@ def _timeline(stack: StackProcess):
 
 def _poison_seen(stack: StackProcess, case: Poison, handle: tuple[str, str]) -> str | None:
     """What the user sees of a poison case (the reason), once it is settled."""
-    from lifecycle.records import Rejection
+    from lifecycle.core.state_records import Rejection
     p = stack.platform
     kind, key = handle
     if kind == "event":

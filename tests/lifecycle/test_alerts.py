@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import alerts, events
+from lifecycle.core import alert_sources as alerts
+from lifecycle.core import incoming_events as events
+from lifecycle.core.rollout_machine import Rollout
+from lifecycle.core.state_records import AlertRecord, Drop, TrainingRun
 from lifecycle.handlers.alerts import alert_event, handle_alert, run_status_changed
-from lifecycle.records import AlertRecord, Drop, TrainingRun
-from lifecycle.rollout import Rollout
 from tests.fakes import fake_platform
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

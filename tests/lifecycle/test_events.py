@@ -1,4 +1,4 @@
-"""lifecycle.events: every recorded sample parses to its type, from either schema and either casing."""
+"""lifecycle.core.incoming_events: every recorded sample parses to its type, from either schema and either casing."""
 from __future__ import annotations
 
 import base64
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import events
-from lifecycle.events import (
+from lifecycle.core import incoming_events as events
+from lifecycle.core.incoming_events import (
     BlobCreated,
     DatasetDriftDetected,
     EventParseError,
@@ -373,7 +373,7 @@ def test_from_binding_error_is_a_parse_error() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, lifecycle.events; "
+    code = ("import sys, lifecycle.core.incoming_events; "
             "heavy = [m for m in sys.modules if m.split('.')[0] in ('azure', 'requests', 'aiohttp')]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

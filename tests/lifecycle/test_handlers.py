@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle import events
+from lifecycle.core import incoming_events as events
+from lifecycle.core.platform_values import job_name_for
+from lifecycle.core.state_records import DataBatch, Decision, Drop, TrainingRun
 from lifecycle.dispatch import Rejected
 from lifecycle.handlers.data import data_arrived
 from lifecycle.handlers.reconcile import reconcile
 from lifecycle.handlers.registration import run_completed, run_status_changed
 from lifecycle.handlers.rollout import model_registered
 from lifecycle.handlers.training import retrain_on_schedule
-from lifecycle.ml import job_name_for
-from lifecycle.records import DataBatch, Decision, Drop, TrainingRun
 from tests.fakes import fake_platform
 
 
@@ -222,7 +222,7 @@ def test_a_name_with_spaces_and_accents_is_encoded_once():
 
 
 def test_a_marker_without_data_is_reported_once_after_the_quiet_period():
-    from lifecycle.records import Rejection
+    from lifecycle.core.state_records import Rejection
     p = fake_platform(drop_quiet_seconds=0)
     data_arrived(blob("empty-drop/_SUCCESS", size=0), p)
     reconcile(p, now())
@@ -334,7 +334,7 @@ def test_data_whose_event_was_lost_is_found_by_the_scan_once():
     (found,) = find_missed_data(p, now())
     assert found.blob_path == "missed.csv" and len(p.jobs.submitted) == 2
     assert find_missed_data(p, now()) == []
-    from lifecycle.records import Rejection
+    from lifecycle.core.state_records import Rejection
     assert [r.reason for r in p.state.list(Rejection)] == [
         "empty.csv is an empty file (0 bytes): there is nothing in it to train on; upload it again with its data"]
 

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from lifecycle import judge_stats
-from lifecycle.judge import Judgement, JudgePolicy, Window, judge
+from lifecycle.core import canary_stats
+from lifecycle.core.canary_judge import Judgement, JudgePolicy, Window, judge
 
 
 def window(name: str, rng, *, n: int = 1000, errors: int = 0, latency_ms: float = 3.0, sigma: float = 0.25,
@@ -176,7 +176,7 @@ def test_judgement_round_trips_through_json():
 
 
 def test_importing_or_running_the_judge_loads_neither_numpy_nor_scipy():
-    code = ("import sys, lifecycle.judge as j\n"
+    code = ("import sys, lifecycle.core.canary_judge as j\n"
             "assert not {'numpy', 'scipy'} & set(sys.modules), 'imported at module import'\n"
             "w = j.Window('blue', 100, 1, tuple(float(i % 7) for i in range(100)), ('a', 'b') * 50)\n"
             "print(j.judge(w, w).outcome)\n"
@@ -241,8 +241,8 @@ def test_single_label_on_both_sides_passes():
 
 
 def test_labels_of_any_type_are_counted_by_value():
-    assert {judge_stats.label_key(v) for v in (1, 1.0, np.int64(1), np.float32(1.0), "1")} == {"1"}
-    assert judge_stats.label_key(np.str_("cat")) == "cat" and type(judge_stats.label_key(np.str_("cat"))) is str
+    assert {canary_stats.label_key(v) for v in (1, 1.0, np.int64(1), np.float32(1.0), "1")} == {"1"}
+    assert canary_stats.label_key(np.str_("cat")) == "cat" and type(canary_stats.label_key(np.str_("cat"))) is str
     unhashable = [[0.1, 0.9], {"label": "cat"}, np.array([1, 2])] * 20
     j = judge(Window("blue", 60, 0, (3.0,) * 60, tuple(unhashable)),
               Window("green", 60, 0, (3.0,) * 60, tuple(unhashable)))
@@ -283,36 +283,36 @@ def test_statistics_match_scipy():
             x, y = rng.integers(0, 12, n1).astype(float), rng.integers(1, 13, n2).astype(float)
         else:               # continuous; small samples take the exact path
             x, y = rng.normal(0.3, 1, n1), rng.normal(0, 1, n2)
-        ours, _ = judge_stats.mann_whitney_greater(list(x), list(y))
+        ours, _ = canary_stats.mann_whitney_greater(list(x), list(y))
         theirs = stats.mannwhitneyu(x, y, alternative="greater")
         assert ours.statistic == pytest.approx(theirs.statistic)
         assert ours.p_value == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-14)
 
         n1, n2 = (int(v) for v in rng.integers(1, 300, 2))
         a, c = int(rng.integers(0, n1 + 1)), int(rng.integers(0, n2 + 1))
-        assert judge_stats.fisher_greater(a, n1, c, n2) == pytest.approx(
+        assert canary_stats.fisher_greater(a, n1, c, n2) == pytest.approx(
             stats.fisher_exact([[a, n1 - a], [c, n2 - c]], alternative="greater").pvalue, rel=1e-9, abs=1e-300)
 
         n, p = int(rng.integers(1, 5000)), float(rng.uniform(0.001, 0.6))
         k = int(rng.binomial(n, min(1.0, p * rng.uniform(0.5, 1.6))))
-        assert judge_stats.binom_greater(k, n, p) == pytest.approx(
+        assert canary_stats.binom_greater(k, n, p) == pytest.approx(
             stats.binomtest(k, n, p, alternative="greater").pvalue, rel=1e-9, abs=1e-300)
 
         dof, x2 = int(rng.integers(1, 200)), float(rng.uniform(0, 400))
-        assert judge_stats.chi2_sf(x2, dof) == pytest.approx(stats.chi2.sf(x2, dof), rel=1e-9, abs=1e-300)
+        assert canary_stats.chi2_sf(x2, dof) == pytest.approx(stats.chi2.sf(x2, dof), rel=1e-9, abs=1e-300)
 
         k_labels = int(rng.integers(2, 7))
         t = rng.integers(1, 40, (2, k_labels))
         c1, c2 = ({str(i): int(v) for i, v in enumerate(row)} for row in t)
-        ours = judge_stats.chi2_homogeneity(c1, c2)
+        ours = canary_stats.chi2_homogeneity(c1, c2)
         theirs = stats.chi2_contingency(t)
         assert (ours.statistic, ours.p_value) == pytest.approx((theirs.statistic, theirs.pvalue), rel=1e-9)
-        assert judge_stats.js_distance(c1, c2) == pytest.approx(
+        assert canary_stats.js_distance(c1, c2) == pytest.approx(
             jensenshannon(t[0] / t[0].sum(), t[1] / t[1].sum(), base=2), abs=1e-12)
 
 
 def test_two_proportion_z_test_matches_the_textbook_formula():
-    result = judge_stats.two_proportion_greater(60, 500, 30, 500)
+    result = canary_stats.two_proportion_greater(60, 500, 30, 500)
     pooled = 90 / 1000
     z = (0.12 - 0.06) / math.sqrt(pooled * (1 - pooled) * (2 / 500))
     assert result.test == "two-proportion z-test" and result.statistic == pytest.approx(z)
@@ -324,7 +324,7 @@ def test_quantiles_match_numpy():
     for n in (1, 2, 7, 100, 1001):
         values = sorted(rng.lognormal(1, 1, n))
         for q in (0.0, 0.5, 0.95, 0.99, 1.0):
-            assert judge_stats.quantile(values, q) == pytest.approx(np.quantile(values, q), rel=1e-12)
+            assert canary_stats.quantile(values, q) == pytest.approx(np.quantile(values, q), rel=1e-12)
 
 
 def test_slow_tails_with_a_steady_median_wait_rather_than_fail():

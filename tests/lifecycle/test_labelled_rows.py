@@ -3,7 +3,7 @@ training reads back the way pandas wrote it before."""
 import csv
 import io
 
-from lifecycle.labelled_rows import labelled_rows, rows_to_csv
+from lifecycle.core.labelled_rows import labelled_rows, rows_to_csv
 
 
 def test_only_labelled_requests_are_kept_once_each_as_last_collected_with_the_label_in_the_target():

@@ -8,12 +8,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lifecycle.events import RunCompleted, RunStatusChanged
+from lifecycle.core.incoming_events import RunCompleted, RunStatusChanged
+from lifecycle.core.rollout_machine import Rollout
+from lifecycle.core.state_records import MonitorRun
 from lifecycle.handlers.alerts import run_status_changed
 from lifecycle.handlers.monitoring import monitor
 from lifecycle.handlers.registration import run_completed
-from lifecycle.records import MonitorRun
-from lifecycle.rollout import Rollout
 from tests.fakes import fake_platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def live(**settings):
     p = fake_platform(monitor_min_rows=200, monitor_min_labels=100, model_name="m", **settings)
     p.state.create(Rollout(endpoint="mlops-endpoint", rollout_id="r1", model="m:2", colour="green", phase="promoted",
                            started_at="2026-11-23T11:30:00Z"))
-    from lifecycle.ml import ModelReference
+    from lifecycle.core.platform_values import ModelReference
     p.registry.references["m:2"] = ModelReference({"features": {}}, {})
     p.collected.rows[("green", "model_inputs")] = [{"x": 1.0, "request_id": "r1"}]
     return p
@@ -145,7 +145,7 @@ def test_no_collected_data_is_a_warning_with_the_place_looked_at_and_no_job():
 
 def test_a_training_run_still_goes_to_the_gate():
     p = live()
-    from lifecycle.ml import TrainingRequest
+    from lifecycle.core.platform_values import TrainingRequest
     training = TrainingRequest(job_name="train-m-data-1", model_name="m", data="http://storage/data/x/", target="y",
                                trigger="data")
     p.jobs.submit(training)
@@ -161,7 +161,7 @@ import sys
 from datetime import datetime, timezone
 import function_app
 from tests.lifecycle.test_monitoring_job import live, job_wrote, event, NOW
-from lifecycle.events import RunCompleted
+from lifecycle.core.incoming_events import RunCompleted
 from lifecycle.handlers.monitoring import monitor
 from lifecycle.handlers.registration import run_completed
 p = live()

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle import events
+from lifecycle.core import incoming_events as events
+from lifecycle.core.platform_values import Invocation, NoTrafficLogs
+from lifecycle.core.rollout_machine import Rollout, RolloutEvent
 from lifecycle.handlers.rollout import advance, model_registered, override, tick
-from lifecycle.ml import Invocation, NoTrafficLogs
-from lifecycle.rollout import Rollout, RolloutEvent
 from tests.fakes import fake_platform
 
 EP = "mlops-endpoint"
@@ -302,7 +302,7 @@ def test_an_end_cut_short_by_a_crash_is_settled_by_the_next_tick():
     p.endpoints.ready(EP, "green")
     r = run_ticks(p, 2)
     # what a kill right after the promotion was stored leaves behind: the state, none of its acts
-    from lifecycle import rollout as rm
+    from lifecycle.core import rollout_machine as rm
     p.state.update(Rollout, EP, lambda current: rm.promote(current, "promoted by hand"))
     assert rollout(p).settling and p.endpoints.get(EP).traffic == {"green": 10, "blue": 90}
     assert p.state.get(RolloutEvent, r.rollout_id) is None
@@ -320,7 +320,7 @@ def test_a_rollout_stored_before_its_deployment_was_asked_for_asks_again():
     p = fake_platform()
     live(p)
     p.registry.register("tabular-classifier", "job-2", {})
-    from lifecycle import rollout as rm
+    from lifecycle.core import rollout_machine as rm
     p.state.update(Rollout, EP, lambda current: rm.start(EP, "tabular-classifier:2", current))
     assert p.endpoints.get(EP).deployment("green") is None
     run_ticks(p)
@@ -328,8 +328,8 @@ def test_a_rollout_stored_before_its_deployment_was_asked_for_asks_again():
 
 
 def test_a_registered_version_whose_event_was_lost_is_offered_by_reconcile():
+    from lifecycle.core.state_records import Decision
     from lifecycle.handlers.rollout import catch_up
-    from lifecycle.records import Decision
     p = fake_platform()
     live(p)
     version = p.registry.register("tabular-classifier", "job-2", {}).version

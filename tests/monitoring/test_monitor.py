@@ -133,8 +133,8 @@ def test_unknown_threshold_names_are_refused():
 def live_platform(model: Model, frame: pd.DataFrame, **settings):
     from datetime import datetime
 
-    from lifecycle.ml import ModelReference
-    from lifecycle.rollout import Rollout
+    from lifecycle.core.platform_values import ModelReference
+    from lifecycle.core.rollout_machine import Rollout
     from tests.fakes import fake_platform
     p = fake_platform(monitor_min_rows=200, monitor_min_labels=100, **settings)
     p.state.create(Rollout(endpoint="mlops-endpoint", rollout_id="r1", model="tabular-classifier:2", colour="green",
@@ -178,7 +178,7 @@ def run_the_job(p, request, model: Model, folder) -> None:
 
 
 def completed(request):
-    from lifecycle.events import RunCompleted
+    from lifecycle.core.incoming_events import RunCompleted
     return RunCompleted(id=f"e-{request.job_name}", subject=f"experiments/x/runs/{request.job_name}", event_time=None,
                         experiment_id="x", experiment_name="mlops-monitoring", run_id=request.job_name,
                         run_type="azureml.scriptrun", run_tags=request.tags)
@@ -211,9 +211,9 @@ def test_the_monitor_job_stores_the_run_and_publishes_each_alert_once(model, tmp
 def test_nothing_is_monitored_during_a_rollout_and_too_little_traffic_is_said(model, tmp_path):
     from dataclasses import replace
 
+    from lifecycle.core.rollout_machine import Rollout
     from lifecycle.handlers.monitoring import monitor
     from lifecycle.handlers.registration import run_completed
-    from lifecycle.rollout import Rollout
     p, now = live_platform(model, make(100, 21))
     monitor(p, now)
     request = p.jobs.monitoring[-1]

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from lifecycle.ml import RequestSample, TrafficWindow, Utilisation
-from monitoring.utilisation import ScalePolicy, recommend
+from lifecycle.core.platform_values import RequestSample, TrafficWindow, Utilisation
+from lifecycle.core.scaling import ScalePolicy, recommend
 
 KEYS = {"deployment", "request_rate", "latency_ms", "error_rate", "cpu_percent", "memory_percent", "instances",
         "recommendation", "reasons"}

@@ -176,7 +176,7 @@ def write_drift_report(out: Path, profile: dict, report, reference: Path, curren
 def stack_report(home: StackHome, out: Path | None = None, model: str | None = None) -> tuple[Path, list[str]]:
     """Write the monitoring report of one model (default: the one monitored last) of the stack at home;
     (the file, notes for the user)."""
-    from lifecycle.records import MonitorRun
+    from lifecycle.core.state_records import MonitorRun
     from monitoring.report import write_report
     notes: list[str] = []
     with stack_records(home) as (state, registry):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lifecycle.events import DatasetDriftDetected, LifecycleEvent, RunStatusChanged
+from lifecycle.core.incoming_events import DatasetDriftDetected, LifecycleEvent, RunStatusChanged
 
 DRIFT_DETECTED = "MLOps.DriftDetected"
 PERFORMANCE_DEGRADED = "MLOps.PerformanceDegraded"

@@ -16,7 +16,7 @@ and the labels say whether it does so for the better. While labels are arriving 
 not yet enough for the canary, a shift waits for them instead of failing.
 
 A failure can be decided as soon as it is significant; a pass needs `min_requests` on both sides and no
-check waiting for more data. The statistics live in judge_stats.py (plain Python: no numpy or scipy, so
+check waiting for more data. The statistics live in canary_stats.py (plain Python: no numpy or scipy, so
 importing this module and calling it stay cheap in the Function App).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lifecycle import judge_stats as stats
+from lifecycle.core import canary_stats as stats
 
 OUTCOMES = ("pass", "fail", "inconclusive")
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lifecycle.judge_stats import quantile
-from lifecycle.ml import TrafficWindow, Utilisation
+from lifecycle.core.canary_stats import quantile
+from lifecycle.core.platform_values import TrafficWindow, Utilisation
 
 SCALE_UP, SCALE_DOWN, KEEP = "scale_up", "scale_down", "keep"
 

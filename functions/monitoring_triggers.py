@@ -6,8 +6,9 @@ from typing import Any
 
 import azure.functions as func
 
-from lifecycle import alerts, dispatch
+from lifecycle import dispatch
 from lifecycle.bootstrap import platform
+from lifecycle.core import alert_sources as alerts
 from lifecycle.handlers.alerts import alert_event, handle_alert
 from lifecycle.handlers.monitoring import monitor
 

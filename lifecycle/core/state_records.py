@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit
 
-from lifecycle.events import BlobCreated
+from lifecycle.core.incoming_events import BlobCreated
 
 R = TypeVar("R", bound="Record")
 MARKER = "_SUCCESS"

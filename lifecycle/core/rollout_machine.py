@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from lifecycle.records import Record, parse_time, utcnow
+from lifecycle.core.state_records import Record, parse_time, utcnow
 
 ACTIVE = ("deploying", "smoke", "mirror", "canary")
 TERMINAL = ("promoted", "rolled_back")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from lifecycle.records import Drop, TrainingRun, parse_time
+from lifecycle.core.state_records import Drop, TrainingRun, parse_time
 from lifecycle.settings import Settings
 
 # A drop whose job the platform lost (a crash, a node gone) is offered again, this many times in all.
