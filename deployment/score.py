@@ -21,8 +21,8 @@ row is a missing value (null); a model column absent from every row is an error.
 
 Bad input (not JSON, unknown shape, no rows, more than MAX_ROWS rows, missing or unexpected columns,
 a value that does not convert to its column's type) is answered 400 with {"error": reason}, naming the
-row and column where there is one (score_input.py, beside this file, reads and checks the input). A failure inside the model is answered 500 with a one-line reason;
-the traceback goes to the log only.
+row and column where there is one (score_input.py, beside this file, reads and checks the input).
+A failure inside the model is answered 500 with a one-line reason; the traceback goes to the log only.
 
 Data collection. In Azure the deployment's `data_collector` (model_inputs, model_outputs) is fed by
 azureml-ai-monitoring's `Collector`, which this script uses when the package is importable (it is in

@@ -80,7 +80,8 @@ def _table(payload: Any, key: str, schema_order: list[str]) -> Rows:
             return _split(None, payload, key, schema_order)
         kinds = sorted({_json_type(r) for r in payload})
         raise BadRequest(f"'{key}' must be a list of objects (one per row) or of lists; it mixes {', '.join(kinds)}")
-    raise BadRequest(f"'{key}' must be an object with 'columns' and 'data', or a list of rows; got {_json_type(payload)}")
+    raise BadRequest(f"'{key}' must be an object with 'columns' and 'data', or a list of rows; "
+                     f"got {_json_type(payload)}")
 
 
 def _check_count(n: int) -> None:

@@ -229,6 +229,7 @@ def _span(rates: dict[str, GroupRates], attr: str, label: str) -> tuple[float, s
         return None
     high, low = max(defined, key=defined.__getitem__), min(defined, key=defined.__getitem__)
     gap = defined[high] - defined[low]
-    return gap, f"{label} ranges from {defined[low]:.3f} ({low!r}) to {defined[high]:.3f} ({high!r}), a gap of {gap:.3f}"
+    return gap, (f"{label} ranges from {defined[low]:.3f} ({low!r}) to {defined[high]:.3f} ({high!r}), "
+                 f"a gap of {gap:.3f}")
 
 

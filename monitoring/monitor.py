@@ -54,10 +54,11 @@ class MonitorConfig:
         known = {f.name for f in fields(Thresholds)}
         unknown = sorted(set(threshold_overrides) - known)
         if unknown:
-            raise ValueError(f"DRIFT_THRESHOLDS names unknown metrics {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ValueError(f"DRIFT_THRESHOLDS names unknown metrics {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
         # the overrides name Thresholds' numeric fields (only known names get here)
-        return cls(thresholds=replace(Thresholds(), **cast(dict[str, Any], threshold_overrides)), min_labels=int(min_labels),
-                   sensitive_column=sensitive_column)
+        return cls(thresholds=replace(Thresholds(), **cast(dict[str, Any], threshold_overrides)),
+                   min_labels=int(min_labels), sensitive_column=sensitive_column)
 
 
 @dataclass(frozen=True)
@@ -196,10 +197,12 @@ def _alerts(result: MonitorResult, metrics: dict, config: MonitorConfig, window:
                  if v is not None and (metrics.get("metrics") or {}).get(m) is not None}
         worst = max(drops, key=drops.__getitem__, default=None)
         if worst and drops[worst] > config.estimate_tolerance:
-            fire("estimated_performance", f"estimated {worst} (CBPE, no labels) is {drops[worst]:.3f} below the holdout",
+            fire("estimated_performance",
+                 f"estimated {worst} (CBPE, no labels) is {drops[worst]:.3f} below the holdout",
                  {"estimated": estimate.get("metrics"), "holdout": metrics.get("metrics")})
     if result.fairness and result.fairness.get("breached"):
-        fire("fairness", _summary([r for r in result.fairness.get("reasons") or [] if "above" in r], "fairness breached"),
+        fire("fairness",
+             _summary([r for r in result.fairness.get("reasons") or [] if "above" in r], "fairness breached"),
              {k: result.fairness.get(k) for k in ("sensitive_column", "demographic_parity_difference",
                                                    "equalized_odds_difference")})
     now_firing = {a.alert_id for a in fired}

@@ -275,7 +275,8 @@ def _fairness(f: dict | None) -> str:
     parts = [f'<p>Sensitive column: <b>{e(f.get("sensitive_column", "?"))}</b></p>',
              table(["group", "count", "selection rate", "accuracy", "false positive rate", "false negative rate"],
                     [[g, num(v.get("count")), num(v.get("selection_rate")), num(v.get("accuracy")),
-                      num(v.get("false_positive_rate")), num(v.get("false_negative_rate"))] for g, v in groups.items()])]
+                      num(v.get("false_positive_rate")), num(v.get("false_negative_rate"))]
+                     for g, v in groups.items()])]
     if f.get("excluded_groups"):
         parts.append(f'<p class="note">{e("Too small to compare: " + ", ".join(map(str, f["excluded_groups"])))}</p>')
     thresholds, rows = f.get("thresholds") or {}, []
@@ -314,7 +315,8 @@ def _decisive(feature: dict, thresholds: dict) -> str:
 
 def _severity(feature: dict, thresholds: dict) -> float:
     metric = _decisive(feature, thresholds)
-    value, limit = as_float((feature.get("metrics") or {}).get(metric)), as_float((feature.get("thresholds") or {}).get(metric))
+    value, limit = (as_float((feature.get("metrics") or {}).get(metric)),
+                    as_float((feature.get("thresholds") or {}).get(metric)))
     ratio = value / limit if limit and math.isfinite(value) else 0.0
     return ratio if math.isfinite(ratio) else 0.0
 

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             labelled_inputs.append(chunk[has_label])
         log(f"inputs: {window.rows:,} rows")
     if window.rows < args.min_rows:
-        reason = f"{window.rows:,} rows collected in the window, fewer than MONITOR_MIN_ROWS ({args.min_rows:,}): not judged"
+        reason = (f"{window.rows:,} rows collected in the window, "
+                  f"fewer than MONITOR_MIN_ROWS ({args.min_rows:,}): not judged")
         write_outputs(args.output, {"window": {**named, "rows": window.rows, "labelled": 0}, "skipped": reason}, [])
         log(reason)
         return 0
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     doc = result.to_dict()
     write_outputs(args.output, doc, [{"type": a.event_type, "data": a.data()} for a in result.alerts])
     from monitoring.report import write_report
-    write_report(args.output / "report.html", profile, [doc], title=f"Monitoring of {metrics.get('model_name', 'the model')}")
+    write_report(args.output / "report.html", profile, [doc],
+                 title=f"Monitoring of {metrics.get('model_name', 'the model')}")
     log(f"{window.rows:,} rows, {result.labelled:,} labelled, in {time.perf_counter() - started:.1f} s; alerts: "
         + ("; ".join(f"{a.signal} ({a.summary})" for a in result.alerts) or "none"))
     return 0

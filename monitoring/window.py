@@ -305,7 +305,8 @@ def read_csv(window: CurrentWindow, paths: str | Path | Iterable[str | Path], *,
         wanted = [c for c in window.columns() if c in header]
         convert = csv.ConvertOptions(include_columns=wanted, column_types={c: pa.string() for c in wanted},
                                      strings_can_be_null=True)
-        with csv.open_csv(path, read_options=csv.ReadOptions(block_size=chunk_bytes), convert_options=convert) as reader:
+        with csv.open_csv(path, read_options=csv.ReadOptions(block_size=chunk_bytes),
+                          convert_options=convert) as reader:
             for batch in _prefetch(iter(reader)):
                 window.update(batch)
     return window

@@ -37,7 +37,8 @@ def kept_files(root: Path, spec: pathspec.PathSpec) -> set[str]:
         here = Path(folder).relative_to(root).as_posix()
         prefix = "" if here == "." else here + "/"
         dirs[:] = [d for d in dirs if not spec.match_file(f"{prefix}{d}/")]
-        kept.update((Path(folder) / f).relative_to(ROOT).as_posix() for f in files if not spec.match_file(f"{prefix}{f}"))
+        kept.update((Path(folder) / f).relative_to(ROOT).as_posix()
+                    for f in files if not spec.match_file(f"{prefix}{f}"))
     return kept
 
 
@@ -89,7 +90,8 @@ def problems(ignore: list[str]) -> list[str]:
     shipped = package(ignore)
     found = [f"{module} ({path}) is imported by the function app but not in the package"
              for module, path in sorted(imported_modules().items()) if path not in shipped]
-    found += [f"{path} is read or uploaded at run time but not in the package" for path in sorted(run_time_files() - shipped)]
+    found += [f"{path} is read or uploaded at run time but not in the package"
+              for path in sorted(run_time_files() - shipped)]
     found += [f"{path} is in the package" for path in sorted(shipped)
               if path.startswith(NEVER_SHIPPED) or path.endswith(".md") or "__pycache__/" in path]
     found += [f"{top} is in the package, but the app does not need it"
@@ -101,7 +103,8 @@ def test_the_walk_follows_imports_inside_calls():
     modules = imported_modules()
     # azure_jobs is imported only inside bootstrap's build_platform; the stand-in's module never is in Azure,
     # but the walk is static and keeps it: the package must hold both configurations' code
-    assert {"functions.data_triggers", "lifecycle.bootstrap", "lifecycle.adapters.azure_jobs", "lifecycle.core.canary_stats"} <= set(modules)
+    assert {"functions.data_triggers", "lifecycle.bootstrap", "lifecycle.adapters.azure_jobs",
+            "lifecycle.core.canary_stats"} <= set(modules)
     assert not any(name.startswith(("emulator", "tests", "bench", "mlops")) for name in modules), modules
 
 
@@ -110,12 +113,14 @@ def test_the_package_holds_what_the_app_needs_and_nothing_else():
 
 
 @pytest.mark.parametrize("change, complaint", [
-    (lambda rules: rules + ["lifecycle/adapters/"], "lifecycle.adapters.azure_jobs (lifecycle/adapters/azure_jobs.py) is imported"),
+    (lambda rules: rules + ["lifecycle/adapters/"],
+     "lifecycle.adapters.azure_jobs (lifecycle/adapters/azure_jobs.py) is imported"),
     (lambda rules: rules + ["*.yml"], "training/job.yml is read or uploaded at run time"),
     (lambda rules: [r for r in rules if r != "tests/"], "tests/conftest.py is in the package"),
     (lambda rules: [r for r in rules if r != "emulator/"], "emulator/stack.py is in the package"),
     (lambda rules: [r for r in rules if r != "*.md"], "README.md is in the package"),
-    (lambda rules: [r for r in rules if r != "pyproject.toml"], "pyproject.toml is in the package, but the app does not need it"),
+    (lambda rules: [r for r in rules if r != "pyproject.toml"],
+     "pyproject.toml is in the package, but the app does not need it"),
 ])
 def test_a_broken_funcignore_is_caught(change, complaint):
     assert complaint in "\n".join(problems(change(funcignore())))

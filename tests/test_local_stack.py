@@ -63,7 +63,8 @@ def batches_for(info, path: str) -> list:
 def test_upload_triggers_the_function_and_records_one_batch(stack, data):
     _, info = stack
     path = f"loans/{uuid.uuid4()}/part-0000.csv"
-    data.upload_blob(path, b"age,income,default\n30,1000,0\n", content_settings=ContentSettings(content_type="text/csv"))
+    data.upload_blob(path, b"age,income,default\n30,1000,0\n",
+                     content_settings=ContentSettings(content_type="text/csv"))
     batch = wait_until(lambda: batches_for(info, path), what="the data batch")[0]
     props = data.get_blob_client(path).get_blob_properties()
     assert batch.etag == props.etag
@@ -176,7 +177,8 @@ def test_custom_topic_accepts_the_publisher_client(stack):
 def test_webhook_requires_the_key_and_answers_the_handshake(stack):
     _, info = stack
     url = f"{info.functions_url}/runtime/webhooks/eventgrid"
-    validation = [{"id": "v1", "topic": "t", "subject": "", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+    validation = [{"id": "v1", "topic": "t", "subject": "",
+                   "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
                    "eventTime": "2026-11-23T10:00:00Z", "dataVersion": "2", "metadataVersion": "1",
                    "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}}]
     params = {"functionName": "on_data_arrived"}
@@ -208,7 +210,8 @@ def test_cli_info_and_events(stack):
         assert shown[key] == getattr(info, key)
     assert {"name": "on_data_arrived", "trigger": "eventGridTrigger"}.items() <= shown["functions"][0].items()
     timeline = json.loads(_mlops(running.home.root, "events", "--json", "--limit", "0").stdout)
-    assert timeline and {"event_id", "event_type", "subject", "function", "attempt", "outcome", "time"} <= timeline[0].keys()
+    assert timeline and ({"event_id", "event_type", "subject", "function", "attempt", "outcome", "time"}
+                         <= timeline[0].keys())
     table = _mlops(running.home.root, "events", "--limit", "5")
     assert table.returncode == 0 and "on_data_arrived" in table.stdout
 

@@ -57,7 +57,8 @@ def test_a_bad_model_is_rolled_back_by_the_judge_while_the_live_one_keeps_servin
                        and r.phase == "rolled_back", timeout=150, what=f"the {mode} model to be rolled back")
         except BaseException:
             r = p.state.get(Rollout, p.settings.endpoint_name)
-            print("rollout:", r and (r.model, r.phase, [h["note"] for h in r.history], r.judgement and r.judgement["summary"]))
+            print("rollout:", r and (r.model, r.phase, [h["note"] for h in r.history],
+                                     r.judgement and r.judgement["summary"]))
             raise
     r = p.state.get(Rollout, p.settings.endpoint_name)
     if "smoke" in r.judgement:

@@ -116,7 +116,8 @@ def read_data_file(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file has no header and no rows (only blank lines)") from None
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({_bad_encoding_where(path, e)}); save it as UTF-8 CSV or Parquet") from None
+        raise DataError(f"{path}: not UTF-8 text ({_bad_encoding_where(path, e)}); "
+                        f"save it as UTF-8 CSV or Parquet") from None
     except pd.errors.ParserError as e:
         raise DataError(f"{path}: not valid CSV ({_first_line(e)})") from None
     except (OSError, EOFError, ValueError, gzip.BadGzipFile) as e:    # pyarrow's ArrowInvalid is a ValueError
@@ -278,14 +279,15 @@ def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows
 
     counts = labels.value_counts()
     if len(counts) < 2:
-        raise DataError(f"{source}: the target column {target!r} has only one class ({_plain(counts.index[0])!r} in all "
-                        f"{len(frame):,} labelled rows); a classifier needs at least two")
+        raise DataError(f"{source}: the target column {target!r} has only one class "
+                        f"({_plain(counts.index[0])!r} in all {len(frame):,} labelled rows); "
+                        f"a classifier needs at least two")
     if len(frame) < min_rows:
         raise DataError(f"{source}: only {len(frame):,} labelled rows; at least {min_rows} are needed (--min-rows)")
     rare = counts[counts < 2]
     if len(rare):
-        raise DataError(f"{source}: class {_plain(rare.index[0])!r} of {target!r} has only {int(rare.iloc[0])} row; each class "
-                        f"needs at least 2 for a stratified holdout (drop or relabel those rows)")
+        raise DataError(f"{source}: class {_plain(rare.index[0])!r} of {target!r} has only {int(rare.iloc[0])} row; "
+                        f"each class needs at least 2 for a stratified holdout (drop or relabel those rows)")
     holdout = int(np.ceil(test_size * len(frame)))
     if holdout < len(counts) or len(frame) - holdout < len(counts):
         raise DataError(f"{source}: {len(frame):,} rows are too few for {len(counts)} classes with a "
@@ -387,7 +389,8 @@ def _plain(value: object) -> object:
 
 def _did_you_mean(name: str, columns: Iterable[object]) -> str:
     names = [str(c) for c in columns]
-    close = [c for c in names if c.strip().lower() == name.strip().lower()] or difflib.get_close_matches(name, names, n=1)
+    close = ([c for c in names if c.strip().lower() == name.strip().lower()]
+             or difflib.get_close_matches(name, names, n=1))
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -154,7 +154,8 @@ def numeric_profile(series: pd.Series, *, bins: int = 20, sample_size: int = 200
     counts = histogram_counts(finite, edges, assume_sorted=True)
     percentiles = sorted_quantiles(finite, np.fromiter(PERCENTILES.values(), float))
     rng = rng if rng is not None else np.random.default_rng(0)
-    sample = finite if len(finite) <= sample_size else np.sort(finite[rng.choice(len(finite), sample_size, replace=False)])
+    sample = (finite if len(finite) <= sample_size
+              else np.sort(finite[rng.choice(len(finite), sample_size, replace=False)]))
     return {**summary,
             "min": float(finite[0]), "max": float(finite[-1]),
             "mean": float(finite.mean()), "std": float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,

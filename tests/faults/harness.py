@@ -131,7 +131,8 @@ class StackProcess:
         return self._platform[1]
 
     def data(self):
-        return BlobServiceClient.from_connection_string(self.info.storage_connection_string).get_container_client("data")
+        return (BlobServiceClient.from_connection_string(self.info.storage_connection_string)
+                .get_container_client("data"))
 
     def durable(self, since: float, timeout: float = 20) -> None:
         """Wait until Azurite has saved what was written after `since` (it saves its data every few seconds; a
@@ -258,7 +259,8 @@ def ledger(stack: StackProcess) -> Ledger:
     book.batches = len(batches)
     completed = [r for r in runs if r.status == "Completed" and r.drop_id]   # a forced rerun of old data has none
     for batch in batches:
-        holders = [r for r in completed if r.drop_id and batch.batch_id in drops.get(r.drop_id, Drop("", "", "", "")).batches]
+        holders = [r for r in completed
+                   if r.drop_id and batch.batch_id in drops.get(r.drop_id, Drop("", "", "", "")).batches]
         book.trainings_per_batch[batch.batch_id] = len(holders)
     for drop_ in drops.values():
         if drop_.batches and not drop_.job:

@@ -110,7 +110,8 @@ class Replayer:
             EventGridPublisherClient(info.eventgrid_topics[topic], AzureKeyCredential(info.eventgrid_key)).send(
                 [event.body])
         elif path == 1 or cloud:
-            response = requests.post(info.eventgrid_topics[topic], data=json.dumps(event.body if cloud else [event.body]),
+            response = requests.post(info.eventgrid_topics[topic],
+                                     data=json.dumps(event.body if cloud else [event.body]),
                                      headers={"aeg-sas-key": info.eventgrid_key, "Content-Type":
                                               "application/cloudevents+json" if cloud else "application/json"},
                                      timeout=30)
@@ -351,7 +352,8 @@ class CrashRun:
         self.stack.stop()
 
 
-def crash_scenario(workdir: Path, cases: list[CrashCase] = CRASHES, progress=lambda outcome: None) -> list[CrashOutcome]:
+def crash_scenario(workdir: Path, cases: list[CrashCase] = CRASHES,
+                   progress=lambda outcome: None) -> list[CrashOutcome]:
     outcomes = []
     shared = CrashRun(workdir, "crash-shared")
     try:
@@ -408,7 +410,8 @@ def concurrency_scenario(workdir: Path) -> ConcurrencyResult:
 
         def alert():
             go.wait()
-            EventGridPublisherClient(stack.info.eventgrid_endpoint, AzureKeyCredential(stack.info.eventgrid_key)).send([{
+            EventGridPublisherClient(stack.info.eventgrid_endpoint,
+                                     AzureKeyCredential(stack.info.eventgrid_key)).send([{
                 "id": str(uuid.uuid4()), "eventType": "MLOps.PerformanceDegraded", "subject": f"endpoints/{ENDPOINT}",
                 "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "dataVersion": "1.0",
                 "data": {"alertId": "same-instant", "condition": "Fired", "signal": "concept_drift",
@@ -595,7 +598,8 @@ def _http_cases(stack: StackProcess) -> list[tuple[Poison, str, str, dict, bytes
         (Poison("events with the wrong topic key", "http", "http", "does not match"), "POST",
          info.eventgrid_topics["storage"], {"aeg-sas-key": "wrong"}, b"[]"),
         (Poison("2 MB of events to the topic", "http", "http", "1,048,576"), "POST", info.eventgrid_topics["storage"],
-         {"aeg-sas-key": info.eventgrid_key}, json.dumps([_event(BLOB, DATA_SUBJECT, {"pad": "x" * 2_000_000})]).encode()),
+         {"aeg-sas-key": info.eventgrid_key},
+         json.dumps([_event(BLOB, DATA_SUBJECT, {"pad": "x" * 2_000_000})]).encode()),
         (Poison("an event whose time the worker cannot read, to the webhook", "http", "http", "eventTime"), "POST",
          hook, {"functionName": "on_data_arrived", "code": keys["eventgrid_extension_key"]},
          json.dumps([_event(BLOB, DATA_SUBJECT, {}, eventTime="7 June")]).encode()),
@@ -623,7 +627,8 @@ def poison_scenario(workdir: Path) -> PoisonResult:
             container.upload_blob(prefix + "_SUCCESS", b"", overwrite=True)
         container.upload_blob("poison/marker-only/_SUCCESS", b"", overwrite=True)
         checks = [(case, ("drop", prefix)) for prefix, (case, _) in drops.items()]
-        checks.append((Poison("a _SUCCESS marker and no data", "file", "rejection", "has a _SUCCESS marker but no data"),
+        checks.append((Poison("a _SUCCESS marker and no data", "file", "rejection",
+                              "has a _SUCCESS marker but no data"),
                        ("drop", "poison/marker-only/")))
         for case, topic, event in POISON_EVENTS:
             EventGridPublisherClient(stack.info.eventgrid_topics[topic],
@@ -634,7 +639,8 @@ def poison_scenario(workdir: Path) -> PoisonResult:
             query = {k: v for k, v in params.items() if not k.startswith("aeg")}
             if "webhooks" in url:
                 headers["aeg-event-type"] = "Notification"
-            answer = requests.request(method, url, params=query, headers={**headers, "Content-Type": "application/json"},
+            answer = requests.request(method, url, params=query,
+                                      headers={**headers, "Content-Type": "application/json"},
                                       data=body, timeout=60)
             if answer.status_code >= 500:
                 result.server_errors.append(f"{case.name}: {answer.status_code} {answer.text[:200]}")

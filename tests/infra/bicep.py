@@ -102,7 +102,8 @@ def evaluate(expr: Any, env: dict[str, Any], folder: Path) -> Any:
                 return UNKNOWN
             return [x for x in items if evaluate(lam["expression"], {**env, lam["var_1"]: x}, folder) is True]
         if fn["type"] == "split":
-            text, sep = evaluate(params.get("input_string"), env, folder), evaluate(params.get("delimiter"), env, folder)
+            text, sep = (evaluate(params.get("input_string"), env, folder),
+                         evaluate(params.get("delimiter"), env, folder))
             return text.split(sep) if isinstance(text, str) and isinstance(sep, str) else UNKNOWN
         return UNKNOWN
     return {key: evaluate(value, env, folder) for key, value in expr.items()}

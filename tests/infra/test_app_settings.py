@@ -17,8 +17,10 @@ LOCAL_ONLY = {
     "EVENTGRID_TOPIC_KEY": "a topic key: the custom topic has local auth disabled; the app publishes with its identity",
     "AML_LOCAL_URL": "the local Azure ML stand-in's address",
     "AML_LOCAL_KEY": "the local Azure ML stand-in's key",
-    "DATA_COLLECTOR_STORAGE": "a connection string to the collected data (gone: the workspace's default datastore is read)",
-    "DATA_COLLECTOR_CONTAINER": "the `azureml` container on Azurite; in Azure the container comes from the default datastore",
+    "DATA_COLLECTOR_STORAGE": ("a connection string to the collected data "
+                               "(gone: the workspace's default datastore is read)"),
+    "DATA_COLLECTOR_CONTAINER": ("the `azureml` container on Azurite; "
+                                 "in Azure the container comes from the default datastore"),
 }
 # Read by the app but deliberately left unset in Azure.
 OPTIONAL = {

@@ -32,7 +32,8 @@ def test_a_file_that_does_not_parse_is_reported(infra_copy):
 
 def checkov(infra: Path) -> dict:
     require_infra_venv()
-    out = subprocess.run([str(CHECKOV), "-d", str(infra), "--framework", "bicep", "--skip-download", "-o", "json"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run([str(CHECKOV), "-d", str(infra), "--framework", "bicep", "--skip-download", "-o", "json"],
+                         capture_output=True, text=True, timeout=600)
     report = json.loads(out.stdout)
     return report[0] if isinstance(report, list) else report
 
@@ -58,7 +59,8 @@ def test_checkov_finds_nothing_unexplained():
 def test_checkov_reports_an_unexplained_skip_and_a_parse_error(infra_copy):
     # A skip whose reason is gone is a failure, and so is a template checkov cannot read (it still exits 0).
     storage = infra_copy / "modules/storage.bicep"
-    storage.write_text(re.sub(r"// checkov:skip=CKV_AZURE_206:.*", "// checkov:skip=CKV_AZURE_206", storage.read_text()))
+    storage.write_text(re.sub(r"// checkov:skip=CKV_AZURE_206:.*", "// checkov:skip=CKV_AZURE_206",
+                              storage.read_text()))
     (infra_copy / "modules/broken.bicep").write_text("resource x 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n")
     found = problems(checkov(infra_copy))
     assert any(p.startswith("CKV_AZURE_206 skipped without a reason") for p in found), found

@@ -63,7 +63,8 @@ def assigned(templates) -> set[tuple[str, str, str]]:
 
 def unassigned(templates) -> list[str]:
     have = assigned(templates)
-    return [f"{r.role} for {r.identity} on {r.scope}" for r in need.ROLES if (r.identity, r.role_id, r.scope) not in have]
+    return [f"{r.role} for {r.identity} on {r.scope}" for r in need.ROLES
+            if (r.identity, r.role_id, r.scope) not in have]
 
 
 def miswired(templates) -> dict[str, str]:

@@ -98,7 +98,8 @@ def test_system_topics_match_the_routing_table_and_the_custom_topic_takes_no_key
     ("x => x.topic == 'mlworkspace'", "x => x.topic == 'nothing'", "run-completed: not created"),
     # a filter field dropped from the mapping
     ("      advancedFilters: s.filter.?advancedFilters ?? []\n    }\n    retryPolicy: {\n      maxDeliveryAttempts: "
-     "s.retryPolicy.maxDeliveryAttempts\n      eventTimeToLiveInMinutes: s.retryPolicy.eventTimeToLiveInMinutes\n    }\n"
+     "s.retryPolicy.maxDeliveryAttempts\n      eventTimeToLiveInMinutes: "
+     "s.retryPolicy.eventTimeToLiveInMinutes\n    }\n"
      "    deadLetterWithResourceIdentity: {\n      identity: {\n        type: 'SystemAssigned'\n      }\n      "
      "deadLetterDestination: {\n        endpointType: 'StorageBlob'\n        properties: {\n          resourceId: "
      "storage.id\n          blobContainerName: s.deadLetter.container\n        }\n      }\n    }\n  }\n}]\n\n"

@@ -113,7 +113,8 @@ def test_a_tiny_group_is_reported_but_cannot_raise_an_alert():
     assert report.demographic_parity_difference == pytest.approx(0.5 - 0.49)
     assert any("'C' (5 rows)" in r and "fewer than 30" in r for r in report.reasons)
 
-    looser = fairness(y_true, y_pred, groups, positive_label=1, column="sex", thresholds=FairnessThresholds(min_group_size=5))
+    looser = fairness(y_true, y_pred, groups, positive_label=1, column="sex",
+                      thresholds=FairnessThresholds(min_group_size=5))
     assert looser.excluded_groups == [] and looser.breached
 
 

@@ -38,7 +38,8 @@ class Model:
                         "class_balance": {"0": int((hold.y == 0).sum()), "1": int((hold.y == 1).sum())},
                         "metrics": classification_metrics(hold["y"], predicted, proba, [0, 1], [0, 1]),
                         "calibration": calibration(hold["y"], proba, [0, 1], [0, 1])}
-        self.profile = build_profile(train, "y", outputs={"prediction": pd.Series(self.estimator.predict(self.x(train)))})
+        self.profile = build_profile(train, "y",
+                                     outputs={"prediction": pd.Series(self.estimator.predict(self.x(train)))})
 
     @staticmethod
     def x(frame: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +118,8 @@ def test_too_few_labels_skip_the_labelled_signals(model):
 def test_a_signal_that_clears_is_published_as_resolved(model):
     result = model.check(make(1500, 16), previous=("ep/blue/m:1/data_drift",))
     resolved, = result.alerts
-    assert (resolved.signal, resolved.condition, resolved.event_type) == ("data_drift", "Resolved", "MLOps.DriftDetected")
+    assert ((resolved.signal, resolved.condition, resolved.event_type)
+            == ("data_drift", "Resolved", "MLOps.DriftDetected"))
 
 
 def test_unknown_threshold_names_are_refused():
@@ -164,9 +166,11 @@ def run_the_job(p, request, model: Model, folder) -> None:
         (folder / collection / "part.jsonl").write_text(
             collector_lines(p.collected.rows[(request.deployment, collection)], collection))
     (folder / "labels").mkdir()
-    (folder / "labels" / "day.csv").write_text("request_id,y\n" + "".join(f"{k},{v}\n" for k, v in p.feedback.given.items()))
+    (folder / "labels" / "day.csv").write_text(
+        "request_id,y\n" + "".join(f"{k},{v}\n" for k, v in p.feedback.given.items()))
     values = request.inputs()
-    argv = ["--model", str(model_dir), "--inputs", str(folder / "model_inputs"), "--outputs", str(folder / "model_outputs"),
+    argv = ["--model", str(model_dir), "--inputs", str(folder / "model_inputs"),
+            "--outputs", str(folder / "model_outputs"),
             "--labels", str(folder / "labels"), "--output", str(folder / "report"), "--start", values["window_start"],
             "--end", values["window_end"], "--endpoint", values["endpoint"], "--deployment", values["deployment"],
             "--model-id", values["model_id"], "--min-rows", str(values["min_rows"]),

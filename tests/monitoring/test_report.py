@@ -27,7 +27,8 @@ def frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 def result(profile: dict, current: pd.DataFrame, day: int, *, labelled: bool = True) -> dict:
     drift = json.loads(compare(profile, CurrentWindow.for_profile(profile).update(current)).to_json())
-    alerts = ([{"type": "MLOps.DriftDetected", "condition": "data drift", "summary": ", ".join(drift["drifted_features"])}]
+    alerts = ([{"type": "MLOps.DriftDetected", "condition": "data drift",
+                "summary": ", ".join(drift["drifted_features"])}]
               if drift["drifted"] else [])
     return {
         "window": {"start": f"2026-03-{day:02d}T00:00:00Z", "end": f"2026-03-{day:02d}T06:00:00Z", "endpoint": "loans",
@@ -41,10 +42,12 @@ def result(profile: dict, current: pd.DataFrame, day: int, *, labelled: bool = T
         "concept_drift": {"detected": day > 2, "reasons": ["accuracy fell 0.12 below the holdout"] if day > 2 else [],
                           "performance_drop": {"accuracy": {"current": 0.79, "baseline": 0.91, "drop": 0.12,
                                                             "pvalue": 1e-4, "significant": True}},
-                          "relation": {"income": {"shift": 0.2, "pvalue": 0.001, "drifted": True}}} if labelled else None,
+                          "relation": {"income": {"shift": 0.2, "pvalue": 0.001, "drifted": True}}}
+        if labelled else None,
         "fairness": {"sensitive_column": "city", "groups": {
                          g: {"count": 100, "selection_rate": s, "accuracy": 0.9, "false_positive_rate": 0.1,
-                             "false_negative_rate": 0.1, "true_positive_rate": 0.9} for g, s in (("Oslo", 0.5), ("Lima", 0.3))},
+                             "false_negative_rate": 0.1, "true_positive_rate": 0.9}
+                         for g, s in (("Oslo", 0.5), ("Lima", 0.3))},
                      "excluded_groups": ["Pune"], "demographic_parity_difference": 0.2, "demographic_parity_ratio": 0.6,
                      "equalized_odds_difference": 0.05, "thresholds": {"demographic_parity_difference": 0.1,
                                                                        "equalized_odds_difference": 0.1},

@@ -56,7 +56,8 @@ def test_the_same_kind_of_data_is_compatible(tmp_path, champion):
 
 
 def test_other_columns_are_missing_and_new_features(tmp_path, champion):
-    frame = loan_frame(400, seed=5).drop(columns=["city"]).assign(colour=lambda f: np.where(f["age"] > 50, "red", "blue"))
+    frame = (loan_frame(400, seed=5).drop(columns=["city"])
+             .assign(colour=lambda f: np.where(f["age"] > 50, "red", "blue")))
     doc = challenge(tmp_path, champion, frame)
     found = doc["compatibility"]
     assert found["champion_features"] == LOAN_FEATURES

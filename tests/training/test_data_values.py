@@ -75,7 +75,8 @@ def test_one_file_with_a_text_cell_among_files_of_numbers(tmp_path):
     folder = tmp_path / "drop"
     folder.mkdir()
     loan_frame(150).to_csv(folder / "a.csv", index=False)
-    csv(folder, loan_frame(150, seed=1).assign(age=lambda f: f["age"].astype(object).where(f.index != 7, "n.a.")), "b.csv")
+    csv(folder, loan_frame(150, seed=1).assign(age=lambda f: f["age"].astype(object).where(f.index != 7, "n.a.")),
+        "b.csv")
     data = load([folder], "default")
     assert "age" in data.numeric and data.frame["age"].isna().sum() == 1
     assert data.notes == (f"column 'age': 1 text value ('n.a.') in {folder / 'b.csv'}, treated as missing",)

@@ -113,7 +113,8 @@ def test_binary_roc_auc_ranks_rows_by_their_bins_training_frequency(cancer):
     train_bins, hold_bins = _numeric_bins(x_train, x_hold, bins)
     rate = pd.Series(y_train.to_numpy()).groupby(train_bins[:, 0]).mean()
     result = single_feature_power(x_train, y_train, x_hold, y_hold, [0, 1], ["mean radius"], [])
-    assert result["top"][0]["roc_auc"] == pytest.approx(roc_auc_score(y_hold, rate.reindex(hold_bins[:, 0]).fillna(y_train.mean())))
+    assert result["top"][0]["roc_auc"] == pytest.approx(
+        roc_auc_score(y_hold, rate.reindex(hold_bins[:, 0]).fillna(y_train.mean())))
 
 
 @pytest.mark.slow      # a timing at scale

@@ -236,7 +236,8 @@ def test_random_forest_in_process_with_unlabelled_rows(tmp_path, capsys, monkeyp
     frame.to_csv(csv, index=False)
     with threadpool_limits(1):
         code = main(["--data", str(csv), "--target", "default", "--model-name", "rf", "--output", str(tmp_path / "out"),
-                     "--algorithm", "random_forest", "--n-estimators", "20", "--max-depth", "4", "--learning-rate", "0.5"])
+                     "--algorithm", "random_forest", "--n-estimators", "20", "--max-depth", "4",
+                     "--learning-rate", "0.5"])
     assert code == 0
     doc = read_json(tmp_path / "out" / "metrics.json")
     assert doc["classes"] == [0, 1]                         # integral floats became integer labels
@@ -310,7 +311,8 @@ BAD_DATA = {
     "empty file": (lambda d: _write(d / "data.csv", b""), "data.csv", ["empty (0 bytes)"]),
     "header only": (_csv("age,city,default\n"), "data.csv", ["header but no rows"]),
     "blank lines": (_csv("\n\n\n"), "data.csv", ["no header"]),
-    "binary junk": (lambda d: _write(d / "data.csv", bytes(range(256)) * 4), "data.csv", ["neither CSV text nor Parquet"]),
+    "binary junk": (lambda d: _write(d / "data.csv", bytes(range(256)) * 4), "data.csv",
+                    ["neither CSV text nor Parquet"]),
     "bad encoding": (lambda d: _write(d / "data.csv", "age,city,default\n30,Zürich,1\n".encode("latin-1")),
                      "data.csv", ["not UTF-8", "line 2", "0xfc"]),
     "ragged csv": (_csv("age,city,default\n30,x,1\n31,y,0,extra\n"), "data.csv", ["not valid CSV", "line 3"]),
@@ -328,7 +330,8 @@ BAD_DATA = {
                                                    "leave those cells empty", "rescale"]),
     "infinite labels": (_frame_csv(INFINITE_LABELS), "data.csv", ["'default' has 3 infinite values (inf)",
                                                                   "drop those rows"]),
-    "columns disagree": (_disagreeing_folder, "b.csv", ["columns differ", "a.csv", "missing city", "unexpected colour"]),
+    "columns disagree": (_disagreeing_folder, "b.csv",
+                         ["columns differ", "a.csv", "missing city", "unexpected colour"]),
     "column kinds disagree": (_kind_mismatch_folder, "b.csv", ["column 'age'", "'old'", "a.csv"]),
     "no data files": (_markers_only, "drop", ["no data files found", "notes.txt"]),
     "no such path": (lambda d: d / "nowhere.csv", "nowhere.csv", ["no such file or folder"]),
@@ -354,7 +357,8 @@ def test_bad_data_fails_with_one_clear_line(case, tmp_path, capsys):
 @pytest.mark.parametrize("case", ["missing target", "corrupt parquet", "class of one row", "huge values"])
 def test_bad_data_as_a_process_exits_2_without_traceback(case, tmp_path):
     build, names, phrases = BAD_DATA[case]
-    done = run_train("--data", build(tmp_path), "--target", "default", "--model-name", "m", "--output", tmp_path / "out")
+    done = run_train("--data", build(tmp_path), "--target", "default", "--model-name", "m",
+                     "--output", tmp_path / "out")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
@@ -387,7 +391,8 @@ def test_bad_data_reason_is_tagged_on_the_tracking_run(tmp_path, monkeypatch, ca
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     csv = _write(tmp_path / "data.csv", b"")
-    assert main(["--data", str(csv), "--target", "default", "--model-name", "m", "--output", str(tmp_path / "out")]) == 2
+    assert main(["--data", str(csv), "--target", "default", "--model-name", "m",
+                 "--output", str(tmp_path / "out")]) == 2
     tags = list(tracking.glob("*/*/tags/mlops.error"))
     assert len(tags) == 1 and "empty (0 bytes)" in tags[0].read_text()
     assert "status: 4" in (tags[0].parent.parent / "meta.yaml").read_text()         # RunStatus.FAILED
