@@ -175,7 +175,8 @@ def main() -> int:
             print(f"\n== {rows:,} rows x {NUMERIC} numeric + {CATEGORICAL} categorical "
                   f"(generated + written in {time.perf_counter() - t0:.1f} s, "
                   f"{window_path.stat().st_size / 2**20:.0f} MiB parquet; drift in {', '.join(DRIFT)})")
-            engine, baseline = run_case("engine", profile_path, window_path), run_case("scipy", profile_path, window_path)
+            engine = run_case("engine", profile_path, window_path)
+            baseline = run_case("scipy", profile_path, window_path)
             for name, r in (("engine", engine), ("numpy/scipy", baseline)):
                 if "error" in r:
                     print(f"  {name:12s} failed: {r['error']}")

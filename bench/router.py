@@ -31,6 +31,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from lifecycle.core.canary_stats import quantile
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-endpoint-key"
 ROW = [42, 51000.5, "basic", 3, False]
@@ -161,14 +163,10 @@ async def throughput(session: aiohttp.ClientSession, pairs: list[tuple[Target, T
                 target.rates.append(done[0] / elapsed)
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def measure(pairs: list[tuple[Target, Target]], args: argparse.Namespace) -> None:
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-    async with aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent", "Accept-Encoding")) as session:
+    async with aiohttp.ClientSession(connector=connector,
+                                     skip_auto_headers=("User-Agent", "Accept-Encoding")) as session:
         await sequential(session, pairs, 30)
         await throughput(session, pairs, args.clients, 0.5, 1)
         for pair in pairs:
@@ -184,16 +182,17 @@ def report(pairs: list[tuple[Target, Target]], args: argparse.Namespace) -> dict
     print(f"throughput: {args.clients} concurrent clients, {args.rounds} rounds x {args.seconds:g} s per target; "
           "direct and routed back to back, order alternating")
     print("latency is client-side: send the request, read the whole answer (keep-alive connection)")
-    print("'paired' figures: median over adjacent direct/routed measurements, which cancels the noise of a busy machine\n")
+    print("'paired' figures: median over adjacent direct/routed measurements, which cancels the noise of a busy "
+          "machine\n")
     print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}")
     figures = {}
     for direct, routed in pairs:
         for t in (direct, routed):
-            ms = [x * 1000 for x in t.latencies]
+            ms = sorted(x * 1000 for x in t.latencies)
             print(f"{t.label:34}{quantile(ms, .5):9.2f}{quantile(ms, .99):9.2f}{t.completed / t.seconds:9.0f}"
                   f"{t.errors:8d}")
         added50 = (statistics.median(routed.latencies) - statistics.median(direct.latencies)) * 1000
-        added99 = (quantile(routed.latencies, .99) - quantile(direct.latencies, .99)) * 1000
+        added99 = (quantile(sorted(routed.latencies), .99) - quantile(sorted(direct.latencies), .99)) * 1000
         ratio = (routed.completed / routed.seconds) / (direct.completed / direct.seconds)
         paired_ms = statistics.median(r - d for d, r in zip(direct.latencies, routed.latencies)) * 1000
         paired_ratio = statistics.median(r / d for d, r in zip(direct.rates, routed.rates))
@@ -208,7 +207,8 @@ def collected_lines(connection_string: str, endpoint: str) -> int:
     from azure.storage.blob import ContainerClient
     container = ContainerClient.from_connection_string(connection_string, CONTAINER)
     prefix = f"modelDataCollector/{endpoint}/blue/model_inputs/"
-    return sum(container.download_blob(b.name).readall().count(b"\n") for b in container.list_blobs(name_starts_with=prefix))
+    return sum(container.download_blob(b.name).readall().count(b"\n")
+               for b in container.list_blobs(name_starts_with=prefix))
 
 
 def main() -> None:
@@ -243,9 +243,11 @@ def main() -> None:
             routed_headers = {**direct_headers, "Authorization": f"Bearer {KEY}"}
             pairs = [
                 (Target("model   direct", server.url + "/score", {**direct_headers, **server.headers}),
-                 Target("model   through router (+collect)", f"{router_url}/endpoints/bench-model/score", routed_headers)),
+                 Target("model   through router (+collect)", f"{router_url}/endpoints/bench-model/score",
+                        routed_headers)),
                 (Target("trivial direct", trivial_url + "/score", direct_headers),
-                 Target("trivial through router (+collect)", f"{router_url}/endpoints/bench-trivial/score", routed_headers)),
+                 Target("trivial through router (+collect)", f"{router_url}/endpoints/bench-trivial/score",
+                        routed_headers)),
             ]
             print(f"cpus: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} before the run; inference server: "
                   f"{server.workers} gunicorn workers; body {len(BODY)} bytes, 1 row\n")

@@ -30,6 +30,7 @@ from emulator.loop import BackgroundLoop
 from emulator.loopback import serve_on_loopback
 from emulator.processes import die_with_parent
 from emulator.timeline import Timeline
+from lifecycle.clock import utcnow
 
 log = logging.getLogger("emulator.stack")
 
@@ -180,7 +181,7 @@ class Stack:
             functions_master_key=host_keys["master_key"], functions=ready["functions"],
             aml_url=self._aml.url, aml_key=keys["aml_key"], endpoint_name=endpoint_name,
             scoring_uri=f"{self._aml.router_url}/endpoints/{endpoint_name}/score",
-            started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            started_at=utcnow(),
         )
         write_private(self.home.info, json.dumps(asdict(self.info), indent=2))    # holds every key
         return self.info
@@ -250,7 +251,8 @@ class Stack:
     def failure(self) -> str | None:
         """Why the stack can no longer work, if a part of it has died."""
         if self._host is not None and self._host.poll() is not None:
-            return f"the Functions host exited with code {self._host.returncode}; see {self.home.logs / 'functions.log'}"
+            return (f"the Functions host exited with code {self._host.returncode}; "
+                    f"see {self.home.logs / 'functions.log'}")
         if self._azurite and self._azurite.process and self._azurite.process.poll() is not None:
             return f"Azurite exited with code {self._azurite.process.returncode}"
         return None

@@ -8,12 +8,14 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+
+from lifecycle.clock import now
+from lifecycle.core.times import iso
 
 
 def utcnow_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(now(), "milliseconds")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob.aio import BlobServiceClient
 
+from lifecycle.core.times import iso
+
 log = logging.getLogger("emulator.aml.collector")
 REQUEST_ID = "request_id"
 
@@ -129,13 +131,14 @@ class DataCollector:
                     files[folder].append(self._line(endpoint, deployment, collection, stamp, data, request_id))
         return files
 
-    def _line(self, endpoint: str, deployment: str, collection: str, stamp: datetime, data: list, request_id: str) -> str:
+    def _line(self, endpoint: str, deployment: str, collection: str, stamp: datetime, data: list,
+              request_id: str) -> str:
         body = json.dumps(data, separators=(",", ":"), default=str)
         return json.dumps({
             "specversion": "1.0", "id": str(uuid.uuid4()),
             "source": f"{self._source_prefix}/onlineEndpoints/{endpoint}/deployments/{deployment}",
             "type": f"azureml.inference.{collection}", "datacontenttype": "application/json",
-            "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "data": data,
+            "time": iso(stamp, "milliseconds"), "data": data,
             "path": "/score", "method": "POST", "contentrange": f"bytes 0-{len(body) - 1}/{len(body)}",
             "correlationid": request_id, "xrequestid": request_id, "modelversion": "default",
             "collectdatatype": "pandas.core.frame.DataFrame", "agent": "mlops-local-collector",

@@ -7,6 +7,8 @@ import threading
 from collections import deque
 from typing import Any, NamedTuple
 
+from lifecycle.core.canary_stats import quantile
+
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 
@@ -59,7 +61,7 @@ class DeploymentStats:
             "status": status,
             "mirrored": mirrored,
             "mirror_dropped": dropped,
-            "latency_ms": {f"p{q}": round(_quantile(latencies, q / 100), 3) for q in (50, 90, 95, 99)}
+            "latency_ms": {f"p{q}": round(quantile(latencies, q / 100), 3) for q in (50, 90, 95, 99)}
             if latencies else {},
             "window": len(taken),
         }
@@ -70,15 +72,3 @@ class DeploymentStats:
 
 def status_class(status: int) -> str:
     return STATUS_CLASSES[min(max(status // 100 - 2, 0), 3)]
-
-
-
-def _quantile(ordered: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default). Its own copy of
-    lifecycle.core.canary_stats.quantile: the local Azure stand-in does not import the app."""
-    if len(ordered) == 1:
-        return ordered[0]
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -197,7 +197,8 @@ class LocalJobs:
 
         def reference(match: re.Match) -> str:
             if match[2] not in values[match[1]]:
-                raise JobError(f"job {job['name']}: the command names {match[1]}.{match[2]}, which the job does not have")
+                raise JobError(f"job {job['name']}: the command names {match[1]}.{match[2]}, "
+                               f"which the job does not have")
             return shlex.quote(values[match[1]][match[2]])
 
         argv = shlex.split(REFERENCE.sub(reference, OPTIONAL_GROUP.sub(group, job["command"])))

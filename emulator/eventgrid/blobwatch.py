@@ -133,7 +133,8 @@ class BlobWatcher:
             "sequencer": f"{self._sequencer:032X}",
             "storageDiagnostics": {"batchId": str(uuid.uuid4())},
         }
-        return system_event(topic_id=self.topic_id, subject=f"{SUBJECT_PREFIX}{container.container_name}/blobs/{blob.name}",
+        subject = f"{SUBJECT_PREFIX}{container.container_name}/blobs/{blob.name}"
+        return system_event(topic_id=self.topic_id, subject=subject,
                             event_type="Microsoft.Storage.BlobCreated", data=data, data_version="")
 
     def _save(self) -> None:

@@ -34,6 +34,7 @@ from emulator.eventgrid import retry
 from emulator.eventgrid.routing import RoutingTable, Subscription
 from emulator.eventgrid.schema import CLOUDEVENTS_SCHEMA, WireEvent
 from emulator.timeline import Delivery, Timeline, utcnow_iso
+from lifecycle.core.times import parse_time
 
 log = logging.getLogger("emulator.eventgrid")
 
@@ -113,7 +114,8 @@ class EventGrid:
             queue = self._queues_service.get_queue_client(queue_name(sub.name))
             await _ensure(queue.create_queue())
             self._queues[sub.name] = queue
-        containers = {SPOOL_CONTAINER} | {s.dead_letter_container for s in self.table.subscriptions if s.dead_letter_container}
+        containers = {SPOOL_CONTAINER} | {s.dead_letter_container for s in self.table.subscriptions
+                                          if s.dead_letter_container}
         for container in containers:
             await _ensure(self._blobs.create_container(container))
         await self._requeue_unsaved()
@@ -171,7 +173,8 @@ class EventGrid:
 
     async def _still_there(self, event: WireEvent) -> bool:
         """A BlobCreated whose blob the kill took with it (Azurite had not saved it) announces nothing."""
-        match = _BLOB_SUBJECT.match(event.subject or "") if event.event_type == "Microsoft.Storage.BlobCreated" else None
+        blob_created = event.event_type == "Microsoft.Storage.BlobCreated"
+        match = _BLOB_SUBJECT.match(event.subject or "") if blob_created else None
         if match is None:
             return True
         try:
@@ -203,7 +206,8 @@ class EventGrid:
     async def _enqueue(self, p: Pending) -> None:
         text = await self._message_text(p)
         sent = await self._queues[p.subscription].send_message(
-            text, visibility_timeout=self._hold_seconds(0), time_to_live=self._by_name[p.subscription].event_ttl_minutes * 60)
+            text, visibility_timeout=self._hold_seconds(0),
+            time_to_live=self._by_name[p.subscription].event_ttl_minutes * 60)
         p.message_id, p.pop_receipt = sent.id, sent.pop_receipt
         self._inflight.add(p.message_id)
 
@@ -266,7 +270,8 @@ class EventGrid:
                 reason = "" if response.status < 300 else f"HTTP {response.status}: {text.strip()[:500]}"
                 return response.status, reason, elapsed
         except TimeoutError:
-            return 408, f"no answer within {self.options.delivery_timeout:.0f} s", (time.perf_counter() - started) * 1000
+            elapsed = (time.perf_counter() - started) * 1000
+            return 408, f"no answer within {self.options.delivery_timeout:.0f} s", elapsed
         except aiohttp.ClientError as error:
             return None, f"could not reach the function: {error}", (time.perf_counter() - started) * 1000
 
@@ -275,7 +280,7 @@ class EventGrid:
             return f"The function answered {status} ({retry.outcome_name(status)}), which Event Grid does not retry"
         if p.attempts >= sub.max_delivery_attempts:
             return "MaxDeliveryAttemptsExceeded"
-        published = datetime.fromisoformat(p.published.replace("Z", "+00:00"))
+        published = parse_time(p.published)
         next_try = datetime.now(UTC) + timedelta(seconds=retry.delay_after(p.attempts, self.options.retry_scale))
         if next_try - published > timedelta(minutes=sub.event_ttl_minutes):
             return "TimeToLiveExceeded"

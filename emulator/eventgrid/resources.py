@@ -11,7 +11,8 @@ _PREFIX = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}/pro
 
 _SYSTEM_SOURCES = {
     "microsoft.storage.storageaccounts": f"{_PREFIX}/Microsoft.Storage/storageAccounts/{ACCOUNT}",
-    "microsoft.machinelearningservices.workspaces": f"{_PREFIX}/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}",
+    "microsoft.machinelearningservices.workspaces":
+        f"{_PREFIX}/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}",
 }
 
 
@@ -20,7 +21,8 @@ def topic_resource_id(name: str, topic: Topic) -> str:
         try:
             return _SYSTEM_SOURCES[(topic.topic_type or "").lower()]
         except KeyError:
-            raise ValueError(f"topic '{name}': the local Event Grid has no source for system topic type {topic.topic_type!r}") from None
+            raise ValueError(f"topic '{name}': the local Event Grid has no source for system topic type "
+                             f"{topic.topic_type!r}") from None
     return f"{_PREFIX}/Microsoft.EventGrid/topics/{name}"
 
 

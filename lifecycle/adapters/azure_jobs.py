@@ -83,7 +83,8 @@ class AzureMLJobs(WorkspaceClient):
         except ResourceNotFoundError:
             raise AzureMLAdapterError(f"no Azure ML job named {name!r} in workspace {self.workspace_name}") from None
         if text(job.status) != "Completed":
-            raise AzureMLAdapterError(f"job {name} is {text(job.status)}: its metrics.json exists only once it has completed")
+            raise AzureMLAdapterError(f"job {name} is {text(job.status)}: its metrics.json exists only once it "
+                                      f"has completed")
         datastore, folder = parse_datastore_uri(self._output_uri(job))
         path = f"{folder.rstrip('/')}/metrics.json".lstrip("/")
         try:
@@ -158,7 +159,8 @@ class AzureMLJobs(WorkspaceClient):
             if key in declared:
                 overrides.append({f"inputs.{key}": value})
             elif re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", key):
-                flags.append(f"--{key.replace('_', '-')} {shlex.quote(str(value))}")   # as the local stand-in passes them
+                # as the local stand-in passes them
+                flags.append(f"--{key.replace('_', '-')} {shlex.quote(str(value))}")
             else:
                 raise AzureMLAdapterError(f"hyperparameter {key!r} is not a valid option name for train.py")
         command = str(spec.get("command", "")).strip()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +42,7 @@ from lifecycle.adapters.azure_monitor_answers import (
     utilisation_of,
 )
 from lifecycle.adapters.azure_workspace import default_credential
+from lifecycle.adapters.lazy_client import lazy_client
 from lifecycle.core.platform_values import NoTrafficLogs, TrafficWindow, Utilisation
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,6 @@ class AzureMonitorMetrics:
         self._client_kwargs = client_kwargs
         self._logs: Any = None
         self._metrics: Any = None
-        self._lock = threading.Lock()
 
     # -- the port --------------------------------------------------------------------------------------
 
@@ -136,8 +135,9 @@ class AzureMonitorMetrics:
             tables = result.tables
         window = traffic_window_of(deployment, [row for table in tables for row in table.rows])
         if window.requests == 0 and not self._endpoint_logged(workspace_id, endpoint, end - ENDPOINT_LOOKBACK, end):
-            raise TrafficLogsMissing(self._no_traffic_logs(endpoint, f"not one request of {endpoint} logged in the "
-                                                                     f"{ENDPOINT_LOOKBACK.days * 24} h before {end.isoformat()}"))
+            why = (f"not one request of {endpoint} logged in the {ENDPOINT_LOOKBACK.days * 24} h "
+                   f"before {end.isoformat()}")
+            raise TrafficLogsMissing(self._no_traffic_logs(endpoint, why))
         return window
 
     def _endpoint_logged(self, workspace_id: str, endpoint: str, start: datetime, end: datetime) -> bool:
@@ -177,7 +177,8 @@ class AzureMonitorMetrics:
             raise self._metrics_error(err, endpoint, deployment) from err
         return aggregates_of(deployment, counts, latency)
 
-    def utilisation(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> Utilisation:
+    def utilisation(self, endpoint: str, deployment: str, since: datetime,
+                    until: datetime | None = None) -> Utilisation:
         """Mean CPU and memory of the deployment's instances over the window (each a percentage of one instance,
         averaged over instances and minutes), and its instance count in the last minute reported."""
         endpoint, deployment = _valid_name("endpoint", endpoint), _valid_name("deployment", deployment)
@@ -202,39 +203,30 @@ class AzureMonitorMetrics:
 
     # -- clients (created on first use) ----------------------------------------------------------------
 
-    @property
+    @lazy_client("_credential")
     def credential(self) -> Any:
-        self._credential = self._credential or default_credential()
-        return self._credential
+        return default_credential()
 
-    @property
+    @lazy_client("_logs")
     def logs_client(self) -> Any:
         """azure.monitor.query.LogsQueryClient (imported and created on first use)."""
-        if self._logs is None:
-            with self._lock:
-                if self._logs is None:
-                    from azure.monitor.query import LogsQueryClient
-                    self._logs = LogsQueryClient(self.credential, **self._client_kwargs)
-        return self._logs
+        from azure.monitor.query import LogsQueryClient
+        return LogsQueryClient(self.credential, **self._client_kwargs)
 
-    @property
+    @lazy_client("_metrics")
     def metrics_client(self) -> Any:
         """azure.monitor.querymetrics.MetricsClient for the endpoint's region (imported and created on first use)."""
-        if self._metrics is None:
-            if not self.metrics_endpoint:
-                raise MetricsNotConfigured(
-                    f"platform metrics are read from the endpoint's regional metrics endpoint, but no region is "
-                    f"configured: set {REGION_SETTING} to the online endpoint's region (e.g. westeurope)")
-            with self._lock:
-                if self._metrics is None:
-                    try:
-                        from azure.monitor.querymetrics import MetricsClient
-                    except ImportError as err:
-                        raise MetricsNotConfigured(
-                            "platform metrics need the azure-monitor-querymetrics package (azure-monitor-query 2.x "
-                            "has no metrics client): add it to requirements.txt") from err
-                    self._metrics = MetricsClient(self.metrics_endpoint, self.credential, **self._client_kwargs)
-        return self._metrics
+        if not self.metrics_endpoint:
+            raise MetricsNotConfigured(
+                f"platform metrics are read from the endpoint's regional metrics endpoint, but no region is "
+                f"configured: set {REGION_SETTING} to the online endpoint's region (e.g. westeurope)")
+        try:
+            from azure.monitor.querymetrics import MetricsClient
+        except ImportError as err:
+            raise MetricsNotConfigured(
+                "platform metrics need the azure-monitor-querymetrics package (azure-monitor-query 2.x "
+                "has no metrics client): add it to requirements.txt") from err
+        return MetricsClient(self.metrics_endpoint, self.credential, **self._client_kwargs)
 
     # -- errors ----------------------------------------------------------------------------------------
 

@@ -51,7 +51,8 @@ class MonitoringJobSpec:
             if name == "model":
                 overrides.append({"inputs.model": {**given, "type": "mlflow_model", "path": f"azureml:{value}"}})
             elif name in ("model_inputs", "model_outputs"):
-                overrides.append({f"inputs.{name}": {**given, "type": "uri_folder", "path": self._collected(str(value))}})
+                folder = {**given, "type": "uri_folder", "path": self._collected(str(value))}
+                overrides.append({f"inputs.{name}": folder})
             elif name == "labels":
                 path, _ = datastore_path(str(value), self.feedback_datastore)
                 overrides.append({"inputs.labels": {"type": "uri_folder", "mode": "ro_mount", "path": path}})

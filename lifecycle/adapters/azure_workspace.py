@@ -6,11 +6,12 @@ this module on cold start. The SDK is imported inside the first call that needs 
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from lifecycle.adapters.lazy_client import lazy_client
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,23 +37,17 @@ class WorkspaceClient:
         self._credential = credential
         self._client_kwargs = {"show_progress": False, **client_kwargs}
         self._client: Any = None
-        self._lock = threading.Lock()
 
-    @property
+    @lazy_client("_credential")
     def credential(self) -> Any:
-        self._credential = self._credential or default_credential()
-        return self._credential
+        return default_credential()
 
-    @property
+    @lazy_client("_client")
     def ml_client(self) -> Any:
         """The azure.ai.ml.MLClient for the workspace (imported and created on first use)."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    from azure.ai.ml import MLClient
-                    self._client = MLClient(self.credential, self.subscription_id, self.resource_group,
-                                            self.workspace_name, **self._client_kwargs)
-        return self._client
+        from azure.ai.ml import MLClient
+        return MLClient(self.credential, self.subscription_id, self.resource_group, self.workspace_name,
+                        **self._client_kwargs)
 
 
 def text(value: Any) -> str:

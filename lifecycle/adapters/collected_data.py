@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
+
+from lifecycle.adapters.lazy_client import lazy_client
+from lifecycle.core.times import parse_time
 
 log = logging.getLogger("lifecycle.collected")
 
@@ -30,16 +32,11 @@ class BlobCollected:
     def __init__(self, container: ContainerClient | Callable[[], ContainerClient]) -> None:
         self._container = container if isinstance(container, ContainerClient) else None
         self._make = None if isinstance(container, ContainerClient) else container
-        self._lock = threading.Lock()
 
-    @property
+    @lazy_client("_container")
     def container(self) -> ContainerClient:
-        if self._container is None:
-            with self._lock:
-                if self._container is None:
-                    assert self._make is not None     # one of the two was given
-                    self._container = self._make()
-        return self._container
+        assert self._make is not None     # one of the two was given
+        return self._make()
 
     def location(self, endpoint: str, deployment: str) -> tuple[str, bool]:
         """Where the deployment's collected data is looked for (a URL), and whether anything is there: False
@@ -58,7 +55,7 @@ class BlobCollected:
         until = until or datetime.now(UTC)
         since = since.replace(microsecond=since.microsecond // 1000 * 1000)   # lines are stamped to the millisecond
         for line in self._lines(endpoint, deployment, collection, since, until):
-            when = datetime.fromisoformat(line["time"].replace("Z", "+00:00"))
+            when = parse_time(line["time"])
             if since <= when < until:
                 yield from line.get("data") or ()
 
@@ -66,7 +63,8 @@ class BlobCollected:
         return [r["prediction"] for r in self.records(endpoint, deployment, "model_outputs", since, until)
                 if "prediction" in r]
 
-    def _lines(self, endpoint: str, deployment: str, collection: str, since: datetime, until: datetime) -> Iterator[dict]:
+    def _lines(self, endpoint: str, deployment: str, collection: str, since: datetime,
+               until: datetime) -> Iterator[dict]:
         container = self.container
         hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         while hour < until:
