@@ -91,6 +91,10 @@ class Endpoints(Protocol):
     def invoke(self, endpoint: str, deployment: str, body: dict) -> Invocation:
         """Score through the endpoint, pinned to one deployment (header azureml-model-deployment)."""
 
+    def scoring_key(self, endpoint: str) -> str:
+        """The key a client sends to score (Authorization: Bearer <key>), as `az ml online-endpoint
+        get-credentials` gives it: the primary key of a key-auth endpoint."""
+
 
 class Metrics(Protocol):
     """Per-deployment request metrics (Azure Monitor; locally the router's own records)."""

@@ -152,6 +152,11 @@ class FakeEndpoints:
         rows = len(body.get("data", []))
         return self.answers.get(deployment) or Invocation(200, 12.0, json.dumps({"predictions": [0] * rows}))
 
+    def scoring_key(self, endpoint):
+        if endpoint not in self.endpoints:
+            raise KeyError(f"endpoint {endpoint} does not exist")
+        return f"key-of-{endpoint}"
+
     def delete_deployment(self, endpoint, deployment):
         self.calls.append(("delete", endpoint, deployment))
         current = self.endpoints[endpoint]

@@ -119,6 +119,20 @@ class AzureMLEndpoints(WorkspaceClient):
             return
         log.info("started deleting deployment %s/%s", endpoint, deployment)
 
+    def scoring_key(self, endpoint: str) -> str:
+        """The key a client sends to score, as `az ml online-endpoint get-credentials` gives it: the primary
+        key of a key-auth endpoint (the project's), or the access token of a token-auth one."""
+        from azure.core.exceptions import ResourceNotFoundError
+        try:
+            credentials = self.ml_client.online_endpoints.get_keys(endpoint)
+        except ResourceNotFoundError:
+            raise AzureMLAdapterError(
+                f"endpoint {endpoint} does not exist in workspace {self.workspace_name}") from None
+        key = getattr(credentials, "primary_key", None) or getattr(credentials, "access_token", None)
+        if not key:
+            raise AzureMLAdapterError(f"endpoint {endpoint} gave no key or token to score with")
+        return key
+
     # -- for the CLI (as the local adapter offers) -----------------------------------------------------
 
     def list(self) -> list[EndpointState]:
@@ -143,9 +157,6 @@ class AzureMLEndpoints(WorkspaceClient):
             except HttpResponseError as error:
                 answer, status = str(error.message or error), error.status_code or 500
         return Invocation(status, (time.perf_counter() - started) * 1000, answer if isinstance(answer, str) else json.dumps(answer))
-
-    def keys(self, endpoint: str) -> str:
-        return self.ml_client.online_endpoints.get_keys(endpoint).primary_key
 
     # -- reading ---------------------------------------------------------------------------------------
 

@@ -169,14 +169,19 @@ class LocalEndpoints:
     def list(self) -> list[EndpointState]:
         return [_endpoint(e) for e in self.aml.call("GET", "/endpoints")]
 
-    def keys(self, endpoint: str) -> str:
+    def scoring_key(self, endpoint: str) -> str:
+        """The endpoint's primary key, as the stand-in's /keys route gives it."""
         return self.aml.call("GET", f"/endpoints/{endpoint}/keys")["primaryKey"]
+
+    def keys(self, endpoint: str) -> str:
+        """The old name of scoring_key, for callers not yet moved to the port's name."""
+        return self.scoring_key(endpoint)
 
     def invoke(self, endpoint: str, deployment: str, body: dict) -> Invocation:
         state = self.get(endpoint)
         if state is None:
             raise LocalAMLError(f"endpoint {endpoint} does not exist")
-        headers = {"Authorization": f"Bearer {self.keys(endpoint)}", "azureml-model-deployment": deployment}
+        headers = {"Authorization": f"Bearer {self.scoring_key(endpoint)}", "azureml-model-deployment": deployment}
         started = time.perf_counter()
         response = requests.post(state.scoring_uri, json=body, headers=headers, timeout=TIMEOUT)
         return Invocation(response.status_code, (time.perf_counter() - started) * 1000, response.text)

@@ -28,7 +28,15 @@ from lifecycle.adapters.azure_ml import (
 )
 from lifecycle.core.platform_values import ModelVersion, TrainingRequest, job_name_for
 from tests.adapters.aml_service import AzureMLService
-from tests.adapters.recorded import RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, WORKSPACE_ID, FakeCredential, Reply
+from tests.adapters.recorded import (
+    RESOURCE_GROUP,
+    SUBSCRIPTION,
+    WORKSPACE,
+    WORKSPACE_ID,
+    FakeCredential,
+    Reply,
+    canned,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:marshmallow",
                                         "ignore::DeprecationWarning:azure.ai.ml")
@@ -471,6 +479,33 @@ def test_delete_deployment_starts_deleting_only_a_deployment_without_traffic(aml
     endpoints.delete_deployment("churn-endpoint", "green")         # gone already: nothing to do
     endpoints.delete_deployment("no-such-endpoint", "green")
 
+
+def _credentials_route(aml: AzureMLService, action: str, body: dict) -> None:
+    """What the service answers for an endpoint's keys (listKeys) or its Azure ML token (token)."""
+    aml.http.workspace_route("POST", f"/onlineEndpoints/[^/]+/{action}", Reply(200, body))
+
+
+def test_scoring_key_is_the_primary_key_of_a_key_auth_endpoint(aml):
+    aml.endpoint("churn-endpoint")
+    _credentials_route(aml, "listKeys", {"primaryKey": "primary-secret", "secondaryKey": "secondary-secret"})
+    assert _endpoints(aml).scoring_key("churn-endpoint") == "primary-secret"
+    assert [str(c) for c in aml.http.writes()] == [f"POST {WORKSPACE_ID}/onlineEndpoints/churn-endpoint/listKeys"]
+
+
+def test_scoring_key_of_a_token_auth_endpoint_is_its_access_token(aml):
+    body = canned("online_endpoint", name="churn-endpoint")
+    body["properties"]["authMode"] = "AMLToken"
+    aml.arm.put("onlineEndpoints/churn-endpoint", body)
+    _credentials_route(aml, "token", {"accessToken": "aml-token", "tokenType": "Bearer",
+                                      "expiryTimeUtc": 0, "refreshAfterTimeUtc": 0})
+    assert _endpoints(aml).scoring_key("churn-endpoint") == "aml-token"
+    assert not aml.http.requests_to("POST", "/listKeys$")
+
+
+def test_scoring_key_of_an_unknown_endpoint_is_a_clear_error(aml):
+    with pytest.raises(AzureMLAdapterError, match="endpoint no-such-endpoint does not exist in workspace mlw-mlops"):
+        _endpoints(aml).scoring_key("no-such-endpoint")
+    assert aml.http.writes() == []
 
 # -- the project's own specs, once they exist -----------------------------------------------------------------
 
