@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lifecycle.ports import Platform
+from lifecycle.ports import Platform, State
 from lifecycle.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient
 
 
 @cache
@@ -16,14 +19,13 @@ def platform() -> Platform:
 def build_platform(settings: Settings) -> Platform:
     # Imported here, not at module level, so that importing the function app stays cheap.
     from lifecycle.adapters.blob_data import BlobData
-    from lifecycle.adapters.blob_state import BlobState
     from lifecycle.adapters.collected_data import BlobCollected
     from lifecycle.adapters.feedback import BlobFeedback
     from lifecycle.adapters.storage import app_blob_service, credential
     # Storage and state use the same SDK code in Azure and locally; only the connection differs
     # (a connection string locally, the managed identity's token in Azure).
     storage = app_blob_service(settings)
-    state = BlobState(storage, settings.state_container)
+    state = build_state(settings, storage)
     from lifecycle.adapters.eventgrid_events import GridEvents
     events = GridEvents(settings.eventgrid_endpoint, settings.eventgrid_key,
                         credential=None if settings.eventgrid_key else credential(settings))
@@ -58,3 +60,12 @@ def build_platform(settings: Settings) -> Platform:
     return Platform(settings, state, jobs=LocalJobs(aml), registry=LocalRegistry(aml), endpoints=LocalEndpoints(aml),
                     metrics=LocalMetrics(aml), collected=collected, events=events,
                     feedback=feedback, data=data)
+
+
+def build_state(settings: Settings, storage: BlobServiceClient | None = None) -> State:
+    """The State port the platform keeps its records in (blobs of the state container), for readers that need
+    only the records, such as the CLI reading a stopped local stack. `storage` is the app's blob service when
+    the caller has one already."""
+    from lifecycle.adapters.blob_state import BlobState
+    from lifecycle.adapters.storage import app_blob_service
+    return BlobState(storage if storage is not None else app_blob_service(settings), settings.state_container)

@@ -85,9 +85,10 @@ def info(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> No
 
 def _scoring_key(info) -> str | None:
     """The endpoint's key, once the chain has created the endpoint."""
-    from lifecycle.adapters.local_ml import LocalAML, LocalAMLError, LocalEndpoints
+    from lifecycle.adapters.local_ml import LocalAMLError
+    from mlops.local import local_platform
     try:
-        return LocalEndpoints(LocalAML(info.aml_url, info.aml_key)).keys(info.endpoint_name)
+        return local_platform(StackHome(Path(info.home))).endpoints.scoring_key(info.endpoint_name)
     except LocalAMLError:
         return None
 
@@ -97,10 +98,9 @@ def _platform():
     the environment when MLOPS_PLATFORM=azure."""
     import os
 
-    from lifecycle.bootstrap import build_platform
-    from lifecycle.settings import Settings
+    from lifecycle.bootstrap import platform
     if os.environ.get("MLOPS_PLATFORM", "").lower() == "azure":
-        return build_platform(Settings.from_env())
+        return platform()
     from mlops.local import local_platform
     return local_platform(StackHome(Path(_running_info().home)))
 
@@ -190,8 +190,10 @@ def score(
             time.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
     summary = traffic.summary()
     latencies = sorted(a.latency_ms for a in traffic.answers)
-    console.print(f"{summary['requests']} requests: status {summary['status']}, by deployment {summary['deployments']}, "
-                  f"p50 {latencies[len(latencies) // 2]:.1f} ms, p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms")
+    console.print(f"{summary['requests']} requests: status {summary['status']}, "
+                  f"by deployment {summary['deployments']}, "
+                  f"p50 {latencies[len(latencies) // 2]:.1f} ms, "
+                  f"p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms")
     errors = [a.error for a in traffic.answers if a.error]
     if errors:
         console.print(f"[yellow]first error:[/] {errors[0]}")

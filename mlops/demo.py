@@ -35,7 +35,8 @@ def run_demo(console: Console, timeout: float) -> int:
     try:
         with console.status("starting the local stack") as status:
             info = stack.start(progress=status.update)
-        console.print(f"[green]✓[/] local stack up: storage {info.blob_endpoint}, Event Grid {info.eventgrid_endpoint}, "
+        console.print(f"[green]✓[/] local stack up: storage {info.blob_endpoint}, "
+                      f"Event Grid {info.eventgrid_endpoint}, "
                       f"Functions {info.functions_url} ({len(info.functions)} functions), Azure ML {info.aml_url}")
         Chain(console, info, home, timeout).run()
     except (StepFailed, StackError) as error:
@@ -130,21 +131,23 @@ class Chain:
         import requests
 
         from mlops.demo_data import COLUMNS, loan_rows
-        key = self.p.endpoints.keys(self.p.settings.endpoint_name)
+        key = self.p.endpoints.scoring_key(self.p.settings.endpoint_name)
         rows = [r[:-1] for r in loan_rows(5, seed=99)]
         body = {"input_data": {"columns": COLUMNS[:-1], "data": rows}}
-        response = requests.post(self.info.scoring_uri, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        response = requests.post(self.info.scoring_uri, json=body, headers={"Authorization": f"Bearer {key}"},
+                                 timeout=30)
         if response.status_code != 200:
             raise StepFailed(f"scoring failed: {response.status_code} {response.text[:300]}")
         answer = response.json()
-        self.ok(f"scored {len(rows)} rows at {self.info.scoring_uri} ({response.headers.get('azureml-model-deployment')}, "
+        deployment = response.headers.get("azureml-model-deployment")
+        self.ok(f"scored {len(rows)} rows at {self.info.scoring_uri} ({deployment}, "
                 f"{ref}): predictions {answer.get('predictions')}")
 
     def second_model(self) -> str:
         """More data → a second model → blue/green rollout judged under generated traffic → promotion."""
         from mlops.demo_data import COLUMNS, loan_csv, loan_rows
         from mlops.traffic import Traffic
-        key = self.p.endpoints.keys(self.p.settings.endpoint_name)
+        key = self.p.endpoints.scoring_key(self.p.settings.endpoint_name)
         rows = [r[:-1] for r in loan_rows(500, seed=42)]
         with Traffic(self.info.scoring_uri, key, COLUMNS[:-1], rows, rate=15) as traffic:
             self.ok("sending 15 requests a second to the endpoint while the next model rolls out")
@@ -165,7 +168,7 @@ class Chain:
         from mlops.demo_data import COLUMNS, loan_rows
         from mlops.report_commands import stack_report
         from mlops.traffic import FeedbackWriter, Traffic
-        key = self.p.endpoints.keys(self.p.settings.endpoint_name)
+        key = self.p.endpoints.scoring_key(self.p.settings.endpoint_name)
         world = loan_rows(3000, seed=77, income_shift=-0.3, concept=2)
         feedback = BlobServiceClient.from_connection_string(self.info.storage_connection_string) \
             .get_container_client(self.p.settings.feedback_container)

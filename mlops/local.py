@@ -14,5 +14,10 @@ def app_settings(home: StackHome) -> dict[str, str]:
     return json.loads(home.path("functions", "settings.json").read_text())["Values"]
 
 
+def local_settings(home: StackHome, **overrides: str) -> Settings:
+    """The function app's settings on the stack at home, with some app settings replaced."""
+    return Settings.from_env({**app_settings(home), **overrides})
+
+
 def local_platform(home: StackHome) -> Platform:
-    return build_platform(Settings.from_env(app_settings(home)))
+    return build_platform(local_settings(home))

@@ -213,10 +213,8 @@ def stack_records(home: StackHome) -> Iterator[tuple[State, Registry | None]]:
 
     from emulator.azurite import Azurite, AzuriteError
     from emulator.stack import StackInfo
-    from lifecycle.adapters.blob_state import BlobState
-    from lifecycle.adapters.storage import app_blob_service
-    from lifecycle.settings import Settings
-    from mlops.local import app_settings, local_platform
+    from lifecycle.bootstrap import build_state
+    from mlops.local import local_platform, local_settings
     if not home.path("functions", "settings.json").is_file():
         raise ReportError(f"no local stack has run from {home.root}: start one with `mlops up`, or pass --home")
     if StackInfo.read(home) is not None:
@@ -230,7 +228,6 @@ def stack_records(home: StackHome) -> Iterator[tuple[State, Registry | None]]:
             raise ReportError(f"a local stack is starting from {home.root}: try again once it runs") from None
         try:
             with Azurite(home.azurite) as storage:
-                settings = Settings.from_env({**app_settings(home), "AzureWebJobsStorage": storage.connection_string})
-                yield BlobState(app_blob_service(settings), settings.state_container), None
+                yield build_state(local_settings(home, AzureWebJobsStorage=storage.connection_string)), None
         except AzuriteError as error:
             raise ReportError(f"cannot open the stopped stack's storage in {home.azurite}: {error}") from None

@@ -1,6 +1,6 @@
 """What `mlops status` shows: models with their metrics and lineage, training jobs and the gate's
-decisions, endpoints with deployments and traffic, monitoring passes and alerts, drops and rejected events. Read through the
-lifecycle's own ports, so it works the same for the local stack and for Azure."""
+decisions, endpoints with deployments and traffic, monitoring passes and alerts, drops and rejected events. Read
+through the lifecycle's own ports, so it works the same for the local stack and for Azure."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -53,7 +53,8 @@ def collect(p: Platform) -> dict:
                     "received_at": a.received_at, "resolved_at": a.resolved_at or None}
                    for a in sorted(p.state.list(AlertRecord), key=lambda a: a.received_at)],
         "drops": [{"prefix": d.prefix, "container": d.container, "files": len(d.batches), "marker": d.marker,
-                   "last_seen": d.last_seen, "job": d.job or None, "attempts": d.attempts} for d in sorted(p.state.list(Drop), key=lambda d: d.last_seen)],
+                   "last_seen": d.last_seen, "job": d.job or None, "attempts": d.attempts}
+                  for d in sorted(p.state.list(Drop), key=lambda d: d.last_seen)],
         "rejections": [{"event_id": r.event_id, "event_type": r.event_type, "subject": r.subject,
                         "function": r.function, "reason": r.reason, "rejected_at": r.rejected_at}
                        for r in p.state.list(Rejection)],

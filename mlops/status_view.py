@@ -60,7 +60,8 @@ def render(console: Console, status: dict) -> None:
     if r:
         paused = " (paused)" if r["paused"] else ""
         console.print(f"[bold]rollout[/] {r['model']} on {r['colour']} beside {r['baseline'] or '-'} "
-                      f"({r['baseline_model'] or 'first model'}): {_c(r['phase'])}{paused}; live: {r['live_model'] or '-'}")
+                      f"({r['baseline_model'] or 'first model'}): {_c(r['phase'])}{paused}; "
+                      f"live: {r['live_model'] or '-'}")
         for entry in r["history"][-6:]:
             console.print(f"  [dim]{entry['time'][11:19]}[/] {entry['note']}")
         for check in (r.get("judgement") or {}).get("checks", []):
