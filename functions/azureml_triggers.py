@@ -3,8 +3,7 @@ import azure.functions as func
 
 from lifecycle import dispatch
 from lifecycle.bootstrap import platform
-from lifecycle.handlers.alerts import run_status_changed
-from lifecycle.handlers.registration import run_completed
+from lifecycle.handlers.azureml_runs import run_completed, run_status_changed
 from lifecycle.handlers.rollout import model_registered
 
 bp = func.Blueprint()

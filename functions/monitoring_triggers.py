@@ -9,7 +9,7 @@ import azure.functions as func
 from lifecycle import dispatch
 from lifecycle.bootstrap import platform
 from lifecycle.core import alert_sources as alerts
-from lifecycle.handlers.alerts import alert_event, handle_alert
+from lifecycle.handlers.alerts import alert_event, common_schema_alert
 from lifecycle.handlers.monitoring import monitor
 
 bp = func.Blueprint()
@@ -49,12 +49,11 @@ def azure_monitor_alert(req: func.HttpRequest) -> func.HttpResponse:
     except (ValueError, RecursionError):     # not JSON, or nested too deep to parse: a 400 below
         body = None
     try:
-        alert = alerts.from_common_schema(body)
+        record = common_schema_alert(body, p, datetime.now(UTC))
     except alerts.AlertError as error:
         dispatch.reject(p, {"id": _header_id(req), "eventType": "AzureMonitorAlert", "data": body}, "azure_monitor_alert",
                         str(error))
         return func.HttpResponse(json.dumps({"error": str(error)}), status_code=400, mimetype="application/json")
-    record = handle_alert(alert, p, datetime.now(UTC))
     return func.HttpResponse(json.dumps({"alert": record.alert_id, "condition": record.condition,
                                          "outcome": record.outcome, "detail": record.detail, "job": record.job or None}),
                              status_code=202, mimetype="application/json")

@@ -4,8 +4,17 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.core.policies import (
+    GatePolicy,
+    ManagedModel,
+    MonitorPolicy,
+    Policies,
+    PolicyError,
+    RetrainPolicy,
+    RolloutPolicy,
+)
 from lifecycle.ports import Platform, State
-from lifecycle.settings import Settings
+from lifecycle.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
@@ -50,14 +59,14 @@ def build_platform(settings: Settings) -> Platform:
         from lifecycle.adapters.collected_data import workspace_collected
         collected = workspace_collected(WorkspaceClient(**workspace), credential(settings),
                                         settings.data_collector_blob_uri)
-        return Platform(settings, state, jobs=jobs, registry=AzureMLRegistry(**workspace),
+        return Platform(build_policies(settings), state, jobs=jobs, registry=AzureMLRegistry(**workspace),
                         endpoints=AzureMLEndpoints(**workspace, environment=settings.inference_environment),
                         metrics=metrics, collected=collected, events=events,
                         feedback=feedback, data=data)
     from lifecycle.adapters.local_ml import LocalAML, LocalEndpoints, LocalJobs, LocalMetrics, LocalRegistry
     aml = LocalAML(settings.aml_local_url, settings.aml_local_key)
     collected = BlobCollected(storage.get_container_client(settings.data_collector_container))
-    return Platform(settings, state, jobs=LocalJobs(aml), registry=LocalRegistry(aml), endpoints=LocalEndpoints(aml),
+    return Platform(build_policies(settings), state, jobs=LocalJobs(aml), registry=LocalRegistry(aml), endpoints=LocalEndpoints(aml),
                     metrics=LocalMetrics(aml), collected=collected, events=events,
                     feedback=feedback, data=data)
 
@@ -69,3 +78,40 @@ def build_state(settings: Settings, storage: BlobServiceClient | None = None) ->
     from lifecycle.adapters.blob_state import BlobState
     from lifecycle.adapters.storage import app_blob_service
     return BlobState(storage if storage is not None else app_blob_service(settings), settings.state_container)
+
+
+# Each policy field and the app setting it comes from: a value a policy refuses is reported by its setting.
+_POLICY_SETTINGS = {
+    RetrainPolicy: {"drop_quiet_seconds": "drop_quiet_seconds", "cooldown_minutes": "retrain_cooldown_minutes"},
+    GatePolicy: {"metric": "gate_metric", "floor": "gate_floor", "margin": "gate_margin",
+                 "leak_score": "gate_leak_score", "leak_feature_score": "gate_leak_feature_score"},
+    RolloutPolicy: {"steps": "rollout_steps", "bake_seconds": "rollout_bake_seconds",
+                    "min_requests": "rollout_min_requests", "mirror_percent": "rollout_mirror_percent",
+                    "mirror_seconds": "rollout_mirror_seconds", "max_step_seconds": "rollout_max_step_seconds",
+                    "retention_seconds": "rollout_retention_seconds", "on_new_model": "rollout_on_new_model",
+                    "smoke_rows": "smoke_rows", "smoke_max_latency_ms": "smoke_max_latency_ms"},
+    MonitorPolicy: {"window_minutes": "monitor_window_minutes", "min_rows": "monitor_min_rows",
+                    "min_labels": "monitor_min_labels", "sensitive_column": "sensitive_column",
+                    "alert_cooldown_minutes": "alert_cooldown_minutes"},
+}
+
+
+def build_policies(settings: Settings) -> Policies:
+    """The policies the handlers decide with, from the app settings; SettingsError names a refused setting."""
+    model = ManagedModel(name=settings.model_name, target_column=settings.target_column,
+                         endpoint=settings.endpoint_name, data_container=settings.data_container,
+                         feedback_container=settings.feedback_container)
+    values = {kind: {name: getattr(settings, setting) for name, setting in names.items()}
+              for kind, names in _POLICY_SETTINGS.items()}
+    values[RolloutPolicy]["steps"] = settings.canary_steps()
+    values[MonitorPolicy]["drift_thresholds"] = settings.drift_threshold_overrides()
+    built = {}
+    for kind, kwargs in values.items():
+        try:
+            built[kind] = kind(**kwargs)
+        except PolicyError as error:
+            setting = _POLICY_SETTINGS[kind].get(error.field, error.field)
+            raise SettingsError(f"app setting {Settings.env_name(setting)} is {getattr(settings, setting, '')!r}: "
+                                f"it {error}") from None
+    return Policies(model=model, retrain=built[RetrainPolicy], gate=built[GatePolicy],
+                    rollout=built[RolloutPolicy], monitor=built[MonitorPolicy])

@@ -6,9 +6,10 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.clock import utcnow
 from lifecycle.core import incoming_events as events
-from lifecycle.core.state_records import Rejection, utcnow
-from lifecycle.ports import Platform
+from lifecycle.core.state_records import Rejection
+from lifecycle.ports import Platform, UsesState
 
 if TYPE_CHECKING:
     import azure.functions as func
@@ -36,7 +37,7 @@ def _raw(binding: func.EventGridEvent | func.CloudEvent) -> dict:
             "topic": getattr(binding, "topic", None) or getattr(binding, "source", None)}
 
 
-def reject(p: Platform, raw: dict, function: str, reason: str) -> None:
+def reject(p: UsesState, raw: dict, function: str, reason: str) -> None:
     rejection = Rejection(
         event_id=str(raw.get("id") or ""), event_type=str(raw.get("eventType") or ""),
         subject=str(raw.get("subject") or ""), function=function, reason=reason, event=raw, rejected_at=utcnow())

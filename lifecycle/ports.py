@@ -17,8 +17,8 @@ from lifecycle.core.platform_values import (
     TrainingRequest,
     Utilisation,
 )
+from lifecycle.core.policies import Policies
 from lifecycle.core.state_records import R, Record
-from lifecycle.settings import Settings
 
 
 class State(Protocol):
@@ -156,7 +156,9 @@ class Events(Protocol):
 
 @dataclass(frozen=True)
 class Platform:
-    settings: Settings
+    """What a handler is given: the ports, and the policies it decides with (no settings: the composition
+    root reads those)."""
+    policies: Policies
     state: State
     jobs: Jobs
     registry: Registry
@@ -166,3 +168,55 @@ class Platform:
     events: Events
     feedback: Feedback
     data: DataStore
+
+
+# What a step or handler uses, declared by the parameter's type: each module composes the ports it needs from
+# these (read-only, so the frozen Platform and the tests' fakes both fit), and mypy refuses a use of any other.
+class UsesPolicies(Protocol):
+    @property
+    def policies(self) -> Policies: ...
+
+
+class UsesState(Protocol):
+    @property
+    def state(self) -> State: ...
+
+
+class UsesJobs(Protocol):
+    @property
+    def jobs(self) -> Jobs: ...
+
+
+class UsesRegistry(Protocol):
+    @property
+    def registry(self) -> Registry: ...
+
+
+class UsesEndpoints(Protocol):
+    @property
+    def endpoints(self) -> Endpoints: ...
+
+
+class UsesMetrics(Protocol):
+    @property
+    def metrics(self) -> Metrics: ...
+
+
+class UsesCollected(Protocol):
+    @property
+    def collected(self) -> Collected: ...
+
+
+class UsesEvents(Protocol):
+    @property
+    def events(self) -> Events: ...
+
+
+class UsesFeedback(Protocol):
+    @property
+    def feedback(self) -> Feedback: ...
+
+
+class UsesData(Protocol):
+    @property
+    def data(self) -> DataStore: ...

@@ -1,6 +1,8 @@
 """The function app's settings, read from app settings (environment variables), as in Azure.
 
-Locally the stack puts the same names into the Functions host's environment, so one reader serves both."""
+Locally the stack puts the same names into the Functions host's environment, so one reader serves both.
+This module reads and types them; the composition root (bootstrap.py) turns the policy values among them
+into lifecycle.core.policies, which check their ranges."""
 from __future__ import annotations
 
 import os
@@ -43,20 +45,20 @@ class Settings:
     # blue/green rollout
     rollout_steps: str = "10,50,100"        # canary traffic percentages for the new colour
     rollout_bake_seconds: float = 300       # at least this long at each step...
-    rollout_min_requests: float = 100       # ...and at least this many requests on each colour before judging
-    rollout_mirror_percent: float = 0       # > 0: mirror this share to the new colour first (at most 50)
+    rollout_min_requests: int = 100         # ...and at least this many requests on each colour before judging
+    rollout_mirror_percent: int = 0         # > 0: mirror this share to the new colour first (at most 50)
     rollout_mirror_seconds: float = 300
     rollout_max_step_seconds: float = 3600  # a step still inconclusive after this rolls back
     rollout_retention_seconds: float = 600  # the old colour is kept this long after promotion
     rollout_on_new_model: str = "wait"      # a model registered during a rollout: wait | supersede
-    smoke_rows: float = 20                  # reference rows sent to the new colour before it takes traffic
+    smoke_rows: int = 20                    # reference rows sent to the new colour before it takes traffic
     smoke_max_latency_ms: float = 2000
     data_collector_container: str = "azureml"   # where modelDataCollector/... lands on the local stack
     feedback_container: str = "feedback"
     # monitoring (the monitor timer runs on MONITOR_SCHEDULE)
     monitor_window_minutes: float = 60      # look back this far at the live deployment's traffic
-    monitor_min_rows: float = 500           # fewer collected rows than this: too few to judge drift
-    monitor_min_labels: float = 100         # fewer labelled rows than this: no performance, concept drift or fairness
+    monitor_min_rows: int = 500             # fewer collected rows than this: too few to judge drift
+    monitor_min_labels: int = 100           # fewer labelled rows than this: no performance, concept drift or fairness
     drift_thresholds: str = ""              # overrides of Azure ML's defaults, e.g. "normalized_wasserstein=0.15,psi=0.25"
     sensitive_column: str = ""              # a feature to check fairness on (e.g. "gender"); "" = no fairness check
     alert_cooldown_minutes: float = 60      # after an alert started training, later alerts start nothing for this long
@@ -90,19 +92,25 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        values: dict[str, Any] = {}     # a float or a str, by the field's type
+        values: dict[str, Any] = {}     # an int, a float or a str, by the field's type
         for f in fields(cls):
-            name = cls._ENV.get(f.name, f.name.upper())
+            name = cls.env_name(f.name)
             if name not in env or env[name] == "":
                 continue
             raw = env[name]
             try:
-                values[f.name] = float(raw) if f.type == "float" else raw
+                values[f.name] = int(raw) if f.type == "int" else float(raw) if f.type == "float" else raw
             except ValueError:
-                raise SettingsError(f"app setting {name} is {raw!r}: it must be a number") from None
+                kind = "a whole number" if f.type == "int" else "a number"
+                raise SettingsError(f"app setting {name} is {raw!r}: it must be {kind}") from None
         settings = cls(**values)
         settings.check()
         return settings
+
+    @classmethod
+    def env_name(cls, field_name: str) -> str:
+        """The app setting a field is read from."""
+        return cls._ENV.get(field_name, field_name.upper())
 
     @property
     def blob_service_uri(self) -> str:
@@ -116,12 +124,13 @@ class Settings:
         """The user-assigned identity to take tokens as ('' = the system-assigned one, or the developer's login)."""
         return self.storage_client_id or self.azure_client_id
 
-    @property
-    def canary_steps(self) -> list[int]:
+    def canary_steps(self) -> tuple[int, ...]:
+        """ROLLOUT_STEPS as percentages (the rollout policy checks their order)."""
         try:
-            return [int(x) for x in self.rollout_steps.split(",") if x.strip()]
+            return tuple(int(x) for x in self.rollout_steps.split(",") if x.strip())
         except ValueError:
-            return []
+            raise SettingsError(f"app setting ROLLOUT_STEPS is {self.rollout_steps!r}: whole percentages separated "
+                                "by commas, e.g. '10,50,100'") from None
 
     def drift_threshold_overrides(self) -> dict[str, float]:
         """DRIFT_THRESHOLDS as {metric: threshold}; the metric names are monitoring.drift.Thresholds' fields."""
@@ -146,15 +155,6 @@ class Settings:
                                 "EVENTGRID_TOPIC_KEY events are published with a token, which needs https://")
         if self.platform not in ("local", "azure"):
             raise SettingsError(f"app setting MLOPS_PLATFORM is {self.platform!r}: use 'local' or 'azure'")
-        if self.rollout_on_new_model not in ("wait", "supersede"):
-            raise SettingsError(f"app setting ROLLOUT_ON_NEW_MODEL is {self.rollout_on_new_model!r}: use 'wait' or 'supersede'")
-        if not 0 <= self.rollout_mirror_percent <= 50:
-            raise SettingsError("app setting ROLLOUT_MIRROR_PERCENT must be between 0 and 50 (Azure's limit)")
-        self.drift_threshold_overrides()
-        steps = self.canary_steps
-        if not steps or steps[-1] != 100 or any(b <= a for a, b in zip([0, *steps], steps)):
-            raise SettingsError(f"app setting ROLLOUT_STEPS is {self.rollout_steps!r}: increasing percentages "
-                                "ending at 100, e.g. '10,50,100'")
         if self.platform == "azure" and not (self.azure_subscription_id and self.azure_resource_group
                                              and self.azureml_workspace):
             raise SettingsError("MLOPS_PLATFORM is 'azure' but AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and "

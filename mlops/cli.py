@@ -126,7 +126,7 @@ def rollout(
     from lifecycle.handlers.rollout import override
     p = _platform()
     try:
-        r = override(p, endpoint or p.settings.endpoint_name, action)
+        r = override(p, endpoint or p.policies.model.endpoint, action)
     except (ValueError, RuntimeError) as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(1)

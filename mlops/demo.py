@@ -60,7 +60,7 @@ class Chain:
         self.console, self.info, self.timeout, self.home = console, info, timeout, home
         self.p = local_platform(home)
         self.data = BlobServiceClient.from_connection_string(info.storage_connection_string) \
-            .get_container_client(self.p.settings.data_container)
+            .get_container_client(self.p.policies.model.data_container)
 
     def ok(self, message: str) -> None:
         self.console.print(f"[green]✓[/] {message}")
@@ -90,8 +90,8 @@ class Chain:
         decision = self.registered(drop.job)
         metrics = "  ".join(f"{k} {v:.3f}" for k, v in decision.metrics.items() if v is not None)
         self.ok(f"RunCompleted → gate passed ({metrics}) → registered "
-                f"[bold]{self.p.settings.model_name}:{decision.version}[/] with lineage tags")
-        ref = f"{self.p.settings.model_name}:{decision.version}"
+                f"[bold]{self.p.policies.model.name}:{decision.version}[/] with lineage tags")
+        ref = f"{self.p.policies.model.name}:{decision.version}"
         self.follow_rollout(ref)
         assert self.p.state.get(TrainingRun, drop.job)
         return ref
@@ -110,19 +110,19 @@ class Chain:
 
     def follow_rollout(self, ref: str) -> None:
         """Print each step of the rollout of `ref` as it happens, until it ends."""
-        from lifecycle.core.rollout_machine import Rollout
+        from lifecycle.core.rollout_machine import Phase, Rollout
         shown = 0
         deadline = time.monotonic() + self.timeout * 4
         while time.monotonic() < deadline:
-            r = self.p.state.get(Rollout, self.p.settings.endpoint_name)
+            r = self.p.state.get(Rollout, self.p.policies.model.endpoint)
             if r and r.model == ref:
                 for entry in r.history[shown:]:
                     self.ok(f"rollout {ref}: {entry['note']}")
                 shown = len(r.history)
-                if r.phase == "rolled_back":
+                if r.phase == Phase.ROLLED_BACK:
                     raise StepFailed(f"the rollout of {ref} was rolled back: {r.reason}")
                 endpoint = self.p.endpoints.get(r.endpoint)
-                if r.phase == "promoted" and endpoint and endpoint.traffic == {r.colour: 100}:
+                if r.phase == Phase.PROMOTED and endpoint and endpoint.traffic == {r.colour: 100}:
                     return
             time.sleep(0.5)
         raise StepFailed(f"timed out waiting for the rollout of {ref}")
@@ -131,7 +131,7 @@ class Chain:
         import requests
 
         from mlops.demo_data import COLUMNS, loan_rows
-        key = self.p.endpoints.scoring_key(self.p.settings.endpoint_name)
+        key = self.p.endpoints.scoring_key(self.p.policies.model.endpoint)
         rows = [r[:-1] for r in loan_rows(5, seed=99)]
         body = {"input_data": {"columns": COLUMNS[:-1], "data": rows}}
         response = requests.post(self.info.scoring_uri, json=body, headers={"Authorization": f"Bearer {key}"},
@@ -147,7 +147,7 @@ class Chain:
         """More data → a second model → blue/green rollout judged under generated traffic → promotion."""
         from mlops.demo_data import COLUMNS, loan_csv, loan_rows
         from mlops.traffic import Traffic
-        key = self.p.endpoints.scoring_key(self.p.settings.endpoint_name)
+        key = self.p.endpoints.scoring_key(self.p.policies.model.endpoint)
         rows = [r[:-1] for r in loan_rows(500, seed=42)]
         with Traffic(self.info.scoring_uri, key, COLUMNS[:-1], rows, rate=15) as traffic:
             self.ok("sending 15 requests a second to the endpoint while the next model rolls out")
@@ -168,13 +168,13 @@ class Chain:
         from mlops.demo_data import COLUMNS, loan_rows
         from mlops.report_commands import stack_report
         from mlops.traffic import FeedbackWriter, Traffic
-        key = self.p.endpoints.scoring_key(self.p.settings.endpoint_name)
+        key = self.p.endpoints.scoring_key(self.p.policies.model.endpoint)
         world = loan_rows(3000, seed=77, income_shift=-0.3, concept=2)
         feedback = BlobServiceClient.from_connection_string(self.info.storage_connection_string) \
-            .get_container_client(self.p.settings.feedback_container)
+            .get_container_client(self.p.policies.model.feedback_container)
         traffic = Traffic(self.info.scoring_uri, key, COLUMNS[:-1], [r[:-1] for r in world], rate=15,
                           rows_per_request=4, labels=[r[-1] for r in world])
-        with traffic, FeedbackWriter(feedback, traffic, self.p.settings.target_column):
+        with traffic, FeedbackWriter(feedback, traffic, self.p.policies.model.target_column):
             self.ok("the world changes: incomes 26% lower, and borrowers in the south now default far more often; "
                     "traffic carries request ids and their true outcomes follow in the feedback container")
             run = wait_for("monitoring to raise an alert", lambda: next(
@@ -188,8 +188,8 @@ class Chain:
             champion = decision.champion_metrics or {}
             self.ok(f"the gate on the new world's holdout: challenger f1 {decision.metrics.get('f1', 0):.3f} against "
                     f"the live model's {champion.get('f1') or 0:.3f} → registered "
-                    f"[bold]{self.p.settings.model_name}:{decision.version}[/]")
-            self.follow_rollout(f"{self.p.settings.model_name}:{decision.version}")
+                    f"[bold]{self.p.policies.model.name}:{decision.version}[/]")
+            self.follow_rollout(f"{self.p.policies.model.name}:{decision.version}")
         path, _ = stack_report(self.home, model=live)
         self.ok(f"monitoring report of {live}: [bold]{path}[/]")
 

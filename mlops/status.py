@@ -11,7 +11,7 @@ from lifecycle.ports import Platform
 
 
 def collect(p: Platform) -> dict:
-    s = p.settings
+    model = p.policies.model
     decisions = {d.job_name: d for d in p.state.list(Decision)}
     jobs = []
     for run in sorted(p.state.list(TrainingRun), key=lambda r: r.submitted_at):
@@ -28,9 +28,9 @@ def collect(p: Platform) -> dict:
         })
     models = [{"name": m.name, "version": m.version, "path": m.path, "created": m.created, "tags": m.tags,
                "metrics": {k.removeprefix("metric."): float(v) for k, v in m.tags.items() if k.startswith("metric.")}}
-              for m in p.registry.versions(s.model_name)]
+              for m in p.registry.versions(model.name)]
     endpoints = []
-    endpoint = p.endpoints.get(s.endpoint_name)
+    endpoint = p.endpoints.get(model.endpoint)
     if endpoint:
         endpoints.append({
             "name": endpoint.name, "scoring_uri": endpoint.scoring_uri, "traffic": endpoint.traffic,
@@ -39,11 +39,11 @@ def collect(p: Platform) -> dict:
                              "traffic": endpoint.traffic.get(d.name, 0)} for d in endpoint.deployments],
         })
     return {
-        "model_name": s.model_name,
+        "model_name": model.name,
         "models": models,
         "jobs": jobs,
         "endpoints": endpoints,
-        "rollout": _rollout(p.state.get(Rollout, s.endpoint_name)),
+        "rollout": _rollout(p.state.get(Rollout, model.endpoint)),
         "rollouts": [{"rollout_id": r.rollout_id, "model": r.model, "outcome": r.outcome, "reason": r.reason,
                       "started_at": r.started_at, "finished_at": r.finished_at}
                      for r in sorted(p.state.list(RolloutEvent), key=lambda r: r.finished_at)],

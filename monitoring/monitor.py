@@ -1,6 +1,6 @@
 """One monitoring pass over a window: every signal, and the alerts they raise. Plain computation over
-data already read; the monitor timer (lifecycle/handlers/monitoring.py) and the large-window job
-(monitoring/run.py) both call `evaluate`.
+data already read: the monitoring job (monitoring/run.py) calls `evaluate`, and the function app adds the
+deployment's utilisation from the platform's metrics when the job ends (lifecycle/steps/monitoring_runs.py).
 
 Signals and the alerts they raise (alert id = endpoint/deployment/model/signal, so a signal that stays
 breached is one alert, and one that clears is published as Resolved):
@@ -41,11 +41,6 @@ class MonitorConfig:
     min_labels: int = 100
     sensitive_column: str = ""
     estimate_tolerance: float = 0.05          # CBPE: alert when the estimate is this far below the holdout
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> MonitorConfig:
-        return cls.create(settings.drift_threshold_overrides(), int(settings.monitor_min_labels),
-                          settings.sensitive_column)
 
     @classmethod
     def create(cls, threshold_overrides: dict[str, float], min_labels: int = 100,
@@ -101,7 +96,7 @@ class MonitorResult:
 
 
 def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict,
-             *, traffic=None, utilisation=None, config: MonitorConfig = MonitorConfig(), window: dict | None = None,
+             *, config: MonitorConfig = MonitorConfig(), window: dict | None = None,
              previous_alerts: tuple[str, ...] = (), current: CurrentWindow | None = None) -> MonitorResult:
     """profile/metrics: what training saved with the model; inputs/outputs: the collected rows (request_id
     in both); labels: request_id → ground truth. `current`: the window's drift counts already made (a
@@ -119,10 +114,6 @@ def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.Dat
     result.labelled = len(joined)
     if classes and len(joined) >= config.min_labels:
         _labelled_signals(result, profile, metrics, joined, classes, config)
-    if traffic is not None and utilisation is not None:
-        from lifecycle.core.scaling import recommend
-        seconds = _seconds(window)
-        result.utilisation = recommend(utilisation, traffic, seconds)
     result.alerts = _alerts(result, metrics, config, window, previous_alerts)
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from lifecycle.bootstrap import build_policies
 from lifecycle.core.platform_values import (
     DeploymentState,
     EndpointState,
@@ -234,8 +235,9 @@ class FakeEvents:
 
 
 def fake_platform(**settings) -> Platform:
+    """A platform of in-memory fakes, with policies built from these app settings as the app builds them."""
     defaults = dict(storage_connection="memory", target_column="default", retrain_cooldown_minutes=0,
                     drop_quiet_seconds=60, rollout_bake_seconds=0, rollout_min_requests=50,
                     rollout_retention_seconds=0)
-    return Platform(Settings(**{**defaults, **settings}), MemoryState(), FakeJobs(), FakeRegistry(), FakeEndpoints(),
+    return Platform(build_policies(Settings(**{**defaults, **settings})), MemoryState(), FakeJobs(), FakeRegistry(), FakeEndpoints(),
                     FakeMetrics(), FakeCollected(), FakeEvents(), FakeFeedback(), FakeData())

@@ -53,17 +53,17 @@ def serving(p, ref: str, info=None):
     """Wait until `ref` takes all traffic; with `info`, send scoring traffic meanwhile (a rollout after
     the first one earns its traffic step by step, judged on requests)."""
     def probe():
-        endpoint = p.endpoints.get(p.settings.endpoint_name)
+        endpoint = p.endpoints.get(p.policies.model.endpoint)
         return endpoint and any(d.model == ref and endpoint.traffic.get(d.name) == 100 for d in endpoint.deployments) \
             and endpoint
     if info is None:
         return wait_until(probe, timeout=120, what=f"{ref} to take all traffic")
-    key = p.endpoints.keys(p.settings.endpoint_name)
+    key = p.endpoints.scoring_key(p.policies.model.endpoint)
     with Traffic(info.scoring_uri, key, COLUMNS[:-1], [r[:-1] for r in loan_rows(300, seed=11)], rate=15) as traffic:
         try:
             endpoint = wait_until(probe, timeout=180, what=f"{ref} to take all traffic")
         except BaseException:
-            rollout = p.state.get(Rollout, p.settings.endpoint_name)
+            rollout = p.state.get(Rollout, p.policies.model.endpoint)
             print("rollout:", rollout and [h["note"] for h in rollout.history], rollout and rollout.judgement)
             raise
     assert traffic.summary()["dropped"] == 0 and set(traffic.summary()["status"]) == {200}, traffic.summary()
@@ -71,7 +71,7 @@ def serving(p, ref: str, info=None):
 
 
 def score(info, p, body: dict) -> requests.Response:
-    key = p.endpoints.keys(p.settings.endpoint_name)
+    key = p.endpoints.scoring_key(p.policies.model.endpoint)
     return requests.post(info.scoring_uri, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
@@ -89,7 +89,7 @@ def first_model(chain):
     job = job_of(p, folder)
     decision = decided(p, job)
     assert decision.outcome == "registered", decision.reasons
-    ref = f"{p.settings.model_name}:{decision.version}"
+    ref = f"{p.policies.model.name}:{decision.version}"
     serving(p, ref)
     return job, ref
 
@@ -97,7 +97,7 @@ def first_model(chain):
 def test_a_drop_ends_as_a_registered_model_serving_predictions(chain, first_model):
     stack, info, p, data = chain
     job, ref = first_model
-    (model,) = [m for m in p.registry.versions(p.settings.model_name) if m.ref == ref]
+    (model,) = [m for m in p.registry.versions(p.policies.model.name) if m.ref == ref]
     batches = {b.batch_id for b in p.state.list(DataBatch) if b.blob_path.startswith("loans/day-1/part-")}
     assert model.tags["mlops.job"] == job and model.tags["mlops.trigger"] == "data"
     assert set(model.tags["mlops.data_batches"].split(",")) == batches and len(batches) == 2
@@ -142,7 +142,7 @@ def test_duplicates_of_every_event_change_nothing(chain, first_model):
                             and r.outcome == "delivered"]) >= 2, timeout=20, what="the duplicate RunCompleted")
     after = (len(p.state.list(TrainingRun)), len(p.registry.versions(name)), len(p.state.list(RolloutEvent)))
     assert after == before
-    assert p.endpoints.get(p.settings.endpoint_name).traffic == serving(p, ref).traffic
+    assert p.endpoints.get(p.policies.model.endpoint).traffic == serving(p, ref).traffic
 
 
 def _mlops(info, *args: str) -> subprocess.CompletedProcess:
@@ -173,16 +173,16 @@ def test_bad_data_fails_visibly_keeps_the_blob_and_the_chain_goes_on(chain, firs
     drop(data, good, [loan_csv(1500, seed=3)])
     decision = decided(p, job_of(p, good))
     assert decision.outcome == "registered", decision.reasons
-    serving(p, f"{p.settings.model_name}:{decision.version}", info)
+    serving(p, f"{p.policies.model.name}:{decision.version}", info)
 
 
 def test_a_worse_challenger_is_rejected_with_its_numbers(chain, first_model):
     stack, info, p, data = chain
     folder = "loans/small/"
-    versions = len(p.registry.versions(p.settings.model_name))
+    versions = len(p.registry.versions(p.policies.model.name))
     drop(data, folder, [loan_csv(150, seed=4)])   # too little data: the champion does better on the same holdout
     decision = decided(p, job_of(p, folder))
     assert decision.outcome == "rejected"
     assert decision.champion and decision.champion_metrics and decision.metrics["f1"] < decision.champion_metrics["f1"]
     assert any(f"{decision.metrics['f1']:.4f}" in reason for reason in decision.reasons)
-    assert len(p.registry.versions(p.settings.model_name)) == versions
+    assert len(p.registry.versions(p.policies.model.name)) == versions

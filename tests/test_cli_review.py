@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from lifecycle.handlers.registration import run_completed
+from lifecycle.handlers.azureml_runs import run_completed
 from mlops import cli
 from tests.fakes import fake_platform
 from tests.lifecycle.test_handlers import LEAKY, _trained, run_event

@@ -30,7 +30,7 @@ def live(tmp_path_factory):
     stack, info, p, data = start_local_stack(tmp_path_factory, "monitoring", SETTINGS)
     data.upload_blob("loans/day-1/part-0000.csv", loan_csv(3000, seed=1))
     data.upload_blob("loans/day-1/_SUCCESS", b"")
-    wait_until(lambda: (r := p.state.get(Rollout, p.settings.endpoint_name)) and r.phase == "promoted",
+    wait_until(lambda: (r := p.state.get(Rollout, p.policies.model.endpoint)) and r.phase == "promoted",
                timeout=180, what="model 1 to go live")
     yield stack, info, p
     stack.stop()
@@ -39,23 +39,23 @@ def live(tmp_path_factory):
 @pytest.mark.timeout(420)
 def test_a_changed_world_is_detected_and_the_retrained_model_rolled_out(live):
     stack, info, p = live
-    key = p.endpoints.keys(p.settings.endpoint_name)
+    key = p.endpoints.scoring_key(p.policies.model.endpoint)
     world = loan_rows(3000, seed=77, income_shift=-0.3, concept=2)
     feedback = BlobServiceClient.from_connection_string(info.storage_connection_string) \
-        .get_container_client(p.settings.feedback_container)
+        .get_container_client(p.policies.model.feedback_container)
     traffic = Traffic(info.scoring_uri, key, COLUMNS[:-1], [r[:-1] for r in world], rate=15, rows_per_request=4,
                       labels=[r[-1] for r in world])
-    with traffic, FeedbackWriter(feedback, traffic, p.settings.target_column, every=2.0):
+    with traffic, FeedbackWriter(feedback, traffic, p.policies.model.target_column, every=2.0):
         alert = wait_until(lambda: next((a for a in p.state.list(AlertRecord) if a.outcome == "retraining"), None),
                            timeout=120, what="an alert to start retraining")
         try:
-            wait_until(lambda: (r := p.state.get(Rollout, p.settings.endpoint_name)) and r.model.endswith(":2")
+            wait_until(lambda: (r := p.state.get(Rollout, p.policies.model.endpoint)) and r.model.endswith(":2")
                        and r.phase in ("promoted", "rolled_back"), timeout=300, what="the retrained model's rollout")
         finally:
-            r = p.state.get(Rollout, p.settings.endpoint_name)
+            r = p.state.get(Rollout, p.policies.model.endpoint)
             print("rollout:", r and (r.model, r.phase, [h["note"] for h in r.history]))
             print("runs:", [(t.job_name, t.trigger, t.status) for t in p.state.list(TrainingRun)])
-    rollout = p.state.get(Rollout, p.settings.endpoint_name)
+    rollout = p.state.get(Rollout, p.policies.model.endpoint)
     assert rollout.phase == "promoted", (rollout.reason, rollout.judgement)
     assert {c["name"]: c["outcome"] for c in rollout.judgement["checks"]}["accuracy"] == "pass"
 

@@ -29,7 +29,7 @@ def live(tmp_path_factory):
     home = stack.home
     data.upload_blob("loans/day-1/part-0000.csv", loan_csv(2000, seed=1))
     data.upload_blob("loans/day-1/_SUCCESS", b"")
-    wait_until(lambda: (r := p.state.get(Rollout, p.settings.endpoint_name)) and r.phase == "promoted",
+    wait_until(lambda: (r := p.state.get(Rollout, p.policies.model.endpoint)) and r.phase == "promoted",
                timeout=180, what="model 1 to go live")
     yield stack, info, p, home
     stack.stop()
@@ -49,18 +49,18 @@ def _register(info, home: Path, tmp_path: Path, mode: str) -> str:
 def test_a_bad_model_is_rolled_back_by_the_judge_while_the_live_one_keeps_serving(live, tmp_path, mode, check):
     stack, info, p, home = live
     ref = _register(info, home, tmp_path, mode)
-    key = p.endpoints.keys(p.settings.endpoint_name)
+    key = p.endpoints.scoring_key(p.policies.model.endpoint)
     rows = [r[:-1] for r in loan_rows(400, seed=21)]
     with Traffic(info.scoring_uri, key, COLUMNS[:-1], rows, rate=15) as traffic:
         try:
-            wait_until(lambda: (r := p.state.get(Rollout, p.settings.endpoint_name)) and r.model == ref
+            wait_until(lambda: (r := p.state.get(Rollout, p.policies.model.endpoint)) and r.model == ref
                        and r.phase == "rolled_back", timeout=150, what=f"the {mode} model to be rolled back")
         except BaseException:
-            r = p.state.get(Rollout, p.settings.endpoint_name)
+            r = p.state.get(Rollout, p.policies.model.endpoint)
             print("rollout:", r and (r.model, r.phase, [h["note"] for h in r.history],
                                      r.judgement and r.judgement["summary"]))
             raise
-    r = p.state.get(Rollout, p.settings.endpoint_name)
+    r = p.state.get(Rollout, p.policies.model.endpoint)
     if "smoke" in r.judgement:
         # A slow model can already fail the smoke test's latency limit before any traffic reaches it.
         assert mode == "slow" and ("took" in r.reason or "answered 408" in r.reason), r.reason
@@ -73,7 +73,7 @@ def test_a_bad_model_is_rolled_back_by_the_judge_while_the_live_one_keeps_servin
     assert record.outcome == "rolled_back"
     wait_until(lambda: p.registry.get(*ref.split(":")).tags.get("mlops.alias") == "rolled-back", timeout=30,
                what="the rolled-back tag")
-    endpoint = p.endpoints.get(p.settings.endpoint_name)
+    endpoint = p.endpoints.get(p.policies.model.endpoint)
     assert endpoint.traffic == {r.baseline: 100} and endpoint.deployment(r.colour) is None
     summary = traffic.summary()
     assert summary["dropped"] == 0, summary                              # every request was answered

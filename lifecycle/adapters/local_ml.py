@@ -173,10 +173,6 @@ class LocalEndpoints:
         """The endpoint's primary key, as the stand-in's /keys route gives it."""
         return self.aml.call("GET", f"/endpoints/{endpoint}/keys")["primaryKey"]
 
-    def keys(self, endpoint: str) -> str:
-        """The old name of scoring_key, for callers not yet moved to the port's name."""
-        return self.scoring_key(endpoint)
-
     def invoke(self, endpoint: str, deployment: str, body: dict) -> Invocation:
         state = self.get(endpoint)
         if state is None:

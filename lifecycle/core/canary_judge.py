@@ -23,11 +23,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from lifecycle.core import canary_stats as stats
 
-OUTCOMES = ("pass", "fail", "inconclusive")
+
+class Outcome(StrEnum):
+    """A check's or the judgement's outcome, stored as its value."""
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    SKIPPED = "skipped"             # a check with nothing to look at (no labels): never decides
+
+
+OUTCOMES = (Outcome.PASS, Outcome.FAIL, Outcome.INCONCLUSIVE)
 
 
 @dataclass(frozen=True)
@@ -81,26 +91,26 @@ class JudgePolicy:
 @dataclass(frozen=True)
 class Check:
     name: str                   # "errors" | "latency" | "predictions" | "accuracy"
-    outcome: str                # "pass" | "fail" | "inconclusive" | "skipped"
+    outcome: Outcome
     detail: str                 # one sentence a person can read: numbers, test, p-value, limit
     evidence: dict              # the numbers (JSON-serialisable)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "outcome": self.outcome, "detail": self.detail, "evidence": self.evidence}
+        return {"name": self.name, "outcome": str(self.outcome), "detail": self.detail, "evidence": self.evidence}
 
 
 @dataclass(frozen=True)
 class Judgement:
-    outcome: str                # "pass" | "fail" | "inconclusive"
+    outcome: Outcome             # never SKIPPED
     checks: tuple[Check, ...]
     summary: str
 
     def to_json(self) -> dict:
-        return {"outcome": self.outcome, "summary": self.summary, "checks": [c.to_json() for c in self.checks]}
+        return {"outcome": str(self.outcome), "summary": self.summary, "checks": [c.to_json() for c in self.checks]}
 
     @classmethod
     def from_json(cls, data: dict) -> Judgement:
-        return cls(data["outcome"], tuple(Check(c["name"], c["outcome"], c["detail"], c["evidence"])
+        return cls(Outcome(data["outcome"]), tuple(Check(c["name"], Outcome(c["outcome"]), c["detail"], c["evidence"])
                                           for c in data["checks"]), data["summary"])
 
     def check(self, name: str) -> Check | None:
@@ -111,33 +121,33 @@ def judge(baseline: Window, canary: Window, policy: JudgePolicy = JudgePolicy())
     """Compare the canary with the baseline over the same window: pass, fail or inconclusive (wait)."""
     accuracy = accuracy_check(baseline, canary, policy)
     predictions = predictions_check(baseline, canary, policy)
-    if predictions.outcome == "fail" and accuracy.outcome == "pass":
-        predictions = replace(predictions, outcome="pass", detail=predictions.detail + " Not decisive: on ground "
+    if predictions.outcome == Outcome.FAIL and accuracy.outcome == Outcome.PASS:
+        predictions = replace(predictions, outcome=Outcome.PASS, detail=predictions.detail + " Not decisive: on ground "
                               "truth the canary is no less accurate, so its predictions changed for the better.")
-    elif predictions.outcome == "fail" and accuracy.outcome == "skipped" and len(baseline.labelled) >= policy.min_labelled:
-        predictions = replace(predictions, outcome="inconclusive", detail=predictions.detail + " Ground truth is "
+    elif predictions.outcome == Outcome.FAIL and accuracy.outcome == Outcome.SKIPPED and len(baseline.labelled) >= policy.min_labelled:
+        predictions = replace(predictions, outcome=Outcome.INCONCLUSIVE, detail=predictions.detail + " Ground truth is "
                               f"arriving: waiting for {policy.min_labelled} labelled canary predictions to judge it.")
     checks = (errors_check(baseline, canary, policy), latency_check(baseline, canary, policy), predictions, accuracy)
-    failed = [c for c in checks if c.outcome == "fail"]
+    failed = [c for c in checks if c.outcome == Outcome.FAIL]
     if failed:
-        return Judgement("fail", checks, f"fail: {canary.deployment} is worse than {baseline.deployment}. "
+        return Judgement(Outcome.FAIL, checks, f"fail: {canary.deployment} is worse than {baseline.deployment}. "
                          + " ".join(c.detail for c in failed))
     short = [(w, policy.min_requests - w.requests) for w in (canary, baseline) if w.requests < policy.min_requests]
     if short:
         waiting = " and ".join(f"{missing} more request{'s' if missing != 1 else ''} on {w.deployment} "
                                f"({w.requests} of {policy.min_requests})" for w, missing in short)
-        return Judgement("inconclusive", checks, f"inconclusive: waiting for {waiting}; no check has failed so far.")
-    pending = [c for c in checks if c.outcome == "inconclusive"]
+        return Judgement(Outcome.INCONCLUSIVE, checks, f"inconclusive: waiting for {waiting}; no check has failed so far.")
+    pending = [c for c in checks if c.outcome == Outcome.INCONCLUSIVE]
     if pending:
-        return Judgement("inconclusive", checks, "inconclusive: waiting for more data. "
+        return Judgement(Outcome.INCONCLUSIVE, checks, "inconclusive: waiting for more data. "
                          + " ".join(c.detail for c in pending))
-    done = [c for c in checks if c.outcome == "pass"]
-    skipped = [c for c in checks if c.outcome == "skipped"]
+    done = [c for c in checks if c.outcome == Outcome.PASS]
+    skipped = [c for c in checks if c.outcome == Outcome.SKIPPED]
     summary = (f"pass: {canary.deployment} is no worse than {baseline.deployment} over {canary.requests} and "
                f"{baseline.requests} requests ({', '.join(c.name for c in done)} passed"
                + (f"; {', '.join(c.name for c in skipped)} skipped" if skipped else "") + "). "
                + " ".join(c.detail for c in done))
-    return Judgement("pass", checks, summary)
+    return Judgement(Outcome.PASS, checks, summary)
 
 
 # ------------------------------------------------------------------------------------------- errors
@@ -153,7 +163,7 @@ def errors_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check
         "test": None, "statistic": None, "p_value": None,
         "limit_test": "exact binomial test (one-sided) against max_error_rate", "p_value_limit": None}
     if c_n == 0:
-        return Check("errors", "inconclusive", f"Errors: no requests answered by {canary.deployment} yet.", evidence)
+        return Check("errors", Outcome.INCONCLUSIVE, f"Errors: no requests answered by {canary.deployment} yet.", evidence)
 
     seen = f"{canary.deployment}: {c_e} server errors in {c_n} requests ({_pct(c_rate)})"
     c_share = c_e / c_n                      # c_rate, now that there are requests
@@ -179,17 +189,17 @@ def errors_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check
         fails.append(f"significantly above the {_pct(policy.max_error_rate)} ceiling "
                      f"(binomial {_p(p_limit)} < {policy.alpha})")
     if fails:
-        return Check("errors", "fail", f"Errors: {seen}; " + " and ".join(fails) + ".", evidence)
+        return Check("errors", Outcome.FAIL, f"Errors: {seen}; " + " and ".join(fails) + ".", evidence)
     if b_n < policy.min_requests or c_n < policy.min_requests:
-        return Check("errors", "inconclusive", f"Errors: {seen}; need {policy.min_requests} requests on each "
+        return Check("errors", Outcome.INCONCLUSIVE, f"Errors: {seen}; need {policy.min_requests} requests on each "
                      "side to pass.", evidence)
     if over_increase or over_ceiling:
         limit = (f"above {baseline.deployment} + {_pct(policy.max_error_rate_increase)}" if over_increase
                  else f"above the {_pct(policy.max_error_rate)} ceiling")
         p = relative.p_value if relative is not None and over_increase else p_limit
-        return Check("errors", "inconclusive", f"Errors: {seen}; {limit} but not significant yet "
+        return Check("errors", Outcome.INCONCLUSIVE, f"Errors: {seen}; {limit} but not significant yet "
                      f"({_p(p)} ≥ {policy.alpha}), waiting for more requests.", evidence)
-    return Check("errors", "pass", f"Errors: {seen}; within +{_pct(policy.max_error_rate_increase)} of "
+    return Check("errors", Outcome.PASS, f"Errors: {seen}; within +{_pct(policy.max_error_rate_increase)} of "
                  f"{baseline.deployment} and under {_pct(policy.max_error_rate)}.", evidence)
 
 
@@ -204,7 +214,7 @@ def latency_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Chec
         "min_samples": policy.min_requests}
     missing = [w.deployment for w, s in ((canary, c), (baseline, b)) if not s]
     if missing:
-        return Check("latency", "inconclusive", f"Latency: no samples from {' or '.join(missing)} yet.", evidence)
+        return Check("latency", Outcome.INCONCLUSIVE, f"Latency: no samples from {' or '.join(missing)} yet.", evidence)
 
     result, method = stats.mann_whitney_greater(c, b)
     assert result.statistic is not None      # Mann-Whitney always has its U
@@ -227,16 +237,16 @@ def latency_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Chec
     # Unlike errors, latency never fails early: a deployment's first requests are often slow (workers
     # warming up), and tail quantiles of a handful of samples say little.
     if len(b) < policy.min_requests or len(c) < policy.min_requests:
-        return Check("latency", "inconclusive", f"Latency: {quantiles} ({test}); need {policy.min_requests} "
+        return Check("latency", Outcome.INCONCLUSIVE, f"Latency: {quantiles} ({test}); need {policy.min_requests} "
                      f"samples on each side (have {len(c)} and {len(b)}).", evidence)
     if significant and "p50" in breaches and tail_breaches:
-        return Check("latency", "fail", f"Latency: {quantiles}; significantly slower ({test} < {policy.alpha}) "
+        return Check("latency", Outcome.FAIL, f"Latency: {quantiles}; significantly slower ({test} < {policy.alpha}) "
                      f"with {broken}.", evidence)
     if breaches:
-        return Check("latency", "inconclusive", f"Latency: {quantiles}; {broken} but not significantly slower "
+        return Check("latency", Outcome.INCONCLUSIVE, f"Latency: {quantiles}; {broken} but not significantly slower "
                      f"({test} ≥ {policy.alpha}), waiting for more samples.", evidence)
     verdict = "slower but within limits" if significant else "not significantly slower"
-    return Check("latency", "pass", f"Latency: {quantiles}; {verdict} ({test}; limits p95 "
+    return Check("latency", Outcome.PASS, f"Latency: {quantiles}; {verdict} ({test}; limits p95 "
                  f"{_ms(limits['p95'])}, p99 {_ms(limits['p99'])}).", evidence)
 
 
@@ -257,10 +267,10 @@ def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> 
                                 "baseline": {"deployment": baseline.deployment, "count": len(b)},
                                 "canary": {"deployment": canary.deployment, "count": len(c)}}
     if not b and not c:      # nothing collected at all: this check cannot apply
-        return Check("predictions", "skipped", "Predictions: none collected from either deployment.", evidence)
+        return Check("predictions", Outcome.SKIPPED, "Predictions: none collected from either deployment.", evidence)
     if len(b) < policy.min_predictions or len(c) < policy.min_predictions:
         # Predictions are being collected: wait for enough rather than pass without looking.
-        return Check("predictions", "inconclusive", f"Predictions: {len(c)} from {canary.deployment} and {len(b)} "
+        return Check("predictions", Outcome.INCONCLUSIVE, f"Predictions: {len(c)} from {canary.deployment} and {len(b)} "
                      f"from {baseline.deployment}; need {policy.min_predictions} on each side.", evidence)
 
     binned = stats.is_continuous(b, c)
@@ -286,11 +296,11 @@ def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> 
             f"{baseline.deployment} ({len(b)}) are {distance:.3f} apart (Jensen-Shannon distance, limit "
             f"{policy.max_prediction_shift}; chi-squared {_p(chi2.p_value)})")
     if distance <= policy.max_prediction_shift:
-        return Check("predictions", "pass", f"Predictions: {seen}.", evidence)
+        return Check("predictions", Outcome.PASS, f"Predictions: {seen}.", evidence)
     if chi2.p_value < policy.prediction_alpha:
-        return Check("predictions", "fail", f"Predictions: {seen}; {canary.deployment} "
+        return Check("predictions", Outcome.FAIL, f"Predictions: {seen}; {canary.deployment} "
                      f"predicts {_top(c_counts)} where {baseline.deployment} predicts {_top(b_counts)}.", evidence)
-    return Check("predictions", "inconclusive", f"Predictions: {seen}; the shift is not significant yet, "
+    return Check("predictions", Outcome.INCONCLUSIVE, f"Predictions: {seen}; the shift is not significant yet, "
                  "waiting for more predictions.", evidence)
 
 
@@ -328,10 +338,10 @@ def accuracy_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Che
                                 "baseline": {"deployment": baseline.deployment, "labelled": len(b)},
                                 "canary": {"deployment": canary.deployment, "labelled": len(c)}}
     if len(b) < policy.min_labelled or len(c) < policy.min_labelled:
-        return Check("accuracy", "skipped", f"Accuracy: {len(c)} labelled predictions from {canary.deployment} and "
+        return Check("accuracy", Outcome.SKIPPED, f"Accuracy: {len(c)} labelled predictions from {canary.deployment} and "
                      f"{len(b)} from {baseline.deployment}; need {policy.min_labelled} on each side.", evidence)
     if stats.is_continuous([t for _, t in b], [t for _, t in c]):
-        return Check("accuracy", "skipped", "Accuracy: the true labels are continuous values (a regressor); "
+        return Check("accuracy", Outcome.SKIPPED, "Accuracy: the true labels are continuous values (a regressor); "
                      "accuracy does not apply.", evidence)
 
     b_ok = sum(stats.label_key(p) == stats.label_key(t) for p, t in b)
@@ -347,11 +357,11 @@ def accuracy_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Che
             f"{len(b)}, a drop of {_pct(drop)} (limit {_pct(policy.max_accuracy_drop)}; {result.test} "
             f"{_p(result.p_value)})")
     if drop > policy.max_accuracy_drop and result.p_value < policy.alpha:
-        return Check("accuracy", "fail", f"Accuracy: {seen}.", evidence)
+        return Check("accuracy", Outcome.FAIL, f"Accuracy: {seen}.", evidence)
     if drop > policy.max_accuracy_drop:
-        return Check("accuracy", "inconclusive", f"Accuracy: {seen}; not significant yet, waiting for more "
+        return Check("accuracy", Outcome.INCONCLUSIVE, f"Accuracy: {seen}; not significant yet, waiting for more "
                      "labels.", evidence)
-    return Check("accuracy", "pass", f"Accuracy: {seen}.", evidence)
+    return Check("accuracy", Outcome.PASS, f"Accuracy: {seen}.", evidence)
 
 
 # ------------------------------------------------------------------------------------------ helpers

@@ -9,16 +9,24 @@ Some challengers the numbers cannot settle, and they are held for a person (`mlo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from lifecycle.settings import Settings
+from lifecycle.core.policies import GatePolicy
 
-PASS, FAIL, HOLD = "pass", "fail", "hold"
+
+class GateOutcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    HOLD = "hold"            # for a person to decide
+
+
+PASS, FAIL, HOLD = GateOutcome.PASS, GateOutcome.FAIL, GateOutcome.HOLD
 LEAK_SHARE = 0.9      # of the way from guessing the majority class to the model's score, by one feature alone
 
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str                     # pass | fail | hold
+    outcome: GateOutcome
     reasons: tuple[str, ...]
     metric: str
     challenger: float | None
@@ -29,32 +37,32 @@ class Verdict:
         return self.outcome == PASS
 
 
-def judge(evaluation: dict, settings: Settings, champion_expected: bool = False) -> Verdict:
+def judge(evaluation: dict, policy: GatePolicy, champion_expected: bool = False) -> Verdict:
     """`evaluation` is the job's metrics.json: {"metrics": {...}, "champion": {...} | None, "champion_error": ...,
     "compatibility": {...} | None, "single_feature": {...}}. `champion_expected`: the job was given a
     champion to compare with."""
-    name = settings.gate_metric
+    name = policy.metric
     challenger = (evaluation.get("metrics") or {}).get(name)
     champion_metrics = evaluation.get("champion") or {}
     champion = champion_metrics.get(name)
     if challenger is None:
         return Verdict(FAIL, (f"the job reported no '{name}' metric",), name, None, champion)
     reasons = []
-    if challenger < settings.gate_floor:
-        reasons.append(f"{name} {challenger:.4f} is below the floor {settings.gate_floor:.4f}")
-    if champion is not None and challenger < champion - settings.gate_margin:
+    if challenger < policy.floor:
+        reasons.append(f"{name} {challenger:.4f} is below the floor {policy.floor:.4f}")
+    if champion is not None and challenger < champion - policy.margin:
         reasons.append(f"{name} {challenger:.4f} is worse than the champion's {champion:.4f} "
-                       f"by more than the margin {settings.gate_margin:.4f}")
+                       f"by more than the margin {policy.margin:.4f}")
     if reasons:
         return Verdict(FAIL, tuple(reasons), name, challenger, champion)
     held = [*_incomparable(evaluation, champion_expected or bool(evaluation.get("champion_model"))),
-            *_leak(evaluation, name, challenger, settings)]
+            *_leak(evaluation, name, challenger, policy)]
     if held:
         return Verdict(HOLD, (*held, "approve with `mlops approve <job>` or reject with `mlops reject <job>`"),
                        name, challenger, champion)
-    against = (f"champion {champion:.4f} (margin {settings.gate_margin:.4f})" if champion is not None
+    against = (f"champion {champion:.4f} (margin {policy.margin:.4f})" if champion is not None
                else "no champion (first model)")
-    return Verdict(PASS, (f"{name} {challenger:.4f} ≥ floor {settings.gate_floor:.4f}; {against}",),
+    return Verdict(PASS, (f"{name} {challenger:.4f} ≥ floor {policy.floor:.4f}; {against}",),
                    name, challenger, champion)
 
 
@@ -70,13 +78,13 @@ def _incomparable(evaluation: dict, champion_expected: bool) -> list[str]:
     return reasons
 
 
-def _leak(evaluation: dict, metric: str, challenger: float, settings: Settings) -> list[str]:
-    if challenger < settings.gate_leak_score:
+def _leak(evaluation: dict, metric: str, challenger: float, policy: GatePolicy) -> list[str]:
+    if challenger < policy.leak_score:
         return []
     single = evaluation.get("single_feature") or {}
     best = (single.get("best") or {}).get(metric) or {}
     alone = best.get("value")
-    if alone is None or alone < settings.gate_leak_feature_score:
+    if alone is None or alone < policy.leak_feature_score:
         return []
     # Guessing the majority class already scores something (f1 0.95 when 90% of rows are positive): a leak
     # is one feature alone covering nearly all the way from that baseline to the model's score.

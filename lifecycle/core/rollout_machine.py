@@ -3,19 +3,33 @@
     deploying → smoke → [mirror] → canary 10% → 50% → 100% → promoted
          └──────────┴───────┴──────────┴─────────────┴──────→ rolled_back
 
-This module is pure: it says what state comes next and what traffic each state wants; the handler in
-handlers/rollout.py observes the platform, asks the judge, stores the new state with a conditional
+This module is pure: it is given the time (`now`) and the policy, and says what state comes next and what
+traffic each state wants; lifecycle/steps/rollouts.py observes the platform, asks the judge, stores the new state with a conditional
 write (so one rollout runs per endpoint and a duplicate tick cannot double a step) and acts."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
+from enum import StrEnum
 from typing import ClassVar
 
-from lifecycle.core.state_records import Record, parse_time, utcnow
+from lifecycle.core.policies import RolloutPolicy
+from lifecycle.core.state_records import Record
+from lifecycle.core.times import iso, parse_time
 
-ACTIVE = ("deploying", "smoke", "mirror", "canary")
-TERMINAL = ("promoted", "rolled_back")
+
+class Phase(StrEnum):
+    """A rollout's phase, stored as its value."""
+    DEPLOYING = "deploying"
+    SMOKE = "smoke"
+    MIRROR = "mirror"
+    CANARY = "canary"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+
+
+ACTIVE = (Phase.DEPLOYING, Phase.SMOKE, Phase.MIRROR, Phase.CANARY)
+TERMINAL = (Phase.PROMOTED, Phase.ROLLED_BACK)
 COLOURS = ("blue", "green")
 
 
@@ -29,8 +43,8 @@ class Rollout(Record):
     colour: str                      # its deployment
     baseline: str = ""               # the live deployment when it started ("" for the first model)
     baseline_model: str = ""
-    phase: str = "deploying"
-    step: int = -1                   # index into the canary steps while in "canary"
+    phase: str = Phase.DEPLOYING
+    step: int = -1                   # index into the canary steps while in Phase.CANARY
     phase_started: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -56,11 +70,11 @@ class Rollout(Record):
     @property
     def live_model(self) -> str:
         """The model serving the endpoint's traffic now."""
-        return self.model if self.phase == "promoted" else self.baseline_model
+        return self.model if self.phase == Phase.PROMOTED else self.baseline_model
 
     @property
     def live_deployment(self) -> str:
-        return self.colour if self.phase == "promoted" else self.baseline
+        return self.colour if self.phase == Phase.PROMOTED else self.baseline
 
     def seconds_in_phase(self, now: datetime) -> float:
         return (now - parse_time(self.phase_started)).total_seconds()
@@ -117,85 +131,88 @@ def newer(model: str, than: str) -> bool:
     return int(version) > int(other_version)
 
 
-def start(endpoint: str, model: str, live: Rollout | None) -> Rollout:
+def start(endpoint: str, model: str, live: Rollout | None, now: datetime) -> Rollout:
     """A new rollout of `model`, beside what `live` (the previous rollout) left serving."""
     baseline = live.live_deployment if live else ""
     baseline_model = live.live_model if live else ""
     colour = next(c for c in COLOURS if c != baseline)
-    now = utcnow()
     first = Rollout(endpoint=endpoint, rollout_id=rollout_id(endpoint, model), model=model, colour=colour,
-                    baseline=baseline, baseline_model=baseline_model, phase="deploying", phase_started=now,
-                    started_at=now)
-    return note(first, f"deploying {model} to {colour}" + (f" beside {baseline} ({baseline_model})" if baseline else ""))
+                    baseline=baseline, baseline_model=baseline_model, phase=Phase.DEPLOYING, phase_started=iso(now),
+                    started_at=iso(now))
+    return note(first, f"deploying {model} to {colour}" + (f" beside {baseline} ({baseline_model})" if baseline else ""),
+                now)
 
 
-def note(r: Rollout, text: str, judgement: dict | None = None) -> Rollout:
-    entry = {"time": utcnow(), "phase": r.phase, "step": r.step, "note": text}
+def note(r: Rollout, text: str, now: datetime, judgement: dict | None = None) -> Rollout:
+    entry = {"time": iso(now), "phase": r.phase, "step": r.step, "note": text}
     if judgement:
         entry["judgement"] = judgement
     return replace(r, history=r.history + (entry,))
 
 
-def move(r: Rollout, phase: str, text: str, *, step: int = -1, judgement: dict | None = None, **changes) -> Rollout:
+def move(r: Rollout, phase: Phase, text: str, now: datetime, *, step: int = -1, judgement: dict | None = None,
+         **changes) -> Rollout:
     # to the millisecond: the judge's window opens here, and the smoke test's requests end just before
-    started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    moved = replace(r, phase=phase, step=step, phase_started=started, judgement=judgement or r.judgement,
-                    smoke_lease="", **changes)
+    moved = replace(r, phase=phase, step=step, phase_started=iso(now, "milliseconds"),
+                    judgement=judgement or r.judgement, smoke_lease="", **changes)
     if phase in TERMINAL:
         moved = replace(moved, finished_at=moved.phase_started, settling=True)
-    return note(moved, text, judgement)
+    return note(moved, text, now, judgement)
 
 
-def after_smoke(r: Rollout, steps: list[int], mirror_percent: float) -> Rollout:
+def after_smoke(r: Rollout, policy: RolloutPolicy, now: datetime) -> Rollout:
+    steps = policy.steps
     if not r.baseline:
-        return promote(r, "first model on this endpoint: smoke test passed, it takes all traffic")
-    if mirror_percent > 0:
-        return move(r, "mirror", f"mirroring {mirror_percent:.0f}% of {r.baseline}'s traffic to {r.colour}")
+        return promote(r, "first model on this endpoint: smoke test passed, it takes all traffic", now)
+    if policy.mirror_percent > 0:
+        return move(r, Phase.MIRROR, f"mirroring {policy.mirror_percent}% of {r.baseline}'s traffic to {r.colour}",
+                    now)
     if steps[0] == 100:
-        return promote(r, f"smoke test passed; no canary steps configured, {r.colour} takes all traffic")
-    return move(r, "canary", f"{r.colour} takes {steps[0]}% of the traffic", step=0)
+        return promote(r, f"smoke test passed; no canary steps configured, {r.colour} takes all traffic", now)
+    return move(r, Phase.CANARY, f"{r.colour} takes {steps[0]}% of the traffic", now, step=0)
 
 
-def next_step(r: Rollout, steps: list[int], judgement: dict) -> Rollout:
+def next_step(r: Rollout, policy: RolloutPolicy, judgement: dict, now: datetime) -> Rollout:
     """The judge passed the current phase: the next canary step, or promotion when the next share is 100%
     (with no traffic left on the live colour there is nothing to compare against: the last judged step
     is the last one below 100%)."""
-    upcoming = 0 if r.phase == "mirror" else r.step + 1
-    passed = "mirror" if r.phase == "mirror" else f"step {steps[r.step]}%"
+    steps = policy.steps
+    upcoming = 0 if r.phase == Phase.MIRROR else r.step + 1
+    passed = "mirror" if r.phase == Phase.MIRROR else f"step {steps[r.step]}%"
     if upcoming < len(steps) and steps[upcoming] < 100:
-        return move(r, "canary", f"{passed} passed; {r.colour} takes {steps[upcoming]}%", step=upcoming,
+        return move(r, Phase.CANARY, f"{passed} passed; {r.colour} takes {steps[upcoming]}%", now, step=upcoming,
                     judgement=judgement)
-    return promote(r, f"{passed} passed; {r.colour} takes all traffic", judgement)
+    return promote(r, f"{passed} passed; {r.colour} takes all traffic", now, judgement)
 
 
-def promote(r: Rollout, text: str, judgement: dict | None = None) -> Rollout:
-    return move(r, "promoted", text, judgement=judgement, reason=text, retire=r.baseline)
+def promote(r: Rollout, text: str, now: datetime, judgement: dict | None = None) -> Rollout:
+    return move(r, Phase.PROMOTED, text, now, judgement=judgement, reason=text, retire=r.baseline)
 
 
-def roll_back(r: Rollout, reason: str, judgement: dict | None = None) -> Rollout:
+def roll_back(r: Rollout, reason: str, now: datetime, judgement: dict | None = None) -> Rollout:
     back = r.baseline or "no deployment"
-    return move(r, "rolled_back", f"rolled back: {reason}; traffic restored to {back}", judgement=judgement,
+    return move(r, Phase.ROLLED_BACK, f"rolled back: {reason}; traffic restored to {back}", now, judgement=judgement,
                 reason=reason)
 
 
-def hold(r: Rollout, problem: str, judgement: dict | None = None) -> Rollout:
+def hold(r: Rollout, problem: str, now: datetime, judgement: dict | None = None) -> Rollout:
     """Pause for a person: the step cannot be judged for a reason that is not the new colour's doing."""
     return note(replace(r, paused=True, judgement=judgement or r.judgement),
                 f"held for a person: {problem}; once it is fixed, `mlops rollout resume` (or rollback, or promote)",
-                judgement)
+                now, judgement)
 
 
-def desired_traffic(r: Rollout, steps: list[int], mirror_percent: float) -> tuple[dict[str, int], dict[str, int]]:
+def desired_traffic(r: Rollout, policy: RolloutPolicy) -> tuple[dict[str, int], dict[str, int]]:
     """(traffic, mirror_traffic) the endpoint should have in this state."""
     base = {r.baseline: 100} if r.baseline else {}
-    if r.phase == "canary":
-        share = steps[r.step]
+    if r.phase == Phase.CANARY:
+        share = policy.steps[r.step]
         split = {r.colour: share}
         if r.baseline and share < 100:
             split[r.baseline] = 100 - share
         return split, {}
-    if r.phase == "mirror":
-        return base, {r.colour: int(mirror_percent)}
-    if r.phase == "promoted":
+    if r.phase == Phase.MIRROR:
+        return base, {r.colour: policy.mirror_percent}
+    if r.phase == Phase.PROMOTED:
         return {r.colour: 100}, {}
     return base, {}

@@ -7,22 +7,47 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit
 
 from lifecycle.core.incoming_events import BlobCreated
+from lifecycle.core.times import iso, parse_time
 
 R = TypeVar("R", bound="Record")
 MARKER = "_SUCCESS"
 
 
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+class RunStatus(StrEnum):
+    """A training or monitoring run's status: Azure ML's job statuses, and NoData for a monitoring pass that
+    found nothing collected where it looked."""
+    SUBMITTED = "Submitted"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+    NOT_RESPONDING = "NotResponding"
+    NO_DATA = "NoData"
 
 
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+FAILED_STATUSES = (RunStatus.FAILED, RunStatus.CANCELED, RunStatus.NOT_RESPONDING)
+
+
+class DecisionOutcome(StrEnum):
+    """What the registration gate (or a person) decided about a challenger."""
+    REGISTERED = "registered"
+    REJECTED = "rejected"
+    HELD = "held"                   # for a person: `mlops approve` / `reject`
+
+
+class AlertOutcome(StrEnum):
+    """What an alert led to."""
+    RETRAINING = "retraining"
+    COOLDOWN = "cooldown"
+    NO_FRESH_DATA = "no fresh data"
+    TRAINING_RUNNING = "training already running"
+    NEEDS_A_PERSON = "needs a person"
+    RESOLVED = "resolved"
 
 
 class Record:
@@ -70,11 +95,11 @@ class DataBatch(Record):
         return hashlib.sha256(f"{url}\n{etag}".encode()).hexdigest()[:24]
 
     @classmethod
-    def from_event(cls, event: BlobCreated) -> DataBatch:
+    def from_event(cls, event: BlobCreated, now: datetime) -> DataBatch:
         return cls(
             batch_id=cls.id_for(event.url, event.etag), container=event.container, blob_path=event.blob_path,
             url=event.url, etag=event.etag, content_length=event.content_length, content_type=event.content_type,
-            sequencer=event.sequencer, event_id=event.id, recorded_at=utcnow(),
+            sequencer=event.sequencer, event_id=event.id, recorded_at=iso(now),
         )
 
 
@@ -157,7 +182,7 @@ class TrainingRun(Record):
     data_batches: tuple[str, ...] = ()
     champion: str = ""
     submitted_at: str = ""
-    status: str = "Submitted"          # Submitted | Completed | Failed | Canceled
+    status: str = RunStatus.SUBMITTED
     error: str = ""
     finished_at: str = ""
 
@@ -172,7 +197,7 @@ class Decision(Record):
     COLLECTION: ClassVar[str] = "decisions"
     job_name: str
     model_name: str
-    outcome: str                       # registered | rejected | held (for a person: `mlops approve` / `reject`)
+    outcome: str                       # a DecisionOutcome
     reasons: tuple[str, ...] = ()
     metric: str = ""
     metrics: dict = field(default_factory=dict)
@@ -219,7 +244,7 @@ class MonitorRun(Record):
     window_end: str
     result: dict
     alerts: tuple[str, ...] = ()
-    status: str = "Completed"  # Submitted | Completed | Failed | NoData (nothing collected where it looked)
+    status: str = RunStatus.COMPLETED
     job: str = ""            # the monitoring job
     warning: str = ""        # e.g. no collected data, with the place looked at
     error: str = ""          # why the job failed
@@ -242,7 +267,7 @@ class AlertRecord(Record):
     summary: str
     fired_at: str = ""
     received_at: str = ""
-    outcome: str = ""        # retraining | cooldown | no fresh data | needs a person | resolved | ...
+    outcome: str = ""        # an AlertOutcome ("" while it is being acted on)
     detail: str = ""
     job: str = ""            # the training job it started
     resolved_at: str = ""

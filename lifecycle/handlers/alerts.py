@@ -1,157 +1,25 @@
-"""Alerts → retraining: deduplicate, respect the cooldown, and train on fresh data.
-
-Fresh data, in order of preference:
-1. the live deployment's own recent traffic with its ground-truth labels (the collected inputs joined
-   to the feedback container), written to the data container as a drop `production/<endpoint>/<model>/`
-   (one per live model, so alerts raised together share it and its job): after a concept change these
-   are the only rows labelled by the new rule;
-2. a complete drop in the data container nobody has trained on;
-otherwise the alert is recorded as waiting for data (the next drop trains anyway).
-
-Signals that retraining does not mend (data quality, fairness) are recorded for a person instead.
-
-A redelivered alert that was acted on returns the first record. One that could not be acted on yet (no
-fresh data, cooldown, training busy) is tried again when it comes again: the monitor re-publishes an
-alert on every pass while its signal stays breached."""
+"""Alerts in: from Event Grid (our monitor, Azure ML's monitors) and from Azure Monitor's action groups."""
 from __future__ import annotations
 
-import logging
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from typing import Any
 
-from lifecycle.core import alert_sources as alert_values
-from lifecycle.core.alert_sources import Alert
-from lifecycle.core.incoming_events import RunStatusChanged
-from lifecycle.core.labelled_rows import labelled_rows, rows_to_csv
-from lifecycle.core.retraining import cooldown_left
-from lifecycle.core.state_records import AlertRecord, Drop, TrainingRun, parse_time
+from lifecycle import clock
+from lifecycle.core import alert_sources
+from lifecycle.core.state_records import AlertRecord
 from lifecycle.dispatch import Rejected
-from lifecycle.handlers import registration
-from lifecycle.handlers.monitoring import is_monitoring_job, live_window
-from lifecycle.handlers.monitoring import job_ended as monitoring_job_ended
-from lifecycle.handlers.training import start_ready_training, submit_training
-from lifecycle.ports import Platform
-
-log = logging.getLogger("lifecycle.alerts")
-WAITING = ("no fresh data", "cooldown", "training already running")
-NO_RETRAIN = {"data_quality": "a data-quality breach: fix the data upstream; a model retrained on it would learn "
-                              "the errors",
-              "fairness": "a fairness breach: retraining on the same data reproduces the bias; a person has to "
-                          "decide (reweighting, a fairness constraint, more data from the affected group)"}
+from lifecycle.steps.alert_response import AlertPorts, handle_alert
 
 
-def alert_event(event: object, p: Platform) -> AlertRecord:
+def alert_event(event: object, p: AlertPorts, now: datetime | None = None) -> AlertRecord:
     """Event Grid: MLOps.DriftDetected / PerformanceDegraded, DatasetDriftDetected."""
     try:
-        alert = alert_values.from_event(event)
-    except alert_values.AlertError as error:
+        alert = alert_sources.from_event(event)
+    except alert_sources.AlertError as error:
         raise Rejected(str(error)) from None
-    return handle_alert(alert, p, datetime.now(UTC))
+    return handle_alert(alert, p, now or clock.now())
 
 
-def run_status_changed(event: RunStatusChanged, p: Platform) -> object:
-    """RunStatusChanged: a model monitor's breach is an alert; our monitoring job's failure is its pass's;
-    any other run goes to registration."""
-    if event.monitor_breach:
-        return handle_alert(alert_values.from_event(event), p, datetime.now(UTC))
-    if is_monitoring_job(event):
-        return monitoring_job_ended(event, p)
-    return registration.run_status_changed(event, p)
-
-
-def handle_alert(alert: Alert, p: Platform, now: datetime) -> AlertRecord:
-    record = AlertRecord(alert_key=AlertRecord.key_for(alert.identity), alert_id=alert.alert_id,
-                         condition=alert.condition, source=alert.source, signal=alert.signal, summary=alert.summary,
-                         fired_at=alert.fired_at, received_at=_iso(now), evidence=dict(alert.evidence))
-    if not p.state.create(record):
-        existing = p.state.get(AlertRecord, record.key)
-        if existing is not None and existing.outcome and existing.outcome not in WAITING:
-            log.info("alert %s (%s) already handled: %s", alert.alert_id, alert.condition, existing.outcome)
-            return existing
-        record = existing or record          # a retry of an attempt that failed half-way: finish it
-    outcome, detail, job = _act(alert, p, now)
-    log.warning("alert %s from %s (%s, %s): %s%s", alert.alert_id, alert.source, alert.signal, alert.condition,
-                outcome, f" — {detail}" if detail else "")
-    return p.state.update(AlertRecord, record.key,
-                          lambda r: replace(r or record, outcome=outcome, detail=detail, job=job)) or record
-
-
-def _act(alert: Alert, p: Platform, now: datetime) -> tuple[str, str, str]:
-    if not alert.fired:
-        fired_key = AlertRecord.key_for(f"{alert.alert_id}|{alert_values.FIRED}")
-        p.state.update(AlertRecord, fired_key, lambda r: replace(r, resolved_at=_iso(now)) if r and not r.resolved_at else None)
-        return "resolved", "a resolved alert is not a new one: nothing to do", ""
-    if alert.signal in NO_RETRAIN:
-        return "needs a person", NO_RETRAIN[alert.signal], ""
-    running = [r for r in p.state.list(TrainingRun) if r.status == "Submitted"]
-    if running:
-        return "training already running", f"job {running[0].job_name} is still running", running[0].job_name
-    recent = _recent_alert_training(p, now)
-    if recent is not None:
-        return "cooldown", (f"alert {recent.alert_id} started job {recent.job} at {recent.received_at}; "
-                            f"ALERT_COOLDOWN_MINUTES is {p.settings.alert_cooldown_minutes:g}"), ""
-    wait = cooldown_left(p.state.list(TrainingRun), p.settings, now)
-    if wait > 0:
-        return "cooldown", f"the retrain cooldown allows the next run in {wait:.0f} s", ""
-    if not p.settings.target_column:
-        return "no fresh data", "TARGET_COLUMN is not set, so no labelled data can be assembled", ""
-    run = _train_on_production(p, alert, now) or start_ready_training(p, now, trigger="drift")
-    if run is None:
-        return "no fresh data", ("too few labelled production rows and no new drop in the data container: the next "
-                                 "drop will train"), ""
-    return "retraining", f"training job {run.job_name} on {run.data_url}", run.job_name
-
-
-def _recent_alert_training(p: Platform, now: datetime) -> AlertRecord | None:
-    horizon = now - timedelta(minutes=p.settings.alert_cooldown_minutes)
-    started = [a for a in p.state.list(AlertRecord) if a.job and a.outcome == "retraining"
-               and parse_time(a.received_at) > horizon]
-    return max(started, key=lambda a: a.received_at) if started else None
-
-
-def _train_on_production(p: Platform, alert: Alert, now: datetime) -> TrainingRun | None:
-    """The live deployment's labelled traffic as a new drop, trained on at once. Alerts that fired before the
-    live model's latest production drop was written (drift and concept drift from one monitor pass) share
-    that drop and its job; one that fired later (the challenger trained on it was rolled back, and the drift
-    goes on) gets a new drop with the traffic seen since."""
-    window = live_window(p, now)
-    if window is None:
-        return None
-    model_prefix = f"production/{window.endpoint}/{window.model.replace(':', '-')}/"
-    rounds = sorted((d for d in p.state.list(Drop) if d.prefix.startswith(model_prefix)), key=lambda d: d.prefix)
-    if rounds and not _fired_after(alert, rounds[-1], now):
-        latest = rounds[-1]
-        return submit_training(p, "drift", latest.url, key=latest.drop_id, drop=latest)   # the same job again
-    prefix = f"{model_prefix}{len(rounds) + 1:03d}/"
-    drop_id = Drop.id_for(p.settings.data_container, prefix)
-    labels = p.feedback.labels(window.since, window.until)
-    rows = labelled_rows(p.collected.records(window.endpoint, window.deployment, "model_inputs", window.since,
-                                             window.until), labels, p.settings.target_column) if labels else []
-    if len(rows) < p.settings.monitor_min_labels:
-        log.info("alert %s: %d labelled production rows, fewer than MONITOR_MIN_LABELS (%g)", alert.alert_id,
-                 len(rows), p.settings.monitor_min_labels)
-        return None
-    # The data first, then its record: a crash in between leaves data that its own events record and train,
-    # never a record of data the storage did not keep. Whichever claims the drop first (this alert, another,
-    # or its BlobCreated events) submits the one job; the others find it taken.
-    url = p.data.write_drop(prefix, {"part-0000.csv": rows_to_csv(rows)})
-    log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(rows),
-             window.deployment, url)
-    stamp = _iso(now)
-    new = Drop(drop_id=drop_id, container=p.settings.data_container, prefix=prefix, url=url, marker=True,
-               first_seen=stamp, last_seen=stamp)
-    drop = p.state.update(Drop, drop_id, lambda current: None if current is not None else new) or new
-    return submit_training(p, "drift", drop.url, key=drop_id, drop=drop)
-
-
-def _fired_after(alert: Alert, drop: Drop, now: datetime) -> bool:
-    try:
-        fired = parse_time(alert.fired_at) if alert.fired_at else now
-    except ValueError:
-        fired = now
-    fired = fired if fired.tzinfo else fired.replace(tzinfo=UTC)
-    return fired.replace(microsecond=0) > parse_time(drop.first_seen)       # drops are stamped to the second
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def common_schema_alert(body: Any, p: AlertPorts, now: datetime) -> AlertRecord:
+    """An Azure Monitor alert in the common alert schema; AlertError for a body that is not one."""
+    return handle_alert(alert_sources.from_common_schema(body), p, now)

@@ -1,65 +1,16 @@
-"""Data landing in the data container: record each committed blob version as a data batch, add it to
-its drop, and start training once the retrain policy says the drop is ready."""
+"""Data landing in the data container (BlobCreated): recorded as a data batch of its drop."""
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
+from lifecycle import clock
 from lifecycle.core.incoming_events import BlobCreated
-from lifecycle.core.state_records import MARKER, DataBatch, Drop
-from lifecycle.dispatch import Rejected, reject
-from lifecycle.handlers.training import start_ready_training
-from lifecycle.ports import Platform
-
-log = logging.getLogger("lifecycle.data")
+from lifecycle.core.state_records import DataBatch
+from lifecycle.dispatch import Rejected
+from lifecycle.steps.data_batches import DataPorts, record_blob
 
 
-def data_arrived(event: object, p: Platform) -> DataBatch | None:
+def data_arrived(event: object, p: DataPorts, now: datetime | None = None) -> DataBatch | None:
     if not isinstance(event, BlobCreated):
         raise Rejected(f"expected Microsoft.Storage.BlobCreated, got {getattr(event, 'event_type', type(event).__name__)}")
-    if event.container != p.settings.data_container:
-        log.info("ignored %s: not in the data container '%s'", event.subject, p.settings.data_container)
-        return None
-    marker = event.blob_path.rsplit("/", 1)[-1] == MARKER
-    if not event.committed and not (marker and event.api != "CreateFile"):
-        if event.content_length == 0 and event.completes_blob:
-            raise Rejected(f"{event.blob_path} is an empty file (0 bytes): there is nothing in it to train on; "
-                           "upload it again with its data")
-        # ADLS Gen2 CreateFile: the file's data comes with a later FlushWithClose event
-        log.info("ignored %s: nothing committed (api %s, %d bytes)", event.blob_path, event.api, event.content_length)
-        return None
-    batch = DataBatch.from_event(event)
-    if p.state.create(batch):
-        log.info("recorded data batch %s: %s (%d bytes)", batch.batch_id, batch.blob_path, batch.content_length)
-    else:
-        batch = p.state.get(DataBatch, batch.batch_id) or batch
-        log.info("data batch %s already recorded: duplicate delivery of %s", batch.batch_id, batch.blob_path)
-    drop = Drop.for_batch(batch)
-    p.state.update(Drop, drop.drop_id, lambda current: (current or drop).with_batch(batch))
-    start_ready_training(p, datetime.now(UTC))
-    return batch
-
-
-def find_missed_data(p: Platform, now: datetime, lookback: timedelta = timedelta(hours=24)) -> list[DataBatch]:
-    """Blobs written to the data container over the last day that no event recorded: a BlobCreated lost
-    to a crash, or delivered while the records it wrote were lost. Each goes through data_arrived as its
-    event would have; a blob already recorded costs one read."""
-    found = []
-    for blob in p.data.changed_since(now - lookback):
-        if p.state.get(DataBatch, DataBatch.id_for(blob.url, blob.etag)) is not None:
-            continue
-        log.warning("found %s in the data container with no record of its event: recording it now", blob.path)
-        event = BlobCreated(id=f"scan-{DataBatch.id_for(blob.url, blob.etag)}", subject=f"/blobServices/default/"
-                            f"containers/{p.settings.data_container}/blobs/{blob.path}", event_time=blob.last_modified,
-                            container=p.settings.data_container, blob_path=blob.path, api="PutBlob", etag=blob.etag,
-                            content_type=blob.content_type, content_length=blob.size, blob_type="BlockBlob",
-                            url=blob.url, sequencer="")
-        try:
-            batch = data_arrived(event, p)
-        except Rejected as error:
-            reject(p, {"id": event.id, "eventType": event.event_type, "subject": event.subject,
-                       "data": {"url": blob.url}}, "on_data_arrived", str(error))
-            continue
-        if batch is not None:
-            found.append(batch)
-    return found
+    return record_blob(event, p, now or clock.now())

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from lifecycle.core import retraining as policy
-from lifecycle.core.state_records import Drop, TrainingRun
+from lifecycle.core import retraining
+from lifecycle.core.state_records import Drop, RunStatus, TrainingRun
 from lifecycle.dispatch import reject
-from lifecycle.handlers.data import find_missed_data
-from lifecycle.handlers.registration import gate_and_register, record_failure
-from lifecycle.handlers.rollout import catch_up, tick
-from lifecycle.handlers.training import resume_submissions, start_ready_training
 from lifecycle.ports import Platform
+from lifecycle.steps.data_batches import find_missed_data
+from lifecycle.steps.model_registration import gate_and_register, record_failure
+from lifecycle.steps.rollouts import catch_up, tick
+from lifecycle.steps.training_runs import resume_submissions, start_ready_training
 
 log = logging.getLogger("lifecycle.reconcile")
 DATA_SCAN_EVERY = timedelta(hours=1)
@@ -29,26 +29,26 @@ def reconcile(p: Platform, now: datetime) -> None:
         _last_data_scan = now
     resume_submissions(p)
     for run in p.state.list(TrainingRun):
-        if run.status != "Submitted":
+        if run.status != RunStatus.SUBMITTED:
             continue
         status = p.jobs.get(run.job_name)
         if status is None or not status.done:
             continue
         log.info("job %s ended %s with no event handled yet: settling it", run.job_name, status.status)
-        if status.status == "Completed":
+        if status.status == RunStatus.COMPLETED:
             gate_and_register(p, run.job_name)
         else:
             record_failure(p, run.job_name, status.status, status.error, retryable=status.retryable)
     start_ready_training(p, now)          # after the settling above: a drop offered again trains at once
     _report_empty_drops(p, now)
-    catch_up(p)
+    catch_up(p, now)
     tick(p, now)
 
 
 def _report_empty_drops(p: Platform, now: datetime) -> None:
     """A marker with no data file after the quiet period: nothing will train it. Said once, where
     `mlops status` shows rejections, instead of waiting in silence."""
-    for drop in policy.empty_drops(p.state.list(Drop), p.settings, now):
+    for drop in retraining.empty_drops(p.state.list(Drop), p.policies.retrain, now):
         reject(p, {"id": f"drop-{drop.drop_id}", "eventType": "Microsoft.Storage.BlobCreated",
                    "subject": f"/blobServices/default/containers/{drop.container}/blobs/{drop.prefix}",
                    "data": {"url": drop.url}}, "on_data_arrived",

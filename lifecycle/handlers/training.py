@@ -1,48 +1,16 @@
-"""Starting training: on a complete drop (data), on the retrain schedule, or when forced.
-
-A submission is three writes, each safe to repeat: the run's record, the drop's claim (compare-and-swap,
-so of two triggers racing for one drop only one submits), then the job (deterministic name). A crash
-between any two leaves a run that reconcile either submits again or closes (resume_submissions)."""
+"""The retrain timer and its HTTP twin: train on data the live model has not seen, or, forced, on the newest."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime
 
-from lifecycle.core import retraining as policy
-from lifecycle.core.platform_values import TrainingRequest, job_name_for
-from lifecycle.core.rollout_machine import Rollout
-from lifecycle.core.state_records import Drop, TrainingRun, utcnow
-from lifecycle.ports import Platform
+from lifecycle.core.state_records import Drop, TrainingRun
+from lifecycle.steps.training_runs import TrainingPorts, start_ready_training, submit_training, taken
 
 log = logging.getLogger("lifecycle.training")
 
 
-def start_ready_training(p: Platform, now: datetime, trigger: str = "data") -> TrainingRun | None:
-    """Train on each complete drop nobody has trained on, oldest first, as far as the cooldown allows;
-    returns the first run started."""
-    settings = p.settings
-    ready = policy.ready_drops(p.state.list(Drop), settings, now)
-    if not ready:
-        return None
-    if not settings.target_column:
-        log.warning("%d drop(s) ready, but TARGET_COLUMN is not set: set it to the label column to start training",
-                    len(ready))
-        return None
-    wait = policy.cooldown_left(p.state.list(TrainingRun), settings, now)
-    if wait > 0:
-        log.info("%d drop(s) ready; cooldown: the next run may start in %.0f s", len(ready), wait)
-        return None
-    first = None
-    for drop in ready:
-        run = submit_training(p, trigger, drop.url, key=drop.job_key, drop=drop)
-        first = first or run
-        if settings.retrain_cooldown_minutes > 0:
-            break          # this run starts the cooldown; the other drops wait their turn
-    return first
-
-
-def retrain_on_schedule(p: Platform, now: datetime, forced: bool = False) -> TrainingRun | None:
+def retrain_on_schedule(p: TrainingPorts, now: datetime, forced: bool = False) -> TrainingRun | None:
     """The scheduled retrain: only if there is data the live model has not seen, unless forced."""
     run = start_ready_training(p, now, trigger="schedule")
     if run or not forced:
@@ -51,7 +19,7 @@ def retrain_on_schedule(p: Platform, now: datetime, forced: bool = False) -> Tra
         return run
     drops = sorted((d for d in p.state.list(Drop) if d.batches), key=lambda d: d.last_seen)
     if not drops:
-        log.warning("forced retrain: there is no data in the '%s' container yet", p.settings.data_container)
+        log.warning("forced retrain: there is no data in the '%s' container yet", p.policies.model.data_container)
         return None
     newest = drops[-1]
     if not newest.job:              # data still arriving: this job takes the drop, so it is not trained twice
@@ -59,82 +27,5 @@ def retrain_on_schedule(p: Platform, now: datetime, forced: bool = False) -> Tra
     job = p.jobs.get(newest.job)
     if job is not None and not job.done:
         log.info("forced retrain: job %s is already training on %s", job.name, newest.url)
-        return p.state.get(TrainingRun, job.name) or _taken(p, newest)
+        return p.state.get(TrainingRun, job.name) or taken(p, newest)
     return submit_training(p, "forced", newest.url, key=f"{newest.drop_id}-{now:%Y%m%dT%H%M%S}")
-
-
-def submit_training(p: Platform, trigger: str, data_url: str, *, key: str, drop: Drop | None = None) -> TrainingRun:
-    settings = p.settings
-    name = job_name_for(settings.model_name, trigger, key)
-    if drop is not None:
-        current = p.state.get(Drop, drop.drop_id)
-        if current is not None and current.job and current.job != name:
-            return _taken(p, current)
-    run = TrainingRun(job_name=name, model_name=settings.model_name, trigger=trigger, data_url=data_url,
-                      drop_id=drop.drop_id if drop else "", data_batches=drop.batches if drop else (),
-                      champion=live_model(p), submitted_at=utcnow())
-    if not p.state.create(run):
-        run = p.state.get(TrainingRun, name) or run
-    if drop is not None:
-        claimed = p.state.update(Drop, drop.drop_id, lambda d: replace(d, job=name) if d and not d.job else None)
-        if claimed is not None and claimed.job != name:       # another trigger took the drop meanwhile
-            finish_run(p, name, "Canceled", f"not submitted: job {claimed.job} took drop {drop.prefix} first")
-            return _taken(p, claimed)
-    p.jobs.submit(request_for(run, settings.target_column))
-    log.info("submitted training job %s (%s) on %s, champion %s", name, trigger, data_url, run.champion or "none")
-    return run
-
-
-def request_for(run: TrainingRun, target: str) -> TrainingRequest:
-    return TrainingRequest(job_name=run.job_name, model_name=run.model_name, data=run.data_url, target=target,
-                           trigger=run.trigger, data_batches=run.data_batches, champion=run.champion or None)
-
-
-def resume_submissions(p: Platform) -> None:
-    """Runs recorded as submitted whose job the platform does not know: an invocation stopped between the
-    record and the submission. Submit them again, unless their drop went to another job meanwhile."""
-    for run in p.state.list(TrainingRun):
-        if run.status != "Submitted" or p.jobs.get(run.job_name) is not None:
-            continue
-        drop = p.state.get(Drop, run.drop_id) if run.drop_id else None
-        if drop is not None and drop.job and drop.job != run.job_name:
-            finish_run(p, run.job_name, "Canceled", f"never submitted: job {drop.job} took drop {drop.prefix}")
-            continue
-        if drop is not None and not drop.job:
-            p.state.update(Drop, drop.drop_id,
-                           lambda d: replace(d, job=run.job_name) if d and not d.job else None)  # noqa: B023  (called at once)
-        log.warning("job %s was recorded but never reached the platform: submitting it again", run.job_name)
-        p.jobs.submit(request_for(run, p.settings.target_column))
-
-
-def finish_run(p: Platform, job_name: str, status: str, error: str = "") -> TrainingRun | None:
-    return p.state.update(TrainingRun, job_name, lambda run: replace(run, status=status, error=error, finished_at=utcnow())
-                          if run and run.status != status else None)
-
-
-def release_drop(p: Platform, run: TrainingRun, reason: str) -> Drop | None:
-    """The platform lost the run's job (not the data's fault): its drop is offered to a new job, a few times."""
-    if not run.drop_id:
-        return None
-
-    def change(d: Drop | None) -> Drop | None:
-        if d is None or d.job != run.job_name or not policy.may_retry(d):
-            return None
-        return replace(d, job="", attempts=d.attempts + 1)
-    released = p.state.update(Drop, run.drop_id, change)
-    if released is not None and not released.job:
-        log.warning("drop %s is offered again (attempt %d of %d): %s", released.prefix, released.attempts + 1,
-                    policy.MAX_DROP_ATTEMPTS, reason)
-    return released
-
-
-def _taken(p: Platform, drop: Drop) -> TrainingRun:
-    log.info("drop %s is already taken by job %s", drop.prefix, drop.job)
-    return p.state.get(TrainingRun, drop.job) or TrainingRun(
-        job_name=drop.job, model_name=p.settings.model_name, trigger="", data_url=drop.url, drop_id=drop.drop_id)
-
-
-def live_model(p: Platform) -> str:
-    """The model version serving the endpoint now ("name:version"), or "" before the first release."""
-    rollout = p.state.get(Rollout, p.settings.endpoint_name)
-    return rollout.live_model if rollout else ""

@@ -37,8 +37,8 @@ PRIVATE = ("stack.json", "keys.json", "functions/settings.json", "functions/keys
 
 def _live(p):
     """The endpoint once one deployment takes all traffic, serves, and its rollout has settled."""
-    endpoint = p.endpoints.get(p.settings.endpoint_name)
-    rollout = p.state.get(Rollout, p.settings.endpoint_name)
+    endpoint = p.endpoints.get(p.policies.model.endpoint)
+    rollout = p.state.get(Rollout, p.policies.model.endpoint)
     if not endpoint or not rollout or rollout.phase != "promoted" or rollout.settling:
         return None
     live = [d for d in endpoint.deployments if endpoint.traffic.get(d.name) == 100 and d.state == "Succeeded"]
@@ -46,7 +46,7 @@ def _live(p):
 
 
 def _score(info: StackInfo, p) -> requests.Response:
-    key = p.endpoints.keys(p.settings.endpoint_name)
+    key = p.endpoints.scoring_key(p.policies.model.endpoint)
     rows = [r[:-1] for r in loan_rows(3, seed=5)]
     return requests.post(info.scoring_uri, json={"input_data": {"columns": COLUMNS[:-1], "data": rows}},
                          headers={"Authorization": f"Bearer {key}"}, timeout=30)
@@ -94,7 +94,7 @@ def test_a_restarted_stack_serves_its_deployments_before_it_returns(served):
     try:
         p = local_platform(home)
         answer = _score(info, p)            # at once: start() returned once the deployments served again
-        endpoint = p.endpoints.get(p.settings.endpoint_name)
+        endpoint = p.endpoints.get(p.policies.model.endpoint)
         assert answer.status_code == 200, answer.text
         assert _snapshot(endpoint) == before
         assert {d.state for d in endpoint.deployments} == {"Succeeded"}
@@ -170,7 +170,7 @@ def test_mlops_up_killed_with_sigkill_serves_again_and_leaves_no_process(served,
         info = _running(home, up, log)
         p = local_platform(home)
         assert _score(info, p).status_code == 200
-        assert _snapshot(p.endpoints.get(p.settings.endpoint_name)) == before
+        assert _snapshot(p.endpoints.get(p.policies.model.endpoint)) == before
         children = psutil.Process(up.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "gunicorn" in names and "azurite" in names and "emulator.functions_host" in names
@@ -192,7 +192,7 @@ def test_mlops_up_killed_with_sigkill_serves_again_and_leaves_no_process(served,
         answer = _score(info, p)
         took = time.monotonic() - started
         assert answer.status_code == 200, answer.text
-        endpoint = p.endpoints.get(p.settings.endpoint_name)
+        endpoint = p.endpoints.get(p.policies.model.endpoint)
         assert _snapshot(endpoint) == before and {d.state for d in endpoint.deployments} == {"Succeeded"}
         print(f"\nrestart to serving after SIGKILL (mlops up to the first 200): {took:.1f} s")
         for name in PRIVATE:

@@ -62,7 +62,7 @@ def standin(azurite, tmp_path_factory):
 def test_utilisation_of_a_deployment_that_scores(standin):
     client, _ = standin
     endpoints = LocalEndpoints(client)
-    state, key = endpoints.get(ENDPOINT), endpoints.keys(ENDPOINT)
+    state, key = endpoints.get(ENDPOINT), endpoints.scoring_key(ENDPOINT)
     since = datetime.now(UTC)
     rows = features(50, seed=3).to_dict(orient="records")
     with requests.Session() as session:

@@ -168,7 +168,7 @@ def _scoring_key(stack: StackProcess) -> str | None:
 
     from lifecycle.adapters.local_ml import LocalAML, LocalAMLError, LocalEndpoints
     try:
-        return LocalEndpoints(LocalAML(stack.info.aml_url, stack.info.aml_key)).keys(ENDPOINT)
+        return LocalEndpoints(LocalAML(stack.info.aml_url, stack.info.aml_key)).scoring_key(ENDPOINT)
     except (LocalAMLError, requests.RequestException):    # no endpoint yet, or a stack going down
         return None
 

@@ -271,7 +271,7 @@ class CrashRun:
     def _labelled_traffic(self, requests_: int = 160) -> None:
         """Scored requests with their ground truth in the feedback container, made durable."""
         rows = loan_rows(400, seed=self.drops)
-        sender = Traffic(self.stack.info.scoring_uri, self.stack.platform.endpoints.keys(ENDPOINT), COLUMNS[:-1],
+        sender = Traffic(self.stack.info.scoring_uri, self.stack.platform.endpoints.scoring_key(ENDPOINT), COLUMNS[:-1],
                          [r[:-1] for r in rows], rate=40, labels=[r[-1] for r in rows])
         for _ in range(requests_):
             sender.send_one()

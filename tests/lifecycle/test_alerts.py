@@ -13,7 +13,9 @@ from lifecycle.core import alert_sources as alerts
 from lifecycle.core import incoming_events as events
 from lifecycle.core.rollout_machine import Rollout
 from lifecycle.core.state_records import AlertRecord, Drop, TrainingRun
-from lifecycle.handlers.alerts import alert_event, handle_alert, run_status_changed
+from lifecycle.handlers.alerts import alert_event
+from lifecycle.handlers.azureml_runs import run_status_changed
+from lifecycle.steps.alert_response import handle_alert
 from tests.fakes import fake_platform
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -34,7 +36,7 @@ def drift_alert(alert_id: str = "mlops-endpoint/blue/m:1/data_drift", condition:
 
 
 def live(p, deployment: str = "blue", model: str = "tabular-classifier:1") -> None:
-    p.state.create(Rollout(endpoint=p.settings.endpoint_name, rollout_id="r1", model=model, colour=deployment,
+    p.state.create(Rollout(endpoint=p.policies.model.endpoint, rollout_id="r1", model=model, colour=deployment,
                            phase="promoted", started_at=(NOW - timedelta(hours=2)).isoformat()))
 
 

@@ -11,9 +11,9 @@ from lifecycle.core import incoming_events as events
 from lifecycle.core.platform_values import job_name_for
 from lifecycle.core.state_records import DataBatch, Decision, Drop, TrainingRun
 from lifecycle.dispatch import Rejected
+from lifecycle.handlers.azureml_runs import run_completed, run_status_changed
 from lifecycle.handlers.data import data_arrived
 from lifecycle.handlers.reconcile import reconcile
-from lifecycle.handlers.registration import run_completed, run_status_changed
 from lifecycle.handlers.rollout import model_registered
 from lifecycle.handlers.training import retrain_on_schedule
 from tests.fakes import fake_platform
@@ -197,7 +197,7 @@ def test_two_drops_completing_together_each_get_their_own_job():
 
 
 def test_two_triggers_racing_for_one_drop_submit_one_job():
-    from lifecycle.handlers.training import submit_training
+    from lifecycle.steps.training_runs import submit_training
     p = fake_platform()
     data_arrived(blob("loans/day1/part-0000.csv"), p)
     drop = p.state.list(Drop)[0]
@@ -322,8 +322,8 @@ def test_a_good_model_on_a_real_table_is_not_held():
 
 
 def test_data_whose_event_was_lost_is_found_by_the_scan_once():
-    from lifecycle.handlers.data import find_missed_data
     from lifecycle.ports import StoredBlob
+    from lifecycle.steps.data_batches import find_missed_data
     p = fake_platform()
     data_arrived(blob("seen.csv", etag='"0xA"'), p)
     url = "http://127.0.0.1:10000/devstoreaccount1/data/"

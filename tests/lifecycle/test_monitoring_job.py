@@ -11,9 +11,8 @@ from pathlib import Path
 from lifecycle.core.incoming_events import RunCompleted, RunStatusChanged
 from lifecycle.core.rollout_machine import Rollout
 from lifecycle.core.state_records import MonitorRun
-from lifecycle.handlers.alerts import run_status_changed
+from lifecycle.handlers.azureml_runs import run_completed, run_status_changed
 from lifecycle.handlers.monitoring import monitor
-from lifecycle.handlers.registration import run_completed
 from tests.fakes import fake_platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +162,7 @@ import function_app
 from tests.lifecycle.test_monitoring_job import live, job_wrote, event, NOW
 from lifecycle.core.incoming_events import RunCompleted
 from lifecycle.handlers.monitoring import monitor
-from lifecycle.handlers.registration import run_completed
+from lifecycle.handlers.azureml_runs import run_completed
 p = live()
 monitor(p, NOW)
 request = p.jobs.monitoring[-1]

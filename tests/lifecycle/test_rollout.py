@@ -10,7 +10,8 @@ import pytest
 from lifecycle.core import incoming_events as events
 from lifecycle.core.platform_values import Invocation, NoTrafficLogs
 from lifecycle.core.rollout_machine import Rollout, RolloutEvent
-from lifecycle.handlers.rollout import advance, model_registered, override, tick
+from lifecycle.handlers.rollout import model_registered, override
+from lifecycle.steps.rollouts import advance, tick
 from tests.fakes import fake_platform
 
 EP = "mlops-endpoint"
@@ -133,7 +134,7 @@ def test_a_failed_smoke_test_rolls_back_before_any_traffic():
 
 
 def test_a_smoke_test_that_times_out_while_the_deployment_warms_up_is_asked_again(monkeypatch):
-    import lifecycle.handlers.rollout as handler
+    import lifecycle.steps.rollouts as handler
     monkeypatch.setattr(handler, "SMOKE_RETRY_SECONDS", 0.0)
     p = fake_platform()
     live(p)
@@ -246,7 +247,7 @@ def test_a_step_inconclusive_for_too_long_rolls_back():
 
 
 def test_live_model_feeds_the_next_training_run():
-    from lifecycle.handlers.training import live_model
+    from lifecycle.steps.training_runs import live_model
     p = fake_platform()
     assert live_model(p) == ""
     live(p)
@@ -303,7 +304,7 @@ def test_an_end_cut_short_by_a_crash_is_settled_by_the_next_tick():
     r = run_ticks(p, 2)
     # what a kill right after the promotion was stored leaves behind: the state, none of its acts
     from lifecycle.core import rollout_machine as rm
-    p.state.update(Rollout, EP, lambda current: rm.promote(current, "promoted by hand"))
+    p.state.update(Rollout, EP, lambda current: rm.promote(current, "promoted by hand", now()))
     assert rollout(p).settling and p.endpoints.get(EP).traffic == {"green": 10, "blue": 90}
     assert p.state.get(RolloutEvent, r.rollout_id) is None
     r = run_ticks(p)
@@ -321,7 +322,7 @@ def test_a_rollout_stored_before_its_deployment_was_asked_for_asks_again():
     live(p)
     p.registry.register("tabular-classifier", "job-2", {})
     from lifecycle.core import rollout_machine as rm
-    p.state.update(Rollout, EP, lambda current: rm.start(EP, "tabular-classifier:2", current))
+    p.state.update(Rollout, EP, lambda current: rm.start(EP, "tabular-classifier:2", current, now()))
     assert p.endpoints.get(EP).deployment("green") is None
     run_ticks(p)
     assert ("create", EP, "green", "tabular-classifier:2") in p.endpoints.calls
@@ -329,15 +330,15 @@ def test_a_rollout_stored_before_its_deployment_was_asked_for_asks_again():
 
 def test_a_registered_version_whose_event_was_lost_is_offered_by_reconcile():
     from lifecycle.core.state_records import Decision
-    from lifecycle.handlers.rollout import catch_up
+    from lifecycle.steps.rollouts import catch_up
     p = fake_platform()
     live(p)
     version = p.registry.register("tabular-classifier", "job-2", {}).version
     p.state.create(Decision(job_name="job-2", model_name="tabular-classifier", outcome="registered", version=version))
     p.state.create(Decision(job_name="job-0", model_name="tabular-classifier", outcome="registered", version="1"))
-    (r,) = catch_up(p)
+    (r,) = catch_up(p, now())
     assert r.model == "tabular-classifier:2" and r.phase == "deploying"
-    assert catch_up(p) == []                                    # offered once
+    assert catch_up(p, now()) == []                                    # offered once
 
 
 class UnloggedMetrics:

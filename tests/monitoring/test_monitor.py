@@ -123,11 +123,15 @@ def test_a_signal_that_clears_is_published_as_resolved(model):
 
 
 def test_unknown_threshold_names_are_refused():
+    from lifecycle.bootstrap import build_policies
     from lifecycle.settings import Settings
+
+    def config(thresholds: str) -> MonitorConfig:      # as the monitoring job gets DRIFT_THRESHOLDS
+        policy = build_policies(Settings(storage_connection="x", drift_thresholds=thresholds)).monitor
+        return MonitorConfig.create(dict(policy.drift_thresholds), policy.min_labels, policy.sensitive_column)
     with pytest.raises(ValueError, match="unknown metrics wasserstein_typo"):
-        MonitorConfig.from_settings(Settings(storage_connection="x", drift_thresholds="wasserstein_typo=0.2"))
-    config = MonitorConfig.from_settings(Settings(storage_connection="x", drift_thresholds="psi=0.3"))
-    assert config.thresholds.psi == 0.3
+        config("wasserstein_typo=0.2")
+    assert config("psi=0.3").thresholds.psi == 0.3
 
 
 # ---- the monitor timer's handler, on in-memory ports ---------------------------------------------------------
@@ -189,8 +193,8 @@ def completed(request):
 
 
 def test_the_monitor_job_stores_the_run_and_publishes_each_alert_once(model, tmp_path):
+    from lifecycle.handlers.azureml_runs import run_completed
     from lifecycle.handlers.monitoring import monitor
-    from lifecycle.handlers.registration import run_completed
     p, now = live_platform(model, make(800, 20, shift=1.0))
     submitted = monitor(p, now)
     assert submitted.status == "Submitted" and p.events.published == []
@@ -216,8 +220,8 @@ def test_nothing_is_monitored_during_a_rollout_and_too_little_traffic_is_said(mo
     from dataclasses import replace
 
     from lifecycle.core.rollout_machine import Rollout
+    from lifecycle.handlers.azureml_runs import run_completed
     from lifecycle.handlers.monitoring import monitor
-    from lifecycle.handlers.registration import run_completed
     p, now = live_platform(model, make(100, 21))
     monitor(p, now)
     request = p.jobs.monitoring[-1]

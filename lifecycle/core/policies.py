@@ -1,0 +1,113 @@
+"""The lifecycle's policies: small typed values the core decides with, built once from app settings by the
+composition root (lifecycle/bootstrap.py) and checked when built, so that a wrong value stops the app at
+start with the setting's name instead of failing a step hours later.
+
+Infrastructure (connections, account and workspace names) stays in lifecycle/settings.py; only what a
+person tunes to decide when to retrain, what to register and how to roll out lives here."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+NewModelRule = Literal["wait", "supersede"]
+MAX_MIRROR_PERCENT = 50          # Azure ML's limit on mirrored traffic
+
+
+class PolicyError(ValueError):
+    """A policy value out of range. `field` names the policy field, so the caller can name its setting."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class ManagedModel:
+    """The model this app keeps alive: its name in the registry, its label, its endpoint, and where its
+    training data and its ground-truth labels land."""
+    name: str = "tabular-classifier"
+    target_column: str = ""          # "" = not set: nothing can train
+    endpoint: str = "mlops-endpoint"
+    data_container: str = "data"
+    feedback_container: str = "feedback"
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    drop_quiet_seconds: float = 60   # a drop without a _SUCCESS marker is complete after this quiet time
+    cooldown_minutes: float = 10     # at least this long between two training runs
+    max_drop_attempts: int = 3       # a drop whose job the platform lost is offered again, this many times in all
+
+    def __post_init__(self) -> None:
+        if self.drop_quiet_seconds < 0 or self.cooldown_minutes < 0:
+            raise PolicyError("drop_quiet_seconds" if self.drop_quiet_seconds < 0 else "cooldown_minutes",
+                              "must not be negative")
+        if self.max_drop_attempts < 1:
+            raise PolicyError("max_drop_attempts", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    metric: str = "f1"
+    floor: float = 0.6               # the challenger must reach this
+    margin: float = 0.02             # and not be worse than the champion by more than this
+    leak_score: float = 0.99         # a holdout score this high is checked for a leak...
+    leak_feature_score: float = 0.95  # ...and held for a person if one feature alone reaches this
+
+    def __post_init__(self) -> None:
+        if not self.metric:
+            raise PolicyError("metric", "must name a metric of the job's metrics.json, e.g. f1")
+        if self.margin < 0:
+            raise PolicyError("margin", "must not be negative")
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    steps: tuple[int, ...] = (10, 50, 100)   # canary traffic percentages for the new colour
+    bake_seconds: float = 300        # at least this long at each step...
+    min_requests: int = 100          # ...and at least this many requests on each colour before judging
+    mirror_percent: int = 0          # > 0: mirror this share of the live traffic to the new colour first
+    mirror_seconds: float = 300
+    max_step_seconds: float = 3600   # a step still inconclusive after this rolls back
+    retention_seconds: float = 600   # the old colour is kept this long after promotion
+    on_new_model: NewModelRule = "wait"      # a model registered during a rollout waits, or supersedes it
+    smoke_rows: int = 20             # reference rows sent to the new colour before it takes traffic
+    smoke_max_latency_ms: float = 2000
+
+    def __post_init__(self) -> None:
+        steps = self.steps
+        if not steps or steps[-1] != 100 or any(b <= a for a, b in zip((0, *steps), steps, strict=False)):
+            raise PolicyError("steps", "must be increasing percentages ending at 100, e.g. '10,50,100'")
+        if not 0 <= self.mirror_percent <= MAX_MIRROR_PERCENT:
+            raise PolicyError("mirror_percent", f"must be between 0 and {MAX_MIRROR_PERCENT} (Azure's limit)")
+        if self.on_new_model not in ("wait", "supersede"):
+            raise PolicyError("on_new_model", "must be 'wait' or 'supersede'")
+        if self.min_requests < 1 or self.smoke_rows < 1:
+            raise PolicyError("min_requests" if self.min_requests < 1 else "smoke_rows", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class MonitorPolicy:
+    window_minutes: float = 60       # look back this far at the live deployment's traffic
+    min_rows: int = 500              # fewer collected rows than this: too few to judge drift
+    min_labels: int = 100            # fewer labelled rows: no performance, concept drift or fairness
+    drift_thresholds: Mapping[str, float] = field(default_factory=dict)   # overrides of Azure ML's defaults
+    sensitive_column: str = ""       # a feature to check fairness on; "" = no fairness check
+    alert_cooldown_minutes: float = 60   # after an alert started training, later alerts start nothing this long
+
+    def __post_init__(self) -> None:
+        if self.window_minutes <= 0:
+            raise PolicyError("window_minutes", "must be more than 0")
+        if self.min_rows < 1 or self.min_labels < 1:
+            raise PolicyError("min_rows" if self.min_rows < 1 else "min_labels", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class Policies:
+    """Everything the lifecycle decides with, for the one model this app keeps alive."""
+    model: ManagedModel = ManagedModel()
+    retrain: RetrainPolicy = RetrainPolicy()
+    gate: GatePolicy = GatePolicy()
+    rollout: RolloutPolicy = RolloutPolicy()
+    monitor: MonitorPolicy = MonitorPolicy()

@@ -1,0 +1,57 @@
+"""Azure ML runs ending: a training run (gate and register its model, or record why not), one of our
+monitoring jobs (store its pass), or a model monitor's breach (an alert)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Protocol
+
+from lifecycle import clock
+from lifecycle.core import alert_sources
+from lifecycle.core.incoming_events import RunCompleted, RunStatusChanged
+from lifecycle.core.state_records import Decision, MonitorRun, TrainingRun
+from lifecycle.steps.alert_response import AlertPorts, handle_alert
+from lifecycle.steps.model_registration import FAILED, RegistrationPorts, gate_and_register, record_failure
+from lifecycle.steps.monitoring_runs import MonitoringPorts, is_monitoring_job, job_ended
+from lifecycle.steps.training_runs import start_ready_training
+
+log = logging.getLogger("lifecycle.registration")
+
+
+class RunPorts(AlertPorts, RegistrationPorts, MonitoringPorts, Protocol):
+    """What handling a run's end uses of the platform."""
+
+
+def run_completed(event: RunCompleted, p: RunPorts) -> Decision | MonitorRun | None:
+    if is_monitoring_job(event):
+        return job_ended(event, p)
+    if not _ours(event, p):
+        return None
+    return gate_and_register(p, event.run_id)
+
+
+def run_status_changed(event: RunStatusChanged, p: RunPorts, now: datetime | None = None) -> object:
+    """A model monitor's breach is an alert; our monitoring job's failure is its pass's; a training run of
+    this app that failed is recorded (and its drop, if the platform lost the job, offered again)."""
+    now = now or clock.now()
+    if event.monitor_breach:
+        return handle_alert(alert_sources.from_event(event), p, now)
+    if is_monitoring_job(event):
+        return job_ended(event, p)
+    if event.run_status not in FAILED or not _ours(event, p):
+        return None
+    status = p.jobs.get(event.run_id)
+    retryable = bool(status and status.retryable)
+    run = record_failure(p, event.run_id, event.run_status, status.error if status else None, retryable=retryable)
+    if retryable:
+        start_ready_training(p, now)     # its drop, offered again, trains now
+    return run
+
+
+def _ours(event: RunCompleted | RunStatusChanged, p: RunPorts) -> bool:
+    if p.state.get(TrainingRun, event.run_id) is not None:
+        return True
+    if event.run_tags.get("mlops.model_name") == p.policies.model.name:
+        return True   # submitted by this app but its record is missing: still ours
+    log.info("ignored run %s of experiment %s: not a training run of this app", event.run_id, event.experiment_name)
+    return False

@@ -1,0 +1,146 @@
+"""Alerts → retraining: deduplicate, respect the cooldown, and train on fresh data.
+
+Fresh data, in order of preference:
+1. the live deployment's own recent traffic with its ground-truth labels (the collected inputs joined
+   to the feedback container), written to the data container as a drop `production/<endpoint>/<model>/`
+   (one per live model, so alerts raised together share it and its job): after a concept change these
+   are the only rows labelled by the new rule;
+2. a complete drop in the data container nobody has trained on;
+otherwise the alert is recorded as waiting for data (the next drop trains anyway).
+
+Signals that retraining does not mend (data quality, fairness) are recorded for a person instead.
+
+A redelivered alert that was acted on returns the first record. One that could not be acted on yet (no
+fresh data, cooldown, training busy) is tried again when it comes again: the monitor re-publishes an
+alert on every pass while its signal stays breached."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from lifecycle.core.alert_sources import FIRED, Alert
+from lifecycle.core.labelled_rows import labelled_rows, rows_to_csv
+from lifecycle.core.retraining import cooldown_left
+from lifecycle.core.state_records import AlertOutcome, AlertRecord, Drop, RunStatus, TrainingRun
+from lifecycle.core.times import iso, parse_time
+from lifecycle.ports import (
+    UsesCollected,
+    UsesData,
+    UsesEvents,
+    UsesFeedback,
+    UsesJobs,
+    UsesMetrics,
+    UsesPolicies,
+    UsesRegistry,
+    UsesState,
+)
+from lifecycle.steps.monitoring_runs import live_window
+from lifecycle.steps.training_runs import start_ready_training, submit_training
+
+log = logging.getLogger("lifecycle.alerts")
+
+
+class AlertPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesCollected, UsesMetrics, UsesEvents, UsesData, UsesFeedback, Protocol):
+    """What the alert response use of the platform."""
+WAITING = (AlertOutcome.NO_FRESH_DATA, AlertOutcome.COOLDOWN, AlertOutcome.TRAINING_RUNNING)
+NO_RETRAIN = {"data_quality": "a data-quality breach: fix the data upstream; a model retrained on it would learn "
+                              "the errors",
+              "fairness": "a fairness breach: retraining on the same data reproduces the bias; a person has to "
+                          "decide (reweighting, a fairness constraint, more data from the affected group)"}
+
+
+def handle_alert(alert: Alert, p: AlertPorts, now: datetime) -> AlertRecord:
+    record = AlertRecord(alert_key=AlertRecord.key_for(alert.identity), alert_id=alert.alert_id,
+                         condition=alert.condition, source=alert.source, signal=alert.signal, summary=alert.summary,
+                         fired_at=alert.fired_at, received_at=iso(now), evidence=dict(alert.evidence))
+    if not p.state.create(record):
+        existing = p.state.get(AlertRecord, record.key)
+        if existing is not None and existing.outcome and existing.outcome not in WAITING:
+            log.info("alert %s (%s) already handled: %s", alert.alert_id, alert.condition, existing.outcome)
+            return existing
+        record = existing or record          # a retry of an attempt that failed half-way: finish it
+    outcome, detail, job = _act(alert, p, now)
+    log.warning("alert %s from %s (%s, %s): %s%s", alert.alert_id, alert.source, alert.signal, alert.condition,
+                outcome, f" — {detail}" if detail else "")
+    return p.state.update(AlertRecord, record.key,
+                          lambda r: replace(r or record, outcome=outcome, detail=detail, job=job)) or record
+
+
+def _act(alert: Alert, p: AlertPorts, now: datetime) -> tuple[str, str, str]:
+    if not alert.fired:
+        fired_key = AlertRecord.key_for(f"{alert.alert_id}|{FIRED}")
+        p.state.update(AlertRecord, fired_key, lambda r: replace(r, resolved_at=iso(now)) if r and not r.resolved_at else None)
+        return AlertOutcome.RESOLVED, "a resolved alert is not a new one: nothing to do", ""
+    if alert.signal in NO_RETRAIN:
+        return AlertOutcome.NEEDS_A_PERSON, NO_RETRAIN[alert.signal], ""
+    running = [r for r in p.state.list(TrainingRun) if r.status == RunStatus.SUBMITTED]
+    if running:
+        return AlertOutcome.TRAINING_RUNNING, f"job {running[0].job_name} is still running", running[0].job_name
+    recent = _recent_alert_training(p, now)
+    if recent is not None:
+        return AlertOutcome.COOLDOWN, (f"alert {recent.alert_id} started job {recent.job} at {recent.received_at}; "
+                            f"ALERT_COOLDOWN_MINUTES is {p.policies.monitor.alert_cooldown_minutes:g}"), ""
+    wait = cooldown_left(p.state.list(TrainingRun), p.policies.retrain, now)
+    if wait > 0:
+        return AlertOutcome.COOLDOWN, f"the retrain cooldown allows the next run in {wait:.0f} s", ""
+    if not p.policies.model.target_column:
+        return AlertOutcome.NO_FRESH_DATA, "TARGET_COLUMN is not set, so no labelled data can be assembled", ""
+    run = _train_on_production(p, alert, now) or start_ready_training(p, now, trigger="drift")
+    if run is None:
+        return AlertOutcome.NO_FRESH_DATA, ("too few labelled production rows and no new drop in the data container: the next "
+                                 "drop will train"), ""
+    return AlertOutcome.RETRAINING, f"training job {run.job_name} on {run.data_url}", run.job_name
+
+
+def _recent_alert_training(p: AlertPorts, now: datetime) -> AlertRecord | None:
+    horizon = now - timedelta(minutes=p.policies.monitor.alert_cooldown_minutes)
+    started = [a for a in p.state.list(AlertRecord) if a.job and a.outcome == AlertOutcome.RETRAINING
+               and parse_time(a.received_at) > horizon]
+    return max(started, key=lambda a: a.received_at) if started else None
+
+
+def _train_on_production(p: AlertPorts, alert: Alert, now: datetime) -> TrainingRun | None:
+    """The live deployment's labelled traffic as a new drop, trained on at once. Alerts that fired before the
+    live model's latest production drop was written (drift and concept drift from one monitor pass) share
+    that drop and its job; one that fired later (the challenger trained on it was rolled back, and the drift
+    goes on) gets a new drop with the traffic seen since."""
+    window = live_window(p, now)
+    if window is None:
+        return None
+    model_prefix = f"production/{window.endpoint}/{window.model.replace(':', '-')}/"
+    rounds = sorted((d for d in p.state.list(Drop) if d.prefix.startswith(model_prefix)), key=lambda d: d.prefix)
+    if rounds and not _fired_after(alert, rounds[-1], now):
+        latest = rounds[-1]
+        return submit_training(p, "drift", latest.url, key=latest.drop_id, drop=latest)   # the same job again
+    prefix = f"{model_prefix}{len(rounds) + 1:03d}/"
+    drop_id = Drop.id_for(p.policies.model.data_container, prefix)
+    labels = p.feedback.labels(window.since, window.until)
+    rows = labelled_rows(p.collected.records(window.endpoint, window.deployment, "model_inputs", window.since,
+                                             window.until), labels, p.policies.model.target_column) if labels else []
+    if len(rows) < p.policies.monitor.min_labels:
+        log.info("alert %s: %d labelled production rows, fewer than MONITOR_MIN_LABELS (%g)", alert.alert_id,
+                 len(rows), p.policies.monitor.min_labels)
+        return None
+    # The data first, then its record: a crash in between leaves data that its own events record and train,
+    # never a record of data the storage did not keep. Whichever claims the drop first (this alert, another,
+    # or its BlobCreated events) submits the one job; the others find it taken.
+    url = p.data.write_drop(prefix, {"part-0000.csv": rows_to_csv(rows)})
+    log.info("alert %s: %d labelled production rows from %s written to %s", alert.alert_id, len(rows),
+             window.deployment, url)
+    stamp = iso(now)
+    new = Drop(drop_id=drop_id, container=p.policies.model.data_container, prefix=prefix, url=url, marker=True,
+               first_seen=stamp, last_seen=stamp)
+    drop = p.state.update(Drop, drop_id, lambda current: None if current is not None else new) or new
+    return submit_training(p, "drift", drop.url, key=drop_id, drop=drop)
+
+
+def _fired_after(alert: Alert, drop: Drop, now: datetime) -> bool:
+    try:
+        fired = parse_time(alert.fired_at) if alert.fired_at else now
+    except ValueError:
+        fired = now
+    fired = fired if fired.tzinfo else fired.replace(tzinfo=UTC)
+    return fired.replace(microsecond=0) > parse_time(drop.first_seen)       # drops are stamped to the second
+

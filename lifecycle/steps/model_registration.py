@@ -1,0 +1,101 @@
+"""A training run ended: gate the challenger and register it with its lineage, or record why not; a
+person decides on a challenger the gate held (review)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Protocol
+
+from lifecycle.clock import utcnow
+from lifecycle.core import registration_gate as gate
+from lifecycle.core.state_records import FAILED_STATUSES, Decision, DecisionOutcome, Drop, RunStatus, TrainingRun
+from lifecycle.ports import UsesEvents, UsesJobs, UsesPolicies, UsesRegistry, UsesState
+from lifecycle.steps.training_runs import finish_run, release_drop
+
+log = logging.getLogger("lifecycle.registration")
+
+
+class RegistrationPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesEvents, Protocol):
+    """What gating and registering use of the platform."""
+FAILED = FAILED_STATUSES
+OUTCOMES = {gate.PASS: DecisionOutcome.REGISTERED, gate.FAIL: DecisionOutcome.REJECTED, gate.HOLD: DecisionOutcome.HELD}
+
+
+def gate_and_register(p: RegistrationPorts, job_name: str) -> Decision:
+    model = p.policies.model
+    existing = p.state.get(Decision, job_name)
+    if existing is not None and (existing.outcome in (DecisionOutcome.REJECTED, DecisionOutcome.HELD) or existing.version):
+        log.info("job %s already decided: %s", job_name, existing.outcome)
+        finish_run(p, job_name, RunStatus.COMPLETED)     # a run recorded again after a crash lost its first record
+        return existing
+    run = p.state.get(TrainingRun, job_name)
+    evaluation = p.jobs.metrics(job_name)
+    verdict = gate.judge(evaluation, p.policies.gate, champion_expected=bool(run and run.champion))
+    decision = Decision(
+        job_name=job_name, model_name=model.name, outcome=OUTCOMES[verdict.outcome],
+        reasons=verdict.reasons, metric=verdict.metric, metrics=evaluation.get("metrics") or {},
+        champion=run.champion if run else "", champion_metrics=evaluation.get("champion"), decided_at=utcnow())
+    if verdict.passed:
+        version = _register(p, job_name, run, evaluation)
+        decision = replace(decision, version=version)
+        log.info("registered %s:%s from job %s: %s", model.name, version, job_name, "; ".join(verdict.reasons))
+    elif verdict.outcome == gate.HOLD:
+        log.warning("held the model of job %s for a person: %s", job_name, "; ".join(verdict.reasons))
+        p.events.publish("MLOps.ModelHeld", f"jobs/{job_name}", {"job": job_name, "model": model.name,
+                                                                   "reasons": list(verdict.reasons)})
+    else:
+        log.warning("rejected the model of job %s: %s", job_name, "; ".join(verdict.reasons))
+    p.state.update(Decision, job_name, lambda current: decision if current is None or not current.version else None)
+    finish_run(p, job_name, RunStatus.COMPLETED)
+    return decision
+
+
+def record_failure(p: RegistrationPorts, job_name: str, status: str, error: str | None,
+                   retryable: bool = False) -> TrainingRun | None:
+    reason = error or f"the job ended {status} without an error message"
+    log.warning("training job %s %s: %s", job_name, status.lower(), reason)
+    run = finish_run(p, job_name, status, reason)
+    if retryable and run is not None:
+        release_drop(p, run, reason)
+    return run
+
+
+def _register(p: RegistrationPorts, job_name: str, run: TrainingRun | None, evaluation: dict,
+              extra_tags: dict[str, str] | None = None) -> str:
+    drop = p.state.get(Drop, run.drop_id) if run and run.drop_id else None
+    tags = {**_lineage(run, drop, job_name, evaluation), **(extra_tags or {})}
+    return p.registry.register(p.policies.model.name, job_name, tags, description=f"trained by {job_name}").version
+
+
+def _lineage(run: TrainingRun | None, drop: Drop | None, job_name: str, evaluation: dict) -> dict[str, str]:
+    tags = {"mlops.job": job_name}
+    if run:
+        # The drop's batches, not the run's: events arrive out of order, so a part file's event can land
+        # after the marker's; the job read the whole folder either way.
+        batches = drop.batches if drop else run.data_batches
+        tags.update({"mlops.trigger": run.trigger, "mlops.data": run.data_url, "mlops.drop": run.drop_id,
+                     "mlops.data_batches": ",".join(batches), "mlops.champion": run.champion})
+    for name, value in (evaluation.get("metrics") or {}).items():
+        if value is not None:
+            tags[f"metric.{name}"] = f"{value:.4f}"
+    return tags
+
+
+def review(p: RegistrationPorts, job_name: str, approve: bool, by: str) -> Decision:
+    """A person's decision on a held challenger: register it after all, or reject it."""
+    decision = p.state.get(Decision, job_name)
+    if decision is None:
+        raise ValueError(f"job {job_name} has no gate decision: see `mlops status` for the held ones")
+    if decision.outcome != DecisionOutcome.HELD:
+        raise ValueError(f"job {job_name} was {decision.outcome}" + (f" as version {decision.version}"
+                         if decision.version else "") + ", not held for a person")
+    note = f"{'approved' if approve else 'rejected'} by {by}"
+    reviewed = replace(decision, outcome=DecisionOutcome.REGISTERED if approve else DecisionOutcome.REJECTED, reasons=(*decision.reasons, note),
+                       reviewed_by=by, reviewed_at=utcnow())
+    if approve:
+        run = p.state.get(TrainingRun, job_name)
+        version = _register(p, job_name, run, p.jobs.metrics(job_name), {"mlops.approved_by": by})
+        reviewed = replace(reviewed, version=version)
+    stored = p.state.update(Decision, job_name, lambda current: reviewed if current and current.outcome == DecisionOutcome.HELD else None)
+    log.warning("job %s: %s", job_name, note)
+    return stored or reviewed

@@ -1,0 +1,55 @@
+"""Policies built from app settings by the composition root: typed, checked, and a refused value named by
+its app setting."""
+from __future__ import annotations
+
+import pytest
+
+from lifecycle.bootstrap import build_policies
+from lifecycle.core.policies import MonitorPolicy, Policies, PolicyError, RolloutPolicy
+from lifecycle.settings import Settings, SettingsError
+
+BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+
+
+def policies(**env: str) -> Policies:
+    return build_policies(Settings.from_env({**BASE, **env}))
+
+
+def test_the_settings_defaults_are_the_policies_defaults():
+    assert policies() == Policies()
+
+
+def test_numbers_come_typed():
+    built = policies(ROLLOUT_STEPS="5,25,100", SMOKE_ROWS="7", ROLLOUT_MIN_REQUESTS="40", MONITOR_MIN_LABELS="12",
+                     DRIFT_THRESHOLDS="psi=0.3,normalized_wasserstein=0.2", TARGET_COLUMN="label")
+    assert built.rollout.steps == (5, 25, 100)
+    assert built.rollout.smoke_rows == 7 and isinstance(built.rollout.smoke_rows, int)
+    assert built.rollout.min_requests == 40 and built.monitor.min_labels == 12
+    assert built.monitor.drift_thresholds == {"psi": 0.3, "normalized_wasserstein": 0.2}
+    assert built.model.target_column == "label"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"ROLLOUT_STEPS": "50,10,100"}, "app setting ROLLOUT_STEPS is '50,10,100': it must be increasing percentages"),
+    ({"ROLLOUT_STEPS": "10,50"}, "ROLLOUT_STEPS is '10,50': it must be increasing percentages ending at 100"),
+    ({"ROLLOUT_STEPS": "ten,100"}, "ROLLOUT_STEPS is 'ten,100': whole percentages"),
+    ({"ROLLOUT_MIRROR_PERCENT": "60"}, "ROLLOUT_MIRROR_PERCENT is 60: it must be between 0 and 50"),
+    ({"ROLLOUT_ON_NEW_MODEL": "later"}, "ROLLOUT_ON_NEW_MODEL is 'later': it must be 'wait' or 'supersede'"),
+    ({"SMOKE_ROWS": "0"}, "SMOKE_ROWS is 0: it must be at least 1"),
+    ({"SMOKE_ROWS": "2.5"}, "SMOKE_ROWS is '2.5': it must be a whole number"),
+    ({"GATE_FLOOR": "high"}, "GATE_FLOOR is 'high': it must be a number"),
+    ({"MONITOR_WINDOW_MINUTES": "0"}, "MONITOR_WINDOW_MINUTES is 0.0: it must be more than 0"),
+    ({"RETRAIN_COOLDOWN_MINUTES": "-1"}, "RETRAIN_COOLDOWN_MINUTES is -1.0: it must not be negative"),
+    ({"DRIFT_THRESHOLDS": "psi"}, "DRIFT_THRESHOLDS has 'psi': use metric=number pairs"),
+])
+def test_a_refused_value_is_named_by_its_setting(env, message):
+    with pytest.raises(SettingsError) as error:
+        policies(**env)
+    assert message in str(error.value)
+
+
+def test_policies_check_their_values_when_built_directly_too():
+    with pytest.raises(PolicyError, match="increasing"):
+        RolloutPolicy(steps=(100, 50))
+    with pytest.raises(PolicyError, match="at least 1"):
+        MonitorPolicy(min_rows=0)
