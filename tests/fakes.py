@@ -68,7 +68,8 @@ class FakeJobs:
     def get(self, name: str) -> JobStatus | None:
         return self.jobs.get(name)
 
-    def finish(self, name: str, status: str = "Completed", error: str | None = None, metrics: dict | None = None) -> None:
+    def finish(self, name: str, status: str = "Completed", error: str | None = None,
+               metrics: dict | None = None) -> None:
         self.jobs[name] = replace(self.jobs[name], status=status, error=error)
         if metrics is not None:
             self.evaluations[name] = metrics
@@ -136,7 +137,8 @@ class FakeEndpoints:
         self.calls.append(("create", endpoint, deployment, model.ref))
         state = self.endpoints[endpoint]
         others = tuple(d for d in state.deployments if d.name != deployment)
-        self.endpoints[endpoint] = replace(state, deployments=others + (DeploymentState(deployment, model.ref, "Creating"),))
+        self.endpoints[endpoint] = replace(
+            state, deployments=others + (DeploymentState(deployment, model.ref, "Creating"),))
 
     def ready(self, endpoint, deployment, state="Succeeded", error=None):
         current = self.endpoints[endpoint]
@@ -161,7 +163,8 @@ class FakeEndpoints:
     def delete_deployment(self, endpoint, deployment):
         self.calls.append(("delete", endpoint, deployment))
         current = self.endpoints[endpoint]
-        self.endpoints[endpoint] = replace(current, deployments=tuple(d for d in current.deployments if d.name != deployment))
+        self.endpoints[endpoint] = replace(
+            current, deployments=tuple(d for d in current.deployments if d.name != deployment))
 
 
 class FakeMetrics:
@@ -239,5 +242,5 @@ def fake_platform(**settings) -> Platform:
     defaults = dict(storage_connection="memory", target_column="default", retrain_cooldown_minutes=0,
                     drop_quiet_seconds=60, rollout_bake_seconds=0, rollout_min_requests=50,
                     rollout_retention_seconds=0)
-    return Platform(build_policies(Settings(**{**defaults, **settings})), MemoryState(), FakeJobs(), FakeRegistry(), FakeEndpoints(),
-                    FakeMetrics(), FakeCollected(), FakeEvents(), FakeFeedback(), FakeData())
+    return Platform(build_policies(Settings(**{**defaults, **settings})), MemoryState(), FakeJobs(), FakeRegistry(),
+                    FakeEndpoints(), FakeMetrics(), FakeCollected(), FakeEvents(), FakeFeedback(), FakeData())

@@ -78,7 +78,8 @@ def test_bad_input_exits_2_with_one_line(files, tmp_path, case, message):
     text = tmp_path / "data.txt"
     text.write_text("a,b\n1,2\n")
     args = {"missing": (files["ref"], tmp_path / "absent.csv"), "format": (files["ref"], text),
-            "columns": (files["ref"], files["other"]), "target": (files["ref"], files["cur"], "--target", "label")}[case]
+            "columns": (files["ref"], files["other"]),
+            "target": (files["ref"], files["cur"], "--target", "label")}[case]
     result = drift(*args)
     assert result.exit_code == 2
     assert result.stdout == ""

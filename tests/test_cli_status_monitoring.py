@@ -69,5 +69,6 @@ def test_a_failed_monitoring_job_shows_its_reason(azurite):
     p, _ = on_azurite(azurite, f"azureml-{uuid.uuid4().hex[:8]}")
     p.state.create(MonitorRun(run_id="r", endpoint="mlops-endpoint", deployment="green", model="m:2",
                               window_start="2026-11-23T11:30:00+00:00", window_end="2026-11-23T12:00:00+00:00",
-                              result={}, status="Failed", job="monitor-x", error="no reference/profile.json under /mnt"))
+                              result={}, status="Failed", job="monitor-x",
+                              error="no reference/profile.json under /mnt"))
     assert "job monitor-x failed: no reference/profile.json under /mnt" in shown(p)

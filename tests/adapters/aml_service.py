@@ -23,7 +23,8 @@ from tests.adapters.recorded import (
     canned,
 )
 
-OPERATIONS = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices/locations/eastus/mfeOperationsStatus"
+OPERATIONS = (f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices"
+              "/locations/eastus/mfeOperationsStatus")
 
 
 class AzureMLService:
@@ -103,7 +104,8 @@ class AzureMLService:
                                "image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
                                "condaFile": "name: env\ndependencies:\n  - python=3.11\n"}}
         return self.arm.put(f"environments/{name}/versions/{version}", body,
-                            "Microsoft.MachineLearningServices/workspaces/environments/versions", _environment_registered)
+                            "Microsoft.MachineLearningServices/workspaces/environments/versions",
+                            _environment_registered)
 
     def model(self, name: str, version: str, job: str, **tags: str) -> dict:
         body = canned("model_version", name=name, version=version, job=job,
@@ -171,7 +173,8 @@ class AzureMLService:
 
 def _operation(prefix: str) -> Callable[[Call], dict[str, str]]:
     def headers(call: Call) -> dict[str, str]:
-        url = f"{ARM}{OPERATIONS}/{prefix}:5b2f7c1e-3d4a-4e8b-9c0d-1a2b3c4d5e6f:{abs(hash(call.path)) % 10**8:08d}?api-version=2023-04-01-preview"
+        url = (f"{ARM}{OPERATIONS}/{prefix}:5b2f7c1e-3d4a-4e8b-9c0d-1a2b3c4d5e6f:{abs(hash(call.path)) % 10**8:08d}"
+               "?api-version=2023-04-01-preview")
         return {"Azure-AsyncOperation": url, "Location": url, "Retry-After": "1"}
     return headers
 
@@ -203,7 +206,8 @@ def _data_registered(resource: dict, previous: dict) -> dict:
 def _model_registered(resource: dict, previous: dict) -> dict:
     """The service reads the MLmodel file and fills in the flavors; azure-ai-ml needs the field."""
     p = resource["properties"]
-    p.setdefault("flavors", {"python_function": {"data": {"loader_module": "mlflow.sklearn", "model_path": "model.pkl"}}})
+    p.setdefault("flavors", {"python_function": {"data": {"loader_module": "mlflow.sklearn",
+                                                          "model_path": "model.pkl"}}})
     p.setdefault("stage", "Development")
     return resource
 
@@ -222,7 +226,8 @@ def _endpoint_accepted(resource: dict, previous: dict) -> dict:
 def _deployment_accepted(resource: dict, previous: dict) -> dict:
     p = resource["properties"]
     p["provisioningState"] = "Updating" if previous else "Creating"
-    probe = {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S", "period": "PT10S", "initialDelay": "PT10S"}
+    probe = {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S", "period": "PT10S",
+             "initialDelay": "PT10S"}
     p.setdefault("livenessProbe", probe)
     p.setdefault("readinessProbe", probe)
     p.setdefault("requestSettings", {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1})

@@ -231,8 +231,10 @@ class ArmResources:
             path = f"{WORKSPACE_ID}/{path}"
         self.clock += 1
         previous = self.items.get(path.lower(), {})
-        created = previous.get("systemData", {}).get("createdAt") or f"2025-05-01T10:{self.clock // 60:02d}:{self.clock % 60:02d}.000Z"
-        system = body.get("systemData") or {"createdAt": created, "createdBy": "mlops-func", "createdByType": "Application",
+        created = (previous.get("systemData", {}).get("createdAt")
+                   or f"2025-05-01T10:{self.clock // 60:02d}:{self.clock % 60:02d}.000Z")
+        system = body.get("systemData") or {"createdAt": created, "createdBy": "mlops-func",
+                                            "createdByType": "Application",
                                             "lastModifiedAt": created, "lastModifiedBy": "mlops-func",
                                             "lastModifiedByType": "Application"}
         resource = {**copy.deepcopy(body), "id": path, "name": path.rsplit("/", 1)[-1],

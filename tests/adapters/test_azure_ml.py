@@ -89,7 +89,8 @@ def _one(aml: AzureMLService, method: str, path: str):
 # -- cold start ---------------------------------------------------------------------------------------------
 
 def test_importing_the_adapters_does_not_import_azure_ai_ml():
-    code = ("import sys, time; t = time.perf_counter(); import lifecycle.adapters.azure_ml, lifecycle.adapters.azure_jobs, "
+    code = ("import sys, time; t = time.perf_counter(); "
+            "import lifecycle.adapters.azure_ml, lifecycle.adapters.azure_jobs, "
             "lifecycle.adapters.azure_registry, lifecycle.adapters.azure_endpoints; "
             "print(time.perf_counter() - t, sorted(m for m in sys.modules if m.startswith('azure')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -156,7 +157,8 @@ def test_submit_creates_the_command_job(aml, azurite):
     assert job["codeId"] == code.path
     assert code.body["properties"]["codeUri"] == f"{azurite.blob}/{ACCOUNT}/{aml.uploads[0]}/training"
     uploaded = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(aml.uploads[0])
-    assert {b.name for b in uploaded.list_blobs()} == {"training/job.yml", "training/train.py", "training/environment.yml"}
+    assert {b.name for b in uploaded.list_blobs()} == {"training/job.yml", "training/train.py",
+                                                        "training/environment.yml"}
     assert not aml.http.unrouted
 
 
@@ -285,7 +287,8 @@ def test_metrics_come_from_the_jobs_output_folder(aml, azurite):
 
 
 def test_metrics_fall_back_to_the_default_output_location(aml, azurite):
-    aml.job("train-churn-data-old", "Completed", outputs={"output": {"jobOutputType": "uri_folder", "mode": "ReadWriteMount"}})
+    aml.job("train-churn-data-old", "Completed",
+            outputs={"output": {"jobOutputType": "uri_folder", "mode": "ReadWriteMount"}})
     service = BlobServiceClient.from_connection_string(azurite.connection_string)
     service.get_blob_client(aml.outputs_container, "azureml/train-churn-data-old/output/metrics.json").upload_blob(
         b'{"challenger": {"f1": 0.7}}')
@@ -406,9 +409,11 @@ def test_create_deployment_puts_the_deployment_spec_with_the_model(aml):
 def test_a_deployment_with_a_missing_environment_is_a_clear_error_and_nothing_is_sent(aml):
     aml.endpoint("churn-endpoint")
     endpoints = AzureMLEndpoints(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, **_client(aml),
-                                 deployment_spec=SPECS / "deployment" / "deployment.yml", environment="mlops-inference:9")
-    with pytest.raises(AzureMLAdapterError, match=r"environment mlops-inference:9 \(app setting INFERENCE_ENVIRONMENT\) "
-                       r"does not exist in workspace mlw-mlops.*deployment/environment/conda.yml"):
+                                 deployment_spec=SPECS / "deployment" / "deployment.yml",
+                                 environment="mlops-inference:9")
+    with pytest.raises(AzureMLAdapterError,
+                       match=r"environment mlops-inference:9 \(app setting INFERENCE_ENVIRONMENT\) "
+                             r"does not exist in workspace mlw-mlops.*deployment/environment/conda.yml"):
         endpoints.create_deployment("churn-endpoint", "green", ModelVersion("churn", "2", MODEL_PATH))
     assert aml.http.writes() == []
 

@@ -80,9 +80,11 @@ def test_settings_choose_environment_compute_and_the_collectors_container(aml):
     assert job["environmentId"].endswith("/environments/churn-monitoring/versions/4")
     assert job["computeId"].endswith("/computes/cpu-small")
     # DATA_COLLECTOR_BLOB_URI: the container's https URL is mounted as it is
-    assert job["inputs"]["model_outputs"]["uri"] == f"{COLLECTOR}/modelDataCollector/churn-ep/green/model_outputs/2026/11/23/"
+    assert job["inputs"]["model_outputs"]["uri"] == (
+        f"{COLLECTOR}/modelDataCollector/churn-ep/green/model_outputs/2026/11/23/")
     assert "labels" not in job["inputs"] and "--labels" not in job["command"]
-    assert job["inputs"]["drift_thresholds"]["value"] == "psi=0.3" and "--drift-thresholds ${{inputs.drift_thresholds}}" in job["command"]
+    assert (job["inputs"]["drift_thresholds"]["value"] == "psi=0.3"
+            and "--drift-thresholds ${{inputs.drift_thresholds}}" in job["command"])
 
 
 def test_a_missing_monitoring_environment_names_its_setting(aml):

@@ -96,6 +96,7 @@ def test_an_unknown_model_has_no_reference(aml):
 
 def test_an_unreadable_profile_says_which_model(aml, azurite):
     aml.model("churn", "6", "train-churn-broken")
-    _model_files(aml, azurite, "train-churn-broken", {"MLmodel": "flavors: {}\n", "reference/profile.json": "{not json"})
+    _model_files(aml, azurite, "train-churn-broken",
+                 {"MLmodel": "flavors: {}\n", "reference/profile.json": "{not json"})
     with pytest.raises(AzureMLAdapterError, match="model churn:6 .* unreadable reference/profile.json"):
         _registry(aml).reference("churn", "6")

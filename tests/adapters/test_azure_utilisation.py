@@ -60,7 +60,8 @@ def test_utilisation_queries_the_deployment_resource(http):
     for call in calls:
         assert call.url.startswith(f"https://westeurope.metrics.monitor.azure.com{METRICS_PATH}")
         assert call.body == {"resourceids": [DEPLOYMENT_ID]}
-        assert call.query["metricnamespace"] == ["Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"]
+        assert call.query["metricnamespace"] == [
+            "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"]
         assert call.query["starttime"] == ["2025-05-01T10:00:00.000Z"]
         assert call.query["endtime"] == ["2025-05-01T10:30:00.000Z"]
         assert call.query["interval"] == ["PT1M"]

@@ -52,7 +52,8 @@ def test_a_missing_container_is_said_with_the_place_looked_at(container, caplog)
 def test_a_container_without_the_deployments_folder_is_not_found_and_reads_no_rows_without_a_warning(container, caplog):
     container.create_container()
     hour = f"{NOW:%Y/%m/%d/%H}"
-    container.upload_blob(f"modelDataCollector/churn/green/model_outputs/{hour}/a.jsonl", collected_line("r1", "stay", NOW))
+    container.upload_blob(f"modelDataCollector/churn/green/model_outputs/{hour}/a.jsonl",
+                          collected_line("r1", "stay", NOW))
     collected = BlobCollected(container)
     assert collected.location("churn", "blue") == (f"{container.url}/modelDataCollector/churn/blue/", False)
     assert collected.location("churn", "green")[1] is True

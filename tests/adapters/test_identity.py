@@ -188,7 +188,8 @@ def test_events_without_a_key_are_published_with_a_bearer_token_for_event_grid(c
     [event] = json.loads(request.body)
     assert (event["eventType"], event["subject"], event["data"]) == ("MLOps.ModelPromoted", "models/loans:3",
                                                                      {"model": "loans:3"})
-    assert [(r.resource, r.client_id) for r in managed_identity.requests] == [("https://eventgrid.azure.net", CLIENT_ID)]
+    assert [(r.resource, r.client_id) for r in managed_identity.requests] == [
+        ("https://eventgrid.azure.net", CLIENT_ID)]
 
 
 def test_the_publisher_needs_a_key_or_a_credential():

@@ -86,7 +86,8 @@ def test_a_command_job_runs_its_spec_command_over_downloaded_inputs(tmp_path, az
             "command": f"python -c {json.dumps(script)} ${{{{inputs.rows}}}} ${{{{inputs.model}}}} "
                        "--window ${{inputs.window_start}} $[[--labels ${{inputs.labels}}]] ${{outputs.report}}",
             "inputs": {"rows": {"type": "uri_folder",
-                                "path": f"{azurite.blob}/devstoreaccount1/{container}/modelDataCollector/e/d/model_inputs/2026/11/23/"},
+                                "path": f"{azurite.blob}/devstoreaccount1/{container}"
+                                        "/modelDataCollector/e/d/model_inputs/2026/11/23/"},
                        "model": {"type": "mlflow_model", "path": "azureml:m:2"},
                        "window_start": "2026-11-23T11:30:00+00:00"},
             "outputs": {"report": {"type": "uri_folder"}}}

@@ -74,7 +74,8 @@ def test_both_request_shapes_land_in_the_azure_ml_layout(azurite, container):
         ("churn", "blue", split(ROW, ROW), answer("churn", "stay"), 200, 0.01, "req-split"),
         ("churn", "blue", records({**RECORD, "request_id": "row-own"}), answer("stay"), 200, 0.01, "req-own"),
         ("churn", "blue", records(RECORD), answer("churn"), 200, 0.01, "req-single"),
-        ("churn", "blue", records({**RECORD, "request_id": "row-a"}, RECORD), answer("churn", "stay"), 200, 0.01, "req-mixed"),
+        ("churn", "blue", records({**RECORD, "request_id": "row-a"}, RECORD),
+         answer("churn", "stay"), 200, 0.01, "req-mixed"),
         ("churn", "green", split(ROW), answer("stay"), 200, 0.01, "req-green"),
     ])
     after = datetime.now(UTC)
@@ -158,8 +159,10 @@ def test_the_hour_folder_is_the_answer_time_in_utc(azurite, container, monkeypat
     asyncio.run(scenario())
 
     folders = {name.rsplit("/", 1)[0]: lines for name, lines in stored(azurite.connection_string, container).items()}
-    assert [line["correlationid"] for line in folders["modelDataCollector/churn/blue/model_inputs/2024/01/02/03"]] == ["late"]
-    assert [line["correlationid"] for line in folders["modelDataCollector/churn/blue/model_inputs/2024/01/02/04"]] == ["next"]
+    assert [line["correlationid"]
+            for line in folders["modelDataCollector/churn/blue/model_inputs/2024/01/02/03"]] == ["late"]
+    assert [line["correlationid"]
+            for line in folders["modelDataCollector/churn/blue/model_inputs/2024/01/02/04"]] == ["next"]
     assert folders["modelDataCollector/churn/blue/model_inputs/2024/01/02/03"][0]["time"] == "2024-01-02T03:59:59.900Z"
 
     collected = BlobCollected(ContainerClient.from_connection_string(azurite.connection_string, container))
@@ -182,7 +185,9 @@ def test_collected_predictions_read_back(azurite, container):
     assert sorted(collected.predictions("churn", "blue", since)) == ["churn", "churn", "stay", "stay"]
     assert collected.predictions("churn", "green", since) == ["churn"]
     assert collected.predictions("churn", "blue", datetime.now(UTC) + timedelta(seconds=1)) == []
-    assert BlobCollected(ContainerClient.from_connection_string(azurite.connection_string, "no-such-container")).predictions("churn", "blue", since) == []
+    assert BlobCollected(
+        ContainerClient.from_connection_string(azurite.connection_string, "no-such-container")
+    ).predictions("churn", "blue", since) == []
 
 
 def test_predictions_collected_in_the_second_the_window_opens(azurite, container):
@@ -197,7 +202,9 @@ def test_predictions_collected_in_the_second_the_window_opens(azurite, container
         await collector.close()
         return since
     since = asyncio.run(scenario())
-    assert BlobCollected(ContainerClient.from_connection_string(azurite.connection_string, container)).predictions("churn", "blue", since) == ["stay"]
+    assert BlobCollected(
+        ContainerClient.from_connection_string(azurite.connection_string, container)
+    ).predictions("churn", "blue", since) == ["stay"]
 
 
 def test_a_storage_failure_keeps_the_records_for_the_next_flush(azurite, container):

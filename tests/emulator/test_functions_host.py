@@ -400,7 +400,8 @@ def test_the_module_runs_as_a_process_and_stops_cleanly_on_sigterm(tmp_path):
 
 # --- local.settings.json against the environment (Core Tools' rule) ---------------------------------------------
 
-CORE_TOOLS_WARNING = "Skipping 'TARGET_COLUMN' from local settings as it's already defined in current environment variables."
+CORE_TOOLS_WARNING = ("Skipping 'TARGET_COLUMN' from local settings as it's already defined "
+                      "in current environment variables.")
 
 
 def test_an_environment_variable_wins_over_local_settings_with_core_tools_warning():

@@ -151,7 +151,8 @@ def test_server_that_cannot_load_its_model_fails_with_the_log(tmp_path):
     server = InferenceServer(tmp_path / "broken.log", workers=1)
     server.start(tmp_path / "empty", name="nothing", version=1)
     try:
-        with pytest.raises(ServingError, match="exited with code 3 during start-up: RuntimeError: no MLflow model under"):
+        with pytest.raises(ServingError,
+                           match="exited with code 3 during start-up: RuntimeError: no MLflow model under"):
             server.wait_ready(60)
         assert not server.alive
     finally:
@@ -438,7 +439,8 @@ def raw(router):
     server = loop.run(start())
     base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     router.set_endpoint("raw", KEY, {kind: f"{base}/{kind}" for kind in
-                                     ("chunked", "until-close", "close", "continue", "half", "garbage", "echo", "stale")},
+                                     ("chunked", "until-close", "close", "continue", "half", "garbage", "echo",
+                                      "stale")},
                         {"echo": 100})
     yield upstream
     loop.run(upstream.stop(server))

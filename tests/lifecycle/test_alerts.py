@@ -65,7 +65,8 @@ def test_every_source_becomes_an_alert():
     ([], "JSON object"),
     ({"schemaId": "Microsoft.Insights/activityLogs", "data": {}}, "only 'azureMonitorCommonAlertSchema'"),
     ({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {}}}, "alertId is missing"),
-    ({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {"alertId": "a", "monitorCondition": "Maybe"}}},
+    ({"schemaId": "azureMonitorCommonAlertSchema",
+      "data": {"essentials": {"alertId": "a", "monitorCondition": "Maybe"}}},
      "expected 'Fired' or 'Resolved'"),
 ])
 def test_a_body_that_is_not_a_common_schema_alert_is_refused_with_the_reason(body, message):
@@ -154,7 +155,8 @@ def test_without_labels_a_ready_drop_is_trained_on_and_without_either_nothing_st
     live(p)
     assert handle_alert(drift_alert("x/data_drift"), p, NOW).outcome == "no fresh data"
     p.state.create(Drop(drop_id="d1", container="data", prefix="loans/new/", url="http://storage/data/loans/new/",
-                        batches=("b1",), marker=True, first_seen="2026-11-23T11:00:00Z", last_seen="2026-11-23T11:00:00Z"))
+                        batches=("b1",), marker=True, first_seen="2026-11-23T11:00:00Z",
+                        last_seen="2026-11-23T11:00:00Z"))
     record = handle_alert(drift_alert("y/data_drift"), p, NOW)
     assert record.outcome == "retraining"
     assert p.jobs.submitted[0].trigger == "drift" and p.jobs.submitted[0].data == "http://storage/data/loans/new/"
