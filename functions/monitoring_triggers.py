@@ -51,11 +51,13 @@ def azure_monitor_alert(req: func.HttpRequest) -> func.HttpResponse:
     try:
         record = common_schema_alert(body, p, datetime.now(UTC))
     except alerts.AlertError as error:
-        dispatch.reject(p, {"id": _header_id(req), "eventType": "AzureMonitorAlert", "data": body}, "azure_monitor_alert",
+        dispatch.reject(p, {"id": _header_id(req), "eventType": "AzureMonitorAlert", "data": body},
+                        "azure_monitor_alert",
                         str(error))
         return func.HttpResponse(json.dumps({"error": str(error)}), status_code=400, mimetype="application/json")
     return func.HttpResponse(json.dumps({"alert": record.alert_id, "condition": record.condition,
-                                         "outcome": record.outcome, "detail": record.detail, "job": record.job or None}),
+                                         "outcome": record.outcome, "detail": record.detail,
+                                         "job": record.job or None}),
                              status_code=202, mimetype="application/json")
 
 

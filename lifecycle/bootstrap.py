@@ -42,7 +42,8 @@ def build_platform(settings: Settings) -> Platform:
     data = BlobData(storage, settings.data_container)
     if settings.platform == "azure":
         from lifecycle.adapters.azure_ml import AzureMLEndpoints, AzureMLJobs, AzureMLRegistry
-        workspace: dict[str, Any] = dict(subscription_id=settings.azure_subscription_id, resource_group=settings.azure_resource_group,
+        workspace: dict[str, Any] = dict(subscription_id=settings.azure_subscription_id,
+                                         resource_group=settings.azure_resource_group,
                          workspace_name=settings.azureml_workspace, credential=credential(settings))
         from lifecycle.adapters.azure_metrics import AzureMonitorMetrics
         from lifecycle.adapters.azure_monitoring_job import MonitoringJobSpec
@@ -66,7 +67,8 @@ def build_platform(settings: Settings) -> Platform:
     from lifecycle.adapters.local_ml import LocalAML, LocalEndpoints, LocalJobs, LocalMetrics, LocalRegistry
     aml = LocalAML(settings.aml_local_url, settings.aml_local_key)
     collected = BlobCollected(storage.get_container_client(settings.data_collector_container))
-    return Platform(build_policies(settings), state, jobs=LocalJobs(aml), registry=LocalRegistry(aml), endpoints=LocalEndpoints(aml),
+    return Platform(build_policies(settings), state, jobs=LocalJobs(aml), registry=LocalRegistry(aml),
+                    endpoints=LocalEndpoints(aml),
                     metrics=LocalMetrics(aml), collected=collected, events=events,
                     feedback=feedback, data=data)
 

@@ -84,7 +84,8 @@ class Endpoints(Protocol):
     def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> None:
         """Start creating (or updating) a deployment; returns without waiting for it."""
 
-    def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror_traffic: dict[str, int] | None = None) -> None: ...
+    def set_traffic(self, endpoint: str, traffic: dict[str, int],
+                    mirror_traffic: dict[str, int] | None = None) -> None: ...
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None: ...
 
@@ -99,9 +100,11 @@ class Endpoints(Protocol):
 class Metrics(Protocol):
     """Per-deployment request metrics (Azure Monitor; locally the router's own records)."""
 
-    def window(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> TrafficWindow: ...
+    def window(self, endpoint: str, deployment: str, since: datetime,
+               until: datetime | None = None) -> TrafficWindow: ...
 
-    def utilisation(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> Utilisation:
+    def utilisation(self, endpoint: str, deployment: str, since: datetime,
+                    until: datetime | None = None) -> Utilisation:
         """CPU and memory of the deployment's instances over the window."""
 
 

@@ -59,7 +59,7 @@ class Settings:
     monitor_window_minutes: float = 60      # look back this far at the live deployment's traffic
     monitor_min_rows: int = 500             # fewer collected rows than this: too few to judge drift
     monitor_min_labels: int = 100           # fewer labelled rows than this: no performance, concept drift or fairness
-    drift_thresholds: str = ""              # overrides of Azure ML's defaults, e.g. "normalized_wasserstein=0.15,psi=0.25"
+    drift_thresholds: str = ""              # overrides of Azure ML's defaults, e.g. "psi=0.25"
     sensitive_column: str = ""              # a feature to check fairness on (e.g. "gender"); "" = no fairness check
     alert_cooldown_minutes: float = 60      # after an alert started training, later alerts start nothing for this long
     # the local Azure ML stand-in
@@ -76,7 +76,7 @@ class Settings:
     inference_environment: str = "mlops-inference:1"
     monitoring_environment: str = "mlops-monitoring:1"
     job_compute: str = "cpu-cluster"
-    data_collector_blob_uri: str = ""       # the data collector's container URL (default: the workspace's default datastore)
+    data_collector_blob_uri: str = ""       # the collector's container URL ("" = the workspace's default datastore)
     log_analytics_workspace_id: str = ""    # where the endpoint's traffic logs go (canary judge in Azure)
     azure_location: str = ""                # region, for Azure Monitor's metrics endpoint
 

@@ -156,7 +156,8 @@ class AzureMLEndpoints(WorkspaceClient):
                 status = 200
             except HttpResponseError as error:
                 answer, status = str(error.message or error), error.status_code or 500
-        return Invocation(status, (time.perf_counter() - started) * 1000, answer if isinstance(answer, str) else json.dumps(answer))
+        text = answer if isinstance(answer, str) else json.dumps(answer)
+        return Invocation(status, (time.perf_counter() - started) * 1000, text)
 
     # -- reading ---------------------------------------------------------------------------------------
 

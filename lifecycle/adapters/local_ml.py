@@ -198,7 +198,8 @@ class LocalMetrics:
         samples = tuple(RequestSample(time=t, status=s, latency_ms=ms) for t, s, ms in body["samples"])
         return TrafficWindow(deployment, samples, body["requests"], body["server_errors"])
 
-    def utilisation(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> Utilisation:
+    def utilisation(self, endpoint: str, deployment: str, since: datetime,
+                    until: datetime | None = None) -> Utilisation:
         """CPU and memory of the deployment's serving processes (one instance: this machine)."""
         query = f"since={since.timestamp()}" + (f"&until={until.timestamp()}" if until else "")
         body = self.aml.call("GET", f"/endpoints/{endpoint}/deployments/{deployment}/utilisation?{query}",

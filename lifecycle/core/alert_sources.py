@@ -57,7 +57,8 @@ def from_event(event: object) -> Alert:
         return Alert(alert_id=str(data.get("alertid") or f"{event.event_type}/{event.subject}"),
                      condition=condition, source="monitor",
                      signal=str(data.get("signal") or signal), summary=str(data.get("summary") or event.event_type),
-                     fired_at=_iso(event.event_time), evidence=dict(event.data) if isinstance(event.data, Mapping) else {})
+                     fired_at=_iso(event.event_time),
+                     evidence=dict(event.data) if isinstance(event.data, Mapping) else {})
     if isinstance(event, RunStatusChanged):
         if not event.monitor_breach:
             raise AlertError(f"run {event.run_id} ({event.run_status}) is not a model monitor breach")

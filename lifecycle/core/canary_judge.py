@@ -124,7 +124,8 @@ def judge(baseline: Window, canary: Window, policy: JudgePolicy = JudgePolicy())
     if predictions.outcome == Outcome.FAIL and accuracy.outcome == Outcome.PASS:
         predictions = replace(predictions, outcome=Outcome.PASS, detail=predictions.detail + " Not decisive: on ground "
                               "truth the canary is no less accurate, so its predictions changed for the better.")
-    elif predictions.outcome == Outcome.FAIL and accuracy.outcome == Outcome.SKIPPED and len(baseline.labelled) >= policy.min_labelled:
+    elif (predictions.outcome == Outcome.FAIL and accuracy.outcome == Outcome.SKIPPED
+          and len(baseline.labelled) >= policy.min_labelled):
         predictions = replace(predictions, outcome=Outcome.INCONCLUSIVE, detail=predictions.detail + " Ground truth is "
                               f"arriving: waiting for {policy.min_labelled} labelled canary predictions to judge it.")
     checks = (errors_check(baseline, canary, policy), latency_check(baseline, canary, policy), predictions, accuracy)
@@ -136,7 +137,8 @@ def judge(baseline: Window, canary: Window, policy: JudgePolicy = JudgePolicy())
     if short:
         waiting = " and ".join(f"{missing} more request{'s' if missing != 1 else ''} on {w.deployment} "
                                f"({w.requests} of {policy.min_requests})" for w, missing in short)
-        return Judgement(Outcome.INCONCLUSIVE, checks, f"inconclusive: waiting for {waiting}; no check has failed so far.")
+        return Judgement(Outcome.INCONCLUSIVE, checks,
+                         f"inconclusive: waiting for {waiting}; no check has failed so far.")
     pending = [c for c in checks if c.outcome == Outcome.INCONCLUSIVE]
     if pending:
         return Judgement(Outcome.INCONCLUSIVE, checks, "inconclusive: waiting for more data. "
@@ -163,7 +165,8 @@ def errors_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Check
         "test": None, "statistic": None, "p_value": None,
         "limit_test": "exact binomial test (one-sided) against max_error_rate", "p_value_limit": None}
     if c_n == 0:
-        return Check("errors", Outcome.INCONCLUSIVE, f"Errors: no requests answered by {canary.deployment} yet.", evidence)
+        return Check("errors", Outcome.INCONCLUSIVE, f"Errors: no requests answered by {canary.deployment} yet.",
+                     evidence)
 
     seen = f"{canary.deployment}: {c_e} server errors in {c_n} requests ({_pct(c_rate)})"
     c_share = c_e / c_n                      # c_rate, now that there are requests
@@ -229,9 +232,9 @@ def latency_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Chec
                     p_value=result.p_value, prob_canary_slower=result.statistic / (len(b) * len(c)),
                     limit_p95_ms=limits["p95"], limit_p99_ms=limits["p99"], breaches=breaches)
 
-    quantiles = (f"{canary.deployment} p50 {_ms(evidence['canary']['p50'])}, p95 {_ms(evidence['canary']['p95'])}, p99 {_ms(evidence['canary']['p99'])} "
-                 f"vs {baseline.deployment} p50 {_ms(evidence['baseline']['p50'])}, p95 {_ms(evidence['baseline']['p95'])}, "
-                 f"p99 {_ms(evidence['baseline']['p99'])}")
+    def three(side: str) -> str:
+        return ", ".join(f"{q} {_ms(evidence[side][q])}" for q in ("p50", "p95", "p99"))
+    quantiles = f"{canary.deployment} {three('canary')} vs {baseline.deployment} {three('baseline')}"
     test = f"Mann-Whitney {_p(result.p_value)}"
     broken = ", ".join(f"{q} above its limit {_ms(limits[q])}" for q in breaches)
     # Unlike errors, latency never fails early: a deployment's first requests are often slow (workers
@@ -270,8 +273,9 @@ def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> 
         return Check("predictions", Outcome.SKIPPED, "Predictions: none collected from either deployment.", evidence)
     if len(b) < policy.min_predictions or len(c) < policy.min_predictions:
         # Predictions are being collected: wait for enough rather than pass without looking.
-        return Check("predictions", Outcome.INCONCLUSIVE, f"Predictions: {len(c)} from {canary.deployment} and {len(b)} "
-                     f"from {baseline.deployment}; need {policy.min_predictions} on each side.", evidence)
+        return Check("predictions", Outcome.INCONCLUSIVE,
+                     f"Predictions: {len(c)} from {canary.deployment} and {len(b)} from {baseline.deployment}; "
+                     f"need {policy.min_predictions} on each side.", evidence)
 
     binned = stats.is_continuous(b, c)
     b_counts: dict[str, int]
@@ -338,8 +342,9 @@ def accuracy_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Che
                                 "baseline": {"deployment": baseline.deployment, "labelled": len(b)},
                                 "canary": {"deployment": canary.deployment, "labelled": len(c)}}
     if len(b) < policy.min_labelled or len(c) < policy.min_labelled:
-        return Check("accuracy", Outcome.SKIPPED, f"Accuracy: {len(c)} labelled predictions from {canary.deployment} and "
-                     f"{len(b)} from {baseline.deployment}; need {policy.min_labelled} on each side.", evidence)
+        return Check("accuracy", Outcome.SKIPPED,
+                     f"Accuracy: {len(c)} labelled predictions from {canary.deployment} and {len(b)} from "
+                     f"{baseline.deployment}; need {policy.min_labelled} on each side.", evidence)
     if stats.is_continuous([t for _, t in b], [t for _, t in c]):
         return Check("accuracy", Outcome.SKIPPED, "Accuracy: the true labels are continuous values (a regressor); "
                      "accuracy does not apply.", evidence)

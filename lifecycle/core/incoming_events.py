@@ -211,7 +211,8 @@ def from_binding(event: func.EventGridEvent | func.CloudEvent) -> Event:
 
 def _build(event_id: str, event_type: str, subject: str, event_time: datetime | None, data: Any,
            source: str) -> Event:
-    envelope: dict[str, Any] = dict(id=event_id, event_type=event_type, subject=subject, event_time=event_time, source=source)
+    envelope: dict[str, Any] = dict(id=event_id, event_type=event_type, subject=subject, event_time=event_time,
+                                    source=source)
     kind = event_type.lower()
     if kind.startswith(LIFECYCLE_PREFIX.lower()):
         return LifecycleEvent(**envelope, data=_frozen(data) if data is not None else _EMPTY)

@@ -4,8 +4,9 @@
          └──────────┴───────┴──────────┴─────────────┴──────→ rolled_back
 
 This module is pure: it is given the time (`now`) and the policy, and says what state comes next and what
-traffic each state wants; lifecycle/steps/rollouts.py observes the platform, asks the judge, stores the new state with a conditional
-write (so one rollout runs per endpoint and a duplicate tick cannot double a step) and acts."""
+traffic each state wants; lifecycle/steps/rollouts.py observes the platform, asks the judge, stores the new
+state with a conditional write (so one rollout runs per endpoint and a duplicate tick cannot double a step)
+and acts."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -139,8 +140,8 @@ def start(endpoint: str, model: str, live: Rollout | None, now: datetime) -> Rol
     first = Rollout(endpoint=endpoint, rollout_id=rollout_id(endpoint, model), model=model, colour=colour,
                     baseline=baseline, baseline_model=baseline_model, phase=Phase.DEPLOYING, phase_started=iso(now),
                     started_at=iso(now))
-    return note(first, f"deploying {model} to {colour}" + (f" beside {baseline} ({baseline_model})" if baseline else ""),
-                now)
+    beside = f" beside {baseline} ({baseline_model})" if baseline else ""
+    return note(first, f"deploying {model} to {colour}{beside}", now)
 
 
 def note(r: Rollout, text: str, now: datetime, judgement: dict | None = None) -> Rollout:

@@ -80,7 +80,8 @@ def recommend(utilisation: Utilisation, traffic: TrafficWindow, window_seconds: 
         recommendation, reasons = KEEP, ["no recommendation from missing data: CPU and memory are both needed "
                                          "to scale down"]
     elif cpu < p.cpu_low_percent and memory < p.memory_low_percent:
-        idle = f"CPU {cpu:.1f}% is below {p.cpu_low_percent:g}% and memory {memory:.1f}% below {p.memory_low_percent:g}%"
+        idle = (f"CPU {cpu:.1f}% is below {p.cpu_low_percent:g}% "
+                f"and memory {memory:.1f}% below {p.memory_low_percent:g}%")
         if instances is not None and instances > 1:
             recommendation, reasons = SCALE_DOWN, [f"{idle} on {instances} instances"]
         elif instances is None:

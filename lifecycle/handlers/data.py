@@ -12,5 +12,6 @@ from lifecycle.steps.data_batches import DataPorts, record_blob
 
 def data_arrived(event: object, p: DataPorts, now: datetime | None = None) -> DataBatch | None:
     if not isinstance(event, BlobCreated):
-        raise Rejected(f"expected Microsoft.Storage.BlobCreated, got {getattr(event, 'event_type', type(event).__name__)}")
+        got = getattr(event, "event_type", type(event).__name__)
+        raise Rejected(f"expected Microsoft.Storage.BlobCreated, got {got}")
     return record_blob(event, p, now or clock.now())

@@ -42,7 +42,8 @@ from lifecycle.steps.training_runs import start_ready_training, submit_training
 log = logging.getLogger("lifecycle.alerts")
 
 
-class AlertPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesCollected, UsesMetrics, UsesEvents, UsesData, UsesFeedback, Protocol):
+class AlertPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesCollected, UsesMetrics, UsesEvents, UsesData,
+                 UsesFeedback, Protocol):
     """What the alert response use of the platform."""
 WAITING = (AlertOutcome.NO_FRESH_DATA, AlertOutcome.COOLDOWN, AlertOutcome.TRAINING_RUNNING)
 NO_RETRAIN = {"data_quality": "a data-quality breach: fix the data upstream; a model retrained on it would learn "
@@ -71,7 +72,8 @@ def handle_alert(alert: Alert, p: AlertPorts, now: datetime) -> AlertRecord:
 def _act(alert: Alert, p: AlertPorts, now: datetime) -> tuple[str, str, str]:
     if not alert.fired:
         fired_key = AlertRecord.key_for(f"{alert.alert_id}|{FIRED}")
-        p.state.update(AlertRecord, fired_key, lambda r: replace(r, resolved_at=iso(now)) if r and not r.resolved_at else None)
+        p.state.update(AlertRecord, fired_key,
+                       lambda r: replace(r, resolved_at=iso(now)) if r and not r.resolved_at else None)
         return AlertOutcome.RESOLVED, "a resolved alert is not a new one: nothing to do", ""
     if alert.signal in NO_RETRAIN:
         return AlertOutcome.NEEDS_A_PERSON, NO_RETRAIN[alert.signal], ""
@@ -89,8 +91,8 @@ def _act(alert: Alert, p: AlertPorts, now: datetime) -> tuple[str, str, str]:
         return AlertOutcome.NO_FRESH_DATA, "TARGET_COLUMN is not set, so no labelled data can be assembled", ""
     run = _train_on_production(p, alert, now) or start_ready_training(p, now, trigger="drift")
     if run is None:
-        return AlertOutcome.NO_FRESH_DATA, ("too few labelled production rows and no new drop in the data container: the next "
-                                 "drop will train"), ""
+        return AlertOutcome.NO_FRESH_DATA, ("too few labelled production rows and no new drop in the data "
+                                            "container: the next drop will train"), ""
     return AlertOutcome.RETRAINING, f"training job {run.job_name} on {run.data_url}", run.job_name
 
 

@@ -48,14 +48,14 @@ def find_missed_data(p: DataPorts, now: datetime, lookback: timedelta = timedelt
     """Blobs written to the data container over the last day that no event recorded: a BlobCreated lost
     to a crash, or delivered while the records it wrote were lost. Each goes through data_arrived as its
     event would have; a blob already recorded costs one read."""
-    found = []
+    found, container = [], p.policies.model.data_container
     for blob in p.data.changed_since(now - lookback):
         if p.state.get(DataBatch, DataBatch.id_for(blob.url, blob.etag)) is not None:
             continue
         log.warning("found %s in the data container with no record of its event: recording it now", blob.path)
         event = BlobCreated(id=f"scan-{DataBatch.id_for(blob.url, blob.etag)}", subject=f"/blobServices/default/"
-                            f"containers/{p.policies.model.data_container}/blobs/{blob.path}", event_time=blob.last_modified,
-                            container=p.policies.model.data_container, blob_path=blob.path, api="PutBlob", etag=blob.etag,
+                            f"containers/{container}/blobs/{blob.path}", event_time=blob.last_modified,
+                            container=container, blob_path=blob.path, api="PutBlob", etag=blob.etag,
                             content_type=blob.content_type, content_length=blob.size, blob_type="BlockBlob",
                             url=blob.url, sequencer="")
         try:

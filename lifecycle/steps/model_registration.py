@@ -24,7 +24,8 @@ OUTCOMES = {gate.PASS: DecisionOutcome.REGISTERED, gate.FAIL: DecisionOutcome.RE
 def gate_and_register(p: RegistrationPorts, job_name: str) -> Decision:
     model = p.policies.model
     existing = p.state.get(Decision, job_name)
-    if existing is not None and (existing.outcome in (DecisionOutcome.REJECTED, DecisionOutcome.HELD) or existing.version):
+    if existing is not None and (existing.version or existing.outcome in (DecisionOutcome.REJECTED,
+                                                                          DecisionOutcome.HELD)):
         log.info("job %s already decided: %s", job_name, existing.outcome)
         finish_run(p, job_name, RunStatus.COMPLETED)     # a run recorded again after a crash lost its first record
         return existing
@@ -90,12 +91,14 @@ def review(p: RegistrationPorts, job_name: str, approve: bool, by: str) -> Decis
         raise ValueError(f"job {job_name} was {decision.outcome}" + (f" as version {decision.version}"
                          if decision.version else "") + ", not held for a person")
     note = f"{'approved' if approve else 'rejected'} by {by}"
-    reviewed = replace(decision, outcome=DecisionOutcome.REGISTERED if approve else DecisionOutcome.REJECTED, reasons=(*decision.reasons, note),
+    outcome = DecisionOutcome.REGISTERED if approve else DecisionOutcome.REJECTED
+    reviewed = replace(decision, outcome=outcome, reasons=(*decision.reasons, note),
                        reviewed_by=by, reviewed_at=utcnow())
     if approve:
         run = p.state.get(TrainingRun, job_name)
         version = _register(p, job_name, run, p.jobs.metrics(job_name), {"mlops.approved_by": by})
         reviewed = replace(reviewed, version=version)
-    stored = p.state.update(Decision, job_name, lambda current: reviewed if current and current.outcome == DecisionOutcome.HELD else None)
+    stored = p.state.update(Decision, job_name,
+                            lambda current: reviewed if current and current.outcome == DecisionOutcome.HELD else None)
     log.warning("job %s: %s", job_name, note)
     return stored or reviewed

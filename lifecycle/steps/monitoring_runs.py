@@ -36,7 +36,8 @@ from lifecycle.ports import (
 log = logging.getLogger("lifecycle.monitoring")
 
 
-class MonitoringPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesCollected, UsesMetrics, UsesEvents, UsesData, Protocol):
+class MonitoringPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesCollected, UsesMetrics, UsesEvents,
+                      UsesData, Protocol):
     """What monitoring passes use of the platform."""
 
 
@@ -138,7 +139,8 @@ def settle(p: MonitoringPorts, run: MonitorRun) -> MonitorRun:
 def finish(p: MonitoringPorts, run: MonitorRun, status: str, error: str | None = None) -> MonitorRun:
     """Store the job's result (or its failure) as the pass's record, then publish its alerts; a redelivered
     completion finds the record settled and publishes nothing."""
-    if run.status not in (RunStatus.SUBMITTED, RunStatus.COMPLETED) or (run.status == RunStatus.COMPLETED and run.published):
+    if (run.status not in (RunStatus.SUBMITTED, RunStatus.COMPLETED)
+            or (run.status == RunStatus.COMPLETED and run.published)):
         return run
     if status != RunStatus.COMPLETED:
         reason = error or f"the monitoring job {run.job} ended {status} without an error message"
@@ -154,8 +156,8 @@ def finish(p: MonitoringPorts, run: MonitorRun, status: str, error: str | None =
             result["utilisation"] = _utilisation(p, run)
         fired = tuple(a["alert_id"] for a in result.get("alerts") or () if a.get("condition") == "Fired")
         done = replace(run, status=RunStatus.COMPLETED, result=result, alerts=fired, published=False)
-        run = p.state.update(MonitorRun, run.run_id, lambda r: done if r is None or r.status == RunStatus.SUBMITTED else None) \
-            or done
+        run = p.state.update(MonitorRun, run.run_id,
+                             lambda r: done if r is None or r.status == RunStatus.SUBMITTED else None) or done
         if run.status != RunStatus.COMPLETED or run.published:
             return run                                      # another delivery settled it meanwhile
     subject = f"/endpoints/{run.endpoint}/deployments/{run.deployment}"
@@ -249,7 +251,8 @@ def _pending(p: MonitoringPorts, endpoint: str) -> list[MonitorRun]:
 def _previous(p: MonitoringPorts, window: LiveWindow) -> MonitorRun | None:
     """The last pass over this model that judged its window: the alerts it fired may now resolve."""
     runs = [r for r in p.state.list(MonitorRun) if r.endpoint == window.endpoint and r.model == window.model
-            and r.status == RunStatus.COMPLETED and not r.result.get("skipped") and r.window_end < window.until.isoformat()]
+            and r.status == RunStatus.COMPLETED and not r.result.get("skipped")
+            and r.window_end < window.until.isoformat()]
     return max(runs, key=lambda r: r.window_end) if runs else None
 
 

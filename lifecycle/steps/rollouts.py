@@ -30,7 +30,8 @@ from lifecycle.ports import (
 log = logging.getLogger("lifecycle.rollout")
 
 
-class RolloutPorts(UsesPolicies, UsesState, UsesRegistry, UsesEndpoints, UsesMetrics, UsesCollected, UsesFeedback, UsesEvents, Protocol):
+class RolloutPorts(UsesPolicies, UsesState, UsesRegistry, UsesEndpoints, UsesMetrics, UsesCollected, UsesFeedback,
+                   UsesEvents, Protocol):
     """What rollouts use of the platform."""
 SMOKE_ROUNDS = 4
 SMOKE_ATTEMPTS, SMOKE_RETRY_SECONDS = 3, 2.0
@@ -129,7 +130,8 @@ def advance(p: RolloutPorts, r: Rollout, now: datetime) -> Rollout | None:
             model = p.registry.get(name, version)
             if model is not None:
                 p.endpoints.create_deployment(r.endpoint, r.colour, model)
-        if deployment is None or deployment.model != r.model or deployment.state not in ("Succeeded", "Failed", "Canceled"):
+        settled = deployment is not None and deployment.state in ("Succeeded", "Failed", "Canceled")
+        if deployment is None or deployment.model != r.model or not settled:
             if r.seconds_in_phase(now) > policy.max_step_seconds:
                 return _commit(p, r, rm.roll_back(r, f"{r.colour} was not ready after {policy.max_step_seconds:.0f} s",
                                                   now))
@@ -196,7 +198,8 @@ def _without_traffic_logs(p: RolloutPorts, r: Rollout, now: datetime, problem: s
     endpoint's first logs may still be on their way: the hold comes after a grace period (at most the step's
     deadline); the evidence says what is wrong from the first tick."""
     evidence = {"outcome": Outcome.INCONCLUSIVE.value, "summary": problem,        # a check, so `mlops status` lists it
-                "checks": [{"name": "traffic", "outcome": Outcome.INCONCLUSIVE.value, "detail": problem, "evidence": {}}]}
+                "checks": [{"name": "traffic", "outcome": Outcome.INCONCLUSIVE.value, "detail": problem,
+                            "evidence": {}}]}
     grace = min(TRAFFIC_LOG_GRACE.total_seconds(), p.policies.rollout.max_step_seconds)
     if r.seconds_in_phase(now) < grace:
         if r.judgement != evidence:
@@ -252,7 +255,8 @@ def smoke_test(p: RolloutPorts, r: Rollout) -> tuple[bool, str, dict]:
         time.sleep(SMOKE_RETRY_SECONDS)
     if answer.status == 200:
         _warm_up(p, r, rows)
-    evidence = {"rows": len(rows), "rounds": SMOKE_ROUNDS, "status": answer.status, "latency_ms": round(answer.latency_ms, 1)}
+    evidence = {"rows": len(rows), "rounds": SMOKE_ROUNDS, "status": answer.status,
+                "latency_ms": round(answer.latency_ms, 1)}
     if answer.status != 200:
         return False, f"{r.colour} answered {answer.status}: {answer.body[:300]}", evidence
     import json
@@ -261,7 +265,8 @@ def smoke_test(p: RolloutPorts, r: Rollout) -> tuple[bool, str, dict]:
     except (ValueError, AttributeError):
         predictions = None
     if not isinstance(predictions, list) or len(predictions) != len(rows):
-        return False, f"{r.colour} answered {len(rows)} rows with {answer.body[:200]!r}, not one prediction per row", evidence
+        return False, (f"{r.colour} answered {len(rows)} rows with {answer.body[:200]!r}, "
+                       "not one prediction per row"), evidence
     if answer.latency_ms > policy.smoke_max_latency_ms:
         return False, (f"{len(rows)} rows took {answer.latency_ms:.0f} ms "
                        f"(limit {policy.smoke_max_latency_ms:.0f} ms)"), evidence
@@ -277,7 +282,8 @@ def _after_end(p: RolloutPorts, r: Rollout, now: datetime) -> Rollout | None:
             p.endpoints.delete_deployment(r.endpoint, r.retire)
         return _commit(p, r, rm.note(replace(r, retire="", retire_at=""), f"retired {r.retire}", now), quiet=True)
     for ref in r.queued:
-        refused = rm.why_not_start(ref, replace(r, queued=()), p.state.get(RolloutEvent, rm.rollout_id(r.endpoint, ref)))
+        finished = p.state.get(RolloutEvent, rm.rollout_id(r.endpoint, ref))
+        refused = rm.why_not_start(ref, replace(r, queued=()), finished)
         if refused:
             log.info("dropped %s from the queue: %s", ref, refused)
             return _commit(p, r, replace(r, queued=tuple(q for q in r.queued if q != ref)), quiet=True)
@@ -296,7 +302,8 @@ def override(p: RolloutPorts, endpoint: str, action: str, now: datetime) -> Roll
         raise ValueError(f"unknown rollout action {action!r}: {', '.join(OVERRIDES)}")
     r = p.state.get(Rollout, endpoint)
     if r is None or not r.active:
-        raise ValueError(f"endpoint {endpoint} has no rollout in progress" + (f" (the last one {r.phase})" if r else ""))
+        last = f" (the last one {r.phase})" if r else ""
+        raise ValueError(f"endpoint {endpoint} has no rollout in progress{last}")
     if action == "promote":
         if r.phase == Phase.DEPLOYING:
             raise ValueError(f"{r.colour} is not ready yet: it cannot take traffic")

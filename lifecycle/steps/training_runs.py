@@ -48,7 +48,8 @@ def start_ready_training(p: TrainingPorts, now: datetime, trigger: str = "data")
     return first
 
 
-def submit_training(p: TrainingPorts, trigger: str, data_url: str, *, key: str, drop: Drop | None = None) -> TrainingRun:
+def submit_training(p: TrainingPorts, trigger: str, data_url: str, *, key: str,
+                    drop: Drop | None = None) -> TrainingRun:
     model = p.policies.model
     name = job_name_for(model.name, trigger, key)
     if drop is not None:
@@ -93,7 +94,8 @@ def resume_submissions(p: TrainingPorts) -> None:
 
 
 def finish_run(p: TrainingPorts, job_name: str, status: str, error: str = "") -> TrainingRun | None:
-    return p.state.update(TrainingRun, job_name, lambda run: replace(run, status=status, error=error, finished_at=clock.utcnow())
+    return p.state.update(TrainingRun, job_name,
+                          lambda run: replace(run, status=status, error=error, finished_at=clock.utcnow())
                           if run and run.status != status else None)
 
 
