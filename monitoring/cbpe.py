@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitoring.ground_truth import class_codes
 from monitoring.json_values import finite_number, json_safe, plain
-from monitoring.labels import class_codes
 from monitoring.performance import confusion_metrics, probability_matrix
 
 CBPE_METRICS = ("accuracy", "f1", "precision", "recall")

@@ -24,8 +24,8 @@ from typing import Any, cast
 import pandas as pd
 
 from monitoring.drift import DriftReport, Thresholds, compare
+from monitoring.ground_truth import REQUEST_ID, probabilities
 from monitoring.json_values import json_safe
-from monitoring.labels import REQUEST_ID, probabilities
 from monitoring.window import CurrentWindow
 
 DRIFT_DETECTED = "MLOps.DriftDetected"
@@ -131,8 +131,8 @@ def _joined(inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict, classes: 
     """The labelled requests: outputs (prediction, probabilities) joined to labels, with their inputs."""
     if not labels or REQUEST_ID not in outputs.columns:
         return pd.DataFrame()
-    from monitoring.labels import labelled_rows
-    rows = labelled_rows(outputs, labels, classes or None)
+    from monitoring.ground_truth import outputs_with_labels
+    rows = outputs_with_labels(outputs, labels, classes or None)
     if len(rows) and REQUEST_ID in inputs.columns:
         features = inputs.drop_duplicates(REQUEST_ID, keep="last")
         # inner: the two collections are read one after the other, so the later read may hold requests

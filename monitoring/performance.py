@@ -1,6 +1,6 @@
 """Model performance on labelled production rows, and concept drift.
 
-`labelled_rows(outputs, labels, classes)` joins the collected model outputs (request_id, prediction,
+`outputs_with_labels(outputs, labels, classes)` joins the collected model outputs (request_id, prediction,
 probability_<class>...) with the ground truth (request_id -> label) that arrives later; labels are
 coerced to the model's classes by meaning ("1", 1.0 and 1 are the class 1; "yes" is "yes").
 
@@ -50,8 +50,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from monitoring.ground_truth import LABEL, class_codes
 from monitoring.json_values import finite_number, json_safe, plain
-from monitoring.labels import LABEL, class_codes
 from training.evaluation import METRICS, classification_metrics, roc_auc
 from training.reference_profile import feature_bins
 
@@ -319,7 +319,7 @@ def _codes(y_true, y_pred, classes: list) -> tuple[np.ndarray, np.ndarray]:
         if len(bad):
             examples = ", ".join(repr(plain(np.asarray(values, dtype=object)[i])) for i in bad[:3])
             raise ValueError(f"{len(bad)} {name} are not classes of the model {classes} (e.g. {examples}): "
-                             f"join labels with labelled_rows, which drops them")
+                             f"join labels with outputs_with_labels, which drops them")
     return truth, predicted
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.feedback_format import parse_labels
-from monitoring.labels import REQUEST_ID
+from monitoring.ground_truth import REQUEST_ID
 from monitoring.monitor import MonitorConfig, evaluate
 from monitoring.window import CurrentWindow
 from training.reference_profile import read_reference

@@ -1,6 +1,6 @@
 """Class labels matched by meaning: "1", 1.0 and 1 are the class 1; "yes" is "yes"; "true" and 1 are True.
 
-The training job's copy of monitoring.labels' matching (the job's code snapshot is this folder alone, so
+The training job's copy of monitoring.ground_truth' matching (the job's code snapshot is this folder alone, so
 it cannot import monitoring): the champion's labels, read back from JSON or from a pickled estimator,
 are compared with the labels of the data as read from CSV or Parquet."""
 from __future__ import annotations

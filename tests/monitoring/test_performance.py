@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from monitoring import drift
 from monitoring.cbpe import estimate_performance
-from monitoring.labels import class_codes, labelled_rows, output_classes, probabilities
+from monitoring.ground_truth import class_codes, output_classes, outputs_with_labels, probabilities
 from monitoring.performance import ConceptThresholds, concept_drift, confusion_metrics, performance, relation_shift
 from monitoring.window import CurrentWindow
 from training.evaluation import calibration, classification_metrics
@@ -111,7 +111,7 @@ def test_confusion_metrics_equal_classification_metrics(k):
 
 
 def test_unknown_labels_are_refused_with_the_way_out():
-    with pytest.raises(ValueError, match="not classes of the model.*labelled_rows"):
+    with pytest.raises(ValueError, match="not classes of the model.*outputs_with_labels"):
         performance([0, 1, 7], [0, 1, 1], None, [0, 1])
 
 
@@ -125,7 +125,7 @@ def test_labels_from_csv_as_text_join_to_integer_classes():
     feedback = pd.read_csv(io.StringIO("request_id,label\nr1,1\nr2,0\nr3,maybe\nr4,\nr9,1\nr5,1.0\n"), dtype=str)
     labels = dict(zip(feedback["request_id"], feedback["label"]))
     assert labels["r1"] == "1"                                   # text, as a CSV delivers it
-    rows = labelled_rows(outputs, labels, [0, 1])
+    rows = outputs_with_labels(outputs, labels, [0, 1])
     assert rows["request_id"].tolist() == ["r1", "r2", "r5"]     # r2 logged twice: its last row
     assert rows["label"].tolist() == [1, 0, 1] and rows["label"].dtype == np.int64
     assert rows["prediction"].tolist() == [0, 0, 1]
@@ -140,7 +140,7 @@ def test_labels_join_by_meaning_and_classes_from_the_outputs():
     outputs = pd.DataFrame({"request_id": [1, 2, 3], "prediction": ["yes", "no", "yes"],
                             "probability_no": [0.2, 0.9, 0.4], "probability_yes": [0.8, 0.1, 0.6]})
     assert output_classes(outputs) == ["no", "yes"]
-    rows = labelled_rows(outputs, {"1": " yes", "3": "no", "2": None})          # ids as text, ints in the outputs
+    rows = outputs_with_labels(outputs, {"1": " yes", "3": "no", "2": None})          # ids as text, ints in the outputs
     assert rows["label"].tolist() == ["yes", "no"] and rows.attrs["unknown_labels"] == 0
     assert class_codes(["1", "1.0", 1.0, True, "0", None, "x"], [0, 1]).tolist() == [1, 1, 1, 1, 0, -1, -1]
     assert class_codes([1, 0, "true", "False"], [False, True]).tolist() == [1, 0, 1, 0]
@@ -148,7 +148,7 @@ def test_labels_join_by_meaning_and_classes_from_the_outputs():
     assert output_classes(pd.DataFrame({"prediction": [2, 0], "probability_0": [1.0, 0.0],
                                         "probability_2": [0.0, 1.0]})) == [0, 2]
     with pytest.raises(ValueError, match="no request_id"):
-        labelled_rows(outputs.drop(columns="request_id"), {})
+        outputs_with_labels(outputs.drop(columns="request_id"), {})
 
 
 # ---- concept drift ----------------------------------------------------------------------------------------

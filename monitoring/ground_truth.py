@@ -1,6 +1,6 @@
 """Ground truth joined to what the model answered: labels arrive later, keyed by request_id, often as text.
 
-`labelled_rows(outputs, labels, classes)` joins the collected model outputs (request_id, prediction,
+`outputs_with_labels(outputs, labels, classes)` joins the collected model outputs (request_id, prediction,
 probability_<class>...) with the ground truth (request_id -> label); labels are coerced to the model's
 classes by meaning ("1", 1.0 and 1 are the class 1; "yes" is "yes")."""
 from __future__ import annotations
@@ -43,7 +43,8 @@ def output_classes(outputs: pd.DataFrame) -> list:
     return [typed_name(n) for n in names]
 
 
-def labelled_rows(outputs: pd.DataFrame, labels: Mapping[str, object], classes: Sequence | None = None) -> pd.DataFrame:
+def outputs_with_labels(outputs: pd.DataFrame, labels: Mapping[str, object],
+                        classes: Sequence | None = None) -> pd.DataFrame:
     """The output rows that have a label, with the label in a `label` column as a value of classes (and the
     `prediction` column coerced the same way when all of it matches). request_ids are compared as text;
     a request_id logged twice keeps its last row. Labels that are null or no class of the model are
