@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 # Azure ML's job statuses that end a job.
 TERMINAL = frozenset({"Completed", "Failed", "Canceled", "NotResponding"})
@@ -65,11 +66,21 @@ class ModelVersion:
         return f"{self.name}:{self.version}"
 
 
+class ProvisioningState(StrEnum):
+    """An online deployment's provisioning state, as Azure ML reports it."""
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+    DELETING = "Deleting"
+
+
 @dataclass(frozen=True)
 class DeploymentState:
     name: str
     model: str                                # "name:version"
-    state: str                                # Creating | Succeeded | Failed | Deleting
+    state: str                                # a ProvisioningState
     error: str | None = None
 
 

@@ -12,7 +12,7 @@ from typing import Protocol
 from lifecycle import clock
 from lifecycle.core import rollout_machine as rm
 from lifecycle.core.canary_judge import JudgePolicy, Outcome, Window, judge
-from lifecycle.core.platform_values import ModelVersion, NoTrafficLogs
+from lifecycle.core.platform_values import ModelVersion, NoTrafficLogs, ProvisioningState
 from lifecycle.core.rollout_machine import Phase, Rollout, RolloutEvent
 from lifecycle.core.state_records import Decision
 from lifecycle.core.times import iso, parse_time
@@ -28,6 +28,7 @@ from lifecycle.ports import (
 )
 
 log = logging.getLogger("lifecycle.rollout")
+SETTLED = (ProvisioningState.SUCCEEDED, ProvisioningState.FAILED, ProvisioningState.CANCELED)
 
 
 class RolloutPorts(UsesPolicies, UsesState, UsesRegistry, UsesEndpoints, UsesMetrics, UsesCollected, UsesFeedback,
@@ -130,13 +131,13 @@ def advance(p: RolloutPorts, r: Rollout, now: datetime) -> Rollout | None:
             model = p.registry.get(name, version)
             if model is not None:
                 p.endpoints.create_deployment(r.endpoint, r.colour, model)
-        settled = deployment is not None and deployment.state in ("Succeeded", "Failed", "Canceled")
+        settled = deployment is not None and deployment.state in SETTLED
         if deployment is None or deployment.model != r.model or not settled:
             if r.seconds_in_phase(now) > policy.max_step_seconds:
                 return _commit(p, r, rm.roll_back(r, f"{r.colour} was not ready after {policy.max_step_seconds:.0f} s",
                                                   now))
             return None
-        if deployment.state != "Succeeded":
+        if deployment.state != ProvisioningState.SUCCEEDED:
             failed = f"deployment {r.colour} {deployment.state.lower()}: {deployment.error or 'no reason given'}"
             return _commit(p, r, rm.roll_back(r, failed, now))
         return _commit(p, r, rm.move(r, Phase.SMOKE, f"{r.colour} is ready; smoke-testing it through the deployment "
@@ -385,7 +386,7 @@ def _ensure_traffic(p: RolloutPorts, r: Rollout) -> bool:
     endpoint = p.endpoints.get(r.endpoint)
     if endpoint is None:
         return True
-    ready = {d.name for d in endpoint.deployments if d.state == "Succeeded"}
+    ready = {d.name for d in endpoint.deployments if d.state == ProvisioningState.SUCCEEDED}
     if not set(traffic) | set(mirror) <= ready:
         return False
     if endpoint.traffic != traffic or endpoint.mirror_traffic != mirror:
