@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lifecycle.core.policies import (
     GatePolicy,
@@ -10,8 +10,10 @@ from lifecycle.core.policies import (
     MonitorPolicy,
     Policies,
     PolicyError,
+    PromotionPolicy,
     RetrainPolicy,
     RolloutPolicy,
+    Stage,
 )
 from lifecycle.ports import Platform, State
 from lifecycle.settings import Settings, SettingsError
@@ -40,6 +42,11 @@ def build_platform(settings: Settings) -> Platform:
                         credential=None if settings.eventgrid_key else credential(settings))
     feedback = BlobFeedback(storage, settings.feedback_container, settings.target_column)
     data = BlobData(storage, settings.data_container)
+    policies = build_policies(settings)
+    # preprod tells production of each model it shares, on production's own topic
+    promotion_events = GridEvents(settings.promotion_topic_endpoint, settings.promotion_topic_key,
+                                  credential=None if settings.promotion_topic_key else credential(settings)) \
+        if policies.promotion.shares else None
     if settings.platform == "azure":
         from lifecycle.adapters.azure_ml import AzureMLEndpoints, AzureMLJobs, AzureMLRegistry
         workspace: dict[str, Any] = dict(subscription_id=settings.azure_subscription_id,
@@ -60,17 +67,33 @@ def build_platform(settings: Settings) -> Platform:
         from lifecycle.adapters.collected_data import workspace_collected
         collected = workspace_collected(WorkspaceClient(**workspace), credential(settings),
                                         settings.data_collector_blob_uri)
-        return Platform(build_policies(settings), state, jobs=jobs, registry=AzureMLRegistry(**workspace),
+        from lifecycle.adapters.azure_registry import AzureMLSharedRegistry
+        # production deploys from the registry; preprod registers in its workspace and shares into the registry
+        registry = AzureMLRegistry(**workspace, registry_name=settings.registry_name if policies.promotion.receives
+                                   else "")
+        shared = AzureMLSharedRegistry(**workspace, shared_registry=settings.registry_name) \
+            if policies.promotion.shares else None
+        return Platform(policies, state, jobs=jobs, registry=registry,
                         endpoints=AzureMLEndpoints(**workspace, environment=settings.inference_environment),
                         metrics=metrics, collected=collected, events=events,
-                        feedback=feedback, data=data)
-    from lifecycle.adapters.local_ml import LocalAML, LocalEndpoints, LocalJobs, LocalMetrics, LocalRegistry
+                        feedback=feedback, data=data, shared_registry=shared, promotion_events=promotion_events)
+    from lifecycle.adapters.local_ml import (
+        LocalAML,
+        LocalEndpoints,
+        LocalJobs,
+        LocalMetrics,
+        LocalRegistry,
+        LocalSharedRegistry,
+    )
     aml = LocalAML(settings.aml_local_url, settings.aml_local_key)
     collected = BlobCollected(storage.get_container_client(settings.data_collector_container))
-    return Platform(build_policies(settings), state, jobs=LocalJobs(aml), registry=LocalRegistry(aml),
+    return Platform(policies, state, jobs=LocalJobs(aml),
+                    registry=LocalRegistry(aml, settings.registry_name if policies.promotion.receives else ""),
                     endpoints=LocalEndpoints(aml),
                     metrics=LocalMetrics(aml), collected=collected, events=events,
-                    feedback=feedback, data=data)
+                    feedback=feedback, data=data,
+                    shared_registry=LocalSharedRegistry(aml, settings.registry_name) if policies.promotion.shares
+                    else None, promotion_events=promotion_events)
 
 
 def build_state(settings: Settings, storage: BlobServiceClient | None = None) -> State:
@@ -115,5 +138,10 @@ def build_policies(settings: Settings) -> Policies:
             setting = _POLICY_SETTINGS[kind].get(error.field, error.field)
             raise SettingsError(f"app setting {Settings.env_name(setting)} is {getattr(settings, setting, '')!r}: "
                                 f"it {error}") from None
+    if settings.promotion_approval not in ("none", "required"):
+        raise SettingsError(f"app setting PROMOTION_APPROVAL is {settings.promotion_approval!r}: use 'none' or "
+                            "'required'")
+    promotion = PromotionPolicy(stage=cast(Stage, settings.stage), registry=settings.registry_name,
+                                approval_required=settings.promotion_approval == "required")
     return Policies(model=model, retrain=built[RetrainPolicy], gate=built[GatePolicy],
-                    rollout=built[RolloutPolicy], monitor=built[MonitorPolicy])
+                    rollout=built[RolloutPolicy], monitor=built[MonitorPolicy], promotion=promotion)

@@ -97,6 +97,16 @@ class Endpoints(Protocol):
         get-credentials` gives it: the primary key of a key-auth endpoint."""
 
 
+class SharedRegistry(Protocol):
+    """The Azure ML registry between the environments, as preprod writes to it."""
+
+    def share(self, name: str, version: str, tags: dict[str, str], description: str = "") -> ModelVersion:
+        """Copy this workspace's name:version into the registry as name:version (Azure ML's `models.share`); a
+        version already there is returned as it is, so a replay shares nothing twice."""
+
+    def get(self, name: str, version: str) -> ModelVersion | None: ...
+
+
 class Metrics(Protocol):
     """Per-deployment request metrics (Azure Monitor; locally the router's own records)."""
 
@@ -171,6 +181,8 @@ class Platform:
     events: Events
     feedback: Feedback
     data: DataStore
+    shared_registry: SharedRegistry | None = None    # preprod: where promoted models go
+    promotion_events: Events | None = None           # preprod: production's custom topic
 
 
 # What a step or handler uses, declared by the parameter's type: each module composes the ports it needs from
@@ -223,3 +235,13 @@ class UsesFeedback(Protocol):
 class UsesData(Protocol):
     @property
     def data(self) -> DataStore: ...
+
+
+class UsesSharedRegistry(Protocol):
+    @property
+    def shared_registry(self) -> SharedRegistry | None: ...
+
+
+class UsesPromotionEvents(Protocol):
+    @property
+    def promotion_events(self) -> Events | None: ...

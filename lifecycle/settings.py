@@ -79,6 +79,12 @@ class Settings:
     data_collector_blob_uri: str = ""       # the collector's container URL ("" = the workspace's default datastore)
     log_analytics_workspace_id: str = ""    # where the endpoint's traffic logs go (canary judge in Azure)
     azure_location: str = ""                # region, for Azure Monitor's metrics endpoint
+    # environments: dev → preprod → prod, with one Azure ML registry between them
+    stage: str = ""                         # MLOPS_STAGE: "" or dev | preprod | prod
+    registry_name: str = ""                 # AZUREML_REGISTRY: preprod shares into it, prod deploys from it
+    promotion_topic_endpoint: str = ""      # preprod: production's custom topic, told of each shared model
+    promotion_topic_key: str = ""           # local stack only: without it, publish there with a token
+    promotion_approval: str = "none"        # prod: none | required (a person approves before the rollout starts)
 
     _ENV = {
         "storage_connection": "AzureWebJobsStorage", "platform": "MLOPS_PLATFORM",
@@ -88,6 +94,7 @@ class Settings:
         "eventgrid_endpoint": "EVENTGRID_TOPIC_ENDPOINT", "eventgrid_key": "EVENTGRID_TOPIC_KEY",
         "azure_subscription_id": "AZURE_SUBSCRIPTION_ID", "azure_resource_group": "AZURE_RESOURCE_GROUP",
         "azureml_workspace": "AZUREML_WORKSPACE", "aml_local_url": "AML_LOCAL_URL", "aml_local_key": "AML_LOCAL_KEY",
+        "stage": "MLOPS_STAGE", "registry_name": "AZUREML_REGISTRY",
     }
 
     @classmethod
@@ -155,6 +162,17 @@ class Settings:
                                 "EVENTGRID_TOPIC_KEY events are published with a token, which needs https://")
         if self.platform not in ("local", "azure"):
             raise SettingsError(f"app setting MLOPS_PLATFORM is {self.platform!r}: use 'local' or 'azure'")
+        if self.stage not in ("", "dev", "preprod", "prod"):
+            raise SettingsError(f"app setting MLOPS_STAGE is {self.stage!r}: use dev, preprod or prod")
+        if self.stage in ("preprod", "prod") and not self.registry_name:
+            raise SettingsError(f"MLOPS_STAGE is {self.stage!r} but AZUREML_REGISTRY is not set: models reach "
+                                "production through the Azure ML registry")
+        if self.stage == "preprod" and not self.promotion_topic_endpoint:
+            raise SettingsError("MLOPS_STAGE is 'preprod' but PROMOTION_TOPIC_ENDPOINT is not set: production's "
+                                "custom topic, told of each model shared into the registry")
+        if not self.promotion_topic_key and self.promotion_topic_endpoint.lower().startswith("http://"):
+            raise SettingsError(f"app setting PROMOTION_TOPIC_ENDPOINT is {self.promotion_topic_endpoint!r}: "
+                                "without PROMOTION_TOPIC_KEY events are published with a token, which needs https://")
         if self.platform == "azure" and not (self.azure_subscription_id and self.azure_resource_group
                                              and self.azureml_workspace):
             raise SettingsError("MLOPS_PLATFORM is 'azure' but AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from lifecycle.core.rollout_machine import Rollout, RolloutEvent
-from lifecycle.core.state_records import AlertRecord, Decision, Drop, MonitorRun, Rejection, TrainingRun
+from lifecycle.core.state_records import AlertRecord, Decision, Drop, MonitorRun, Promotion, Rejection, TrainingRun
 from lifecycle.ports import Platform
 
 
@@ -55,10 +55,41 @@ def collect(p: Platform) -> dict:
         "drops": [{"prefix": d.prefix, "container": d.container, "files": len(d.batches), "marker": d.marker,
                    "last_seen": d.last_seen, "job": d.job or None, "attempts": d.attempts}
                   for d in sorted(p.state.list(Drop), key=lambda d: d.last_seen)],
+        "stage": p.policies.promotion.stage or None,
+        "registry": p.policies.promotion.registry or None,
+        "promotions": [_promotion(r) for r in sorted(p.state.list(Promotion), key=lambda r: r.received_at)],
+        "lineage": _lineage(p, endpoint.traffic if endpoint else {}, endpoint),
         "rejections": [{"event_id": r.event_id, "event_type": r.event_type, "subject": r.subject,
                         "function": r.function, "reason": r.reason, "rejected_at": r.rejected_at}
                        for r in p.state.list(Rejection)],
     }
+
+
+def _promotion(r: Promotion) -> dict:
+    return {"model": r.model, "status": r.status, "registry": r.registry, "asset_id": r.asset_id or None,
+            "preprod_version": r.source.get("version"), "job": r.source.get("job"), "data": r.source.get("data"),
+            "data_batches": [b for b in (r.source.get("data_batches") or "").split(",") if b],
+            "received_at": r.received_at, "decided_by": r.decided_by or None, "reason": r.reason or None}
+
+
+def _lineage(p: Platform, traffic: dict, endpoint) -> list[dict]:
+    """Each deployment serving traffic, back to where its model came from: in production, the registry
+    version, the preprod version, its job and its data; elsewhere, the job and data of the workspace version."""
+    chains = []
+    for deployment in (endpoint.deployments if endpoint else ()):
+        if not traffic.get(deployment.name):
+            continue
+        name, _, version = deployment.model.partition(":")
+        found = p.registry.get(name, version)
+        tags = found.tags if found else {}
+        chains.append({
+            "deployment": deployment.name, "traffic": traffic[deployment.name], "model": deployment.model,
+            "registry": (found.registry or None) if found else None,
+            "asset_id": found.asset_id if found else None,
+            "preprod_version": tags.get("mlops.preprod_version"), "job": tags.get("mlops.job"),
+            "data": tags.get("mlops.data"),
+            "data_batches": [b for b in tags.get("mlops.data_batches", "").split(",") if b]})
+    return chains
 
 
 def _monitor_run(run: MonitorRun) -> dict:

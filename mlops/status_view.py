@@ -55,6 +55,7 @@ def render(console: Console, status: dict) -> None:
         console.print(table)
     if not status["endpoints"]:
         console.print("[dim]no endpoint yet[/]")
+    _render_promotion(console, status)
 
     r = status.get("rollout")
     if r:
@@ -109,3 +110,26 @@ def _unjudged(m: dict) -> str:
     if m.get("note"):
         return f"[dim]{m['note']}[/]"
     return ""
+
+
+def _render_promotion(console: Console, status: dict) -> None:
+    """In preprod and production: the models on their way through the registry, and where the live one came from."""
+    for chain in status.get("lineage") or ():
+        if chain.get("registry"):
+            batches = ", ".join(chain["data_batches"]) or "-"
+            console.print(f"[bold]lineage[/] {chain['deployment']} ({chain['traffic']}%) → registry "
+                          f"{chain['registry']} {chain['model']} → preprod version {chain['preprod_version'] or '-'} "
+                          f"→ job {chain['job'] or '-'} → data {chain['data'] or '-'} (batches {batches})",
+                          soft_wrap=True)
+    if not status.get("promotions"):
+        return
+    table = Table("model", "status", "preprod version", "job", "decided by",
+                  title=f"promotions ({status.get('stage') or '-'}, registry {status.get('registry') or '-'})",
+                  title_justify="left")
+    for promotion in status["promotions"]:
+        shown = _c(promotion["status"])
+        if promotion["status"] == "awaiting approval":
+            shown = f"[yellow]awaiting approval[/]\nmlops promote approve|reject {promotion['model']}"
+        table.add_row(promotion["model"], shown, promotion["preprod_version"] or "-", promotion["job"] or "-",
+                      promotion["decided_by"] or "-")
+    console.print(table)

@@ -120,11 +120,33 @@ class FakeRegistry:
         return self.references.get(f"{name}:{version}")
 
 
+class FakeSharedRegistry:
+    """The registry between the environments: `share` copies a version of the source registry into `into`
+    (production's registry port), once."""
+
+    def __init__(self, source: FakeRegistry, into: FakeRegistry, name: str = "mlops-registry") -> None:
+        self.source, self.into, self.name = source, into, name
+        self.shared: list[str] = []
+
+    def share(self, name, version, tags, description=""):
+        found = self.into.get(name, version)
+        if found is None:
+            model = self.source.get(name, version)
+            found = replace(model, tags={**model.tags, **tags}, registry=self.name, description=description)
+            self.into.models.append(found)
+            self.shared.append(found.ref)
+        return found
+
+    def get(self, name, version):
+        return self.into.get(name, version)
+
+
 class FakeEndpoints:
     def __init__(self) -> None:
         self.endpoints: dict[str, EndpointState] = {}
         self.calls: list[tuple] = []
         self.answers: dict[str, Invocation] = {}       # deployment → what invoke answers (default: fine)
+        self.assets: list[str] = []                      # what each deployment was asked to serve, by asset id
 
     def get(self, endpoint):
         return self.endpoints.get(endpoint)
@@ -135,6 +157,7 @@ class FakeEndpoints:
 
     def create_deployment(self, endpoint, deployment, model):
         self.calls.append(("create", endpoint, deployment, model.ref))
+        self.assets.append(model.asset_id)
         state = self.endpoints[endpoint]
         others = tuple(d for d in state.deployments if d.name != deployment)
         self.endpoints[endpoint] = replace(
@@ -244,3 +267,15 @@ def fake_platform(**settings) -> Platform:
                     rollout_retention_seconds=0)
     return Platform(build_policies(Settings(**{**defaults, **settings})), MemoryState(), FakeJobs(), FakeRegistry(),
                     FakeEndpoints(), FakeMetrics(), FakeCollected(), FakeEvents(), FakeFeedback(), FakeData())
+
+
+def fake_environments(approval: str = "none") -> tuple[Platform, Platform]:
+    """Preprod and production platforms of fakes joined by one registry: preprod shares into production's
+    registry port, and tells production on a topic of its own (preprod's `promotion_events`)."""
+    registry = FakeRegistry()
+    preprod = fake_platform(stage="preprod", registry_name="mlops-registry",
+                            promotion_topic_endpoint="https://prod.topic/api/events")
+    prod = replace(fake_platform(stage="prod", registry_name="mlops-registry", promotion_approval=approval),
+                   registry=registry)
+    return (replace(preprod, shared_registry=FakeSharedRegistry(preprod.registry, registry),
+                    promotion_events=FakeEvents()), prod)

@@ -74,7 +74,7 @@ class AzureMLEndpoints(WorkspaceClient):
             return      # already there or on its way: a replayed event changes nothing
         from azure.ai.ml import load_online_deployment
         spec = load_online_deployment(_existing(self.deployment_spec), params_override=[
-            {"name": deployment}, {"endpoint_name": endpoint}, {"model": f"azureml:{model.name}:{model.version}"},
+            {"name": deployment}, {"endpoint_name": endpoint}, {"model": model.asset_id},
             {"environment": self.environment.asset_id}])
         self.environment.require(self.ml_client, self.workspace_name)
         self.ml_client.online_deployments.begin_create_or_update(spec)

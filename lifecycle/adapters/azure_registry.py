@@ -1,4 +1,5 @@
-"""The Registry port on the Azure ML workspace's model registry, through azure-ai-ml.
+"""The Registry port on the Azure ML workspace's model registry (or, with `registry_name`, on the Azure ML
+registry production deploys from), through azure-ai-ml; and the SharedRegistry port preprod shares into.
 
 A model is registered from its training job's output (azureml://jobs/<job>/outputs/output/paths/model), never
 from a local path, and tagged with the job: a replayed RunCompleted finds the version already registered."""
@@ -27,6 +28,9 @@ class AzureMLRegistry(WorkspaceClient):
         self._references: dict[tuple[str, str], ModelReference] = {}
 
     def register(self, name: str, job_name: str, tags: dict[str, str], description: str = "") -> ModelVersion:
+        if self.registry_name:
+            raise AzureMLAdapterError(f"registry {self.registry_name} takes models shared from a workspace, "
+                                      "not a job's output")
         for existing in self._list(name):
             if (existing.tags or {}).get(JOB_TAG) == job_name:
                 return _version(existing)
@@ -39,10 +43,10 @@ class AzureMLRegistry(WorkspaceClient):
 
     def get(self, name: str, version: str) -> ModelVersion | None:
         model = self._get(name, version)
-        return _version(model) if model is not None else None
+        return _version(model, self.registry_name) if model is not None else None
 
     def versions(self, name: str) -> list[ModelVersion]:
-        return sorted((_version(m) for m in self._list(name)), key=lambda m: _number(m.version))
+        return sorted((_version(m, self.registry_name) for m in self._list(name)), key=lambda m: _number(m.version))
 
     def update_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
         """Merge `tags` into the version's tags (the champion/challenger aliases move this way)."""
@@ -50,9 +54,9 @@ class AzureMLRegistry(WorkspaceClient):
         if model is None:
             raise AzureMLAdapterError(f"model {name}:{version} is not registered in workspace {self.workspace_name}")
         if all((model.tags or {}).get(k) == v for k, v in tags.items()):
-            return _version(model)
+            return _version(model, self.registry_name)
         model.tags = {**(model.tags or {}), **tags}
-        return _version(self.ml_client.models.create_or_update(model))
+        return _version(self.ml_client.models.create_or_update(model), self.registry_name)
 
     def reference_sample(self, name: str, version: str, rows: int) -> list[dict]:
         """reference/sample.csv from the registered model's files (downloaded from its storage)."""
@@ -115,9 +119,32 @@ def _number(version: str) -> tuple[int, int | str]:
     return (0, int(version)) if version.isdigit() else (1, version)
 
 
-def _version(model: Any) -> ModelVersion:
+def _version(model: Any, registry: str = "") -> ModelVersion:
     return ModelVersion(name=model.name, version=str(model.version), path=str(model.path or ""),
-                        tags=dict(model.tags or {}), description=model.description or "", created=created_at(model))
+                        tags=dict(model.tags or {}), description=model.description or "", created=created_at(model),
+                        registry=registry)
+
+
+class AzureMLSharedRegistry(WorkspaceClient):
+    """Preprod's side of the registry: `models.share` copies a workspace version into it (same name and
+    version, so lineage reads straight across), then the tags carry the preprod lineage."""
+
+    def __init__(self, *args: Any, shared_registry: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shared_registry = shared_registry
+        self._in_registry = AzureMLRegistry(*args, registry_name=shared_registry, **kwargs)
+
+    def share(self, name: str, version: str, tags: dict[str, str], description: str = "") -> ModelVersion:
+        found = self._in_registry.get(name, version)
+        if found is None:
+            # a long-running copy: waited for here, the delivery is retried if the function times out
+            self.ml_client.models.share(name=name, version=version, registry_name=self.shared_registry,
+                                        share_with_name=name, share_with_version=version)
+            log.info("shared %s:%s into registry %s", name, version, self.shared_registry)
+        return self._in_registry.update_tags(name, version, tags)
+
+    def get(self, name: str, version: str) -> ModelVersion | None:
+        return self._in_registry.get(name, version)
 
 
 def _value(text: str):

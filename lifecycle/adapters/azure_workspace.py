@@ -27,13 +27,14 @@ class WorkspaceClient:
     laptop). `client_kwargs` go to MLClient unchanged; tests pass `transport=` there."""
 
     def __init__(self, subscription_id: str, resource_group: str, workspace_name: str, *,
-                 credential: Any = None, **client_kwargs: Any) -> None:
+                 credential: Any = None, registry_name: str = "", **client_kwargs: Any) -> None:
         if not (subscription_id and resource_group and workspace_name):
             raise AzureMLAdapterError("the Azure ML workspace is not configured: set AZURE_SUBSCRIPTION_ID, "
                                       "AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE")
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.workspace_name = workspace_name
+        self.registry_name = registry_name      # set: the client works on that Azure ML registry instead
         self._credential = credential
         self._client_kwargs = {"show_progress": False, **client_kwargs}
         self._client: Any = None
@@ -46,6 +47,9 @@ class WorkspaceClient:
     def ml_client(self) -> Any:
         """The azure.ai.ml.MLClient for the workspace (imported and created on first use)."""
         from azure.ai.ml import MLClient
+        if self.registry_name:
+            return MLClient(self.credential, self.subscription_id, self.resource_group,
+                            registry_name=self.registry_name, **self._client_kwargs)
         return MLClient(self.credential, self.subscription_id, self.resource_group, self.workspace_name,
                         **self._client_kwargs)
 

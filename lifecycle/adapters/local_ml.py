@@ -61,7 +61,8 @@ def _job(body: dict) -> JobStatus:
 
 def _model(body: dict) -> ModelVersion:
     return ModelVersion(name=body["name"], version=str(body["version"]), path=body["path"], tags=body.get("tags") or {},
-                        description=body.get("description", ""), created=body.get("created", ""))
+                        description=body.get("description", ""), created=body.get("created", ""),
+                        registry=body.get("registry", ""))
 
 
 class LocalJobs:
@@ -111,30 +112,53 @@ class LocalJobs:
 
 
 class LocalRegistry:
-    def __init__(self, aml: LocalAML) -> None:
+    """The workspace's model registry, or (`registry=`) the Azure ML registry between the environments,
+    which production deploys from."""
+
+    def __init__(self, aml: LocalAML, registry: str = "") -> None:
         self.aml = aml
+        self.registry = registry
+        self._models = f"/registries/{quote(registry)}/models" if registry else "/models"
 
     def register(self, name: str, job_name: str, tags: dict[str, str], description: str = "") -> ModelVersion:
+        if self.registry:
+            raise LocalAMLError(f"registry {self.registry} takes models shared from a workspace, not a job's output")
         return _model(self.aml.call("POST", f"/models/{name}/versions",
                                     body={"job_name": job_name, "tags": tags, "description": description}))
 
     def get(self, name: str, version: str) -> ModelVersion | None:
-        body = self.aml.call("GET", f"/models/{name}/versions/{version}", missing_ok=True)
+        body = self.aml.call("GET", f"{self._models}/{name}/versions/{version}", missing_ok=True)
         return _model(body) if body else None
 
     def versions(self, name: str) -> list[ModelVersion]:
-        return [_model(m) for m in self.aml.call("GET", f"/models/{name}/versions")]
+        return [_model(m) for m in self.aml.call("GET", f"{self._models}/{name}/versions", missing_ok=True) or []]
 
     def update_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
-        return _model(self.aml.call("PATCH", f"/models/{name}/versions/{version}", body={"tags": tags}))
+        return _model(self.aml.call("PATCH", f"{self._models}/{name}/versions/{version}", body={"tags": tags}))
 
     def reference_sample(self, name: str, version: str, rows: int) -> list[dict]:
-        return self.aml.call("GET", f"/models/{name}/versions/{version}/reference-sample?rows={rows}",
+        return self.aml.call("GET", f"{self._models}/{name}/versions/{version}/reference-sample?rows={rows}",
                              missing_ok=True) or []
 
     def reference(self, name: str, version: str) -> ModelReference | None:
-        body = self.aml.call("GET", f"/models/{name}/versions/{version}/reference", missing_ok=True)
+        body = self.aml.call("GET", f"{self._models}/{name}/versions/{version}/reference", missing_ok=True)
         return ModelReference(profile=body["profile"], metrics=body.get("metrics") or {}) if body else None
+
+
+class LocalSharedRegistry:
+    """Sharing this workspace's models into the registry stand-in (Azure ML's `models.share`)."""
+
+    def __init__(self, aml: LocalAML, registry: str) -> None:
+        self.aml = aml
+        self.registry = registry
+        self._in_registry = LocalRegistry(aml, registry)
+
+    def share(self, name: str, version: str, tags: dict[str, str], description: str = "") -> ModelVersion:
+        return _model(self.aml.call("PUT", f"/registries/{quote(self.registry)}/models/{name}/versions/{version}",
+                                    body={"source": f"{name}:{version}", "tags": tags, "description": description}))
+
+    def get(self, name: str, version: str) -> ModelVersion | None:
+        return self._in_registry.get(name, version)
 
 
 def _endpoint(body: dict) -> EndpointState:
@@ -157,7 +181,9 @@ class LocalEndpoints:
         return _endpoint(self.aml.call("PUT", f"/endpoints/{endpoint}"))
 
     def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> None:
-        self.aml.call("PUT", f"/endpoints/{endpoint}/deployments/{deployment}", body={"model": model.ref})
+        # the stand-in takes a workspace model as name:version, a registry model by its asset id
+        self.aml.call("PUT", f"/endpoints/{endpoint}/deployments/{deployment}",
+                      body={"model": model.asset_id if model.registry else model.ref})
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int], mirror_traffic: dict[str, int] | None = None) -> None:
         self.aml.call("PUT", f"/endpoints/{endpoint}/traffic",

@@ -60,10 +60,18 @@ class ModelVersion:
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
     created: str = ""
+    registry: str = ""                        # an Azure ML registry's model ("" = the workspace's)
 
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def asset_id(self) -> str:
+        """What a deployment names the model by: azureml:<name>:<version>, or the registry's asset id."""
+        if self.registry:
+            return f"azureml://registries/{self.registry}/models/{self.name}/versions/{self.version}"
+        return f"azureml:{self.name}:{self.version}"
 
 
 class ProvisioningState(StrEnum):

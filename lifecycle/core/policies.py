@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 NewModelRule = Literal["wait", "supersede"]
+Stage = Literal["", "dev", "preprod", "prod"]
 MAX_MIRROR_PERCENT = 50          # Azure ML's limit on mirrored traffic
 
 
@@ -104,6 +105,29 @@ class MonitorPolicy:
 
 
 @dataclass(frozen=True)
+class PromotionPolicy:
+    """The way to production: preprod shares each model that survived its canary into the registry, and
+    production rolls out what it is told of, after a person's approval if one is required."""
+    stage: Stage = ""
+    registry: str = ""               # the Azure ML registry between the environments
+    approval_required: bool = False  # production: a person approves before the rollout starts
+
+    def __post_init__(self) -> None:
+        if self.stage not in ("", "dev", "preprod", "prod"):
+            raise PolicyError("stage", "must be dev, preprod or prod")
+        if self.stage in ("preprod", "prod") and not self.registry:
+            raise PolicyError("registry", "must name the Azure ML registry between the environments")
+
+    @property
+    def shares(self) -> bool:
+        return self.stage == "preprod"
+
+    @property
+    def receives(self) -> bool:
+        return self.stage == "prod"
+
+
+@dataclass(frozen=True)
 class Policies:
     """Everything the lifecycle decides with, for the one model this app keeps alive."""
     model: ManagedModel = ManagedModel()
@@ -111,3 +135,4 @@ class Policies:
     gate: GatePolicy = GatePolicy()
     rollout: RolloutPolicy = RolloutPolicy()
     monitor: MonitorPolicy = MonitorPolicy()
+    promotion: PromotionPolicy = PromotionPolicy()

@@ -50,6 +50,14 @@ class AlertOutcome(StrEnum):
     RESOLVED = "resolved"
 
 
+class PromotionStatus(StrEnum):
+    """Where a model is on its way from preprod to production."""
+    SHARED = "shared"                       # preprod: in the registry, production told
+    AWAITING_APPROVAL = "awaiting approval"  # production: a person approves or rejects
+    ROLLING_OUT = "rolling out"             # production: offered to its own rollout
+    REJECTED = "rejected"                   # production: a person said no; production is unchanged
+
+
 class Record:
     COLLECTION: ClassVar[str]
     __dataclass_fields__: ClassVar[dict[str, Any]]     # every record is a dataclass (declared for the type checker)
@@ -211,6 +219,27 @@ class Decision(Record):
     @property
     def key(self) -> str:
         return self.job_name
+
+
+@dataclass(frozen=True)
+class Promotion(Record):
+    """One model version on its way to production. Preprod keeps one per version it shared (`published`
+    once production was told); production keeps one per version it was told of."""
+    COLLECTION: ClassVar[str] = "promotions"
+    model: str                         # "name:version": the version in the registry
+    status: str                        # a PromotionStatus
+    registry: str
+    asset_id: str = ""                 # azureml://registries/<registry>/models/<name>/versions/<version>
+    source: dict = field(default_factory=dict)   # the preprod version's lineage: version, job, data, rollout
+    published: bool = False            # preprod: production was told
+    received_at: str = ""
+    decided_by: str = ""               # production: the person who approved or rejected it
+    decided_at: str = ""
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.model.replace(":", "-")
 
 
 @dataclass(frozen=True)
