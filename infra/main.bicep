@@ -38,6 +38,39 @@ param inferenceEnvironment string = 'mlops-inference:1'
 param monitoringEnvironment string = 'mlops-monitoring:1'
 param jobCompute string = 'cpu-cluster'
 
+// Three environments, each a deployment of this template with its own workspace (infra/environments/*.json),
+// and one Azure ML registry they share (infra/registry.bicep, deployed first): preprod shares the models that
+// passed it into the registry and tells prod on prod's custom topic; prod deploys them from the registry.
+@description('The environment (MLOPS_STAGE): decides the data scientists\' access, the registry roles and promotion.')
+@allowed([
+  'dev'
+  'preprod'
+  'prod'
+])
+param stage string = 'dev'
+
+@description('The shared Azure ML registry (AZUREML_REGISTRY), from infra/registry.bicep; empty for a lone environment without one.')
+param registryName string = ''
+
+@description('The resource group of the shared registry (same subscription): this environment\'s grants on it are deployed there.')
+param registryResourceGroup string = ''
+
+@description('Object id of the data scientists\' Entra group: AzureML Data Scientist on the workspace in dev, Reader in preprod and prod. Empty to skip.')
+param dataScientistsGroupId string = ''
+
+@description('Preprod only: prod\'s custom topic endpoint (prod\'s EVENTGRID_TOPIC_ENDPOINT output), told of each model shared into the registry (PROMOTION_TOPIC_ENDPOINT).')
+param promotionTopicEndpoint string = ''
+
+@description('Whether a person approves a promoted model before its rollout starts (PROMOTION_APPROVAL).')
+@allowed([
+  'none'
+  'required'
+])
+param promotionApproval string = 'none'
+
+@description('Prod only: the principal id of preprod\'s function identity (preprod\'s FUNCTION_PRINCIPAL_ID output), which may then publish to this environment\'s custom topic. Empty for none.')
+param promoterPrincipalId string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -154,6 +187,10 @@ module functionApp 'modules/function-app.bicep' = {
     inferenceEnvironment: inferenceEnvironment
     monitoringEnvironment: monitoringEnvironment
     jobCompute: ml.outputs.computeName
+    stage: stage
+    registryName: registryName
+    promotionTopicEndpoint: promotionTopicEndpoint
+    promotionApproval: promotionApproval
   }
 }
 
@@ -162,12 +199,15 @@ module roles 'modules/roles.bicep' = {
   name: 'roles'
   scope: rg
   params: {
+    stage: stage
     functionPrincipalId: identity.outputs.principalId
     computePrincipalId: ml.outputs.computePrincipalId
     storageTopicPrincipalId: topics.outputs.storageTopicPrincipalId
     workspaceTopicPrincipalId: topics.outputs.workspaceTopicPrincipalId
     lifecycleTopicPrincipalId: topics.outputs.lifecycleTopicPrincipalId
     deployerPrincipalId: principalId
+    dataScientistsGroupId: dataScientistsGroupId
+    promoterPrincipalId: promoterPrincipalId
     appStorageName: storage.outputs.name
     deadLetterContainer: storage.outputs.deadLetterContainer
     dataContainer: storage.outputs.dataContainer
@@ -178,6 +218,19 @@ module roles 'modules/roles.bicep' = {
     lifecycleTopicName: topics.outputs.lifecycleTopicName
     logAnalyticsName: monitoring.outputs.logAnalyticsName
     appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+// This environment's identities on the shared registry (in the registry's resource group): preprod's function
+// shares models into it; prod's function deploys from it and prod's endpoint pulls the models.
+module registryRoles 'modules/registry-roles.bicep' = if (!empty(registryName)) {
+  name: take('registry-roles-${environmentName}', 64)
+  scope: resourceGroup(registryResourceGroup)
+  params: {
+    stage: stage
+    registryName: registryName
+    functionPrincipalId: identity.outputs.principalId
+    endpointPrincipalId: endpoint.outputs.principalId
   }
 }
 
@@ -194,3 +247,7 @@ output STORAGE_SYSTEM_TOPIC_NAME string = topics.outputs.storageTopicName
 output WORKSPACE_SYSTEM_TOPIC_NAME string = topics.outputs.workspaceTopicName
 output LIFECYCLE_TOPIC_NAME string = topics.outputs.lifecycleTopicName
 output DEAD_LETTER_CONTAINER string = storage.outputs.deadLetterContainer
+output MLOPS_STAGE string = stage
+output AZUREML_REGISTRY string = registryName
+// Preprod's: given to prod's deployment as promoterPrincipalId.
+output FUNCTION_PRINCIPAL_ID string = identity.outputs.principalId

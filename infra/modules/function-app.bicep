@@ -27,6 +27,15 @@ param inferenceEnvironment string
 param monitoringEnvironment string
 param jobCompute string
 
+@description('dev, preprod or prod (MLOPS_STAGE).')
+param stage string
+@description('The shared Azure ML registry (AZUREML_REGISTRY): preprod shares promoted models into it, prod deploys from it.')
+param registryName string
+@description('Preprod: prod\'s custom topic (PROMOTION_TOPIC_ENDPOINT); empty elsewhere.')
+param promotionTopicEndpoint string
+@description('none or required (PROMOTION_APPROVAL).')
+param promotionApproval string
+
 @description('Instances the app may scale out to; a few are plenty for an event-driven lifecycle.')
 param maximumInstanceCount int = 40
 
@@ -119,6 +128,12 @@ var appSettings = {
   DRIFT_THRESHOLDS: ''
   SENSITIVE_COLUMN: sensitiveColumn
   ALERT_COOLDOWN_MINUTES: '60'
+  // Environments: dev -> preprod -> prod through the shared registry. No PROMOTION_TOPIC_KEY: prod's topic has
+  // local auth disabled; preprod's identity publishes to it (EventGrid Data Sender, granted by prod).
+  MLOPS_STAGE: stage
+  AZUREML_REGISTRY: registryName
+  PROMOTION_TOPIC_ENDPOINT: promotionTopicEndpoint
+  PROMOTION_APPROVAL: promotionApproval
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {

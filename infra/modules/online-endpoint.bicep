@@ -57,3 +57,5 @@ resource endpointLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview'
 
 output name string = endpoint.name
 output id string = endpoint.id
+// In prod this identity pulls the models from the shared registry (modules/registry-roles.bicep).
+output principalId string = endpoint.identity.principalId

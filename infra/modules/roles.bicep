@@ -1,6 +1,13 @@
 // Role assignments, least privilege: one list per scope, each entry a built-in role for one identity.
 // lifecycle/adapters/azure_roles.py declares what each identity needs and why; tests/infra checks every
 // entry there is granted here.
+@description('The environment: which of the stage-dependent grants below apply.')
+@allowed([
+  'dev'
+  'preprod'
+  'prod'
+])
+param stage string = 'dev'
 param functionPrincipalId string
 param computePrincipalId string
 param storageTopicPrincipalId string
@@ -8,6 +15,10 @@ param workspaceTopicPrincipalId string
 param lifecycleTopicPrincipalId string
 @description('The person running azd (may be empty): data access to upload training data and labels.')
 param deployerPrincipalId string = ''
+@description('Object id of the data scientists\' Entra group (may be empty): their access to the workspace, by stage.')
+param dataScientistsGroupId string = ''
+@description('Prod only: preprod\'s function identity (may be empty), which tells prod of each model it shared.')
+param promoterPrincipalId string = ''
 param appStorageName string
 param deadLetterContainer string
 param dataContainer string
@@ -31,6 +42,7 @@ var logAnalyticsReader = '73c42c96-874c-492b-b04d-ab87d138a893'
 var monitoringReader = '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 var acrPull = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+var reader = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 
 resource appStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: appStorageName
@@ -174,6 +186,39 @@ var appInsightsGrants = [
   }
 ]
 
+// Grants that depend on the environment: each entry says the stages it belongs to, and an entry for a
+// principal left empty is skipped.
+// The data scientists' group builds in dev; in preprod and prod the jobs, models and endpoints are the
+// lifecycle's, and they only look.
+var dataScientistGrants = filter([
+  {
+    role: azureMLDataScientist
+    principalId: dataScientistsGroupId
+    stages: [
+      'dev'
+    ]
+  }
+  {
+    role: reader
+    principalId: dataScientistsGroupId
+    stages: [
+      'preprod'
+      'prod'
+    ]
+  }
+], grant => contains(grant.stages, stage) && !empty(grant.principalId))
+
+// Preprod's function identity publishes to prod's custom topic (the model it shared into the registry).
+var promoterGrants = filter([
+  {
+    role: eventGridDataSender
+    principalId: promoterPrincipalId
+    stages: [
+      'prod'
+    ]
+  }
+], grant => contains(grant.stages, stage) && !empty(grant.principalId))
+
 resource appStorageAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for grant in appStorageGrants: {
   name: guid(appStorage.id, grant.principalId, grant.role)
   scope: appStorage
@@ -267,6 +312,26 @@ resource logAnalyticsAssignments 'Microsoft.Authorization/roleAssignments@2022-0
 resource appInsightsAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for grant in appInsightsGrants: {
   name: guid(appInsights.id, grant.principalId, grant.role)
   scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.role)
+    principalId: grant.principalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource dataScientistAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for grant in dataScientistGrants: {
+  name: guid(workspace.id, grant.principalId, grant.role)
+  scope: workspace
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.role)
+    principalId: grant.principalId
+    principalType: 'Group'
+  }
+}]
+
+resource promoterAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for grant in promoterGrants: {
+  name: guid(lifecycleTopic.id, grant.principalId, grant.role)
+  scope: lifecycleTopic
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.role)
     principalId: grant.principalId

@@ -1,6 +1,7 @@
 """Reading the Bicep templates offline: pycep-parser's JSON of each file, and a small evaluator for the
-expressions the checks need (property access, `.?`/`??`, `filter` with a lambda, loadJsonContent, string
-interpolation). Anything else evaluates to UNKNOWN, which never equals an expected value."""
+expressions the checks need (property access, `.?`/`??`, `==`, `!`, `&&`, `||`, `filter` with a lambda,
+`contains`, `empty`, `split`, loadJsonContent, string interpolation), with parameters bound to chosen values.
+Anything else evaluates to UNKNOWN, which never equals an expected value."""
 from __future__ import annotations
 
 import json
@@ -44,7 +45,7 @@ class Template:
         self.outputs = parsed.get("outputs") or {}
 
     def env(self, **bound: Any) -> dict[str, Any]:
-        env: dict[str, Any] = {name: _Lazy(self, expr) for name, expr in self.variables.items()}
+        env: dict[str, Any] = {name: _Lazy(self, expr, bound) for name, expr in self.variables.items()}
         env.update({name: p.get("default") for name, p in self.params.items() if p.get("default") is not None})
         env.update(bound)
         return env
@@ -57,13 +58,13 @@ class Template:
 
 
 class _Lazy:
-    """A variable, evaluated when first used (variables may refer to each other)."""
+    """A variable, evaluated when first used (variables may refer to each other), with the same bound values."""
 
-    def __init__(self, template: Template, expr: Any) -> None:
-        self.template, self.expr = template, expr
+    def __init__(self, template: Template, expr: Any, bound: dict[str, Any]) -> None:
+        self.template, self.expr, self.bound = template, expr, bound
 
     def value(self) -> Any:
-        return evaluate(self.expr, self.template.env(), self.template.folder)
+        return evaluate(self.expr, self.template.env(**self.bound), self.template.folder)
 
 
 def evaluate(expr: Any, env: dict[str, Any], folder: Path) -> Any:
@@ -89,6 +90,11 @@ def evaluate(expr: Any, env: dict[str, Any], folder: Path) -> Any:
         if op["type"] == "not":
             value = evaluate(operands.get("bool_value", operands.get("operand_1")), env, folder)
             return UNKNOWN if value is UNKNOWN else not value
+        if op["type"] in ("and", "or"):
+            values = [evaluate(operands[key], env, folder) for key in sorted(operands)]
+            if any(v is UNKNOWN or not isinstance(v, bool) for v in values):
+                return UNKNOWN
+            return all(values) if op["type"] == "and" else any(values)
         return UNKNOWN
     if "function" in expr:
         fn = expr["function"]
@@ -101,6 +107,13 @@ def evaluate(expr: Any, env: dict[str, Any], folder: Path) -> Any:
             if not isinstance(items, list):
                 return UNKNOWN
             return [x for x in items if evaluate(lam["expression"], {**env, lam["var_1"]: x}, folder) is True]
+        if fn["type"] == "contains":
+            container, item = (evaluate(params["container"], env, folder),
+                               evaluate(params["item_to_find"], env, folder))
+            return UNKNOWN if UNKNOWN in (container, item) or container is None else item in container
+        if fn["type"] == "empty":
+            value = evaluate(params["item_to_test"], env, folder)
+            return UNKNOWN if value is UNKNOWN else value in (None, "", [], {})
         if fn["type"] == "split":
             text, sep = (evaluate(params.get("input_string"), env, folder),
                          evaluate(params.get("delimiter"), env, folder))
@@ -139,3 +152,16 @@ def _interpolate(text: str, env: dict, folder: Path) -> str:
             value = value.get(key) if isinstance(value, dict) else None
         return match[0] if value is None else str(value)
     return _INTERPOLATION.sub(fill, text)
+
+
+def path_of(expr: Any) -> str:
+    """'a.b.c' from pycep's nested property accessors (a plain name as it is)."""
+    if isinstance(expr, str):
+        return expr
+    operands = expr["operator"]["operands"]
+    return f"{path_of(operands['operand_1'])}.{path_of(operands['operand_2'])}"
+
+
+def body_of(config: dict) -> dict:
+    """A resource's or module's body: `= if (...) {...}` nests it under the condition."""
+    return config["config"] if "condition" in config else config

@@ -7,6 +7,7 @@ from datetime import datetime
 from croniter import croniter
 
 from lifecycle.settings import Settings
+from tests.infra.bicep import body_of, path_of
 from tests.infra.conftest import app_functions, edit, templates_of
 
 FUNCTION_APP = "modules/function-app.bicep"
@@ -15,6 +16,8 @@ FUNCTION_APP = "modules/function-app.bicep"
 LOCAL_ONLY = {
     "AzureWebJobsStorage": "a connection string: in Azure the AzureWebJobsStorage__* identity settings replace it",
     "EVENTGRID_TOPIC_KEY": "a topic key: the custom topic has local auth disabled; the app publishes with its identity",
+    "PROMOTION_TOPIC_KEY": ("a topic key for prod's custom topic: local auth is disabled on it; preprod publishes "
+                            "with its identity (EventGrid Data Sender, granted in prod's deployment)"),
     "AML_LOCAL_URL": "the local Azure ML stand-in's address",
     "AML_LOCAL_KEY": "the local Azure ML stand-in's key",
     "DATA_COLLECTOR_STORAGE": ("a connection string to the collected data "
@@ -31,6 +34,9 @@ OPTIONAL = {
 IDENTITY = {"AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__queueServiceUri",
             "AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__credential",
             "AzureWebJobsStorage__clientId", "AZURE_CLIENT_ID"}
+# The environment's settings: each set from the main.bicep parameter of the same meaning, passed through as it is.
+ENVIRONMENT = {"MLOPS_STAGE": "stage", "AZUREML_REGISTRY": "registryName",
+               "PROMOTION_TOPIC_ENDPOINT": "promotionTopicEndpoint", "PROMOTION_APPROVAL": "promotionApproval"}
 # Azure-sensible timers: no schedule fires more often than this.
 MIN_MINUTES = {"RECONCILE_SCHEDULE": 5, "MONITOR_SCHEDULE": 60, "RETRAIN_SCHEDULE": 24 * 60}
 
@@ -80,6 +86,23 @@ def test_identity_based_storage_and_no_secrets(templates):
     for name, value in settings.items():
         text = str(value).lower()
         assert "accountkey=" not in text and "sharedaccesssignature" not in text and "listkeys" not in text, name
+
+
+def test_the_environment_settings_are_set_from_the_parameters(templates):
+    settings = app_settings(templates)
+    main = templates["main.bicep"]
+    passed = body_of(main.modules["functionApp"]["config"])["params"]
+    for setting, param in ENVIRONMENT.items():
+        assert settings[setting] == param, setting
+        assert path_of(passed.get(param, "")) == param, f"main.bicep does not pass its {param} to the function app"
+    allowed = {name: next(d["argument"] for d in main.params[name]["decorators"] if d["type"] == "allowed")
+               for name in ("stage", "promotionApproval")}
+    assert allowed == {"stage": ["dev", "preprod", "prod"], "promotionApproval": ["none", "required"]}
+    defaults = {name: main.params[name].get("default") for name in
+                ("stage", "registryName", "registryResourceGroup", "dataScientistsGroupId", "promotionTopicEndpoint",
+                 "promotionApproval", "promoterPrincipalId")}
+    assert defaults == {"stage": "dev", "registryName": "", "registryResourceGroup": "", "dataScientistsGroupId": "",
+                        "promotionTopicEndpoint": "", "promotionApproval": "none", "promoterPrincipalId": ""}
 
 
 def test_timers_fire_at_azure_sensible_intervals(templates):
