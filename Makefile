@@ -49,11 +49,13 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	touch $@
 
 # The offline infrastructure checks (tests/infra): checkov pins packages that clash with the project's venv,
-# so it lives in its own; pycep-parser 0.7 beside checkov's older pin parses the newer Bicep syntax.
+# so it lives in its own; pycep-parser 0.7 beside checkov's older pin parses the newer Bicep syntax;
+# check-jsonschema (installed with checkov, in one resolution) validates the CI/CD files (.github/workflows,
+# azure-pipelines.yml) against the schemas it vendors, offline.
 $(INFRA_VENV)/.installed: Makefile
 	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
-	$(INFRA_VENV)/bin/pip install --quiet "checkov==3.3.30"
+	$(INFRA_VENV)/bin/pip install --quiet "checkov==3.3.30" "check-jsonschema==0.39.0"
 	$(INFRA_VENV)/bin/pip install --quiet --no-deps "pycep-parser>=0.7.1,<0.8"
 	touch $@
 
