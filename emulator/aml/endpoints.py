@@ -2,11 +2,15 @@
 a registered model with deployment/score.py; the router in front routes by traffic and checks the key.
 Deployments are created in the background (Creating → Succeeded | Failed), as in Azure ML.
 
+Models: a deployment serves a model of the workspace's registry ("name:version"), or of the Azure ML registry
+the stand-in shares with other environments (its asset id, azureml://registries/<r>/models/<n>/versions/<v>);
+either way the endpoint reports the deployment's model as "name:version".
+
 Restart: each endpoint is a file (`<endpoint>.json`, owner-only: it holds the endpoint key) with its key,
-traffic and deployments (name → model). restore() reads them back and starts every deployment again, in
-parallel, returning once each one serves or has failed (with its reason), so nothing takes events while
-traffic points at deployments that are not running. Each deployment answers only requests that carry its
-server's own secret (emulator/aml/guard.py), which the router sends.
+traffic and deployments (name → the model as the deployment was given it). restore() reads them back and
+starts every deployment again, in parallel, returning once each one serves or has failed (with its reason),
+so nothing takes events while traffic points at deployments that are not running. Each deployment answers
+only requests that carry its server's own secret (emulator/aml/guard.py), which the router sends.
 
 Utilisation: a sampler records each serving deployment's CPU time and memory every SAMPLE_INTERVAL
 seconds (`utilisation()` reads them back over a window), the local counterpart of the deployment's
@@ -31,6 +35,7 @@ from emulator import faults
 from emulator.aml.registry import LocalRegistry
 from emulator.aml.router import Router
 from emulator.aml.serving import InferenceServer, UsageSample
+from emulator.aml.shared_registry import SharedRegistry, parse_asset_id
 from emulator.home import make_private, write_private
 from emulator.timeline import utcnow_iso
 
@@ -52,12 +57,18 @@ class EndpointError(ValueError):
 @dataclass
 class Deployment:
     name: str
-    model: str
+    model: str                   # name:version, as the endpoint reports it
     state: str = "Creating"
     error: str | None = None
     server: InferenceServer | None = field(default=None, repr=False)
     url: str = ""
     usage: deque[UsageSample] = field(default_factory=lambda: deque(maxlen=SAMPLES_KEPT), repr=False)
+    source: str = ""             # the model as given: name:version, or a registry's asset id ("" = `model`)
+
+    @property
+    def ref(self) -> str:
+        """The model as the deployment was given it: what finds its files again."""
+        return self.source or self.model
 
     def sample(self) -> None:
         """Record what the serving processes use now (nothing while no server runs)."""
@@ -71,7 +82,10 @@ class Deployment:
         return self.server.secret if self.server and self.url else ""
 
     def to_json(self) -> dict:
-        return {"name": self.name, "model": self.model, "state": self.state, "error": self.error}
+        body = {"name": self.name, "model": self.model, "state": self.state, "error": self.error}
+        if parse_asset_id(self.ref):
+            body["model_asset_id"] = self.ref
+        return body
 
 
 @dataclass
@@ -90,9 +104,11 @@ class Endpoint:
 
 
 class LocalEndpoints:
-    def __init__(self, root: Path, registry: LocalRegistry, router: Router, router_url: str) -> None:
+    def __init__(self, root: Path, registry: LocalRegistry, router: Router, router_url: str,
+                 shared: SharedRegistry | None = None) -> None:
         self.root = root
         self.registry = registry
+        self.shared = shared            # the Azure ML registry shared between environments, if any
         self.router = router
         self.router_url = router_url
         self.endpoints: dict[str, Endpoint] = {}
@@ -110,7 +126,7 @@ class LocalEndpoints:
         # The same format since the first version: a home written by an older stand-in restores as it was.
         body = {"name": endpoint.name, "key": endpoint.key, "traffic": endpoint.traffic,
                 "mirror_traffic": endpoint.mirror_traffic, "created": endpoint.created,
-                "deployments": {d.name: d.model for d in endpoint.deployments.values()}}
+                "deployments": {d.name: d.ref for d in endpoint.deployments.values()}}
         write_private(self.root / f"{endpoint.name}.json", json.dumps(body, indent=1))
 
     async def restore(self, timeout: float = READY_TIMEOUT,
@@ -135,7 +151,7 @@ class LocalEndpoints:
                 continue
             self.endpoints[endpoint.name] = endpoint
             for name, model in models.items():
-                deployment = endpoint.deployments[name] = Deployment(name, model)
+                deployment = endpoint.deployments[name] = Deployment(name, model_ref(model), source=model)
                 restored.append((endpoint.name, deployment))
                 tasks.append(self._start(endpoint, deployment, ready_timeout=timeout))
             self._route(endpoint)
@@ -170,23 +186,40 @@ class LocalEndpoints:
         return endpoint, True
 
     def create_deployment(self, endpoint_name: str, name: str, model: str) -> Deployment:
+        """`model`: name:version of the workspace's registry, or the asset id of a model in the shared registry."""
         endpoint = self.get(endpoint_name)
         if not NAME.match(name):
             raise EndpointError(f"deployment name '{name}' must be 3-32 characters: letters, digits and '-'")
-        if self.registry.resolve(model) is None:
-            raise EndpointError(f"model {model} is not registered", 404)
+        model = model if parse_asset_id(model) else model.removeprefix("azureml:")
+        if self.resolve(model) is None:
+            raise EndpointError(self._unknown(model), 404)
         old = endpoint.deployments.get(name)
-        if old and old.model == model and old.state in ("Creating", "Succeeded"):
+        if old and old.ref == model and old.state in ("Creating", "Succeeded"):
             return old
         # During an update the old server keeps answering until the new one is ready, as in Azure.
-        deployment = Deployment(name, model, state="Updating" if old else "Creating",
-                                server=old.server if old else None, url=old.url if old else "")
+        deployment = Deployment(name, model_ref(model), state="Updating" if old else "Creating",
+                                server=old.server if old else None, url=old.url if old else "", source=model)
         if old:
             deployment.usage = old.usage        # one history per deployment name, across its servers
         endpoint.deployments[name] = deployment
         self._save(endpoint)
         self._start(endpoint, deployment, replaces=old)
         return deployment
+
+    def resolve(self, model: str) -> Path | None:
+        """The folder of a deployment's model (name:version, or a registry asset id); None if it has none."""
+        if parse_asset_id(model):
+            return self.shared.resolve(model) if self.shared is not None else None
+        return self.registry.resolve(model)
+
+    def _unknown(self, model: str) -> str:
+        parsed = parse_asset_id(model)
+        if not parsed:
+            return f"model {model} is not registered"
+        if self.shared is None or parsed[0] != self.shared.name:
+            known = f"registry '{self.shared.name}'" if self.shared else "no registry"
+            return f"model {model}: registry '{parsed[0]}' does not exist (this workspace uses {known})"
+        return f"model {model} is not in registry '{parsed[0]}'"
 
     def set_traffic(self, endpoint_name: str, traffic: dict[str, int], mirror: dict[str, int]) -> Endpoint:
         endpoint = self.get(endpoint_name)
@@ -234,14 +267,16 @@ class LocalEndpoints:
     async def _serve(self, endpoint: Endpoint, deployment: Deployment, replaces: Deployment | None,
                      ready_timeout: float) -> None:
         name, _, version = deployment.model.partition(":")
-        model_dir = self.registry.resolve(deployment.model)
+        model_dir = self.resolve(deployment.ref)
         server = InferenceServer(log_path=self.root / "logs" / f"{endpoint.name}-{deployment.name}.log",
                                  mount_parent=self.root / "mounts")
         try:
             if model_dir is None:
-                raise EndpointError(f"model {deployment.model} is not registered: its folder "
-                                    f"{self.registry.model_dir(name, version)} does not exist; register the model "
-                                    f"again and update deployment '{deployment.name}', or delete the deployment")
+                where = (self.shared.model_dir(name, version) if self.shared and parse_asset_id(deployment.ref)
+                         else self.registry.model_dir(name, version))
+                raise EndpointError(f"{self._unknown(deployment.ref)}: its folder {where} does not exist; register "
+                                    f"the model again and update deployment '{deployment.name}', or delete the "
+                                    "deployment")
             if self._closing:
                 return
             self._servers.add(server)
@@ -321,6 +356,12 @@ class LocalEndpoints:
             await asyncio.gather(self._sampler, return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._stop(s) for s in list(self._servers)), return_exceptions=True)
+
+
+def model_ref(model: str) -> str:
+    """name:version of a deployment's model, given as name:version or as a registry's asset id."""
+    parsed = parse_asset_id(model)
+    return f"{parsed[1]}:{parsed[2]}" if parsed else model
 
 
 class _Closing(Exception):

@@ -180,7 +180,8 @@ class LocalJobs:
             if not isinstance(given, dict):
                 values["inputs"][name] = str(given)                      # a literal
             elif given.get("type") in MODEL_INPUTS:
-                model = self._resolve_model(str(given.get("path", "")).removeprefix("azureml:"))
+                path = str(given.get("path", ""))       # azureml:<name>:<version>, or a registry's asset id
+                model = self._resolve_model(path if path.startswith("azureml://") else path.removeprefix("azureml:"))
                 if model is None:
                     raise JobError(f"input {name}: model {given.get('path')} is not registered")
                 values["inputs"][name] = str(model)

@@ -28,10 +28,11 @@ class RegistryError(ValueError):
 
 class LocalRegistry:
     def __init__(self, root: Path, connection_string: str, publish: Publish, topic_id: str,
-                 job_output: Callable[[str], Path]) -> None:
+                 job_output: Callable[[str], Path], container: str = CONTAINER) -> None:
+        """`container`: the blob container of the records; stand-ins sharing one Azurite each have their own."""
         self.root = root
         self._service = BlobServiceClient.from_connection_string(connection_string)
-        self._container = self._service.get_container_client(CONTAINER)
+        self._container = self._service.get_container_client(container)
         self._publish = publish
         self._topic_id = topic_id
         self._job_output = job_output

@@ -1,5 +1,6 @@
 """The local stand-in for an Azure ML workspace: jobs, model registry and online endpoints behind a
-small HTTP API (key required) that the lifecycle's local adapters call, plus the endpoint router."""
+small HTTP API (key required) that the lifecycle's local adapters call, plus the endpoint router; and, when
+given one, the Azure ML registry it shares with other environments' workspaces (/registries/{registry}/...)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,10 @@ from aiohttp import web
 from emulator.aml.collector import DataCollector
 from emulator.aml.endpoints import EndpointError, LocalEndpoints
 from emulator.aml.jobs import JobError, LocalJobs
+from emulator.aml.registry import CONTAINER as REGISTRY_CONTAINER
 from emulator.aml.registry import LocalRegistry, RegistryError
 from emulator.aml.router import Router
+from emulator.aml.shared_registry import SharedRegistry, SharedRegistryError, parse_asset_id
 from emulator.eventgrid.broker import EventGrid
 from emulator.loopback import serve_on_loopback
 from training.reference_profile import read_reference
@@ -24,16 +27,22 @@ RESTORE_TIMEOUT = 120.0       # seconds restored deployments have to serve again
 
 class LocalAzureML:
     def __init__(self, root: Path, connection_string: str, grid: EventGrid, topic: str, key: str,
-                 collector_container: str = "azureml") -> None:
+                 collector_container: str = "azureml", registry_container: str = REGISTRY_CONTAINER,
+                 shared_registry: SharedRegistry | None = None) -> None:
+        """`collector_container` and `registry_container`: where collected data and the workspace registry's
+        records go; stand-ins sharing one Azurite give each their own. `shared_registry`: the Azure ML
+        registry this workspace shares models into and deploys them from (one object for every stand-in)."""
         self.key = key
         topic_id = grid.topic_ids[topic]
+        self._workspace_id = topic_id
 
         async def publish(events):
             await grid.publish(topic, events)
 
         self.registry = LocalRegistry(root / "models", connection_string, publish, topic_id,
-                                      job_output=lambda job: self.jobs.model_dir(job))
-        self.jobs = LocalJobs(root / "jobs", connection_string, publish, topic_id, resolve_model=self.registry.resolve)
+                                      job_output=lambda job: self.jobs.model_dir(job), container=registry_container)
+        self.shared = shared_registry
+        self.jobs = LocalJobs(root / "jobs", connection_string, publish, topic_id, resolve_model=self._resolve_model)
         # Model inputs and outputs land where Azure ML's data collector puts them (the workspace's blob store);
         # the workspace topic's id is the workspace's resource id.
         self.collector = DataCollector(connection_string, collector_container, source_prefix=topic_id)
@@ -50,12 +59,15 @@ class LocalAzureML:
         restored deployment serves or has failed (at most restore_timeout seconds and a margin), so that
         whatever starts next never sends traffic to deployments that are still loading."""
         await self.registry.start()
+        if self.shared is not None:
+            await self.shared.start()
         await self.jobs.recover()          # jobs a killed run left Queued or Running
         await self.collector.start()
         router_runner, self.router_url = await serve_on_loopback(self.router.make_app())
         api_runner, self.url = await serve_on_loopback(self._api())
         self._runners = [router_runner, api_runner]
-        self.endpoints = LocalEndpoints(self._root / "endpoints", self.registry, self.router, self.router_url)
+        self.endpoints = LocalEndpoints(self._root / "endpoints", self.registry, self.router, self.router_url,
+                                        shared=self.shared)
         self.restored = await self.endpoints.restore(restore_timeout, progress)
         self.endpoints.start_sampling()
 
@@ -68,6 +80,14 @@ class LocalAzureML:
         await self.router.close()
         await self.collector.close()
         await self.registry.close()
+        if self.shared is not None:
+            await self.shared.close()          # this loop's client only: other stand-ins keep theirs
+
+    def _resolve_model(self, ref: str) -> Path | None:
+        """A job's model input: name:version of this workspace, or a registry model's asset id."""
+        if parse_asset_id(ref):
+            return self.shared.resolve(ref) if self.shared is not None else None
+        return self.registry.resolve(ref)
 
     # -- the HTTP API ------------------------------------------------------------------------------
     def _api(self) -> web.Application:
@@ -86,6 +106,14 @@ class LocalAzureML:
         r.add_patch("/models/{name}/versions/{version}", self._update_tags)
         r.add_get("/models/{name}/versions/{version}/reference-sample", self._reference_sample)
         r.add_get("/models/{name}/versions/{version}/reference", self._reference)
+        r.add_get("/registries/{registry}/models", self._shared_names)
+        r.add_get("/registries/{registry}/models/{name}/versions", self._shared_versions)
+        r.add_put("/registries/{registry}/models/{name}/versions/{version}", self._share)
+        r.add_get("/registries/{registry}/models/{name}/versions/{version}", self._shared_model)
+        r.add_patch("/registries/{registry}/models/{name}/versions/{version}", self._shared_update_tags)
+        r.add_get("/registries/{registry}/models/{name}/versions/{version}/reference-sample",
+                  self._shared_reference_sample)
+        r.add_get("/registries/{registry}/models/{name}/versions/{version}/reference", self._shared_reference)
         r.add_get("/endpoints", self._endpoints)
         r.add_put("/endpoints/{name}", self._ensure_endpoint)
         r.add_get("/endpoints/{name}", self._endpoint)
@@ -132,24 +160,70 @@ class LocalAzureML:
     async def _reference(self, request: web.Request) -> web.Response:
         """reference/profile.json and metrics.json from the registered model's folder (metrics {} if absent)."""
         name, version = request.match_info["name"], request.match_info["version"]
-        folder = self.registry.resolve(f"{name}:{version}")
-        try:
-            found = await asyncio.to_thread(read_reference, folder) if folder is not None else None
-        except (OSError, ValueError) as error:
-            return web.json_response({"error": f"model {name}:{version} has an unreadable reference: {error}"},
-                                     status=500)
-        if found is None:
-            return _missing(f"model {name}:{version} has no reference/profile.json")
-        return _json({"profile": found[0], "metrics": found[1]})
+        return await _reference_of(self.registry.resolve(f"{name}:{version}"), name, version)
 
     async def _reference_sample(self, request: web.Request) -> web.Response:
         name, version = request.match_info["name"], request.match_info["version"]
-        folder = self.registry.resolve(f"{name}:{version}")
-        sample = folder / "reference" / "sample.csv" if folder else None
-        if sample is None or not sample.exists():
-            return _missing(f"model {name}:{version} has no reference/sample.csv")
-        rows = int(request.query.get("rows", 20))
-        return _json(await asyncio.to_thread(_read_sample, sample, rows))
+        return await _sample_of(self.registry.resolve(f"{name}:{version}"), name, version, request)
+
+    # -- the Azure ML registry shared with other environments ---------------------------------------------
+    def _shared_registry(self, request: web.Request) -> SharedRegistry:
+        name = request.match_info["registry"]
+        if self.shared is None:
+            raise SharedRegistryError(f"registry '{name}' does not exist: this workspace uses no Azure ML registry",
+                                      404)
+        if name != self.shared.name:
+            raise SharedRegistryError(f"registry '{name}' does not exist: this workspace uses registry "
+                                      f"'{self.shared.name}'", 404)
+        return self.shared
+
+    async def _shared_names(self, request: web.Request) -> web.Response:
+        return _json(await self._shared_registry(request).names())
+
+    async def _shared_versions(self, request: web.Request) -> web.Response:
+        return _json(await self._shared_registry(request).versions(request.match_info["name"]))
+
+    async def _shared_model(self, request: web.Request) -> web.Response:
+        registry = self._shared_registry(request)
+        name, version = request.match_info["name"], request.match_info["version"]
+        model = await registry.get(name, version)
+        return _json(model) if model else _missing(f"model {name}:{version} is not in registry '{registry.name}'")
+
+    async def _share(self, request: web.Request) -> web.Response:
+        """Share a model of this workspace's registry into the Azure ML registry, as name/version (Azure ML's
+        `models.share`); 201 when it is new, 200 with the version as it was when it exists already."""
+        registry = self._shared_registry(request)
+        name, version = request.match_info["name"], request.match_info["version"]
+        body = await request.json()
+        source = str(body.get("source") or "").removeprefix("azureml:")
+        if not source:
+            raise SharedRegistryError('give the model to share as {"source": "<name>:<version>"} of this '
+                                      "workspace's registry")
+        source_name, _, source_version = source.partition(":")
+        source_model = await self.registry.get(source_name, source_version) if source_version else None
+        folder = self.registry.resolve(source) if source_model else None
+        if folder is None:
+            raise SharedRegistryError(f"model {source} is not registered in this workspace: nothing to share", 404)
+        model, created = await registry.share(
+            folder, name, version, body.get("tags") or {}, body.get("description", ""),
+            properties={"mlops.shared_from": f"{self._workspace_id}/models/{source_name}/versions/{source_version}"})
+        return _json(model, 201 if created else 200)
+
+    async def _shared_update_tags(self, request: web.Request) -> web.Response:
+        registry = self._shared_registry(request)
+        body = await request.json()
+        return _json(await registry.update_tags(request.match_info["name"], request.match_info["version"],
+                                                body.get("tags") or {}))
+
+    async def _shared_reference(self, request: web.Request) -> web.Response:
+        registry = self._shared_registry(request)
+        name, version = request.match_info["name"], request.match_info["version"]
+        return await _reference_of(registry.resolve(f"{name}:{version}"), name, version)
+
+    async def _shared_reference_sample(self, request: web.Request) -> web.Response:
+        registry = self._shared_registry(request)
+        name, version = request.match_info["name"], request.match_info["version"]
+        return await _sample_of(registry.resolve(f"{name}:{version}"), name, version, request)
 
     @web.middleware
     async def _auth(self, request: web.Request, handler):
@@ -233,10 +307,33 @@ async def _errors(request: web.Request, handler):
         return await handler(request)
     except (JobError, RegistryError) as error:
         return web.json_response({"error": str(error)}, status=400)
+    except SharedRegistryError as error:
+        return web.json_response({"error": str(error)}, status=error.status)
     except EndpointError as error:
         return web.json_response({"error": str(error)}, status=error.status)
     except (json.JSONDecodeError, KeyError) as error:
         return web.json_response({"error": f"malformed request body: {error}"}, status=400)
+
+
+async def _reference_of(folder: Path | None, name: str, version: str) -> web.Response:
+    """reference/profile.json and metrics.json of a model's folder (metrics {} if absent)."""
+    try:
+        found = await asyncio.to_thread(read_reference, folder) if folder is not None else None
+    except (OSError, ValueError) as error:
+        return web.json_response({"error": f"model {name}:{version} has an unreadable reference: {error}"},
+                                 status=500)
+    if found is None:
+        return _missing(f"model {name}:{version} has no reference/profile.json")
+    return _json({"profile": found[0], "metrics": found[1]})
+
+
+async def _sample_of(folder: Path | None, name: str, version: str, request: web.Request) -> web.Response:
+    """The first ?rows= rows (20 by default) of a model's reference/sample.csv."""
+    sample = folder / "reference" / "sample.csv" if folder else None
+    if sample is None or not sample.exists():
+        return _missing(f"model {name}:{version} has no reference/sample.csv")
+    rows = int(request.query.get("rows", 20))
+    return _json(await asyncio.to_thread(_read_sample, sample, rows))
 
 
 def _read_sample(path: Path, rows: int) -> list[dict]:

@@ -74,7 +74,7 @@ def _gone(processes: list[psutil.Process]) -> bool:
 
 
 def _score(standin: StandIn, headers: dict | None = None) -> requests.Response:
-    state, key = standin.endpoints.get(ENDPOINT), standin.endpoints.keys(ENDPOINT)
+    state, key = standin.endpoints.get(ENDPOINT), standin.endpoints.scoring_key(ENDPOINT)
     rows = features(5, seed=2).to_dict(orient="records")
     return requests.post(state.scoring_uri, json={"data": rows}, timeout=30,
                          headers={"Authorization": f"Bearer {key}", **(headers or {})})
