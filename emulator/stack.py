@@ -1,6 +1,8 @@
 """The embedded local Azure: Azurite, the local Event Grid (topic endpoint, blob watcher, delivery)
 and the local Functions host running the unchanged function app. `mlops up` runs one in the
-foreground; tests start one per session."""
+foreground; tests start one per session. `mlops up --environments preprod,prod` runs two on one Azurite
+(emulator/environments.py): a stack can be given an Azurite already running, and a prefix that keeps its
+storage apart from the other's."""
 from __future__ import annotations
 
 import asyncio
@@ -12,17 +14,19 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from aiohttp import web
 
+from emulator.aml.registry import CONTAINER as REGISTRY_CONTAINER
 from emulator.aml.service import RESTORE_TIMEOUT, LocalAzureML
-from emulator.azurite import PROJECT_ROOT, Azurite
-from emulator.eventgrid.blobwatch import BlobWatcher
+from emulator.aml.shared_registry import SharedRegistry
+from emulator.azurite import PROJECT_ROOT, Azurite, AzuriteEndpoints
+from emulator.eventgrid.blobwatch import SUBJECT_PREFIX, BlobWatcher
 from emulator.eventgrid.broker import EventGrid, GridOptions
-from emulator.eventgrid.resources import storage_topic, topic_ids
-from emulator.eventgrid.routing import DEFAULT_TABLE, load_routing_table
+from emulator.eventgrid.resources import RESOURCE_GROUP, storage_topic, topic_ids
+from emulator.eventgrid.routing import DEFAULT_TABLE, RoutingTable, load_routing_table
 from emulator.eventgrid.topic import TopicEndpoint
 from emulator.functions_host.loader import over_environment
 from emulator.home import StackHome, make_private, write_private
@@ -44,6 +48,8 @@ class AlreadyRunning(StackError):
 
 
 EXAMPLE_SETTINGS = PROJECT_ROOT / "local.settings.example.json"
+# The app settings naming the containers that event subscriptions filter on, with the name the routing table uses.
+WATCHED_CONTAINER_SETTINGS = {"DATA_CONTAINER": "data", "FEEDBACK_CONTAINER": "feedback"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ class StackOptions:
     retry_scale: float = 1.0                   # compress Event Grid's retry schedule (e.g. 0.01)
     blob_poll_interval: float = 0.25
     extra_settings: dict[str, str] = field(default_factory=dict)
+    # Several stacks on one Azurite: a prefix for the storage this stack's emulator keeps (Event Grid's
+    # queues and spool, dead letters, the workspace registry's records), and a resource group for its ids.
+    storage_prefix: str = ""
+    resource_group: str = RESOURCE_GROUP
 
     @classmethod
     def from_env(cls, **overrides) -> StackOptions:
@@ -95,9 +105,15 @@ class StackInfo:
 
 
 class Stack:
-    def __init__(self, home: StackHome, options: StackOptions = StackOptions()) -> None:
+    def __init__(self, home: StackHome, options: StackOptions = StackOptions(), *,
+                 azurite: AzuriteEndpoints | None = None, shared_registry: SharedRegistry | None = None) -> None:
+        """`azurite`: an Azurite already running, used as is (and left running by stop()); by default the stack
+        starts its own under its home. `shared_registry`: the Azure ML registry its stand-in shares models into
+        and deploys them from."""
         self.home = home
         self.options = options
+        self._given_azurite = azurite
+        self._shared_registry = shared_registry
         self.info: StackInfo | None = None
         self._lock_file = None
         self._loop: BackgroundLoop | None = None
@@ -120,20 +136,27 @@ class Stack:
             raise
 
     def _start(self, progress) -> StackInfo:
-        table = load_routing_table(self.options.routing_table)
+        # the user's settings yield to the environment (Core Tools' rule and warning); the stack's own
+        # connections below never do
+        app_settings = {**over_environment(self._file_settings(), warn=log.warning), **self.options.extra_settings}
+        prefix = self.options.storage_prefix
+        table = for_storage(load_routing_table(self.options.routing_table), app_settings, prefix)
         keys = self._keys()
-        progress("starting Azurite")
-        self._azurite = Azurite(self.home.azurite)
-        storage = self._azurite.start()
+        if self._given_azurite is not None:
+            storage = self._given_azurite
+        else:
+            progress("starting Azurite")
+            self._azurite = Azurite(self.home.azurite)
+            storage = self._azurite.start()
         conn = storage.connection_string
         timeline = Timeline(self.home.timeline)
 
         progress("starting the local Event Grid")
         self._loop = BackgroundLoop("mlops-stack")
-        ids = topic_ids(table)
+        ids = topic_ids(table, self.options.resource_group)
         self._grid = EventGrid(table, conn, topic_ids=ids, timeline=timeline,
                                options=GridOptions(retry_scale=self.options.retry_scale),
-                               archive=self.home.path("eventgrid", "published.jsonl"))
+                               archive=self.home.path("eventgrid", "published.jsonl"), prefix=prefix)
         self._loop.run(self._grid.start())
         custom = [name for name, t in table.topics.items() if t.kind == "custom"]
         endpoint = TopicEndpoint(self._grid, keys["eventgrid_key"], custom[0] if custom else next(iter(ids)))
@@ -141,7 +164,10 @@ class Stack:
         self._runners.append(runner)
 
         progress("starting the local Azure ML stand-in")
-        self._aml = LocalAzureML(self.home.path("aml"), conn, self._grid, _workspace_topic(table), keys["aml_key"])
+        self._aml = LocalAzureML(self.home.path("aml"), conn, self._grid, _workspace_topic(table), keys["aml_key"],
+                                 collector_container=app_settings.get("DATA_COLLECTOR_CONTAINER") or "azureml",
+                                 registry_container=f"{prefix}-{REGISTRY_CONTAINER}" if prefix else REGISTRY_CONTAINER,
+                                 shared_registry=self._shared_registry)
         # Endpoints of an earlier run serve again before the Functions host can act on their traffic.
         self._loop.run(self._aml.start(RESTORE_TIMEOUT, progress), timeout=RESTORE_TIMEOUT + 60)
         failed = [f"{e}/{d.name}: {d.error}" for e, d in self._aml.restored if d.state == "Failed"]
@@ -150,9 +176,7 @@ class Stack:
 
         progress(f"starting the Functions host ({self.options.app})")
         settings = {
-            # the user's settings yield to the environment (Core Tools' rule and warning); the stack's own
-            # connections below never do
-            **over_environment(self._file_settings(), warn=log.warning),
+            **app_settings,
             "AzureWebJobsStorage": conn,
             "MLOPS_PLATFORM": "local",
             "EVENTGRID_TOPIC_ENDPOINT": f"{eventgrid_url}/api/events",
@@ -296,6 +320,26 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def for_storage(table: RoutingTable, app_settings: dict[str, str], prefix: str = "") -> RoutingTable:
+    """The routing table as this stack's storage names things: a subscription filtering on the data (or
+    feedback) container filters on the container the app settings name; dead letters go to `<prefix>-<container>`.
+    In Azure each environment has its own storage account; on one Azurite the names keep them apart."""
+    renamed = {default: app_settings[setting] for setting, default in WATCHED_CONTAINER_SETTINGS.items()
+               if app_settings.get(setting) and app_settings[setting] != default}
+    subscriptions = []
+    for sub in table.subscriptions:
+        begins = sub.filter.subject_begins_with
+        if begins.lower().startswith(SUBJECT_PREFIX.lower()):
+            container, slash, rest = begins[len(SUBJECT_PREFIX):].partition("/")
+            if container in renamed:
+                sub = replace(sub, filter=replace(sub.filter,
+                                                  subject_begins_with=f"{SUBJECT_PREFIX}{renamed[container]}{slash}{rest}"))
+        if prefix and sub.dead_letter_container:
+            sub = replace(sub, dead_letter_container=f"{prefix}-{sub.dead_letter_container}")
+        subscriptions.append(sub)
+    return RoutingTable(table.topics, tuple(subscriptions))
 
 
 def _workspace_topic(table) -> str:

@@ -37,6 +37,11 @@ def up(
     settings: Path | None = typer.Option(None, exists=True, dir_okay=False,
                                             help="app settings in local.settings.json's format (default "
                                                  "local.settings.json, else local.settings.example.json)"),
+    environments: str | None = typer.Option(None, help="preprod,prod: both environments side by side (one "
+                                                       "Azurite, a shared model registry, a stack each under "
+                                                       "<home>/preprod and <home>/prod)"),
+    approval: str = typer.Option("none", help="with --environments: none | required, whether a person approves "
+                                              "a shared model before prod rolls it out (PROMOTION_APPROVAL)"),
 ) -> None:
     """Start the whole local stack in the foreground; Ctrl-C stops all of it."""
     import os
@@ -45,6 +50,12 @@ def up(
     from emulator.stack import AlreadyRunning, Stack, StackError, StackOptions
     os.environ[STACK_PID] = str(os.getpid())     # its processes know their stack (crash injection, orphan checks)
     options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale, settings_file=settings)
+    if environments is not None:
+        _up_environments(options, environments, approval)
+        return
+    if approval != "none":
+        err.print("[red]--approval is for prod: give it with --environments preprod,prod[/]")
+        raise typer.Exit(2)
     stack = Stack(StackHome.default(), options)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -69,6 +80,50 @@ def up(
     with console.status("stopping the local stack"):
         stack.stop()
     console.print("Local stack stopped.")
+    if failure:
+        raise typer.Exit(1)
+
+
+def _up_environments(options, environments: str, approval: str) -> None:
+    """`mlops up --environments preprod,prod`: both in the foreground until Ctrl-C or a part dies."""
+    from emulator.environments import Environments, parse_environments
+    from emulator.stack import AlreadyRunning, StackError
+    try:
+        parse_environments(environments)
+        running = Environments(StackHome.default(), options, approval=approval)
+    except StackError as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(2)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        with console.status("starting preprod and prod") as status:
+            info = running.start(progress=lambda message: status.update(message))
+    except AlreadyRunning as error:
+        err.print(f"[yellow]{error}[/]")
+        raise typer.Exit(1)
+    except StackError as error:
+        err.print(f"[red]The environments could not start:[/] {error}")
+        raise typer.Exit(1)
+    for name in ("preprod", "prod"):
+        console.rule(f"[bold]{name}[/]")
+        _print_info(running.infos[name])
+        console.print(f"[dim]MLOPS_HOME={running.homes[name].root} mlops status | info | events | drop ...[/]",
+                      soft_wrap=True)
+    console.rule()
+    console.print(f"registry [bold]{info.registry['name']}[/] shared by both; prod's approval: {info.approval}; "
+                  f"both environments: {running.info_path}", soft_wrap=True)
+    console.print("[green]preprod and prod running.[/] Ctrl-C stops them.")
+    failure = None
+    while not stopping.wait(0.5):
+        failure = running.failure()
+        if failure:
+            err.print(f"[red]{failure}[/]")
+            break
+    with console.status("stopping preprod and prod"):
+        running.stop()
+    console.print("preprod and prod stopped.")
     if failure:
         raise typer.Exit(1)
 

@@ -58,3 +58,26 @@ def start_local_stack(tmp_path_factory, name: str, settings: dict[str, str]):
     data = BlobServiceClient.from_connection_string(info.storage_connection_string).get_container_client("data")
     data.create_container()
     return stack, info, local_platform(home), data
+
+
+def start_environments(tmp_path_factory, name: str, settings: dict[str, str], approval: str = "none"):
+    """preprod and prod side by side (emulator/environments.py) with the project's function app, Event Grid
+    retries compressed, `settings` added to both apps' settings. Returns (environments, the lifecycle's platforms,
+    the data containers' clients), the last two by environment name; the data containers exist. Stop them after."""
+    from azure.storage.blob import BlobServiceClient
+
+    from emulator.environments import Environments
+    from emulator.home import StackHome
+    from emulator.stack import StackOptions
+    from mlops.local import app_settings, local_platform
+    home = StackHome(tmp_path_factory.mktemp(name) / "home")
+    settings = {"MONITOR_SCHEDULE": "0 0 0 1 1 *", **settings}      # as start_local_stack: no monitor passes
+    environments = Environments(home, StackOptions(retry_scale=0.01, extra_settings=settings), approval=approval)
+    info = environments.start()
+    storage = BlobServiceClient.from_connection_string(info.storage_connection_string)
+    platforms, data = {}, {}
+    for env, env_home in environments.homes.items():
+        platforms[env] = local_platform(env_home)
+        data[env] = storage.get_container_client(app_settings(env_home).get("DATA_CONTAINER", "data"))
+        data[env].create_container()
+    return environments, platforms, data

@@ -80,16 +80,21 @@ class Pending:
         return cls(**body, message_id=message_id, pop_receipt=pop_receipt)
 
 
-def queue_name(subscription: str) -> str:
-    name = re.sub(r"[^a-z0-9-]", "-", subscription.lower()).strip("-")
-    return f"eg-{name}"[:63]
+def queue_name(subscription: str, prefix: str = "") -> str:
+    """The Azurite queue of a subscription; `prefix` keeps apart the grids of environments sharing one Azurite."""
+    name = re.sub(r"[^a-z0-9-]", "-", f"{prefix}-{subscription}".lower() if prefix else subscription.lower())
+    return re.sub(r"-{2,}", "-", f"eg-{name.strip('-')}")[:63].rstrip("-")
 
 
 class EventGrid:
     def __init__(self, table: RoutingTable, connection_string: str, *, topic_ids: dict[str, str],
                  timeline: Timeline | None = None, options: GridOptions = GridOptions(),
-                 archive: Path | None = None) -> None:
+                 archive: Path | None = None, prefix: str = "") -> None:
+        """`prefix`: of this grid's queues and spool container, so that the grids of several environments can
+        share one Azurite (each environment's storage account in Azure)."""
         self.table = table
+        self.prefix = prefix
+        self._spool = f"{prefix}-{SPOOL_CONTAINER}" if prefix else SPOOL_CONTAINER
         self.archive = archive            # every accepted event, as JSON lines: what `replay` sends again
         self.topic_ids = topic_ids
         self.timeline = timeline
@@ -111,10 +116,10 @@ class EventGrid:
         self._blobs = BlobServiceClient.from_connection_string(self._connection_string)
         self._queues: dict[str, QueueClient] = {}
         for sub in self.table.subscriptions:
-            queue = self._queues_service.get_queue_client(queue_name(sub.name))
+            queue = self._queues_service.get_queue_client(queue_name(sub.name, self.prefix))
             await _ensure(queue.create_queue())
             self._queues[sub.name] = queue
-        containers = {SPOOL_CONTAINER} | {s.dead_letter_container for s in self.table.subscriptions
+        containers = {self._spool} | {s.dead_letter_container for s in self.table.subscriptions
                                           if s.dead_letter_container}
         for container in containers:
             await _ensure(self._blobs.create_container(container))
@@ -218,7 +223,7 @@ class EventGrid:
         if not p.spooled:
             p.spooled = f"{p.subscription}/{uuid.uuid4()}.json"
             text = p.to_message()
-        await self._blobs.get_blob_client(SPOOL_CONTAINER, p.spooled).upload_blob(text, overwrite=True)
+        await self._blobs.get_blob_client(self._spool, p.spooled).upload_blob(text, overwrite=True)
         return json.dumps({"spooled": p.spooled})
 
     def _hold_seconds(self, delay: float) -> int:
@@ -298,7 +303,7 @@ class EventGrid:
         except ResourceNotFoundError:
             pass  # already gone: a replayed recovery raced us; delivery is at least once anyway
         if p.spooled:
-            await _ensure_gone(self._blobs.get_blob_client(SPOOL_CONTAINER, p.spooled).delete_blob())
+            await _ensure_gone(self._blobs.get_blob_client(self._spool, p.spooled).delete_blob())
         self._inflight.discard(p.message_id)
 
     async def _dead_letter(self, sub: Subscription, p: Pending, reason: str, last_error: str) -> None:
@@ -342,7 +347,7 @@ class EventGrid:
             text = message.content
             spooled = json.loads(text).get("spooled")
             if spooled:
-                blob = self._blobs.get_blob_client(SPOOL_CONTAINER, spooled)
+                blob = self._blobs.get_blob_client(self._spool, spooled)
                 text = (await (await blob.download_blob()).readall()).decode()
             p = Pending.from_message(text, message.id, message.pop_receipt)
             self._inflight.add(p.message_id)
