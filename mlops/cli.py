@@ -189,6 +189,27 @@ def rollout(
                   + (" (paused)" if r.paused else ""))
 
 
+@app.command()
+def promote(
+    action: str = typer.Argument(..., help="approve | reject"),
+    model: str = typer.Argument(..., help="the promotion awaiting approval, as name:version (see `mlops status`)"),
+    by: str | None = typer.Option(None, help="who decides (default: your user name)"),
+) -> None:
+    """In production: approve a model shared from preprod (its rollout starts), or reject it (nothing changes)."""
+    import getpass
+
+    from lifecycle.handlers.promotion import review
+    if action not in ("approve", "reject"):
+        err.print(f"[red]unknown action {action!r}: approve or reject[/]")
+        raise typer.Exit(2)
+    try:
+        promotion = review(_platform(), model, approve=action == "approve", by=by or getpass.getuser())
+    except ValueError as error:
+        err.print(f"[red]{error}[/]", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"{promotion.model}: {promotion.status} ({promotion.reason})", soft_wrap=True)
+
+
 def _review(job: str, approve: bool, by: str | None) -> None:
     import getpass
 
