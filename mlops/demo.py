@@ -9,7 +9,7 @@ from typing import TypeVar
 from rich.console import Console
 
 from emulator.home import StackHome
-from emulator.stack import Stack, StackError, StackOptions
+from emulator.stack import StackError, StackOptions
 
 T = TypeVar("T")
 
@@ -29,23 +29,31 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
 
 
 def run_demo(console: Console, timeout: float) -> int:
+    """The lifecycle in pre-production, and each model it promotes reaching production through the registry."""
+    from emulator.environments import Environments
     home = StackHome(StackHome.default().root / "demo")
-    shutil.rmtree(home.root, ignore_errors=True)   # a fresh stack each run, beside any `mlops up`
-    stack = Stack(home, StackOptions.from_env())
+    shutil.rmtree(home.root, ignore_errors=True)   # fresh stacks each run, beside any `mlops up`
+    environments = Environments(home, StackOptions.from_env())
     try:
-        with console.status("starting the local stack") as status:
-            info = stack.start(progress=status.update)
-        console.print(f"[green]✓[/] local stack up: storage {info.blob_endpoint}, "
-                      f"Event Grid {info.eventgrid_endpoint}, "
-                      f"Functions {info.functions_url} ({len(info.functions)} functions), Azure ML {info.aml_url}")
-        Chain(console, info, home, timeout).run()
+        with console.status("starting the local stacks: prod, then preprod") as status:
+            environments.start(progress=status.update)
+        for name, info in environments.infos.items():
+            console.print(f"[green]✓[/] {name} up: storage {info.blob_endpoint}, Event Grid {info.eventgrid_endpoint}, "
+                          f"Functions {info.functions_url} ({len(info.functions)} functions), Azure ML {info.aml_url}")
+        console.print(f"[green]✓[/] registry [bold]{environments.registry_name}[/] between them: preprod shares "
+                      "each model that survives its canary, prod rolls it out under its own canary")
+        chain = Chain(console, environments.infos["preprod"], environments.homes["preprod"], timeout)
+        chain.run()
+        chain.production(environments.infos["prod"], environments.homes["prod"])
     except (StepFailed, StackError) as error:
         console.print(f"[red]✗ {error}[/]")
-        console.print(f"[dim]logs: {home.logs}, timeline: {home.timeline}, jobs: {home.path('aml', 'jobs')}[/]")
+        for name, env_home in environments.homes.items():
+            console.print(f"[dim]{name}: logs {env_home.logs}, timeline {env_home.timeline}, "
+                          f"jobs {env_home.path('aml', 'jobs')}[/]")
         return 1
     finally:
-        with console.status("stopping the local stack"):
-            stack.stop()
+        with console.status("stopping the local stacks"):
+            environments.stop()
     console.print("[green]Demo finished.[/]")
     return 0
 
@@ -212,6 +220,38 @@ class Chain:
         from mlops.status_view import render
         self.console.rule("mlops status")
         render(self.console, collect(self.p))
+
+    def production(self, info, home: StackHome) -> None:
+        """Each model preprod promoted went into the registry; prod rolls them out in turn, each judged under
+        prod's own traffic, until prod serves what preprod serves."""
+        from lifecycle.core.rollout_machine import RolloutEvent
+        from lifecycle.core.state_records import Promotion
+        from mlops.demo_data import COLUMNS, loan_rows
+        from mlops.local import local_platform
+        from mlops.status import collect
+        from mlops.traffic import Traffic
+        self.console.rule("production")
+        prod, endpoint = local_platform(home), self.p.policies.model.endpoint
+        shared = sorted(r.model for r in self.p.state.list(Promotion) if r.published)
+        self.ok(f"preprod shared {', '.join(shared)} into the registry and told prod of each")
+        wait_for("prod's first rollout from the registry", lambda: prod.endpoints.get(endpoint), self.timeout)
+        rows = [r[:-1] for r in loan_rows(500, seed=43)]
+        shown: set[str] = set()
+        with Traffic(info.scoring_uri, prod.endpoints.scoring_key(endpoint), COLUMNS[:-1], rows, rate=15):
+            self.ok("sending 15 requests a second to prod's endpoint while it rolls each one out")
+
+            def settled():
+                for done in sorted(prod.state.list(RolloutEvent), key=lambda r: r.finished_at):
+                    if done.rollout_id not in shown:
+                        shown.add(done.rollout_id)
+                        self.ok(f"prod: {done.model} from the registry {done.outcome.replace('_', ' ')}: {done.reason}")
+                return {r.model for r in prod.state.list(RolloutEvent)} >= set(shared)
+            # each is judged by prod's own canary: one trained on a changed world may be rolled back there
+            wait_for("prod to roll out each shared model", settled, self.timeout * 6)
+        for chain in collect(prod)["lineage"]:
+            self.ok(f"prod lineage: {chain['deployment']} ({chain['traffic']}%) → registry {chain['registry']} "
+                    f"{chain['model']} → preprod version {chain['preprod_version']} → job {chain['job']} → data "
+                    f"{chain['data']} ({len(chain['data_batches'])} batches)")
 
     def bad_drop(self) -> None:
         from lifecycle.core.state_records import Drop, TrainingRun

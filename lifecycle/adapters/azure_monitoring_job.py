@@ -49,7 +49,7 @@ class MonitoringJobSpec:
             found = declared.get(name)
             given = found if isinstance(found, dict) else {}
             if name == "model":
-                overrides.append({"inputs.model": {**given, "type": "mlflow_model", "path": f"azureml:{value}"}})
+                overrides.append({"inputs.model": {**given, "type": "mlflow_model", "path": request.model_asset_id}})
             elif name in ("model_inputs", "model_outputs"):
                 folder = {**given, "type": "uri_folder", "path": self._collected(str(value))}
                 overrides.append({f"inputs.{name}": folder})

@@ -84,7 +84,7 @@ class LocalJobs:
 
     def submit_monitoring(self, request: MonitoringRequest) -> JobStatus:
         """monitoring/job.yml's command with the request's inputs: blob folders the stand-in downloads, the
-        model as azureml:name:version, literals as they are."""
+        model by its asset id, literals as they are."""
         import yaml  # comes with azure-ai-ml; reading the spec stays cheap
         spec = yaml.safe_load(MONITORING_JOB.read_text())
         declared = spec.get("inputs") or {}
@@ -92,7 +92,7 @@ class LocalJobs:
         for name, value in request.inputs().items():
             kind = (declared.get(name) or {}).get("type") if isinstance(declared.get(name), dict) else None
             if name == "model":
-                inputs[name] = {"type": "mlflow_model", "path": f"azureml:{value}"}
+                inputs[name] = {"type": "mlflow_model", "path": request.model_asset_id}
             elif kind or name == "labels":
                 inputs[name] = {"type": kind or "uri_folder", "path": value}
             else:

@@ -182,6 +182,12 @@ class MonitoringRequest:
     sensitive_column: str = ""
     previous_alerts: tuple[str, ...] = ()     # the previous pass's fired alert ids: what may now resolve
     experiment: str = "mlops-monitoring"
+    model_registry: str = ""                  # production's live model is the registry's, not the workspace's
+
+    @property
+    def model_asset_id(self) -> str:
+        name, _, version = self.model.partition(":")
+        return ModelVersion(name, version, "", registry=self.model_registry).asset_id
 
     @property
     def tags(self) -> dict[str, str]:

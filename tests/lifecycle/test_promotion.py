@@ -122,3 +122,20 @@ def test_an_app_that_is_not_that_stage_ignores_the_event_and_a_foreign_registry_
     _, prod = fake_environments()
     with pytest.raises(Rejected, match="AZUREML_REGISTRY"):
         model_shared(event("MLOps.ModelShared", {"model": MODEL, "version": "1", "registry": "other"}), prod)
+
+
+def test_production_monitors_its_live_registry_model_by_the_registrys_asset_id():
+    from lifecycle.core.platform_values import ModelReference
+    from lifecycle.handlers.monitoring import monitor
+    preprod, prod = fake_environments()
+    released(preprod, "1")
+    model_promoted(promoted_event(preprod), preprod)
+    model_shared(shared_event(preprod), prod)
+    prod.endpoints.ready(EP, "blue")
+    for _ in range(2):
+        tick(prod, now())
+    prod.registry.references[f"{MODEL}:1"] = ModelReference(profile={}, metrics={})
+    prod.collected.rows[("blue", "model_inputs")] = [{"age": 30, "request_id": "r1"}]
+    assert monitor(prod, now()) is not None
+    (request,) = prod.jobs.monitoring
+    assert request.model_asset_id == f"azureml://registries/mlops-registry/models/{MODEL}/versions/1"
