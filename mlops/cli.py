@@ -47,7 +47,7 @@ def up(
     import os
 
     from emulator.faults import STACK_PID
-    from emulator.stack import AlreadyRunning, Stack, StackError, StackOptions
+    from emulator.stack import Stack, StackOptions
     os.environ[STACK_PID] = str(os.getpid())     # its processes know their stack (crash injection, orphan checks)
     options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale, settings_file=settings)
     if environments is not None:
@@ -56,74 +56,58 @@ def up(
     if approval != "none":
         err.print("[red]--approval is for prod: give it with --environments preprod,prod[/]")
         raise typer.Exit(2)
-    stack = Stack(StackHome.default(), options)
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    try:
-        with console.status("starting the local stack") as status:
-            info = stack.start(progress=lambda message: status.update(message))
-    except AlreadyRunning as error:
-        err.print(f"[yellow]{error}[/]")
-        raise typer.Exit(1)
-    except StackError as error:
-        err.print(f"[red]The local stack could not start:[/] {error}")
-        raise typer.Exit(1)
-    _print_info(info)
-    console.print("[green]Local stack running.[/] Ctrl-C stops it.")
-    failure = None
-    while not stopping.wait(0.5):
-        failure = stack.failure()
-        if failure:
-            err.print(f"[red]{failure}[/]")
-            break
-    with console.status("stopping the local stack"):
-        stack.stop()
-    console.print("Local stack stopped.")
-    if failure:
-        raise typer.Exit(1)
+    _run_in_foreground(Stack(StackHome.default(), options), "the local stack", _print_info)
 
 
 def _up_environments(options, environments: str, approval: str) -> None:
     """`mlops up --environments preprod,prod`: both in the foreground until Ctrl-C or a part dies."""
     from emulator.environments import Environments, parse_environments
-    from emulator.stack import AlreadyRunning, StackError
+    from emulator.stack import StackError
     try:
         parse_environments(environments)
         running = Environments(StackHome.default(), options, approval=approval)
     except StackError as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(2)
+
+    def show(info) -> None:
+        for name in ("preprod", "prod"):
+            console.rule(f"[bold]{name}[/]")
+            _print_info(running.infos[name])
+            console.print(f"[dim]MLOPS_HOME={running.homes[name].root} mlops status | info | events | drop ...[/]",
+                          soft_wrap=True)
+        console.rule()
+        console.print(f"registry [bold]{info.registry['name']}[/] shared by both; prod's approval: {info.approval}; "
+                      f"both environments: {running.info_path}", soft_wrap=True)
+    _run_in_foreground(running, "preprod and prod", show)
+
+
+def _run_in_foreground(runner, what: str, show) -> None:
+    """Start `runner` (a Stack, or the Environments), show it, and keep it until Ctrl-C or a part dies."""
+    from emulator.stack import AlreadyRunning, StackError
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     try:
-        with console.status("starting preprod and prod") as status:
-            info = running.start(progress=lambda message: status.update(message))
+        with console.status(f"starting {what}") as status:
+            info = runner.start(progress=lambda message: status.update(message))
     except AlreadyRunning as error:
         err.print(f"[yellow]{error}[/]")
         raise typer.Exit(1)
     except StackError as error:
-        err.print(f"[red]The environments could not start:[/] {error}")
+        err.print(f"[red]{what.capitalize()} could not start:[/] {error}")
         raise typer.Exit(1)
-    for name in ("preprod", "prod"):
-        console.rule(f"[bold]{name}[/]")
-        _print_info(running.infos[name])
-        console.print(f"[dim]MLOPS_HOME={running.homes[name].root} mlops status | info | events | drop ...[/]",
-                      soft_wrap=True)
-    console.rule()
-    console.print(f"registry [bold]{info.registry['name']}[/] shared by both; prod's approval: {info.approval}; "
-                  f"both environments: {running.info_path}", soft_wrap=True)
-    console.print("[green]preprod and prod running.[/] Ctrl-C stops them.")
+    show(info)
+    console.print(f"[green]{what.capitalize()}: running.[/] Ctrl-C stops it all.")
     failure = None
     while not stopping.wait(0.5):
-        failure = running.failure()
+        failure = runner.failure()
         if failure:
             err.print(f"[red]{failure}[/]")
             break
-    with console.status("stopping preprod and prod"):
-        running.stop()
-    console.print("preprod and prod stopped.")
+    with console.status(f"stopping {what}"):
+        runner.stop()
+    console.print(f"{what.capitalize()}: stopped.")
     if failure:
         raise typer.Exit(1)
 
