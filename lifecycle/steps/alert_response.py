@@ -40,16 +40,16 @@ from lifecycle.steps.monitoring_runs import live_window
 from lifecycle.steps.training_runs import start_ready_training, submit_training
 
 log = logging.getLogger("lifecycle.alerts")
-
-
-class AlertPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesCollected, UsesMetrics, UsesEvents, UsesData,
-                 UsesFeedback, Protocol):
-    """What the alert response use of the platform."""
 WAITING = (AlertOutcome.NO_FRESH_DATA, AlertOutcome.COOLDOWN, AlertOutcome.TRAINING_RUNNING)
 NO_RETRAIN = {"data_quality": "a data-quality breach: fix the data upstream; a model retrained on it would learn "
                               "the errors",
               "fairness": "a fairness breach: retraining on the same data reproduces the bias; a person has to "
                           "decide (reweighting, a fairness constraint, more data from the affected group)"}
+
+
+class AlertPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesCollected, UsesMetrics, UsesEvents, UsesData,
+                 UsesFeedback, Protocol):
+    """What the alert response uses of the platform."""
 
 
 def handle_alert(alert: Alert, p: AlertPorts, now: datetime) -> AlertRecord:

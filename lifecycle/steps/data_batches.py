@@ -16,7 +16,7 @@ log = logging.getLogger("lifecycle.data")
 
 
 class DataPorts(UsesPolicies, UsesState, UsesJobs, UsesData, Protocol):
-    """What recording data use of the platform."""
+    """What recording data uses of the platform (a ready drop starts training)."""
 
 
 def record_blob(event: BlobCreated, p: DataPorts, now: datetime) -> DataBatch | None:

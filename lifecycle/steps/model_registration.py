@@ -13,12 +13,12 @@ from lifecycle.ports import UsesEvents, UsesJobs, UsesPolicies, UsesRegistry, Us
 from lifecycle.steps.training_runs import finish_run, release_drop
 
 log = logging.getLogger("lifecycle.registration")
+FAILED = FAILED_STATUSES
+OUTCOMES = {gate.PASS: DecisionOutcome.REGISTERED, gate.FAIL: DecisionOutcome.REJECTED, gate.HOLD: DecisionOutcome.HELD}
 
 
 class RegistrationPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesEvents, Protocol):
-    """What gating and registering use of the platform."""
-FAILED = FAILED_STATUSES
-OUTCOMES = {gate.PASS: DecisionOutcome.REGISTERED, gate.FAIL: DecisionOutcome.REJECTED, gate.HOLD: DecisionOutcome.HELD}
+    """What gating and registering use of the platform (registering: the workspace registry)."""
 
 
 def gate_and_register(p: RegistrationPorts, job_name: str) -> Decision:

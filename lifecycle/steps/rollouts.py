@@ -29,17 +29,17 @@ from lifecycle.ports import (
 
 log = logging.getLogger("lifecycle.rollout")
 SETTLED = (ProvisioningState.SUCCEEDED, ProvisioningState.FAILED, ProvisioningState.CANCELED)
-
-
-class RolloutPorts(UsesPolicies, UsesState, UsesRegistry, UsesEndpoints, UsesMetrics, UsesCollected, UsesFeedback,
-                   UsesEvents, Protocol):
-    """What rollouts use of the platform."""
 SMOKE_ROUNDS = 4
 SMOKE_ATTEMPTS, SMOKE_RETRY_SECONDS = 3, 2.0
 SMOKE_LEASE_SECONDS = 120
 WARMUP_REQUESTS, WARMUP_CONCURRENCY = 16, 4
 OVERRIDES = ("promote", "rollback", "pause", "resume")
 TRAFFIC_LOG_GRACE = timedelta(minutes=15)   # Log Analytics ingests minutes late: a fresh endpoint's logs may not be in
+
+
+class RolloutPorts(UsesPolicies, UsesState, UsesRegistry, UsesEndpoints, UsesMetrics, UsesCollected, UsesFeedback,
+                   UsesEvents, Protocol):
+    """What rollouts use of the platform."""
 
 
 def offer(p: RolloutPorts, model: ModelVersion, now: datetime) -> Rollout | None:

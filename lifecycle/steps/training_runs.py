@@ -21,7 +21,7 @@ log = logging.getLogger("lifecycle.training")
 
 
 class TrainingPorts(UsesPolicies, UsesState, UsesJobs, Protocol):
-    """What the training runs' steps use of the platform."""
+    """What starting and ending training runs uses of the platform."""
 
 
 def start_ready_training(p: TrainingPorts, now: datetime, trigger: str = "data") -> TrainingRun | None:
