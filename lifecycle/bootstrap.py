@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from lifecycle.core.policies import (
     GatePolicy,
@@ -13,7 +13,6 @@ from lifecycle.core.policies import (
     PromotionPolicy,
     RetrainPolicy,
     RolloutPolicy,
-    Stage,
 )
 from lifecycle.ports import Platform, State
 from lifecycle.settings import Settings, SettingsError
@@ -115,6 +114,7 @@ _POLICY_SETTINGS = {
                     "mirror_seconds": "rollout_mirror_seconds", "max_step_seconds": "rollout_max_step_seconds",
                     "retention_seconds": "rollout_retention_seconds", "on_new_model": "rollout_on_new_model",
                     "smoke_rows": "smoke_rows", "smoke_max_latency_ms": "smoke_max_latency_ms"},
+    PromotionPolicy: {"stage": "stage", "registry": "registry_name"},
     MonitorPolicy: {"window_minutes": "monitor_window_minutes", "min_rows": "monitor_min_rows",
                     "min_labels": "monitor_min_labels", "sensitive_column": "sensitive_column",
                     "alert_cooldown_minutes": "alert_cooldown_minutes"},
@@ -130,6 +130,10 @@ def build_policies(settings: Settings) -> Policies:
               for kind, names in _POLICY_SETTINGS.items()}
     values[RolloutPolicy]["steps"] = settings.canary_steps()
     values[MonitorPolicy]["drift_thresholds"] = settings.drift_threshold_overrides()
+    if settings.promotion_approval not in ("none", "required"):
+        raise SettingsError(f"app setting PROMOTION_APPROVAL is {settings.promotion_approval!r}: use 'none' or "
+                            "'required'")
+    values[PromotionPolicy]["approval_required"] = settings.promotion_approval == "required"
     built = {}
     for kind, kwargs in values.items():
         try:
@@ -138,10 +142,5 @@ def build_policies(settings: Settings) -> Policies:
             setting = _POLICY_SETTINGS[kind].get(error.field, error.field)
             raise SettingsError(f"app setting {Settings.env_name(setting)} is {getattr(settings, setting, '')!r}: "
                                 f"it {error}") from None
-    if settings.promotion_approval not in ("none", "required"):
-        raise SettingsError(f"app setting PROMOTION_APPROVAL is {settings.promotion_approval!r}: use 'none' or "
-                            "'required'")
-    promotion = PromotionPolicy(stage=cast(Stage, settings.stage), registry=settings.registry_name,
-                                approval_required=settings.promotion_approval == "required")
     return Policies(model=model, retrain=built[RetrainPolicy], gate=built[GatePolicy],
-                    rollout=built[RolloutPolicy], monitor=built[MonitorPolicy], promotion=promotion)
+                    rollout=built[RolloutPolicy], monitor=built[MonitorPolicy], promotion=built[PromotionPolicy])

@@ -162,11 +162,6 @@ class Settings:
                                 "EVENTGRID_TOPIC_KEY events are published with a token, which needs https://")
         if self.platform not in ("local", "azure"):
             raise SettingsError(f"app setting MLOPS_PLATFORM is {self.platform!r}: use 'local' or 'azure'")
-        if self.stage not in ("", "dev", "preprod", "prod"):
-            raise SettingsError(f"app setting MLOPS_STAGE is {self.stage!r}: use dev, preprod or prod")
-        if self.stage in ("preprod", "prod") and not self.registry_name:
-            raise SettingsError(f"MLOPS_STAGE is {self.stage!r} but AZUREML_REGISTRY is not set: models reach "
-                                "production through the Azure ML registry")
         if self.stage == "preprod" and not self.promotion_topic_endpoint:
             raise SettingsError("MLOPS_STAGE is 'preprod' but PROMOTION_TOPIC_ENDPOINT is not set: production's "
                                 "custom topic, told of each model shared into the registry")

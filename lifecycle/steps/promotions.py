@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from lifecycle.core.rollout_machine import Phase, Rollout, RolloutEvent, rollout_id
+from lifecycle.core.rollout_machine import Phase, RolloutEvent, rollout_id
 from lifecycle.core.state_records import Promotion, PromotionStatus
 from lifecycle.core.times import iso
 from lifecycle.dispatch import Rejected
@@ -111,13 +111,15 @@ def receive_shared(p: PromotionPorts, data: Mapping[str, Any], now: datetime) ->
     status = PromotionStatus.AWAITING_APPROVAL if policy.approval_required else PromotionStatus.ROLLING_OUT
     record = Promotion(model=found.ref, status=status, registry=registry, asset_id=found.asset_id,
                        source=_source_of(found.tags), received_at=iso(now))
-    if not p.state.create(record):
+    created = p.state.create(record)
+    if not created:
         record = p.state.get(Promotion, record.key) or record
     if record.status == PromotionStatus.AWAITING_APPROVAL:
-        log.warning("%s from registry %s awaits approval: `mlops promote approve %s` (or reject)", found.ref,
-                    registry, found.ref)
-        p.events.publish(AWAITING_APPROVAL, f"promotions/{found.ref}", {"model": found.ref, "registry": registry,
-                                                                       "assetId": found.asset_id})
+        if created:                      # told once: a replay finds the record, shown by `mlops status`
+            log.warning("%s from registry %s awaits approval: `mlops promote approve %s` (or reject)", found.ref,
+                        registry, found.ref)
+            p.events.publish(AWAITING_APPROVAL, f"promotions/{found.ref}",
+                             {"model": found.ref, "registry": registry, "assetId": found.asset_id})
         return record
     if record.status == PromotionStatus.ROLLING_OUT:
         rollouts.offer(p, found, now)
@@ -148,17 +150,9 @@ def review(p: PromotionPorts, ref: str, approve: bool, by: str, now: datetime) -
     return stored
 
 
-def live_promotion(p: PromotionPorts) -> Promotion | None:
-    """The promotion that brought production's live model, if one did."""
-    current = p.state.get(Rollout, p.policies.model.endpoint)
-    live = current.live_model if current else ""
-    return p.state.get(Promotion, live.replace(":", "-")) if live else None
-
-
 def _source_of(tags: Mapping[str, str]) -> dict[str, str]:
     """The preprod lineage back from the registry model's tags (the registry keeps it, events can be lost)."""
     named = {"mlops.preprod_version": "version", "mlops.preprod_rollout": "rollout",
              "mlops.preprod_promoted_at": "promoted_at", "mlops.preprod_evidence": "evidence"}
-    source = {named.get(k, k.removeprefix("mlops.")): v for k, v in tags.items()
-              if k in named or k in LINEAGE_TAGS or k.startswith("metric.")}
-    return source
+    return {named.get(k, k.removeprefix("mlops.")): v for k, v in tags.items()
+            if k in named or k in LINEAGE_TAGS or k.startswith("metric.")}

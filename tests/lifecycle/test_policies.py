@@ -41,6 +41,10 @@ def test_numbers_come_typed():
     ({"MONITOR_WINDOW_MINUTES": "0"}, "MONITOR_WINDOW_MINUTES is 0.0: it must be more than 0"),
     ({"RETRAIN_COOLDOWN_MINUTES": "-1"}, "RETRAIN_COOLDOWN_MINUTES is -1.0: it must not be negative"),
     ({"DRIFT_THRESHOLDS": "psi"}, "DRIFT_THRESHOLDS has 'psi': use metric=number pairs"),
+    ({"MLOPS_STAGE": "qa"}, "MLOPS_STAGE is 'qa': it must be dev, preprod or prod"),
+    ({"MLOPS_STAGE": "prod"}, "AZUREML_REGISTRY is '': it must name the Azure ML registry"),
+    ({"MLOPS_STAGE": "prod", "AZUREML_REGISTRY": "r", "PROMOTION_APPROVAL": "maybe"},
+     "PROMOTION_APPROVAL is 'maybe': use 'none' or 'required'"),
 ])
 def test_a_refused_value_is_named_by_its_setting(env, message):
     with pytest.raises(SettingsError) as error:
