@@ -36,7 +36,7 @@ def lifecycle_done(stack: StackProcess, prefix: str):
         return None
     if run.status != "Completed":
         job = p.jobs.get(run.job_name)
-        if job is not None and job.retryable and may_retry(found[0]):
+        if job is not None and job.retryable and may_retry(found[0], p.policies.retrain):
             return None                   # the platform lost it: the drop is being offered to a new job
         return f"training {run.status.lower()}: {run.error}"
     decision = p.state.get(Decision, run.job_name)
