@@ -23,18 +23,23 @@ def job_name_for(model_name: str, trigger: str, key: str) -> str:
 class TrainingRequest:
     job_name: str
     model_name: str
-    data: str                                 # blob URL of the drop: a folder (prefix ending in '/') or one file
+    data: str                                 # blob URL of the dataset root: a folder (ending in '/') or a file
     target: str                               # the label column
     trigger: str                              # data | schedule | drift | forced
     data_batches: tuple[str, ...] = ()        # lineage: DataBatch ids this job trains on
     champion: str | None = None               # "name:version" of the live model, evaluated on the same holdout
     hyperparameters: dict[str, str] = field(default_factory=dict)
     experiment: str = "mlops-training"
+    task: str = "classification"              # classification (binary or multiclass) | regression
+    spec: str = ""                            # the team's job YAML (command or pipeline), relative to the app's
+                                              # root; "" = training/job.yml, our train.py
+    data_files: tuple[str, ...] = ()          # the training window: paths under `data` ("" = everything under it)
 
     @property
     def tags(self) -> dict[str, str]:
         return {"mlops.trigger": self.trigger, "mlops.model_name": self.model_name,
-                "mlops.data_batches": ",".join(self.data_batches), "mlops.champion": self.champion or ""}
+                "mlops.data_batches": ",".join(self.data_batches), "mlops.champion": self.champion or "",
+                "mlops.task": self.task}
 
 
 @dataclass(frozen=True)
