@@ -19,7 +19,7 @@ unit: install
 	$(PY) -m pytest -q -m "not stack and not slow and not faults"
 
 # ruff over the whole tree; mypy over the packages that are type-clean (pyproject.toml configures both)
-MYPY_PATHS := lifecycle functions monitoring training function_app.py
+MYPY_PATHS := lifecycle functions monitoring training function_app.py tests/faults bench
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)

@@ -39,7 +39,7 @@ def generate(rows: int, seed: int, drift: bool):
     import numpy as np
     import pandas as pd
     rng = np.random.default_rng(seed)
-    cols = {}
+    cols: dict[str, np.ndarray | pd.Categorical[str]] = {}
     for i in range(NUMERIC):
         x = rng.standard_normal(rows) * (1 + i % 4) + i
         kind, amount = DRIFT.get(f"x{i}", (None, 0)) if drift else (None, 0)
@@ -53,9 +53,9 @@ def generate(rows: int, seed: int, drift: bool):
         p = np.arange(k, 0, -1, dtype=float)
         p /= p.sum()
         if drift and f"c{j}" in DRIFT:
-            p = np.roll(p, DRIFT[f"c{j}"][1])
+            p = np.roll(p, int(DRIFT[f"c{j}"][1]))
         codes = rng.choice(k, rows, p=p).astype(np.int32)
-        cols[f"c{j}"] = pd.Categorical.from_codes(codes, [f"v{v}" for v in range(k)])
+        cols[f"c{j}"] = pd.Categorical.from_codes(codes, pd.Index([f"v{v}" for v in range(k)]))
     return pd.DataFrame(cols)
 
 
@@ -76,6 +76,8 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path]:
                                      preserve_index=False)
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table, row_group_size=256 * 1024)
+    if writer is None:
+        raise ValueError(f"a window of {rows} rows: nothing to write")
     writer.close()
     return profile_path, path
 

@@ -73,23 +73,23 @@ def main() -> int:
 
     if "poison" in chosen:
         t = time.monotonic()
-        r = poison_scenario(workdir)
-        rows.append(("poison cases", f"{len(r.outcomes)} on the stack (+104 HTTP requests in the emulator tests)  "
-                                     f"rejected with reason {r.rejected}/{len(r.outcomes)}  server errors "
-                                     f"{len(r.server_errors)}  good drop afterwards: {r.good_drop_after}"
+        pr = poison_scenario(workdir)
+        rows.append(("poison cases", f"{len(pr.outcomes)} on the stack (+104 HTTP requests in the emulator tests)  "
+                                     f"rejected with reason {pr.rejected}/{len(pr.outcomes)}  server errors "
+                                     f"{len(pr.server_errors)}  good drop afterwards: {pr.good_drop_after}"
                                      f"  [{time.monotonic() - t:.0f} s]"))
-        for o in r.outcomes:
-            if not o.rejected_with_reason:
-                rows.append(("", f"no reason shown: {o.case.name}: {o.seen}"))
-        lost += len(r.lost)
+        for po in pr.outcomes:
+            if not po.rejected_with_reason:
+                rows.append(("", f"no reason shown: {po.case.name}: {po.seen}"))
+        lost += len(pr.lost)
 
     if "concurrency" in chosen:
         t = time.monotonic()
-        r = concurrency_scenario(workdir)
-        most = max(r.trainings_per_batch.values(), default=0)
-        rows.append(("concurrency", f"{r.jobs} jobs, most trainings of one batch {most}, overlapping rollouts "
-                                    f"{len(r.overlapping_rollouts)}, lost decisions {len(r.lost_decisions)}; "
-                                    f"alert: {r.alert_outcome[:60]}  [{time.monotonic() - t:.0f} s]"))
+        cr = concurrency_scenario(workdir)
+        most = max(cr.trainings_per_batch.values(), default=0)
+        rows.append(("concurrency", f"{cr.jobs} jobs, most trainings of one batch {most}, overlapping rollouts "
+                                    f"{len(cr.overlapping_rollouts)}, lost decisions {len(cr.lost_decisions)}; "
+                                    f"alert: {cr.alert_outcome[:60]}  [{time.monotonic() - t:.0f} s]"))
 
     rows.append(("lost", str(lost)))
     width = max(len(name) for name, _ in rows)

@@ -19,8 +19,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import CodeType, ModuleType
+from typing import Any
 
 # The app to walk: this project, or a built package of it (bench/package.py sets FUNCTION_APP_ROOT).
 ROOT = Path(os.environ.get("FUNCTION_APP_ROOT") or Path(__file__).resolve().parents[1]).resolve()
@@ -55,8 +57,10 @@ def referenced_modules(code: CodeType, scope: dict) -> set[str]:
 
 def imports_in(module: ModuleType) -> list[tuple[str, str | None]]:
     """(module, name or None) of every import statement in the module's source."""
+    if module.__file__ is None:
+        raise ValueError(f"module {module.__name__} has no source file to read its imports from")
     tree = ast.parse(Path(module.__file__).read_text())
-    found = []
+    found: list[tuple[str, str | None]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(alias.name, None) for alias in node.names]
@@ -72,7 +76,9 @@ def heavy_loaded() -> set[str]:
 def walk(start: set[str], root: Path = ROOT) -> tuple[list[str], dict[str, str]]:
     """Import everything reachable from the start modules; the modules walked and {heavy package: the import
     that brought it in}."""
-    queue, walked, culprits = sorted(start), set(), {}
+    queue = sorted(start)
+    walked: set[str] = set()
+    culprits: dict[str, str] = {}
     while queue:
         name = queue.pop()
         if name in walked or name in LOCAL_ONLY:
@@ -99,7 +105,12 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     import function_app
     app_loaded = time.perf_counter()
-    functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+    functions: dict[str, Callable[..., Any]] = {}
+    for f in function_app.app.get_functions():
+        name = f.get_function_name()
+        if name is None:
+            raise SystemExit(f"function_app has a function without a name: {f.get_user_function()}")
+        functions[name] = f.get_user_function()
     wanted = list(functions) if argv == ["--all"] else argv
     unknown = [name for name in wanted if name not in functions]
     if not wanted or unknown:

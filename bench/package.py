@@ -122,8 +122,8 @@ def main() -> None:
     parser.add_argument("--functions", default="", help="comma-separated function names (default: all)")
     wanted = [f for f in parser.parse_args().functions.split(",") if f]
 
-    with tempfile.TemporaryDirectory(prefix="funcpkg-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="funcpkg-") as scratch_dir:
+        scratch = Path(scratch_dir)
         package, site = scratch / "app", scratch / "app" / ".python_packages" / "lib" / "site-packages"
         started = time.perf_counter()
         install(requirements(), site)

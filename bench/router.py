@@ -90,6 +90,8 @@ async def run_trivial() -> None:
 def spawn(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([sys.executable, __file__, *args], cwd=ROOT, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    if process.stdout is None:
+        raise SystemExit(f"{args[0]} process has no stdout pipe")
     url = process.stdout.readline().strip()
     if not url.startswith("http://"):
         process.kill()
@@ -98,6 +100,8 @@ def spawn(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
 
 
 def stop(process: subprocess.Popen) -> None:
+    if process.stdin is None:
+        raise SystemExit(f"process {process.pid} has no stdin pipe to close")
     process.stdin.close()
     try:
         process.wait(30)

@@ -25,6 +25,7 @@ from emulator.processes import die_with_parent
 from emulator.stack import StackInfo
 from lifecycle.core.rollout_machine import Rollout, RolloutEvent
 from lifecycle.core.state_records import DataBatch, Decision, Drop, Rejection, TrainingRun
+from lifecycle.ports import Platform
 from mlops.demo_data import COLUMNS, loan_csv, loan_rows
 from mlops.local import local_platform
 from mlops.traffic import Traffic
@@ -68,10 +69,24 @@ class StackProcess:
         self.home.root.mkdir(parents=True, exist_ok=True)
         self.settings_file = self.home.root.parent / f"{self.home.root.name}.settings.json"
         self.settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": {**SETTINGS, **(settings or {})}}))
-        self.process: subprocess.Popen | None = None
-        self.info: StackInfo | None = None
+        self._process: subprocess.Popen | None = None
+        self._info: StackInfo | None = None
         self.starts = 0
-        self._platform = None
+        self._platform: tuple[int, Platform] | None = None
+
+    @property
+    def process(self) -> subprocess.Popen:
+        """`mlops up`'s process, from the first `start`."""
+        if self._process is None:
+            raise HarnessError(f"the stack on {self.home.root} has not been started: no `mlops up` process")
+        return self._process
+
+    @property
+    def info(self) -> StackInfo:
+        """What the last `start` read of the running stack (its endpoints and keys)."""
+        if self._info is None:
+            raise HarnessError(f"the stack on {self.home.root} has not been started: no stack info")
+        return self._info
 
     def start(self, crash: str | None = None, timeout: float = 180) -> StackInfo:
         env = {**os.environ, "MLOPS_HOME": str(self.home.root), "MLOPS_EVENTGRID_RETRY_SCALE": "0.01"}
@@ -81,19 +96,21 @@ class StackProcess:
         self.starts += 1
         log = (self.home.root.parent / f"{self.home.root.name}.up.log").open("ab")
         # its own session (a crash kills its tree, not ours), stopped with us if the test run dies
-        self.process = subprocess.Popen([str(MLOPS), "up", "--settings", str(self.settings_file)], cwd=ROOT, env=env,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                        preexec_fn=die_with_parent)
+        process = subprocess.Popen([str(MLOPS), "up", "--settings", str(self.settings_file)], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=die_with_parent)
+        self._process = process
         log.close()
 
-        def ready():
-            if self.process.poll() is not None:
-                raise HarnessError(f"`mlops up` exited with {self.process.returncode} during start-up; see "
+        def ready() -> StackInfo | None:
+            if process.poll() is not None:
+                raise HarnessError(f"`mlops up` exited with {process.returncode} during start-up; see "
                                    f"{self.home.root.parent / (self.home.root.name + '.up.log')}")
             found = StackInfo.read(self.home)
-            return found if found and found.pid == self.process.pid else None
-        self.info = wait_for(ready, timeout, "the stack to start")
-        return self.info
+            return found if found and found.pid == process.pid else None
+        info: StackInfo = wait_for(ready, timeout, "the stack to start")
+        self._info = info
+        return info
 
     def wait_crashed(self, timeout: float) -> bool:
         """True once the stack died of SIGKILL (the injected crash)."""
@@ -104,13 +121,14 @@ class StackProcess:
         return code == -signal.SIGKILL
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(60)
+                process.wait(60)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                process.kill()
+                process.wait()
 
     def orphans(self, pid: int) -> list[str]:
         """Processes of the stack that ran as `pid`, still alive: none may outlive a crash."""
@@ -124,7 +142,7 @@ class StackProcess:
         return found
 
     @property
-    def platform(self):
+    def platform(self) -> Platform:
         """The lifecycle's platform on this run of the stack (its ports change with every start)."""
         if self._platform is None or self._platform[0] != self.starts:
             self._platform = (self.starts, local_platform(self.home))
@@ -203,7 +221,7 @@ def run_until(stack: StackProcess, probe, timeout: float, what: str, traffic: bo
             if time.monotonic() > deadline:
                 try:
                     r = rollout(stack)
-                    shown = r and (r.model, r.phase, r.step, [h["note"] for h in r.history][-3:])
+                    shown: object = r and (r.model, r.phase, r.step, [h["note"] for h in r.history][-3:])
                 except Exception as error:         # the stack is down
                     shown = f"unknown ({type(error).__name__})"
                 raise HarnessError(f"timed out after {timeout:.0f} s waiting for {what}; rollout: {shown}")
@@ -271,12 +289,13 @@ def ledger(stack: StackProcess) -> Ledger:
     decisions = p.state.list(Decision)
     registered = {d.job_name: d.version for d in decisions if d.version}
     by_job = {m.tags.get("mlops.job"): m.version for m in versions}
-    for job, version in registered.items():
-        if by_job.get(job) != version:
-            book.inconsistencies.append(f"decision of {job} says version {version}, the registry {by_job.get(job)}")
-    for job in by_job:
-        if job not in registered:
-            book.inconsistencies.append(f"registry has a version from {job} with no registered decision")
+    for job_name, version in registered.items():
+        if by_job.get(job_name) != version:
+            book.inconsistencies.append(
+                f"decision of {job_name} says version {version}, the registry {by_job.get(job_name)}")
+    for tagged_job in by_job:
+        if tagged_job not in registered:
+            book.inconsistencies.append(f"registry has a version from {tagged_job} with no registered decision")
     finished = sorted(p.state.list(RolloutEvent), key=lambda e: e.finished_at)
     for event in finished:
         book.rollouts_per_version[event.model] += 1

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import requests
 from azure.core.credentials import AzureKeyCredential
@@ -218,6 +219,11 @@ def _judged(runs: list[MonitorRun]) -> list[MonitorRun]:
     return [r for r in runs if r.status == "Completed"]
 
 
+# what identifies the end of a case's lifecycle: the drop's prefix, the monitoring passes stored before it, or
+# the alert's id
+Handle = tuple[Literal["drop"], str] | tuple[Literal["monitor"], int] | tuple[Literal["alert"], str]
+
+
 @dataclass
 class CrashOutcome:
     case: str
@@ -239,7 +245,7 @@ class CrashRun:
         self.drops = 0
         self.has_live = False
 
-    def handle(self, case: CrashCase) -> tuple[str, object]:
+    def handle(self, case: CrashCase) -> Handle:
         """What identifies the end of the case's lifecycle, decided before it starts."""
         self.drops += 1
         if case.kind in ("first", "next"):
@@ -248,18 +254,18 @@ class CrashRun:
             return ("monitor", len(_judged(self.stack.platform.state.list(MonitorRun))))
         return ("alert", f"crash-{self.drops}")
 
-    def trigger(self, case: CrashCase, handle: tuple[str, object]) -> None:
-        kind, value = handle
-        if kind == "drop":
-            drop(self.stack, value, seed=200 + self.drops)
+    def trigger(self, case: CrashCase, handle: Handle) -> None:
+        if handle[0] == "drop":
+            drop(self.stack, handle[1], seed=200 + self.drops)
             return
         self._labelled_traffic()
-        if kind == "monitor":
+        if handle[0] == "monitor":
             self._monitor_now()
             return
         alert = {"id": str(uuid.uuid4()), "eventType": "MLOps.DriftDetected", "subject": f"endpoints/{ENDPOINT}",
                  "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "dataVersion": "1.0",
-                 "data": {"alertId": value, "condition": "Fired", "signal": "data_drift", "summary": "income drifted"}}
+                 "data": {"alertId": handle[1], "condition": "Fired", "signal": "data_drift",
+                          "summary": "income drifted"}}
         EventGridPublisherClient(self.stack.info.eventgrid_endpoint,
                                  AzureKeyCredential(self.stack.info.eventgrid_key)).send([alert])
 
@@ -283,15 +289,14 @@ class CrashRun:
         FeedbackWriter(feedback, sender, "default").deliver()
         self.stack.durable(written)
 
-    def ended(self, handle: tuple[str, object]) -> str | None:
-        kind, value = handle
+    def ended(self, handle: Handle) -> str | None:
         p = self.stack.platform
-        if kind == "drop":
-            return lifecycle_done(self.stack, value)
-        if kind == "monitor":
+        if handle[0] == "drop":
+            return lifecycle_done(self.stack, handle[1])
+        if handle[0] == "monitor":
             runs = _judged(p.state.list(MonitorRun))         # the pass's job has ended and its result is stored
-            return f"{len(runs)} monitoring pass(es) stored" if len(runs) > value else None
-        alert = next((a for a in p.state.list(AlertRecord) if a.alert_id == value and a.job), None)
+            return f"{len(runs)} monitoring pass(es) stored" if len(runs) > handle[1] else None
+        alert = next((a for a in p.state.list(AlertRecord) if a.alert_id == handle[1] and a.job), None)
         run = p.state.get(TrainingRun, alert.job) if alert else None
         drop_ = p.state.get(Drop, run.drop_id) if run and run.drop_id else None
         return lifecycle_done(self.stack, drop_.prefix) if drop_ else None     # its data's last job, retries too
@@ -444,8 +449,8 @@ def concurrency_scenario(workdir: Path) -> ConcurrencyResult:
         for run in p.state.list(TrainingRun):
             if run.status == "Completed" and p.state.get(Decision, run.job_name) is None:
                 result.lost_decisions.append(run.job_name)
-        alert = next((a for a in p.state.list(AlertRecord) if a.alert_id == "same-instant"), None)
-        result.alert_outcome = f"{alert.outcome}: {alert.detail}" if alert else "no record"
+        record = next((a for a in p.state.list(AlertRecord) if a.alert_id == "same-instant"), None)
+        result.alert_outcome = f"{record.outcome}: {record.detail}" if record else "no record"
         result.forced = json.dumps(answers.get("forced"))
     finally:
         stack.stop()
