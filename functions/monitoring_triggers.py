@@ -10,29 +10,36 @@ from lifecycle import dispatch
 from lifecycle.bootstrap import platform
 from lifecycle.core import alert_sources as alerts
 from lifecycle.handlers.alerts import alert_event, common_schema_alert
-from lifecycle.handlers.monitoring import monitor
+from lifecycle.handlers.monitoring import monitor_models
+from lifecycle.model_scope import UnknownModel
 
 bp = func.Blueprint()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%MONITOR_SCHEDULE%")
 def monitor_timer(timer: func.TimerRequest) -> None:
-    monitor(platform(), datetime.now(UTC))
+    monitor_models(platform(), datetime.now(UTC))
 
 
 @bp.route(route="monitor", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def monitor_now(req: func.HttpRequest) -> func.HttpResponse:
-    """A monitoring pass now: 202 with the submitted job (its run is stored when the job ends), 200 with a pass
-    already settled for this moment (or one that found no collected data, with its warning), 409 if nothing
-    is live to monitor."""
-    run = monitor(platform(), datetime.now(UTC))
-    if run is None:
-        body: dict[str, Any] = {"run": None, "reason": "nothing to monitor yet: see the function's log"}
-        return func.HttpResponse(json.dumps(body), status_code=409, mimetype="application/json")
-    body = {"run": run.run_id, "job": run.job or None, "status": run.status, "model": run.model,
-            "deployment": run.deployment, "alerts": list(run.alerts), "warning": run.warning or None}
-    return func.HttpResponse(json.dumps(body), status_code=202 if run.status == "Submitted" else 200,
-                             mimetype="application/json")
+    """A monitoring pass now (?model=NAME, or every model): 202 with the submitted jobs (each run is stored when
+    its job ends), 200 with passes already settled for this moment (or that found no collected data, with the
+    warning), 409 if nothing is live to monitor."""
+    try:
+        runs = monitor_models(platform(), datetime.now(UTC), req.params.get("model", ""))
+    except UnknownModel as error:
+        return _answer({"error": str(error)}, 404)
+    if not runs:
+        return _answer({"run": None, "reason": "nothing to monitor yet: see the function's log"}, 409)
+    passes = [{"run": run.run_id, "job": run.job or None, "status": run.status, "model": run.model,
+               "deployment": run.deployment, "alerts": list(run.alerts), "warning": run.warning or None}
+              for run in runs]
+    return _answer({**passes[0], "passes": passes}, 202 if any(r.status == "Submitted" for r in runs) else 200)
+
+
+def _answer(body: dict[str, Any], status: int) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
 @bp.event_grid_trigger(arg_name="event")

@@ -8,14 +8,15 @@ import azure.functions as func
 from lifecycle.bootstrap import platform
 from lifecycle.handlers.reconcile import reconcile
 from lifecycle.handlers.registration import review
-from lifecycle.handlers.training import retrain_on_schedule
+from lifecycle.handlers.training import retrain_models
+from lifecycle.model_scope import UnknownModel
 
 bp = func.Blueprint()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%RETRAIN_SCHEDULE%")
 def retrain_timer(timer: func.TimerRequest) -> None:
-    retrain_on_schedule(platform(), datetime.now(UTC))
+    retrain_models(platform(), datetime.now(UTC))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%")
@@ -25,9 +26,16 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
 
 @bp.route(route="retrain", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def retrain_now(req: func.HttpRequest) -> func.HttpResponse:
-    run = retrain_on_schedule(platform(), datetime.now(UTC), forced=True)
-    body = {"job": run.job_name, "data": run.data_url} if run else {"job": None, "reason": "no data to train on"}
-    return func.HttpResponse(json.dumps(body), status_code=202 if run else 409, mimetype="application/json")
+    """Train now (?model=NAME, or every model); 202 with the jobs, 409 if there is no data to train on."""
+    try:
+        runs = retrain_models(platform(), datetime.now(UTC), forced=True, model=req.params.get("model", ""))
+    except UnknownModel as error:
+        return _json({"error": str(error)}, 404)
+    if not runs:
+        return _json({"job": None, "reason": "no data to train on"}, 409)
+    jobs = [{"model": run.model_name, "job": run.job_name, "data": run.data_url, "files": len(run.data_files)}
+            for run in runs]
+    return _json({**jobs[0], "jobs": jobs}, 202)
 
 
 @bp.route(route="decisions/{job}/{action}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

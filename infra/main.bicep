@@ -20,6 +20,9 @@ param location string
 @description('Object id of the person running azd: gets data access to the app storage for uploads. Empty to skip.')
 param principalId string = ''
 
+@description('The models file shipped with the app (MLOPS_CONFIG, e.g. mlops.yaml): several models, each with its own data, training and policies. Empty: the one model of the settings below.')
+param modelsFile string = ''
+
 @description('The model the chain keeps alive (MODEL_NAME).')
 param modelName string = 'tabular-classifier'
 
@@ -179,6 +182,7 @@ module functionApp 'modules/function-app.bicep' = {
     stateContainer: storage.outputs.stateContainer
     feedbackContainer: storage.outputs.feedbackContainer
     dataDatastore: ml.outputs.dataDatastore
+    modelsFile: modelsFile
     modelName: modelName
     targetColumn: targetColumn
     endpointName: endpoint.outputs.name

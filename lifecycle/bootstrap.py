@@ -39,9 +39,10 @@ def build_platform(settings: Settings) -> Platform:
     from lifecycle.adapters.eventgrid_events import GridEvents
     events = GridEvents(settings.eventgrid_endpoint, settings.eventgrid_key,
                         credential=None if settings.eventgrid_key else credential(settings))
-    feedback = BlobFeedback(storage, settings.feedback_container, settings.target_column)
+    feedback = BlobFeedback(storage, settings.feedback_container)
     data = BlobData(storage, settings.data_container)
-    policies = build_policies(settings)
+    models = build_catalog(settings)
+    policies = models[0]
     # preprod tells production of each model it shares, on production's own topic
     promotion_events = GridEvents(settings.promotion_topic_endpoint, settings.promotion_topic_key,
                                   credential=None if settings.promotion_topic_key else credential(settings)) \
@@ -75,7 +76,8 @@ def build_platform(settings: Settings) -> Platform:
         return Platform(policies, state, jobs=jobs, registry=registry,
                         endpoints=AzureMLEndpoints(**workspace, environment=settings.inference_environment),
                         metrics=metrics, collected=collected, events=events,
-                        feedback=feedback, data=data, shared_registry=shared, promotion_events=promotion_events)
+                        feedback=feedback, data=data, shared_registry=shared, promotion_events=promotion_events,
+                        models=models)
     from lifecycle.adapters.local_ml import (
         LocalAML,
         LocalEndpoints,
@@ -92,7 +94,7 @@ def build_platform(settings: Settings) -> Platform:
                     metrics=LocalMetrics(aml), collected=collected, events=events,
                     feedback=feedback, data=data,
                     shared_registry=LocalSharedRegistry(aml, settings.registry_name) if policies.promotion.shares
-                    else None, promotion_events=promotion_events)
+                    else None, promotion_events=promotion_events, models=models)
 
 
 def build_state(settings: Settings, storage: BlobServiceClient | None = None) -> State:
@@ -119,6 +121,21 @@ _POLICY_SETTINGS = {
                     "min_labels": "monitor_min_labels", "sensitive_column": "sensitive_column",
                     "alert_cooldown_minutes": "alert_cooldown_minutes"},
 }
+
+
+def build_catalog(settings: Settings) -> tuple[Policies, ...]:
+    """Every model this app keeps alive: the models file's (MLOPS_CONFIG), else the one of the app settings.
+    A wrong file is a SettingsError naming the file and the key."""
+    from pathlib import Path
+
+    from lifecycle.models_file import ModelsFileError, load_models_file
+    base = build_policies(settings)
+    if not settings.config_file:
+        return (base,)
+    try:
+        return load_models_file(settings.config_file, base, Path(__file__).resolve().parent.parent)
+    except ModelsFileError as error:
+        raise SettingsError(str(error)) from None
 
 
 def build_policies(settings: Settings) -> Policies:

@@ -13,6 +13,7 @@ from lifecycle.core.platform_values import (
     ModelReference,
     ModelVersion,
     MonitoringRequest,
+    StoredBlob,
     TrafficWindow,
     TrainingRequest,
     Utilisation,
@@ -134,19 +135,9 @@ class Collected(Protocol):
 class Feedback(Protocol):
     """Ground-truth labels dropped in the feedback container: CSV or JSON lines with request_id and the label."""
 
-    def labels(self, since: datetime, until: datetime | None = None) -> dict[str, object]:
-        """request_id -> label, for labels written in [since, until); a later label for an id wins."""
-
-
-@dataclass(frozen=True)
-class StoredBlob:
-    """A blob of the data container as a listing shows it."""
-    path: str
-    url: str
-    etag: str                # quoted, as BlobCreated events carry it
-    size: int
-    content_type: str
-    last_modified: datetime
+    def labels(self, since: datetime, until: datetime | None = None, label_column: str = "") -> dict[str, object]:
+        """request_id -> label, for labels written in [since, until) (in `label_column`, or `label`); a later
+        label for an id wins."""
 
 
 class DataStore(Protocol):
@@ -159,6 +150,9 @@ class DataStore(Protocol):
 
     def changed_since(self, since: datetime) -> list[StoredBlob]:
         """Blobs written at or after `since`: what events may have missed."""
+
+    def files_under(self, prefix: str) -> list[StoredBlob]:
+        """The blobs whose names start with `prefix` (a model's dataset root, a drop's folder) as stored now."""
 
 
 class Events(Protocol):
@@ -183,6 +177,11 @@ class Platform:
     data: DataStore
     shared_registry: SharedRegistry | None = None    # preprod: where promoted models go
     promotion_events: Events | None = None           # preprod: production's custom topic
+    models: tuple[Policies, ...] = ()                # every model this app keeps alive ((policies,) if empty)
+
+    @property
+    def catalog(self) -> tuple[Policies, ...]:
+        return self.models or (self.policies,)
 
 
 # What a step or handler uses, declared by the parameter's type: each module composes the ports it needs from
@@ -190,6 +189,9 @@ class Platform:
 class UsesPolicies(Protocol):
     @property
     def policies(self) -> Policies: ...
+
+    @property
+    def catalog(self) -> tuple[Policies, ...]: ...
 
 
 class UsesState(Protocol):

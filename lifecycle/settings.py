@@ -29,7 +29,9 @@ class Settings:
     state_container: str = "mlops-state"
     eventgrid_endpoint: str = ""            # the custom topic for MLOps.* events
     eventgrid_key: str = ""                 # local stack only: without it, publish with a token (managed identity)
-    # the model this app keeps alive
+    # the models this app keeps alive: a models file (MLOPS_CONFIG, relative to the app's root), or the one
+    # model the settings below describe
+    config_file: str = ""
     model_name: str = "tabular-classifier"
     target_column: str = ""                 # the label column of the training data
     endpoint_name: str = "mlops-endpoint"
@@ -94,7 +96,7 @@ class Settings:
         "eventgrid_endpoint": "EVENTGRID_TOPIC_ENDPOINT", "eventgrid_key": "EVENTGRID_TOPIC_KEY",
         "azure_subscription_id": "AZURE_SUBSCRIPTION_ID", "azure_resource_group": "AZURE_RESOURCE_GROUP",
         "azureml_workspace": "AZUREML_WORKSPACE", "aml_local_url": "AML_LOCAL_URL", "aml_local_key": "AML_LOCAL_KEY",
-        "stage": "MLOPS_STAGE", "registry_name": "AZUREML_REGISTRY",
+        "stage": "MLOPS_STAGE", "registry_name": "AZUREML_REGISTRY", "config_file": "MLOPS_CONFIG",
     }
 
     @classmethod

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 from lifecycle.bootstrap import build_policies
 from lifecycle.core.platform_values import (
@@ -14,11 +17,13 @@ from lifecycle.core.platform_values import (
     ModelVersion,
     MonitoringRequest,
     RequestSample,
+    StoredBlob,
     TrafficWindow,
     TrainingRequest,
     Utilisation,
 )
-from lifecycle.core.state_records import R, Record
+from lifecycle.core.state_records import DataBatch, R, Record
+from lifecycle.models_file import load_models_file
 from lifecycle.ports import Platform
 from lifecycle.settings import Settings
 
@@ -229,24 +234,44 @@ class FakeFeedback:
     def __init__(self) -> None:
         self.given: dict[str, object] = {}
 
-    def labels(self, since, until=None):
+    def labels(self, since, until=None, label_column=""):
         return dict(self.given)
 
 
 class FakeData:
-    def __init__(self) -> None:
+    """The data container. A listing shows what was stored here, and every blob a BlobCreated event recorded
+    (`state`'s DataBatch records), as storage would hold them."""
+
+    def __init__(self, state: MemoryState | None = None) -> None:
         self.drops: dict[str, dict[str, bytes]] = {}
         self.stored: list = []                                    # StoredBlob: what a listing shows
+        self.state = state
 
     def url_of(self, prefix):
         return f"http://storage/data/{prefix}"
 
     def write_drop(self, prefix, files):
         self.drops[prefix] = dict(files)
+        for name, body in {**files, "_SUCCESS": b""}.items():
+            self.store(prefix + name, len(body))
         return self.url_of(prefix)
+
+    def store(self, path: str, size: int = 100, etag: str = '"0x1"', when: datetime | None = None) -> StoredBlob:
+        """A blob as storage holds it (the one version of its path), as a listing shows it."""
+        blob = StoredBlob(path, self.url_of(path), etag, size, "text/csv", when or datetime.now(UTC))
+        self.stored = [b for b in self.stored if b.path != path] + [blob]
+        return blob
 
     def changed_since(self, since):
         return [blob for blob in self.stored if blob.last_modified >= since]
+
+    def files_under(self, prefix):
+        listed = {}
+        for batch in sorted(self.state.list(DataBatch) if self.state else [], key=lambda b: b.recorded_at):
+            listed[batch.blob_path] = StoredBlob(batch.blob_path, batch.url, batch.etag, batch.content_length,
+                                                 batch.content_type, datetime.fromisoformat(batch.recorded_at))
+        listed.update({blob.path: blob for blob in self.stored})        # the newest version of each path
+        return [blob for path, blob in sorted(listed.items()) if path.startswith(prefix)]
 
 
 class FakeEvents:
@@ -260,13 +285,21 @@ class FakeEvents:
         return [t for t, _, _ in self.published]
 
 
-def fake_platform(**settings) -> Platform:
-    """A platform of in-memory fakes, with policies built from these app settings as the app builds them."""
+def fake_platform(models_file: str = "", **settings) -> Platform:
+    """A platform of in-memory fakes, with policies built from these app settings (and the models file's text,
+    if given) as the app builds them."""
     defaults = dict(storage_connection="memory", target_column="default", retrain_cooldown_minutes=0,
                     drop_quiet_seconds=60, rollout_bake_seconds=0, rollout_min_requests=50,
                     rollout_retention_seconds=0)
-    return Platform(build_policies(Settings(**{**defaults, **settings})), MemoryState(), FakeJobs(), FakeRegistry(),
-                    FakeEndpoints(), FakeMetrics(), FakeCollected(), FakeEvents(), FakeFeedback(), FakeData())
+    base = build_policies(Settings(**{**defaults, **settings}))
+    models: tuple = ()
+    if models_file:
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "mlops.yaml").write_text(models_file)
+            models = load_models_file("mlops.yaml", base, Path(folder))
+    state = MemoryState()
+    return Platform(models[0] if models else base, state, FakeJobs(), FakeRegistry(), FakeEndpoints(), FakeMetrics(),
+                    FakeCollected(), FakeEvents(), FakeFeedback(), FakeData(state), models=models)
 
 
 def fake_environments(approval: str = "none") -> tuple[Platform, Platform]:

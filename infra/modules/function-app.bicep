@@ -18,6 +18,7 @@ param dataContainer string
 param stateContainer string
 param feedbackContainer string
 param dataDatastore string
+param modelsFile string
 param modelName string
 param targetColumn string
 param endpointName string
@@ -97,6 +98,7 @@ var appSettings = {
   INFERENCE_ENVIRONMENT: inferenceEnvironment
   MONITORING_ENVIRONMENT: monitoringEnvironment
   JOB_COMPUTE: jobCompute
+  MLOPS_CONFIG: modelsFile
   MODEL_NAME: modelName
   TARGET_COLUMN: targetColumn
   ENDPOINT_NAME: endpointName

@@ -7,8 +7,8 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from lifecycle.core.platform_values import StoredBlob
 from lifecycle.core.state_records import MARKER
-from lifecycle.ports import StoredBlob
 
 
 class BlobData:
@@ -19,11 +19,15 @@ class BlobData:
         return f"{self._container.url}/{quote(prefix, safe='/')}"
 
     def changed_since(self, since: datetime) -> list[StoredBlob]:
+        return [blob for blob in self._listed("") if blob.last_modified >= since]
+
+    def files_under(self, prefix: str) -> list[StoredBlob]:
+        return self._listed(prefix)
+
+    def _listed(self, prefix: str) -> list[StoredBlob]:
         found = []
         try:
-            for blob in self._container.list_blobs():
-                if blob.last_modified < since:
-                    continue
+            for blob in self._container.list_blobs(name_starts_with=prefix or None):
                 etag = blob.etag if blob.etag.startswith('"') else f'"{blob.etag}"'
                 found.append(StoredBlob(blob.name, self.url_of(blob.name), etag, blob.size or 0,
                                         blob.content_settings.content_type or "application/octet-stream",

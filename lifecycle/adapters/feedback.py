@@ -19,13 +19,13 @@ MAX_BLOB_BYTES = 256 << 20      # a feedback file beyond this is skipped with a 
 
 
 class BlobFeedback:
-    def __init__(self, service: BlobServiceClient, container: str, label_column: str = "") -> None:
+    def __init__(self, service: BlobServiceClient, container: str) -> None:
         self._container = service.get_container_client(container)
-        self._columns = [c for c in (label_column, "label") if c]
 
-    def labels(self, since: datetime, until: datetime | None = None) -> dict[str, object]:
+    def labels(self, since: datetime, until: datetime | None = None, label_column: str = "") -> dict[str, object]:
         until = until or datetime.now(UTC)
         labels: dict[str, object] = {}
+        columns = [c for c in (label_column, "label") if c]
         try:
             blobs = [b for b in self._container.list_blobs()
                      if b.last_modified and since.replace(microsecond=0) <= b.last_modified < until]
@@ -37,9 +37,9 @@ class BlobFeedback:
                             MAX_BLOB_BYTES)
                 continue
             text = self._container.download_blob(blob.name).readall().decode("utf-8", errors="replace")
-            found, skipped = parse_labels(text, blob.name, self._columns)
+            found, skipped = parse_labels(text, blob.name, columns)
             labels.update(found)
             if skipped:
                 log.warning("feedback blob %s: %d row(s) without %s or a label (%s) were skipped", blob.name,
-                            skipped, REQUEST_ID, " / ".join(self._columns))
+                            skipped, REQUEST_ID, " / ".join(columns))
         return labels

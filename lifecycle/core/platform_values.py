@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 # Azure ML's job statuses that end a job.
@@ -210,3 +211,14 @@ class MonitoringRequest:
         optional = {"labels": self.labels, "drift_thresholds": self.drift_thresholds,
                     "sensitive_column": self.sensitive_column, "previous_alerts": ",".join(self.previous_alerts)}
         return {**values, **{k: v for k, v in optional.items() if v}}
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob of the data container as a listing shows it."""
+    path: str
+    url: str
+    etag: str                # quoted, as BlobCreated events carry it
+    size: int
+    content_type: str
+    last_modified: datetime

@@ -6,6 +6,7 @@ Infrastructure (connections, account and workspace names) stays in lifecycle/set
 person tunes to decide when to retrain, what to register and how to roll out lives here."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -13,6 +14,7 @@ from typing import Literal
 NewModelRule = Literal["wait", "supersede"]
 Stage = Literal["", "dev", "preprod", "prod"]
 MAX_MIRROR_PERCENT = 50          # Azure ML's limit on mirrored traffic
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 
 
 class PolicyError(ValueError):
@@ -23,15 +25,63 @@ class PolicyError(ValueError):
         self.field = field_name
 
 
+Task = Literal["classification", "regression"]
+TASKS = ("classification", "regression")
+WINDOW = re.compile(r"^\s*(?:(all)|(\d+)\s*(d|day|days|drop|drops))\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """What a training run reads of the model's dataset root: all of it, the data that landed over the
+    last N days, or the last N drops (folders)."""
+    kind: Literal["all", "days", "drops"] = "all"
+    size: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> TrainingWindow:
+        match = WINDOW.match(str(text))
+        if not match:
+            raise PolicyError("training_window", f"is {text!r}: use 'all', '<N> days' or '<N> drops', e.g. '30 days'")
+        if match[1]:
+            return cls()
+        size = int(match[2])
+        if size < 1:
+            raise PolicyError("training_window", f"is {text!r}: a window holds at least 1 day or drop")
+        return cls("drops" if match[3].lower().startswith("dr") else "days", size)
+
+    def __str__(self) -> str:
+        return "all" if self.kind == "all" else f"{self.size} {self.kind if self.size > 1 else self.kind[:-1]}"
+
+
 @dataclass(frozen=True)
 class ManagedModel:
-    """The model this app keeps alive: its name in the registry, its label, its endpoint, and where its
-    training data and its ground-truth labels land."""
+    """A model this app keeps alive: its name in the registry, its task and label, its endpoint, where its
+    training data (a dataset root in the data container) and its ground-truth labels land, and how it is
+    trained (our train.py, or the team's own command or pipeline job spec)."""
     name: str = "tabular-classifier"
     target_column: str = ""          # "" = not set: nothing can train
     endpoint: str = "mlops-endpoint"
     data_container: str = "data"
     feedback_container: str = "feedback"
+    task: Task = "classification"
+    data_root: str = ""              # a prefix in the data container ("" = all of it); files under it are its data
+    training_window: TrainingWindow = TrainingWindow()
+    training_spec: str = ""          # the team's job YAML relative to the app's root ("" = training/job.yml)
+    training_inputs: Mapping[str, str] = field(default_factory=dict)   # the job's inputs (hyperparameters)
+
+    def __post_init__(self) -> None:
+        if not NAME.match(self.name):
+            raise PolicyError("name", f"is {self.name!r}: letters, digits, '-' and '_', starting with a letter or "
+                              "digit (Azure ML's rule for model names), at most 255 characters")
+        if self.task not in TASKS:
+            raise PolicyError("task", f"is {self.task!r}: use 'classification' (binary or multiclass) or "
+                              "'regression'")
+        if self.data_root and not self.data_root.endswith("/"):
+            raise PolicyError("data_root", f"is {self.data_root!r}: a folder, ending in '/' (e.g. 'sales/')")
+
+    def holds(self, container: str, blob_path: str) -> bool:
+        """Whether a blob is this model's data: in its container, under its dataset root."""
+        return container == self.data_container and blob_path.startswith(self.data_root)
 
 
 @dataclass(frozen=True)
@@ -129,7 +179,7 @@ class PromotionPolicy:
 
 @dataclass(frozen=True)
 class Policies:
-    """Everything the lifecycle decides with, for the one model this app keeps alive."""
+    """Everything the lifecycle decides with, for one model this app keeps alive."""
     model: ManagedModel = ManagedModel()
     retrain: RetrainPolicy = RetrainPolicy()
     gate: GatePolicy = GatePolicy()

@@ -1,17 +1,58 @@
-"""When to retrain: which drops are complete and not yet trained on, and whether the cooldown allows a run."""
+"""When to retrain and on what: which drops hold complete data no job has taken, whether the cooldown
+allows a run, and the training window: the files of the model's dataset root a run reads."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from lifecycle.core.policies import RetrainPolicy
-from lifecycle.core.state_records import Drop, TrainingRun
+from lifecycle.core.platform_values import StoredBlob
+from lifecycle.core.policies import ManagedModel, RetrainPolicy
+from lifecycle.core.state_records import MARKER, DataBatch, Drop, TrainingRun
 from lifecycle.core.times import parse_time
 
 
+def model_drops(drops: list[Drop], model: ManagedModel) -> list[Drop]:
+    """The drops under the model's dataset root."""
+    return [d for d in drops if model.holds(d.container, d.prefix)]
+
+
 def ready_drops(drops: list[Drop], policy: RetrainPolicy, now: datetime) -> list[Drop]:
-    """Complete drops no training job has taken, oldest first: each is trained on, none is skipped."""
-    ready = [d for d in drops if not d.job and d.complete(now, policy.drop_quiet_seconds)]
+    """Complete drops holding data no training job has taken, oldest first: one run takes them all."""
+    ready = [d for d in drops if d.complete(now, policy.drop_quiet_seconds)]
     return sorted(ready, key=lambda d: (d.last_seen, d.prefix))
+
+
+def batch_id(blob: StoredBlob) -> str:
+    return DataBatch.id_for(blob.url, blob.etag)
+
+
+def is_data(blob: StoredBlob) -> bool:
+    return blob.size > 0 and blob.path.rsplit("/", 1)[-1] != MARKER
+
+
+def claim(drop: Drop, stored: list[StoredBlob]) -> tuple[str, ...]:
+    """What a job taking the drop takes: its new batches, and every data file its folder holds now (once the
+    marker lands, a part file whose event is late is in storage already), except those a failed job took."""
+    in_folder = [batch_id(b) for b in stored if is_data(b) and Drop.prefix_of(b.path) == drop.prefix]
+    taken = dict.fromkeys((*drop.pending, *(b for b in in_folder if b not in drop.trained)))
+    return tuple(b for b in taken if b not in drop.failed)
+
+
+def training_window(model: ManagedModel, drops: list[Drop], stored: list[StoredBlob], now: datetime
+                    ) -> list[StoredBlob]:
+    """The files under the model's dataset root that a training run reads: those a job has taken (so data
+    still arriving is left for its own run), not those a failed job took, within the model's window."""
+    seen = {b for d in drops for b in d.trained} - {b for d in drops for b in d.failed}
+    files = sorted((b for b in stored if is_data(b) and b.path.startswith(model.data_root) and batch_id(b) in seen),
+                   key=lambda b: b.path)
+    window = model.training_window
+    if window.kind == "days":
+        return [b for b in files if b.last_modified >= now - timedelta(days=window.size)]
+    if window.kind == "drops":
+        first = {d.prefix: d.first_seen for d in drops}
+        folders = sorted({Drop.prefix_of(b.path) for b in files}, key=lambda f: (first.get(f, ""), f))
+        keep = set(folders[-window.size:])
+        return [b for b in files if Drop.prefix_of(b.path) in keep]
+    return files
 
 
 def empty_drops(drops: list[Drop], policy: RetrainPolicy, now: datetime) -> list[Drop]:

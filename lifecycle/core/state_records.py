@@ -114,22 +114,32 @@ class DataBatch(Record):
 @dataclass(frozen=True)
 class Drop(Record):
     """A set of files written together: the blobs of one folder (or a single file at the top level).
-    Complete when a _SUCCESS marker lands in it, or after a quiet period; then it is trained on once."""
+    Complete when a _SUCCESS marker lands in it, or after a quiet period. A file appended to a folder
+    already trained on is new data again: the folder waits for its quiet period (or a new marker), then
+    trains once more, on the model's whole training window."""
     COLLECTION: ClassVar[str] = "drops"
     drop_id: str
     container: str
     prefix: str              # "loans/2026-11-01/" for a folder, or the file's own path
-    url: str                 # the folder's (or file's) URL: the training job's data input
+    url: str                 # the folder's (or file's) URL
     batches: tuple[str, ...] = ()
-    marker: bool = False
+    marker: bool = False     # a marker landed after the folder's last data file
     first_seen: str = ""
     last_seen: str = ""
-    job: str = ""            # the training job that took this drop, once submitted
+    job: str = ""            # the training job that last took this drop's new files
     attempts: int = 0        # jobs lost to the platform (not to the data), after which it was offered again
+    trained: tuple[str, ...] = ()      # data batches a training job took: the model has seen them
+    job_batches: tuple[str, ...] = ()  # those `job` took (offered again if the platform loses it)
+    failed: tuple[str, ...] = ()       # those a failed job took: kept out of later training windows
 
     @property
     def key(self) -> str:
         return self.drop_id
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Data batches no training job has taken yet."""
+        return tuple(b for b in self.batches if b not in self.trained)
 
     @staticmethod
     def prefix_of(blob_path: str) -> str:
@@ -147,24 +157,36 @@ class Drop(Record):
                    url=blob_url(batch.url, batch.container, prefix), first_seen=batch.recorded_at,
                    last_seen=batch.recorded_at)
 
-    @property
-    def job_key(self) -> str:
-        """What names this drop's training job: a new name for each attempt after one the platform lost."""
-        return self.drop_id if not self.attempts else f"{self.drop_id}-attempt{self.attempts + 1}"
-
     def with_batch(self, batch: DataBatch) -> Drop:
-        if batch.batch_id in self.batches:
-            return self
+        if batch.batch_id in self.batches or (batch.batch_id in self.trained and not batch.is_marker):
+            return self       # a duplicate event, or a file its job took from storage before its event came
         if batch.is_marker:
             return replace(self, marker=True, last_seen=batch.recorded_at)
-        return replace(self, batches=self.batches + (batch.batch_id,), last_seen=batch.recorded_at)
+        # Data after a marker (an appended file): the folder is complete again after a quiet period.
+        return replace(self, batches=self.batches + (batch.batch_id,), last_seen=batch.recorded_at,
+                       marker=self.marker and not self.trained)
 
     def complete(self, now: datetime, quiet_seconds: float) -> bool:
-        if not self.batches:
+        if not self.pending:
             return False
         if self.marker or not self.prefix.endswith("/"):   # a marker, or a single top-level file
             return True
         return (now - parse_time(self.last_seen)).total_seconds() >= quiet_seconds
+
+    def taken_by(self, job: str, batches: tuple[str, ...]) -> Drop:
+        """The drop once `job` took these batches (its pending ones, and what storage held in its folder)."""
+        return replace(self, job=job, job_batches=batches,
+                       trained=self.trained + tuple(b for b in batches if b not in self.trained),
+                       batches=self.batches + tuple(b for b in batches if b not in self.batches))
+
+    def released(self) -> Drop:
+        """Its job was lost by the platform: the batches it took are new again, for a new job."""
+        return replace(self, job="", job_batches=(), attempts=self.attempts + 1,
+                       trained=tuple(b for b in self.trained if b not in self.job_batches))
+
+    def failed_job(self) -> Drop:
+        """Its job failed on the data: the batches it took stay out of later training windows."""
+        return replace(self, failed=self.failed + tuple(b for b in self.job_batches if b not in self.failed))
 
 
 def blob_url(any_blob_url: str, container: str, path: str) -> str:
@@ -186,9 +208,12 @@ class TrainingRun(Record):
     model_name: str
     trigger: str
     data_url: str
-    drop_id: str = ""
-    data_batches: tuple[str, ...] = ()
+    drop_id: str = ""                  # the first drop it took (drops: all of them)
+    data_batches: tuple[str, ...] = ()  # lineage: every data batch it read (its training window)
     champion: str = ""
+    drops: tuple[str, ...] = ()
+    new_batches: tuple[str, ...] = ()   # the batches no job had taken before: why it started
+    data_files: tuple[str, ...] = ()    # the window's files, relative to data_url (the job's input)
     submitted_at: str = ""
     status: str = RunStatus.SUBMITTED
     error: str = ""
@@ -197,6 +222,11 @@ class TrainingRun(Record):
     @property
     def key(self) -> str:
         return self.job_name
+
+    @property
+    def drop_ids(self) -> tuple[str, ...]:
+        """The drops it took (a record written before runs took several names only its first)."""
+        return self.drops or ((self.drop_id,) if self.drop_id else ())
 
 
 @dataclass(frozen=True)
@@ -301,6 +331,7 @@ class AlertRecord(Record):
     job: str = ""            # the training job it started
     resolved_at: str = ""
     evidence: dict = field(default_factory=dict)
+    model: str = ""          # the model it concerns ("" if it named none of this app's)
 
     @property
     def key(self) -> str:

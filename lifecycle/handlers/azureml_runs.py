@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Protocol
 
 from lifecycle import clock
-from lifecycle.core import alert_sources
+from lifecycle.core import alert_sources, model_catalog
 from lifecycle.core.incoming_events import RunCompleted, RunStatusChanged
+from lifecycle.core.policies import Policies
 from lifecycle.core.state_records import Decision, MonitorRun, TrainingRun
+from lifecycle.model_scope import scoped
 from lifecycle.steps.alert_response import AlertPorts, handle_alert
 from lifecycle.steps.model_registration import FAILED, RegistrationPorts, gate_and_register, record_failure
 from lifecycle.steps.monitoring_runs import MonitoringPorts, is_monitoring_job, job_ended
@@ -25,9 +27,10 @@ class RunPorts(AlertPorts, RegistrationPorts, MonitoringPorts, Protocol):
 def run_completed(event: RunCompleted, p: RunPorts) -> Decision | MonitorRun | None:
     if is_monitoring_job(event):
         return job_ended(event, p)
-    if not _ours(event, p):
+    policies = _model_of(event, p)
+    if policies is None:
         return None
-    return gate_and_register(p, event.run_id)
+    return gate_and_register(scoped(p, policies), event.run_id)
 
 
 def run_status_changed(event: RunStatusChanged, p: RunPorts, now: datetime | None = None) -> object:
@@ -38,8 +41,10 @@ def run_status_changed(event: RunStatusChanged, p: RunPorts, now: datetime | Non
         return handle_alert(alert_sources.from_event(event), p, now)
     if is_monitoring_job(event):
         return job_ended(event, p)
-    if event.run_status not in FAILED or not _ours(event, p):
+    policies = _model_of(event, p) if event.run_status in FAILED else None
+    if policies is None:
         return None
+    p = scoped(p, policies)
     status = p.jobs.get(event.run_id)
     retryable = bool(status and status.retryable)
     run = record_failure(p, event.run_id, event.run_status, status.error if status else None, retryable=retryable)
@@ -48,10 +53,11 @@ def run_status_changed(event: RunStatusChanged, p: RunPorts, now: datetime | Non
     return run
 
 
-def _ours(event: RunCompleted | RunStatusChanged, p: RunPorts) -> bool:
-    if p.state.get(TrainingRun, event.run_id) is not None:
-        return True
-    if event.run_tags.get("mlops.model_name") == p.policies.model.name:
-        return True   # submitted by this app but its record is missing: still ours
-    log.info("ignored run %s of experiment %s: not a training run of this app", event.run_id, event.experiment_name)
-    return False
+def _model_of(event: RunCompleted | RunStatusChanged, p: RunPorts) -> Policies | None:
+    """The model of one of this app's training runs: by its record, or by its tag if the record is missing."""
+    run = p.state.get(TrainingRun, event.run_id)
+    found = model_catalog.by_name(p.catalog, run.model_name if run else event.run_tags.get("mlops.model_name", ""))
+    if found is None:
+        log.info("ignored run %s of experiment %s: not a training run of this app", event.run_id,
+                 event.experiment_name)
+    return found

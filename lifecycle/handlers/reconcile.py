@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from lifecycle.core import retraining
 from lifecycle.core.state_records import Drop, RunStatus, TrainingRun
 from lifecycle.dispatch import reject
+from lifecycle.model_scope import each_model
 from lifecycle.ports import Platform
 from lifecycle.steps.data_batches import find_missed_data
 from lifecycle.steps.model_registration import gate_and_register, record_failure
@@ -25,11 +26,15 @@ _last_data_scan: datetime | None = None     # per process: a cold start (or a re
 def reconcile(p: Platform, now: datetime) -> None:
     global _last_data_scan
     if _last_data_scan is None or now - _last_data_scan >= DATA_SCAN_EVERY:
-        find_missed_data(p, now)
+        find_missed_data(p, now)          # each blob goes to its model
         _last_data_scan = now
+    each_model(p, lambda q: _reconcile_model(q, now), "reconcile")
+
+
+def _reconcile_model(p: Platform, now: datetime) -> None:
     resume_submissions(p)
     for run in p.state.list(TrainingRun):
-        if run.status != RunStatus.SUBMITTED:
+        if run.status != RunStatus.SUBMITTED or run.model_name != p.policies.model.name:
             continue
         status = p.jobs.get(run.job_name)
         if status is None or not status.done:
@@ -48,7 +53,8 @@ def reconcile(p: Platform, now: datetime) -> None:
 def _report_empty_drops(p: Platform, now: datetime) -> None:
     """A marker with no data file after the quiet period: nothing will train it. Said once, where
     `mlops status` shows rejections, instead of waiting in silence."""
-    for drop in retraining.empty_drops(p.state.list(Drop), p.policies.retrain, now):
+    drops = retraining.model_drops(p.state.list(Drop), p.policies.model)
+    for drop in retraining.empty_drops(drops, p.policies.retrain, now):
         reject(p, {"id": f"drop-{drop.drop_id}", "eventType": "Microsoft.Storage.BlobCreated",
                    "subject": f"/blobServices/default/containers/{drop.container}/blobs/{drop.prefix}",
                    "data": {"url": drop.url}}, "on_data_arrived",

@@ -5,9 +5,11 @@ import logging
 from datetime import datetime, timedelta
 
 from lifecycle import clock
+from lifecycle.core import model_catalog
 from lifecycle.core.incoming_events import ModelRegistered
 from lifecycle.core.rollout_machine import Rollout
 from lifecycle.dispatch import Rejected
+from lifecycle.model_scope import each_model, scoped
 from lifecycle.steps import rollouts
 from lifecycle.steps.rollouts import OVERRIDES, RolloutPorts
 
@@ -18,9 +20,12 @@ REGISTRY_LAG = timedelta(minutes=10)     # a version the registry still lacks th
 
 def model_registered(event: ModelRegistered, p: RolloutPorts, now: datetime | None = None) -> Rollout | None:
     now = now or clock.now()
-    if event.model_name != p.policies.model.name:
-        log.info("ignored %s:%s: this app deploys %s", event.model_name, event.model_version, p.policies.model.name)
+    policies = model_catalog.by_name(p.catalog, event.model_name)
+    if policies is None:
+        log.info("ignored %s:%s: this app deploys %s", event.model_name, event.model_version,
+                 ", ".join(m.model.name for m in p.catalog))
         return None
+    p = scoped(p, policies)
     model = p.registry.get(event.model_name, event.model_version)
     if model is None:
         age = now - event.event_time if event.event_time else timedelta(0)
@@ -33,9 +38,11 @@ def model_registered(event: ModelRegistered, p: RolloutPorts, now: datetime | No
 
 def rollout_event(event: object, p: RolloutPorts) -> list[Rollout]:
     """MLOps.RolloutStarted / RolloutProgressed: take the next step now instead of at the next tick."""
-    return rollouts.tick(p, clock.now())
+    now = clock.now()
+    return [r for moved in each_model(p, lambda q: rollouts.tick(q, now), "a rollout step") for r in moved]
 
 
 def override(p: RolloutPorts, endpoint: str, action: str, now: datetime | None = None) -> Rollout:
     """A person's decision: promote, rollback, pause or resume the endpoint's rollout now."""
-    return rollouts.override(p, endpoint, action, now or clock.now())
+    policies = model_catalog.by_endpoint(p.catalog, endpoint)
+    return rollouts.override(scoped(p, policies) if policies else p, endpoint, action, now or clock.now())

@@ -4,10 +4,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from lifecycle.core import retraining
 from lifecycle.core.state_records import Drop, TrainingRun
+from lifecycle.model_scope import each_model, for_model
 from lifecycle.steps.training_runs import TrainingPorts, start_ready_training, submit_training, taken
 
 log = logging.getLogger("lifecycle.training")
+
+
+def retrain_models(p: TrainingPorts, now: datetime, forced: bool = False, model: str = "") -> list[TrainingRun]:
+    """The retrain timer (each model in turn), or a forced retrain of the named model (of each, if "")."""
+    if model:
+        run = retrain_on_schedule(for_model(p, model), now, forced)
+        return [run] if run else []
+    return [run for run in each_model(p, lambda q: retrain_on_schedule(q, now, forced), "the retrain timer") if run]
 
 
 def retrain_on_schedule(p: TrainingPorts, now: datetime, forced: bool = False) -> TrainingRun | None:
@@ -15,17 +25,20 @@ def retrain_on_schedule(p: TrainingPorts, now: datetime, forced: bool = False) -
     run = start_ready_training(p, now, trigger="schedule")
     if run or not forced:
         if not run:
-            log.info("scheduled retrain: no new data since the last run")
+            log.info("scheduled retrain of %s: no new data since the last run", p.policies.model.name)
         return run
-    drops = sorted((d for d in p.state.list(Drop) if d.batches), key=lambda d: d.last_seen)
+    model = p.policies.model
+    drops = sorted((d for d in retraining.model_drops(p.state.list(Drop), model) if d.batches),
+                   key=lambda d: d.last_seen)
     if not drops:
-        log.warning("forced retrain: there is no data in the '%s' container yet", p.policies.model.data_container)
+        log.warning("forced retrain of %s: there is no data under '%s' in the '%s' container yet", model.name,
+                    model.data_root or "/", model.data_container)
         return None
     newest = drops[-1]
-    if not newest.job:              # data still arriving: this job takes the drop, so it is not trained twice
-        return submit_training(p, "forced", newest.url, key=newest.job_key, drop=newest)
+    if newest.pending:              # data still arriving: this job takes it, so it is not trained twice
+        return submit_training(p, "forced", now, [newest])
     job = p.jobs.get(newest.job)
     if job is not None and not job.done:
         log.info("forced retrain: job %s is already training on %s", job.name, newest.url)
         return p.state.get(TrainingRun, job.name) or taken(p, newest)
-    return submit_training(p, "forced", newest.url, key=f"{newest.drop_id}-{now:%Y%m%dT%H%M%S}")
+    return submit_training(p, "forced", now, [], key=f"{model.name}-{now:%Y%m%dT%H%M%S}")

@@ -20,11 +20,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from lifecycle.core import model_catalog
 from lifecycle.core.alert_sources import FIRED, Alert
 from lifecycle.core.labelled_rows import labelled_rows, rows_to_csv
 from lifecycle.core.retraining import cooldown_left
 from lifecycle.core.state_records import AlertOutcome, AlertRecord, Drop, RunStatus, TrainingRun
 from lifecycle.core.times import iso, parse_time
+from lifecycle.model_scope import scoped
 from lifecycle.ports import (
     UsesCollected,
     UsesData,
@@ -53,16 +55,27 @@ class AlertPorts(UsesPolicies, UsesState, UsesJobs, UsesRegistry, UsesCollected,
 
 
 def handle_alert(alert: Alert, p: AlertPorts, now: datetime) -> AlertRecord:
+    """Record the alert and act for the model it concerns (found from its endpoint or model name)."""
+    policies = model_catalog.by_alert(p.catalog, alert.evidence)
+    if policies is not None:
+        p = scoped(p, policies)
     record = AlertRecord(alert_key=AlertRecord.key_for(alert.identity), alert_id=alert.alert_id,
                          condition=alert.condition, source=alert.source, signal=alert.signal, summary=alert.summary,
-                         fired_at=alert.fired_at, received_at=iso(now), evidence=dict(alert.evidence))
+                         fired_at=alert.fired_at, received_at=iso(now), evidence=dict(alert.evidence),
+                         model=policies.model.name if policies else "")
     if not p.state.create(record):
         existing = p.state.get(AlertRecord, record.key)
         if existing is not None and existing.outcome and existing.outcome not in WAITING:
             log.info("alert %s (%s) already handled: %s", alert.alert_id, alert.condition, existing.outcome)
             return existing
         record = existing or record          # a retry of an attempt that failed half-way: finish it
-    outcome, detail, job = _act(alert, p, now)
+    outcome: str
+    if policies is None:
+        names = ", ".join(m.model.name for m in p.catalog)
+        outcome, detail, job = (AlertOutcome.NEEDS_A_PERSON, f"the alert names none of this app's models ({names}) "
+                                "by endpoint or model name: nothing is retrained", "")
+    else:
+        outcome, detail, job = _act(alert, p, now)
     log.warning("alert %s from %s (%s, %s): %s%s", alert.alert_id, alert.source, alert.signal, alert.condition,
                 outcome, f" — {detail}" if detail else "")
     return p.state.update(AlertRecord, record.key,
@@ -77,14 +90,15 @@ def _act(alert: Alert, p: AlertPorts, now: datetime) -> tuple[str, str, str]:
         return AlertOutcome.RESOLVED, "a resolved alert is not a new one: nothing to do", ""
     if alert.signal in NO_RETRAIN:
         return AlertOutcome.NEEDS_A_PERSON, NO_RETRAIN[alert.signal], ""
-    running = [r for r in p.state.list(TrainingRun) if r.status == RunStatus.SUBMITTED]
+    runs = [r for r in p.state.list(TrainingRun) if r.model_name == p.policies.model.name]
+    running = [r for r in runs if r.status == RunStatus.SUBMITTED]
     if running:
         return AlertOutcome.TRAINING_RUNNING, f"job {running[0].job_name} is still running", running[0].job_name
     recent = _recent_alert_training(p, now)
     if recent is not None:
         return AlertOutcome.COOLDOWN, (f"alert {recent.alert_id} started job {recent.job} at {recent.received_at}; "
                             f"ALERT_COOLDOWN_MINUTES is {p.policies.monitor.alert_cooldown_minutes:g}"), ""
-    wait = cooldown_left(p.state.list(TrainingRun), p.policies.retrain, now)
+    wait = cooldown_left(runs, p.policies.retrain, now)
     if wait > 0:
         return AlertOutcome.COOLDOWN, f"the retrain cooldown allows the next run in {wait:.0f} s", ""
     if not p.policies.model.target_column:
@@ -99,7 +113,7 @@ def _act(alert: Alert, p: AlertPorts, now: datetime) -> tuple[str, str, str]:
 def _recent_alert_training(p: AlertPorts, now: datetime) -> AlertRecord | None:
     horizon = now - timedelta(minutes=p.policies.monitor.alert_cooldown_minutes)
     started = [a for a in p.state.list(AlertRecord) if a.job and a.outcome == AlertOutcome.RETRAINING
-               and parse_time(a.received_at) > horizon]
+               and a.model in ("", p.policies.model.name) and parse_time(a.received_at) > horizon]
     return max(started, key=lambda a: a.received_at) if started else None
 
 
@@ -111,14 +125,14 @@ def _train_on_production(p: AlertPorts, alert: Alert, now: datetime) -> Training
     window = live_window(p, now)
     if window is None:
         return None
-    model_prefix = f"production/{window.endpoint}/{window.model.replace(':', '-')}/"
+    model_prefix = f"{p.policies.model.data_root}production/{window.endpoint}/{window.model.replace(':', '-')}/"
     rounds = sorted((d for d in p.state.list(Drop) if d.prefix.startswith(model_prefix)), key=lambda d: d.prefix)
     if rounds and not _fired_after(alert, rounds[-1], now):
         latest = rounds[-1]
-        return submit_training(p, "drift", latest.url, key=latest.drop_id, drop=latest)   # the same job again
+        return submit_training(p, "drift", now, [latest], key=latest.drop_id)   # the same job again
     prefix = f"{model_prefix}{len(rounds) + 1:03d}/"
     drop_id = Drop.id_for(p.policies.model.data_container, prefix)
-    labels = p.feedback.labels(window.since, window.until)
+    labels = p.feedback.labels(window.since, window.until, p.policies.model.target_column)
     rows = labelled_rows(p.collected.records(window.endpoint, window.deployment, "model_inputs", window.since,
                                              window.until), labels, p.policies.model.target_column) if labels else []
     if len(rows) < p.policies.monitor.min_labels:
@@ -135,7 +149,7 @@ def _train_on_production(p: AlertPorts, alert: Alert, now: datetime) -> Training
     new = Drop(drop_id=drop_id, container=p.policies.model.data_container, prefix=prefix, url=url, marker=True,
                first_seen=stamp, last_seen=stamp)
     drop = p.state.update(Drop, drop_id, lambda current: None if current is not None else new) or new
-    return submit_training(p, "drift", drop.url, key=drop_id, drop=drop)
+    return submit_training(p, "drift", now, [drop], key=drop_id)
 
 
 def _fired_after(alert: Alert, drop: Drop, now: datetime) -> bool:

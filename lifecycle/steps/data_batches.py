@@ -6,9 +6,11 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from lifecycle.core import model_catalog
 from lifecycle.core.incoming_events import BlobCreated
 from lifecycle.core.state_records import MARKER, DataBatch, Drop
 from lifecycle.dispatch import Rejected, reject
+from lifecycle.model_scope import scoped
 from lifecycle.ports import UsesData, UsesJobs, UsesPolicies, UsesState
 from lifecycle.steps.training_runs import start_ready_training
 
@@ -20,10 +22,14 @@ class DataPorts(UsesPolicies, UsesState, UsesJobs, UsesData, Protocol):
 
 
 def record_blob(event: BlobCreated, p: DataPorts, now: datetime) -> DataBatch | None:
-    """Record a committed blob as a data batch of its drop, and start training if the drop is ready."""
-    if event.container != p.policies.model.data_container:
-        log.info("ignored %s: not in the data container '%s'", event.subject, p.policies.model.data_container)
+    """Record a committed blob as a data batch of its drop, and start its model's training if the drop is
+    ready. A blob under no model's dataset root is not training data: it is left alone."""
+    policies = model_catalog.by_blob(p.catalog, event.container, event.blob_path)
+    if policies is None:
+        roots = ", ".join(f"{m.model.name}: {m.model.data_container}/{m.model.data_root}" for m in p.catalog)
+        log.info("ignored %s: under no model's dataset root (%s)", event.subject, roots)
         return None
+    p = scoped(p, policies)
     marker = event.blob_path.rsplit("/", 1)[-1] == MARKER
     if not event.committed and not (marker and event.api != "CreateFile"):
         if event.content_length == 0 and event.completes_blob:
@@ -48,7 +54,7 @@ def find_missed_data(p: DataPorts, now: datetime, lookback: timedelta = timedelt
     """Blobs written to the data container over the last day that no event recorded: a BlobCreated lost
     to a crash, or delivered while the records it wrote were lost. Each goes through data_arrived as its
     event would have; a blob already recorded costs one read."""
-    found, container = [], p.policies.model.data_container
+    found, container = [], p.policies.model.data_container     # one data container for the app's models
     for blob in p.data.changed_since(now - lookback):
         if p.state.get(DataBatch, DataBatch.id_for(blob.url, blob.etag)) is not None:
             continue

@@ -7,10 +7,12 @@ from dataclasses import replace
 from typing import Protocol
 
 from lifecycle.clock import utcnow
+from lifecycle.core import model_catalog
 from lifecycle.core import registration_gate as gate
-from lifecycle.core.state_records import FAILED_STATUSES, Decision, DecisionOutcome, Drop, RunStatus, TrainingRun
+from lifecycle.core.state_records import FAILED_STATUSES, Decision, DecisionOutcome, RunStatus, TrainingRun
+from lifecycle.model_scope import scoped
 from lifecycle.ports import UsesEvents, UsesJobs, UsesPolicies, UsesRegistry, UsesState
-from lifecycle.steps.training_runs import finish_run, release_drop
+from lifecycle.steps.training_runs import finish_run, keep_out_failed_data, release_drops
 
 log = logging.getLogger("lifecycle.registration")
 FAILED = FAILED_STATUSES
@@ -56,26 +58,31 @@ def record_failure(p: RegistrationPorts, job_name: str, status: str, error: str 
     reason = error or f"the job ended {status} without an error message"
     log.warning("training job %s %s: %s", job_name, status.lower(), reason)
     run = finish_run(p, job_name, status, reason)
-    if retryable and run is not None:
-        release_drop(p, run, reason)
+    if run is not None and retryable:
+        release_drops(p, run, reason)
+    elif run is not None:
+        keep_out_failed_data(p, run, reason)
     return run
 
 
 def _register(p: RegistrationPorts, job_name: str, run: TrainingRun | None, evaluation: dict,
               extra_tags: dict[str, str] | None = None) -> str:
-    drop = p.state.get(Drop, run.drop_id) if run and run.drop_id else None
-    tags = {**_lineage(run, drop, job_name, evaluation), **(extra_tags or {})}
+    tags = {**_lineage(run, job_name, evaluation), **(extra_tags or {})}
     return p.registry.register(p.policies.model.name, job_name, tags, description=f"trained by {job_name}").version
 
 
-def _lineage(run: TrainingRun | None, drop: Drop | None, job_name: str, evaluation: dict) -> dict[str, str]:
+MAX_TAG_BATCHES = 20     # tags stay short; the run's record keeps every batch it read (`mlops status`)
+
+
+def _lineage(run: TrainingRun | None, job_name: str, evaluation: dict) -> dict[str, str]:
     tags = {"mlops.job": job_name}
     if run:
-        # The drop's batches, not the run's: events arrive out of order, so a part file's event can land
-        # after the marker's; the job read the whole folder either way.
-        batches = drop.batches if drop else run.data_batches
+        new = run.new_batches or run.data_batches
+        listed = ",".join(new[:MAX_TAG_BATCHES]) + (f",+{len(new) - MAX_TAG_BATCHES} more"
+                                                     if len(new) > MAX_TAG_BATCHES else "")
         tags.update({"mlops.trigger": run.trigger, "mlops.data": run.data_url, "mlops.drop": run.drop_id,
-                     "mlops.data_batches": ",".join(batches), "mlops.champion": run.champion})
+                     "mlops.data_batches": listed, "mlops.data_files": str(len(run.data_files)),
+                     "mlops.champion": run.champion})
     for name, value in (evaluation.get("metrics") or {}).items():
         if value is not None:
             tags[f"metric.{name}"] = f"{value:.4f}"
@@ -90,6 +97,7 @@ def review(p: RegistrationPorts, job_name: str, approve: bool, by: str) -> Decis
     if decision.outcome != DecisionOutcome.HELD:
         raise ValueError(f"job {job_name} was {decision.outcome}" + (f" as version {decision.version}"
                          if decision.version else "") + ", not held for a person")
+    p = scoped(p, model_catalog.by_name(p.catalog, decision.model_name) or p.policies)
     note = f"{'approved' if approve else 'rejected'} by {by}"
     outcome = DecisionOutcome.REGISTERED if approve else DecisionOutcome.REJECTED
     reviewed = replace(decision, outcome=outcome, reasons=(*decision.reasons, note),

@@ -17,11 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from lifecycle.core import model_catalog
 from lifecycle.core.incoming_events import RunCompleted, RunStatusChanged
 from lifecycle.core.platform_values import MONITORING, MonitoringRequest, monitoring_job_name_for
 from lifecycle.core.rollout_machine import Phase, Rollout
 from lifecycle.core.state_records import FAILED_STATUSES, MonitorRun, RunStatus, blob_url
 from lifecycle.core.times import parse_time
+from lifecycle.model_scope import scoped
 from lifecycle.ports import (
     UsesCollected,
     UsesData,
@@ -117,6 +119,7 @@ def job_ended(event: RunCompleted | RunStatusChanged, p: MonitoringPorts) -> Mon
     if run is None:
         log.info("ignored monitoring job %s: no monitoring pass of this app", event.run_id)
         return None
+    p = scoped(p, model_catalog.by_endpoint(p.catalog, run.endpoint) or p.policies)
     if isinstance(event, RunCompleted):
         return finish(p, run, RunStatus.COMPLETED)
     status = p.jobs.get(run.job)
@@ -161,8 +164,8 @@ def finish(p: MonitoringPorts, run: MonitorRun, status: str, error: str | None =
         if run.status != RunStatus.COMPLETED or run.published:
             return run                                      # another delivery settled it meanwhile
     subject = f"/endpoints/{run.endpoint}/deployments/{run.deployment}"
-    for alert in alerts or ():
-        p.events.publish(alert["type"], subject, alert["data"])
+    for alert in alerts or ():    # the endpoint and model tell the alert's handler which model it concerns
+        p.events.publish(alert["type"], subject, {**alert["data"], "endpoint": run.endpoint, "model": run.model})
     result = run.result
     log.info("monitor %s on %s: %s rows, %s labelled; %s", run.model, run.deployment,
              (result.get("window") or {}).get("rows"), (result.get("window") or {}).get("labelled"),

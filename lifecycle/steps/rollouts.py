@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from lifecycle import clock
+from lifecycle.core import model_catalog
 from lifecycle.core import rollout_machine as rm
 from lifecycle.core.canary_judge import JudgePolicy, Outcome, Window, judge
 from lifecycle.core.platform_values import ModelVersion, NoTrafficLogs, ProvisioningState
@@ -106,9 +107,13 @@ def catch_up(p: RolloutPorts, now: datetime) -> list[Rollout]:
 
 
 def tick(p: RolloutPorts, now: datetime) -> list[Rollout]:
-    """One step of every rollout that can move; called by the reconcile timer and by rollout events."""
+    """One step of the model's rollout if it can move; called by the reconcile timer and by rollout events.
+    A rollout on an endpoint no model names now (a renamed one) is the first model's to finish."""
     moved = []
     for r in p.state.list(Rollout):
+        owner = model_catalog.by_endpoint(p.catalog, r.endpoint) or p.catalog[0]
+        if owner.model.name != p.policies.model.name:
+            continue
         result = advance(p, r, now)
         if result is not None:
             moved.append(result)
@@ -167,7 +172,7 @@ def _judge_step(p: RolloutPorts, r: Rollout, now: datetime) -> Rollout | None:
     policy = p.policies.rollout
     since = parse_time(r.phase_started)
     # ground truth that has come in for requests of this step (labels trail their predictions)
-    labels = p.feedback.labels(since)
+    labels = p.feedback.labels(since, label_column=p.policies.model.target_column)
     try:
         baseline, canary = _window(p, r, r.baseline, since, labels), _window(p, r, r.colour, since, labels)
     except NoTrafficLogs as missing:

@@ -144,8 +144,8 @@ def test_state_data_and_feedback_run_on_a_token_over_https(oauth_azurite, manage
     service.create_container("feedback-identity")
     service.get_container_client("feedback-identity").upload_blob(
         "labels.csv", b"request_id,default\nr1,1\nr2,0\n")
-    feedback = BlobFeedback(service, "feedback-identity", settings.target_column)
-    assert feedback.labels(before) == {"r1": "1", "r2": "0"}
+    feedback = BlobFeedback(service, "feedback-identity")
+    assert feedback.labels(before, label_column=settings.target_column) == {"r1": "1", "r2": "0"}
 
     # Every token was the user-assigned identity's, for storage.
     assert {(r.resource, r.client_id) for r in managed_identity.requests} == {("https://storage.azure.com", CLIENT_ID)}

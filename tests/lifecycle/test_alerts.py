@@ -11,6 +11,7 @@ import pytest
 
 from lifecycle.core import alert_sources as alerts
 from lifecycle.core import incoming_events as events
+from lifecycle.core.retraining import batch_id
 from lifecycle.core.rollout_machine import Rollout
 from lifecycle.core.state_records import AlertRecord, Drop, TrainingRun
 from lifecycle.handlers.alerts import alert_event
@@ -97,7 +98,7 @@ def test_a_drift_alert_retrains_on_the_labelled_production_traffic():
     rows = list(csv.DictReader(io.StringIO(files["part-0000.csv"].decode())))
     assert len(rows) == 120 and set(rows[0]) == {"age", "income", "region", "default"}   # request_id dropped, label in
     request, = p.jobs.submitted
-    assert request.trigger == "drift" and request.data.endswith(prefix)
+    assert request.trigger == "drift" and request.data_files == (f"{prefix}part-0000.csv",)
     assert p.state.get(Drop, Drop.id_for("data", prefix)).job == request.job_name   # its blob events start nothing
 
 
@@ -154,12 +155,13 @@ def test_without_labels_a_ready_drop_is_trained_on_and_without_either_nothing_st
     p = fake_platform(monitor_min_labels=50)
     live(p)
     assert handle_alert(drift_alert("x/data_drift"), p, NOW).outcome == "no fresh data"
+    stored = p.data.store("loans/new/part.csv")
     p.state.create(Drop(drop_id="d1", container="data", prefix="loans/new/", url="http://storage/data/loans/new/",
-                        batches=("b1",), marker=True, first_seen="2026-11-23T11:00:00Z",
+                        batches=(batch_id(stored),), marker=True, first_seen="2026-11-23T11:00:00Z",
                         last_seen="2026-11-23T11:00:00Z"))
     record = handle_alert(drift_alert("y/data_drift"), p, NOW)
     assert record.outcome == "retraining"
-    assert p.jobs.submitted[0].trigger == "drift" and p.jobs.submitted[0].data == "http://storage/data/loans/new/"
+    assert p.jobs.submitted[0].trigger == "drift" and p.jobs.submitted[0].data_files == ("loans/new/part.csv",)
 
 
 def test_an_event_that_is_no_alert_is_rejected():

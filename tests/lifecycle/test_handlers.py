@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lifecycle.core import incoming_events as events
-from lifecycle.core.platform_values import job_name_for
 from lifecycle.core.state_records import DataBatch, Decision, Drop, TrainingRun
 from lifecycle.dispatch import Rejected
 from lifecycle.handlers.azureml_runs import run_completed, run_status_changed
@@ -57,8 +56,9 @@ def test_a_drop_of_many_parts_and_a_marker_starts_exactly_one_job():
     data_arrived(blob("loans/day1/_SUCCESS", size=0), p)
     (request,) = p.jobs.submitted
     drop = p.state.list(Drop)[0]
-    assert request.data.endswith("/data/loans/day1/") and request.target == "default"
-    assert request.job_name == job_name_for("tabular-classifier", "data", drop.drop_id)
+    assert request.data == p.data.url_of("") and request.target == "default"     # the dataset root: the container
+    assert request.data_files == tuple(f"loans/day1/part-{i:04}.csv" for i in range(5))
+    assert request.job_name.startswith("train-tabular-classifier-data-")
     assert len(request.data_batches) == 5 and drop.job == request.job_name
     data_arrived(blob("loans/day1/_SUCCESS", size=0), p)  # a second marker: nothing new
     assert len(p.jobs.submitted) == 1
@@ -94,7 +94,9 @@ def test_quiet_period_and_cooldown_are_honoured_by_the_reconcile_tick():
     data_arrived(blob("day2/_SUCCESS", size=0), p)
     assert len(p.jobs.submitted) == 1                   # cooling down
     reconcile(p, start + timedelta(minutes=12))
-    assert len(p.jobs.submitted) == 2 and p.jobs.submitted[1].data.endswith("/day2/")
+    assert len(p.jobs.submitted) == 2 and p.jobs.submitted[1].data_files == ("day1/a.csv", "day2/a.csv")
+    day2 = next(d for d in p.state.list(Drop) if d.prefix == "day2/")
+    assert p.jobs.submitted[1].data_batches == day2.batches               # why it started: day2's new file
 
 
 def test_no_target_column_means_no_training_yet():
@@ -185,15 +187,16 @@ def test_models_of_other_names_are_not_deployed():
 
 
 # -- drops: every one trained, once ----------------------------------------------------------------------
-def test_two_drops_completing_together_each_get_their_own_job():
+def test_two_drops_completing_together_are_taken_by_one_job_that_reads_both():
     p = fake_platform()
     for day in ("day1", "day2"):
         data_arrived(blob(f"sales/{day}/part-0000.csv"), p)
     p.state.update(Drop, p.state.list(Drop)[0].drop_id, lambda d: replace(d, marker=True))
     p.state.update(Drop, p.state.list(Drop)[1].drop_id, lambda d: replace(d, marker=True))
     reconcile(p, now())
-    assert sorted(r.data.rsplit("/", 2)[-2] for r in p.jobs.submitted) == ["day1", "day2"]
-    assert all(d.job.startswith("train-") for d in p.state.list(Drop))
+    (request,) = p.jobs.submitted
+    assert request.data_files == ("sales/day1/part-0000.csv", "sales/day2/part-0000.csv")
+    assert {d.job for d in p.state.list(Drop)} == {request.job_name}
 
 
 def test_two_triggers_racing_for_one_drop_submit_one_job():
@@ -201,8 +204,8 @@ def test_two_triggers_racing_for_one_drop_submit_one_job():
     p = fake_platform()
     data_arrived(blob("loans/day1/part-0000.csv"), p)
     drop = p.state.list(Drop)[0]
-    first = submit_training(p, "data", drop.url, key=drop.job_key, drop=drop)
-    second = submit_training(p, "schedule", drop.url, key=drop.job_key, drop=drop)   # a stale copy of the drop
+    first = submit_training(p, "data", now(), [drop])
+    second = submit_training(p, "schedule", now(), [drop])   # a stale copy of the drop
     assert second.job_name == first.job_name and len(p.jobs.submitted) == 1
 
 
@@ -218,7 +221,7 @@ def test_a_name_with_spaces_and_accents_is_encoded_once():
     drop = p.state.list(Drop)[0]
     assert drop.url == "http://127.0.0.1:10000/devstoreaccount1/data/poison%20drop/"
     data_arrived(blob("top level é.csv"), p)
-    assert p.jobs.submitted[-1].data == "http://127.0.0.1:10000/devstoreaccount1/data/top%20level%20%C3%A9.csv"
+    assert p.jobs.submitted[-1].data_files == ("top level é.csv",)   # a path: the job's adapter encodes it once
 
 
 def test_a_marker_without_data_is_reported_once_after_the_quiet_period():
@@ -322,7 +325,7 @@ def test_a_good_model_on_a_real_table_is_not_held():
 
 
 def test_data_whose_event_was_lost_is_found_by_the_scan_once():
-    from lifecycle.ports import StoredBlob
+    from lifecycle.core.platform_values import StoredBlob
     from lifecycle.steps.data_batches import find_missed_data
     p = fake_platform()
     data_arrived(blob("seen.csv", etag='"0xA"'), p)
