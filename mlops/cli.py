@@ -5,6 +5,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def up(
                                                        "<home>/preprod and <home>/prod)"),
     approval: str = typer.Option("none", help="with --environments: none | required, whether a person approves "
                                               "a shared model before prod rolls it out (PROMOTION_APPROVAL)"),
+    models: Path | None = typer.Option(None, exists=True, dir_okay=False,
+                                       help="the models file (MLOPS_CONFIG), e.g. mlops.yaml: several models, each "
+                                            "with its data, training and policies"),
 ) -> None:
     """Start the whole local stack in the foreground; Ctrl-C stops all of it."""
     import os
@@ -49,7 +53,9 @@ def up(
     from emulator.faults import STACK_PID
     from emulator.stack import Stack, StackOptions
     os.environ[STACK_PID] = str(os.getpid())     # its processes know their stack (crash injection, orphan checks)
-    options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale, settings_file=settings)
+    extra = {"MLOPS_CONFIG": str(models.resolve())} if models else None
+    options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale, settings_file=settings,
+                                    extra_settings=extra)
     if environments is not None:
         _up_environments(options, environments, approval)
         return
@@ -122,12 +128,12 @@ def info(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> No
         _print_info(running)
 
 
-def _scoring_key(info) -> str | None:
-    """The endpoint's key, once the chain has created the endpoint."""
+def _scoring_key(info, endpoint: str = "") -> str | None:
+    """The endpoint's key (default: the app's ENDPOINT_NAME), once the chain has created the endpoint."""
     from lifecycle.adapters.local_ml import LocalAMLError
     from mlops.local import local_platform
     try:
-        return local_platform(StackHome(Path(info.home))).endpoints.scoring_key(info.endpoint_name)
+        return local_platform(StackHome(Path(info.home))).endpoints.scoring_key(endpoint or info.endpoint_name)
     except LocalAMLError:
         return None
 
@@ -145,11 +151,17 @@ def _platform():
 
 
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def status(model: str = typer.Argument("", help="one model of the app (default: every model)"),
+           as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """Models and versions with metrics and lineage, training jobs, endpoints, deployments and traffic."""
+    from lifecycle.model_scope import UnknownModel
     from mlops.status import collect
     from mlops.status_view import render
-    shown = collect(_platform())
+    try:
+        shown = collect(_platform(), model)
+    except UnknownModel as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
     if as_json:
         print(json.dumps(shown, indent=2, default=str))
     else:
@@ -226,23 +238,35 @@ def score(
     requests_: int = typer.Option(100, "--requests", help="how many requests to send"),
     rate: float = typer.Option(20, help="requests per second"),
     rows: int = typer.Option(1, help="rows per request"),
-    file: Path | None = typer.Option(None, exists=True, help="CSV of feature rows (default: generated demo rows)"),
+    file: Path | None = typer.Option(None, exists=True, help="CSV of feature rows (default: generated demo rows, "
+                                                             "or with --model the live model's reference sample)"),
+    model: str = typer.Option("", help="score this model's endpoint (default: the app's ENDPOINT_NAME)"),
 ) -> None:
     """Send test traffic to the endpoint and show how it was answered, per deployment."""
     import time
 
     from rich.progress import Progress
 
+    from lifecycle.model_scope import UnknownModel, for_model
     from mlops.traffic import Traffic
     running = _running_info()
-    key = _scoring_key(running)
+    endpoint, scoring_uri = running.endpoint_name, running.scoring_uri
+    if model:
+        try:
+            p = for_model(_platform(), model)
+        except UnknownModel as error:
+            err.print(f"[red]{error}[/]")
+            raise typer.Exit(2) from None
+        endpoint = p.policies.model.endpoint
+        scoring_uri = scoring_uri.replace(f"/endpoints/{running.endpoint_name}/", f"/endpoints/{endpoint}/")
+    key = _scoring_key(running, endpoint)
     if key is None:
-        err.print(f"[red]endpoint {running.endpoint_name} does not exist yet:[/] drop data first (mlops drop)")
+        err.print(f"[red]endpoint {endpoint} does not exist yet:[/] drop data first (mlops drop)")
         raise typer.Exit(1)
-    columns, data = _score_rows(file)
-    traffic = Traffic(running.scoring_uri, key, columns, data, rate=rate, rows_per_request=rows)
+    columns, data = _score_rows(file) if file or not model else _reference_rows(p)
+    traffic = Traffic(scoring_uri, key, columns, data, rate=rate, rows_per_request=rows)
     with Progress(console=console) as progress:
-        task = progress.add_task(f"scoring {running.scoring_uri}", total=requests_)
+        task = progress.add_task(f"scoring {scoring_uri}", total=requests_)
         for _ in range(requests_):
             started = time.monotonic()
             traffic.send_one()
@@ -257,6 +281,20 @@ def score(
     errors = [a.error for a in traffic.answers if a.error]
     if errors:
         console.print(f"[yellow]first error:[/] {errors[0]}")
+
+
+def _reference_rows(p) -> tuple[list[str], list[list]]:
+    """The live model's reference sample, saved with it, as request rows."""
+    from lifecycle.core.rollout_machine import Rollout
+    model = p.policies.model
+    r = p.state.get(Rollout, model.endpoint)
+    name, _, version = (r.live_model if r else "").partition(":")
+    sample = p.registry.reference_sample(name, version, 500) if version else []
+    if not sample:
+        err.print(f"[red]{model.name} has no live model yet:[/] give rows with --file")
+        raise typer.Exit(1)
+    columns = [c for c in sample[0] if c != model.target_column]
+    return columns, [[row[c] for c in columns] for row in sample]
 
 
 def _score_rows(file: Path | None) -> tuple[list[str], list[list]]:
@@ -282,16 +320,28 @@ def _number(text: str):
 @app.command()
 def drop(
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="CSV or Parquet files"),
-    prefix: str | None = typer.Option(None, help="folder in the data container (default drops/<time>/)"),
+    prefix: str | None = typer.Option(None, help="folder in the data container (default drops/<time>/, under "
+                                                 "the model's dataset root with --model)"),
     marker: bool = typer.Option(True, help="finish the drop with a _SUCCESS marker, so training starts at once"),
+    model: str = typer.Option("", help="the model whose data it is (its dataset root; default: the app's only "
+                                       "model)"),
 ) -> None:
     """Upload files into the data container as one drop, with a progress bar."""
+    from lifecycle.model_scope import UnknownModel, for_model
     from mlops.local import app_settings
     from mlops.upload import upload_drop
     running = _running_info()
     values = app_settings(StackHome(Path(running.home)))
+    try:
+        root = for_model(_platform(), model).policies.model.data_root
+    except UnknownModel as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    if prefix and root and not prefix.startswith(root):
+        prefix = root + prefix
     folder = upload_drop(running.storage_connection_string, values.get("DATA_CONTAINER", "data"), files,
-                         prefix, marker, console)
+                         prefix or (time.strftime(f"{root}drops/%Y-%m-%dT%H-%M-%S") if root else None), marker,
+                         console)
     console.print(f"[green]dropped {len(files)} file(s) into {folder}[/]; follow the chain with [bold]mlops events[/]")
 
 
@@ -379,7 +429,8 @@ def drift(
 def report(
     out: Path | None = typer.Option(None, help="the HTML file (default <stack home>/reports/monitoring-<time>.html)"),
     home: Path | None = typer.Option(None, help="the stack's home (default .mlops, or MLOPS_HOME)"),
-    model: str | None = typer.Option(None, help="name:version (default: the model monitored last)"),
+    model: str | None = typer.Option(None, help="a model's name (its version monitored last), or name:version "
+                                                "(default: the model monitored last)"),
 ) -> None:
     """Write the HTML monitoring report of the running (or last) local stack and print its path."""
     from rich.markup import escape

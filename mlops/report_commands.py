@@ -186,6 +186,8 @@ def stack_report(home: StackHome, out: Path | None = None, model: str | None = N
         if not runs:
             raise ReportError(f"no monitoring run recorded yet in {home.root}: monitoring runs on its timer "
                               "(MONITOR_SCHEDULE) once a model is live and has served traffic")
+        if model and ":" not in model:          # a model's name: its version monitored last
+            model = next((r.model for r in reversed(runs) if r.model.startswith(f"{model}:")), f"{model}:")
         model = model or runs[-1].model
         runs = [r for r in runs if r.model == model]
         if not runs:

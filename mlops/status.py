@@ -5,22 +5,38 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from lifecycle.core import retraining
 from lifecycle.core.rollout_machine import Rollout, RolloutEvent
 from lifecycle.core.state_records import AlertRecord, Decision, Drop, MonitorRun, Promotion, Rejection, TrainingRun
+from lifecycle.model_scope import for_model, scoped
 from lifecycle.ports import Platform
 
+HEADLINE = ("accuracy", "f1", "mae", "rmse", "r2")     # a monitoring pass's figures, as the task has them
 
-def collect(p: Platform) -> dict:
+
+def collect(p: Platform, model_name: str = "") -> dict:
+    """One model's status (the named one, or the app's only one); for an app of several, each model's in
+    turn under "app_models", with what the app shares (rejected events, stage) once."""
+    if model_name or len(p.catalog) == 1:
+        return _collect_model(for_model(p, model_name), app_wide=True)
+    return {"app_models": [_collect_model(scoped(p, policies), app_wide=False) for policies in p.catalog],
+            "stage": p.policies.promotion.stage or None, "registry": p.policies.promotion.registry or None,
+            "rejections": _rejections(p)}
+
+
+def _collect_model(p: Platform, app_wide: bool) -> dict:
     model = p.policies.model
     decisions = {d.job_name: d for d in p.state.list(Decision)}
     jobs = []
-    for run in sorted(p.state.list(TrainingRun), key=lambda r: r.submitted_at):
+    runs = [r for r in p.state.list(TrainingRun) if r.model_name == model.name]
+    for run in sorted(runs, key=lambda r: r.submitted_at):
         live = p.jobs.get(run.job_name)
         decision = decisions.get(run.job_name)
         jobs.append({
             "name": run.job_name, "status": live.status if live else run.status,
             "error": (live.error if live else None) or run.error or None, "trigger": run.trigger,
-            "data": run.data_url, "champion": run.champion or None, "submitted_at": run.submitted_at,
+            "data": run.data_url, "files": len(run.data_files), "new_batches": len(run.new_batches),
+            "champion": run.champion or None, "submitted_at": run.submitted_at,
             "decision": None if decision is None else {
                 "outcome": decision.outcome, "version": decision.version or None, "reasons": list(decision.reasons),
                 "metrics": decision.metrics, "champion_metrics": decision.champion_metrics,
@@ -38,31 +54,44 @@ def collect(p: Platform) -> dict:
             "deployments": [{"name": d.name, "model": d.model, "state": d.state, "error": d.error,
                              "traffic": endpoint.traffic.get(d.name, 0)} for d in endpoint.deployments],
         })
+    ours = f"{model.name}:"
     return {
         "model_name": model.name,
+        "task": model.task,
+        "data_root": f"{model.data_container}/{model.data_root}",
+        "training_window": str(model.training_window),
+        "training": model.training_spec or "training/job.yml",
         "models": models,
         "jobs": jobs,
         "endpoints": endpoints,
         "rollout": _rollout(p.state.get(Rollout, model.endpoint)),
         "rollouts": [{"rollout_id": r.rollout_id, "model": r.model, "outcome": r.outcome, "reason": r.reason,
                       "started_at": r.started_at, "finished_at": r.finished_at}
-                     for r in sorted(p.state.list(RolloutEvent), key=lambda r: r.finished_at)],
-        "monitoring": [_monitor_run(r) for r in sorted(p.state.list(MonitorRun), key=lambda r: r.window_end)[-10:]],
+                     for r in sorted(p.state.list(RolloutEvent), key=lambda r: r.finished_at)
+                     if r.model.startswith(ours)],
+        "monitoring": [_monitor_run(r) for r in sorted(p.state.list(MonitorRun), key=lambda r: r.window_end)
+                       if r.endpoint == model.endpoint][-10:],
         "alerts": [{"alert_id": a.alert_id, "source": a.source, "signal": a.signal, "condition": a.condition,
                     "summary": a.summary, "outcome": a.outcome, "detail": a.detail, "job": a.job or None,
                     "received_at": a.received_at, "resolved_at": a.resolved_at or None}
-                   for a in sorted(p.state.list(AlertRecord), key=lambda a: a.received_at)],
+                   for a in sorted(p.state.list(AlertRecord), key=lambda a: a.received_at)
+                   if a.model == model.name or (app_wide and not a.model)],
         "drops": [{"prefix": d.prefix, "container": d.container, "files": len(d.batches), "marker": d.marker,
-                   "last_seen": d.last_seen, "job": d.job or None, "attempts": d.attempts}
-                  for d in sorted(p.state.list(Drop), key=lambda d: d.last_seen)],
+                   "last_seen": d.last_seen, "job": d.job or None, "attempts": d.attempts,
+                   "new_files": len(d.pending), "left_out": len(d.failed)}
+                  for d in sorted(retraining.model_drops(p.state.list(Drop), model), key=lambda d: d.last_seen)],
         "stage": p.policies.promotion.stage or None,
         "registry": p.policies.promotion.registry or None,
-        "promotions": [_promotion(r) for r in sorted(p.state.list(Promotion), key=lambda r: r.received_at)],
+        "promotions": [_promotion(r) for r in sorted(p.state.list(Promotion), key=lambda r: r.received_at)
+                       if r.model.startswith(ours)],
         "lineage": _lineage(p, endpoint.traffic if endpoint else {}, endpoint),
-        "rejections": [{"event_id": r.event_id, "event_type": r.event_type, "subject": r.subject,
-                        "function": r.function, "reason": r.reason, "rejected_at": r.rejected_at}
-                       for r in p.state.list(Rejection)],
+        "rejections": _rejections(p) if app_wide else [],
     }
+
+
+def _rejections(p: Platform) -> list[dict]:
+    return [{"event_id": r.event_id, "event_type": r.event_type, "subject": r.subject, "function": r.function,
+             "reason": r.reason, "rejected_at": r.rejected_at} for r in p.state.list(Rejection)]
 
 
 def _promotion(r: Promotion) -> dict:
@@ -99,6 +128,7 @@ def _monitor_run(run: MonitorRun) -> dict:
     return {"model": run.model, "deployment": run.deployment, "window_start": run.window_start,
             "window_end": run.window_end, "rows": window.get("rows"), "labelled": window.get("labelled"),
             "drifted_features": drift.get("drifted_features") or [], "accuracy": performance.get("accuracy"),
+            "performance": {k: v for k, v in performance.items() if k in HEADLINE and isinstance(v, int | float)},
             "recommendation": (result.get("utilisation") or {}).get("recommendation"),
             "alerts": [f"{a['signal']} {a['condition'].lower()}" for a in result.get("alerts") or []],
             "status": run.status, "job": run.job or None, "warning": run.warning or None, "error": run.error or None,

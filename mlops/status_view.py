@@ -21,6 +21,15 @@ def _metrics(values: dict | None) -> str:
 
 
 def render(console: Console, status: dict) -> None:
+    """One model's status, or each model's of an app of several, then what the app shares."""
+    for shown in status.get("app_models") or ():
+        console.rule(f"[bold]{shown['model_name']}[/] ({shown['task']})", align="left")
+        render(console, shown)
+    if "app_models" in status:
+        _render_rejections(console, status)
+        return
+    console.print(f"[bold]{status['model_name']}[/]: {status['task']}, trained by {status['training']} on "
+                  f"{status['data_root']} ({status['training_window']})")
     models = Table("version", "metrics", "job", "trigger", "data", title=f"models: {status['model_name']}",
                    title_justify="left")
     for m in status["models"]:
@@ -41,7 +50,8 @@ def render(console: Console, status: dict) -> None:
             shown = f"[yellow]held for a person[/]\nmlops approve|reject {j['name']}"
         elif decision.get("reviewed_by"):
             shown += f"\n[dim]by {decision['reviewed_by']}[/]"
-        jobs.add_row(j["name"], _c(j["status"]), j["trigger"], shown, why)
+        data = f"\n[dim]read {j['files']} file(s), {j['new_batches']} new[/]" if j.get("files") else ""
+        jobs.add_row(j["name"] + data, _c(j["status"]), j["trigger"], shown, why)
     console.print(jobs if status["jobs"] else "[dim]no training job yet[/]")
 
     for e in status["endpoints"]:
@@ -70,10 +80,10 @@ def render(console: Console, status: dict) -> None:
             console.print(f"  [{colour}]{check['outcome']:>12}[/] {check['detail']}")
 
     if status.get("monitoring"):
-        runs = Table("window end", "model", "rows", "labelled", "accuracy", "drifted", "alerts", "scaling",
+        runs = Table("window end", "model", "rows", "labelled", "performance", "drifted", "alerts", "scaling",
                      title="monitoring (latest passes)", title_justify="left")
         for m in status["monitoring"]:
-            accuracy = f"{m['accuracy']:.3f}" if isinstance(m["accuracy"], (int, float)) else "-"
+            accuracy = _metrics(m.get("performance"))
             model = f"{m['model']} ({m['deployment']})"
             unjudged = _unjudged(m)
             if unjudged:                 # no result (yet): say why across the figures' columns
@@ -91,6 +101,10 @@ def render(console: Console, status: dict) -> None:
                            _c(a["outcome"]), a["detail"] + (" (resolved)" if a["resolved_at"] else ""))
         console.print(alerts)
 
+    _render_rejections(console, status)
+
+
+def _render_rejections(console: Console, status: dict) -> None:
     if status["rejections"]:
         rejected = Table("event", "type", "function", "reason", title="rejected events", title_justify="left")
         for r in status["rejections"]:
