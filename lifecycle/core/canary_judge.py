@@ -6,9 +6,17 @@ real (significant at `alpha`) and large enough to matter before it fails a rollo
 - errors       server error (5xx) rates: two-proportion z-test, Fisher's exact test where counts are
                small; plus an exact binomial test against the absolute ceiling `max_error_rate`.
 - latency      Mann-Whitney U (canary slower) and p95/p99 limits relative to the baseline.
-- predictions  Jensen-Shannon distance between predicted-label distributions, with chi-squared at the
-               stricter `prediction_alpha` (re-tested every tick, and two good models differ somewhat).
-- accuracy     where ground truth exists on both sides: accuracy drop, two-proportion test.
+- predictions  classification: Jensen-Shannon distance between predicted-label distributions, with
+               chi-squared at the stricter `prediction_alpha` (re-tested every tick, and two good models
+               differ somewhat). Regression: normalized Wasserstein distance between the predicted values
+               (in standard deviations of the baseline's), with Kolmogorov-Smirnov at `prediction_alpha`.
+- accuracy     where ground truth exists on both sides. Classification: accuracy drop, two-proportion test.
+               Regression: the rise of the mean absolute error relative to the baseline's, Welch's test on
+               the absolute errors (the check keeps its name, so that readers of the evidence find it).
+
+The policy's `task` ("classification", the default, or "regression": the model's metrics.json "task")
+chooses between the two; the values are not guessed from, except that fractional predictions under a
+classification policy are compared as values rather than counted as thousands of labels.
 
 Where ground truth exists on both sides and the canary is no less accurate, a shift of the predictions
 does not fail the rollout: a model retrained after the concept changed is meant to predict differently,
@@ -38,6 +46,10 @@ class Outcome(StrEnum):
 
 
 OUTCOMES = (Outcome.PASS, Outcome.FAIL, Outcome.INCONCLUSIVE)
+CLASSIFICATION, REGRESSION = "classification", "regression"
+# metrics.json has said "binary" or "multiclass" for classifiers
+TASKS = {"classification": CLASSIFICATION, "binary": CLASSIFICATION, "multiclass": CLASSIFICATION,
+         "regression": REGRESSION}
 
 
 @dataclass(frozen=True)
@@ -79,8 +91,17 @@ class JudgePolicy:
     min_predictions: int = 50
     max_accuracy_drop: float = 0.05       # absolute, where ≥ min_labelled labels exist on both sides
     min_labelled: int = 30
+    task: str = CLASSIFICATION            # the model's: "classification" or "regression" (metrics.json "task")
+    # regression: normalized Wasserstein distance (in baseline standard deviations) between predicted values...
+    max_prediction_wasserstein: float = 0.2
+    max_error_increase: float = 0.1       # ...and the canary's mean absolute error at most 10% above the baseline's
 
     def __post_init__(self) -> None:
+        task = TASKS.get(str(self.task).lower())
+        if task is None:
+            raise ValueError(f"judge policy: task {self.task!r} is not one of classification, regression (or "
+                             "binary, multiclass): pass the model's metrics.json task")
+        object.__setattr__(self, "task", task)
         if not (0.0 < self.alpha < 1.0 and 0.0 < self.prediction_alpha < 1.0):
             raise ValueError(f"judge policy: alpha and prediction_alpha must be between 0 and 1, not {self.alpha} "
                              f"and {self.prediction_alpha}")
@@ -277,26 +298,18 @@ def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> 
                      f"Predictions: {len(c)} from {canary.deployment} and {len(b)} from {baseline.deployment}; "
                      f"need {policy.min_predictions} on each side.", evidence)
 
-    binned = stats.is_continuous(b, c)
-    b_counts: dict[str, int]
-    c_counts: dict[str, int]
-    if binned:        # a regressor: compare histograms over the baseline's deciles
-        # numbers on both sides, as is_continuous found
-        b_values, c_values = stats.numeric_values(b) or [], stats.numeric_values(c) or []
-        edges = stats.bin_edges(b_values)
-        b_counts = stats.binned_counts(b_values, edges)
-        c_counts = stats.binned_counts(c_values, edges)
-    else:
-        b_counts, c_counts = _counts(b), _counts(c)
+    if policy.task == REGRESSION or stats.is_continuous(b, c):
+        return _continuous_predictions(baseline, canary, policy, evidence)
+    b_counts, c_counts = _counts(b), _counts(c)
     distance = stats.js_distance(c_counts, b_counts)
     chi2 = stats.chi2_homogeneity(c_counts, b_counts)
-    evidence.update(binned=binned, labels=len(set(b_counts) | set(c_counts)), js_distance=distance,
+    evidence.update(method="labels", labels=len(set(b_counts) | set(c_counts)), js_distance=distance,
                     chi2={"statistic": chi2.statistic, "dof": len(set(b_counts) | set(c_counts)) - 1,
                           "p_value": chi2.p_value})
     evidence["baseline"]["distribution"] = _shares(b_counts, c_counts)
     evidence["canary"]["distribution"] = _shares(c_counts, b_counts)
 
-    seen = (f"{'binned ' if binned else ''}prediction distributions of {canary.deployment} ({len(c)}) and "
+    seen = (f"prediction distributions of {canary.deployment} ({len(c)}) and "
             f"{baseline.deployment} ({len(b)}) are {distance:.3f} apart (Jensen-Shannon distance, limit "
             f"{policy.max_prediction_shift}; chi-squared {_p(chi2.p_value)})")
     if distance <= policy.max_prediction_shift:
@@ -304,6 +317,54 @@ def predictions_check(baseline: Window, canary: Window, policy: JudgePolicy) -> 
     if chi2.p_value < policy.prediction_alpha:
         return Check("predictions", Outcome.FAIL, f"Predictions: {seen}; {canary.deployment} "
                      f"predicts {_top(c_counts)} where {baseline.deployment} predicts {_top(b_counts)}.", evidence)
+    return Check("predictions", Outcome.INCONCLUSIVE, f"Predictions: {seen}; the shift is not significant yet, "
+                 "waiting for more predictions.", evidence)
+
+
+def _continuous_predictions(baseline: Window, canary: Window, policy: JudgePolicy, evidence: dict) -> Check:
+    """A regressor's predicted values: how far apart the two distributions are, in standard deviations of the
+    baseline's (normalized Wasserstein, as Azure ML's model monitor measures numeric drift), and whether the
+    difference is real (two-sample Kolmogorov-Smirnov)."""
+    b, c = _numbers(baseline.predictions), _numbers(canary.predictions)
+    evidence.update(method="values", task=policy.task, max_prediction_wasserstein=policy.max_prediction_wasserstein)
+    evidence["baseline"].update(not_numbers=len(baseline.predictions) - len(b))
+    evidence["canary"].update(not_numbers=len(canary.predictions) - len(c))
+    note = ("" if policy.task == REGRESSION else " (the policy says classification, but the predictions are "
+            "fractional numbers: compared as values; pass the model's task)")
+    # a regressor answering null or text is broken, as a server error is (same margin over the baseline)
+    bad = evidence["canary"]["not_numbers"]
+    c_share, b_share = _share(canary.predictions, len(c)), _share(baseline.predictions, len(b))
+    if len(canary.predictions) >= policy.min_predictions and c_share > b_share + policy.max_error_rate_increase:
+        return Check("predictions", Outcome.FAIL, f"Predictions: {bad} of the {len(canary.predictions)} predictions "
+                     f"of {canary.deployment} are not numbers ({_pct(c_share)}, against {_pct(b_share)} from "
+                     f"{baseline.deployment}).", evidence)
+    if len(b) < policy.min_predictions or len(c) < policy.min_predictions:
+        return Check("predictions", Outcome.INCONCLUSIVE,
+                     f"Predictions: {len(c)} numeric predictions from {canary.deployment} and {len(b)} from "
+                     f"{baseline.deployment}; need {policy.min_predictions} on each side.", evidence)
+    ks = stats.ks_2samp(c, b)
+    distance = stats.wasserstein(c, b)
+    (b_mean, b_std), (c_mean, c_std) = stats.mean_std(b), stats.mean_std(c)
+    scale = b_std or (max(b) - min(b)) or 1.0        # a constant baseline: its range, then the raw distance
+    shift = distance / scale
+    evidence.update(wasserstein=distance, scale=scale, normalized_wasserstein=shift,
+                    ks={"statistic": ks.statistic, "p_value": ks.p_value})
+    for side, values, mean, std in (("baseline", b, b_mean, b_std), ("canary", c, c_mean, c_std)):
+        ordered = sorted(values)
+        evidence[side].update(mean=mean, std=std, p05=stats.quantile(ordered, 0.05),
+                              p50=stats.quantile(ordered, 0.5), p95=stats.quantile(ordered, 0.95))
+    seen = (f"predicted values of {canary.deployment} (mean {_num(c_mean)}, median {_num(evidence['canary']['p50'])}, "
+            f"{len(c)}) and {baseline.deployment} (mean {_num(b_mean)}, median {_num(evidence['baseline']['p50'])}, "
+            f"{len(b)}) are {shift:.3f} of {baseline.deployment}'s standard deviation apart (normalized Wasserstein "
+            f"distance, limit {policy.max_prediction_wasserstein}; Kolmogorov-Smirnov D={ks.statistic:.3f}, "
+            f"{_p(ks.p_value)}){note}")
+    if shift <= policy.max_prediction_wasserstein:
+        return Check("predictions", Outcome.PASS, f"Predictions: {seen}.", evidence)
+    if ks.p_value < policy.prediction_alpha:
+        direction = "higher" if c_mean > b_mean else "lower"
+        return Check("predictions", Outcome.FAIL, f"Predictions: {seen}; {canary.deployment} predicts "
+                     f"{direction} values than {baseline.deployment} by {_num(abs(c_mean - b_mean))} on average.",
+                     evidence)
     return Check("predictions", Outcome.INCONCLUSIVE, f"Predictions: {seen}; the shift is not significant yet, "
                  "waiting for more predictions.", evidence)
 
@@ -345,9 +406,11 @@ def accuracy_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Che
         return Check("accuracy", Outcome.SKIPPED,
                      f"Accuracy: {len(c)} labelled predictions from {canary.deployment} and {len(b)} from "
                      f"{baseline.deployment}; need {policy.min_labelled} on each side.", evidence)
+    if policy.task == REGRESSION:
+        return _error_check(baseline, canary, policy, evidence)
     if stats.is_continuous([t for _, t in b], [t for _, t in c]):
         return Check("accuracy", Outcome.SKIPPED, "Accuracy: the true labels are continuous values (a regressor); "
-                     "accuracy does not apply.", evidence)
+                     "accuracy does not apply (pass the model's task to compare errors).", evidence)
 
     b_ok = sum(stats.label_key(p) == stats.label_key(t) for p, t in b)
     c_ok = sum(stats.label_key(p) == stats.label_key(t) for p, t in c)
@@ -369,7 +432,75 @@ def accuracy_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Che
     return Check("accuracy", Outcome.PASS, f"Accuracy: {seen}.", evidence)
 
 
+def _error_check(baseline: Window, canary: Window, policy: JudgePolicy, evidence: dict) -> Check:
+    """A regressor's labelled predictions: is the canary's mean absolute error more than `max_error_increase`
+    above the baseline's, significantly (one-sided Welch test on the absolute errors)?"""
+    b, c = _numeric_pairs(baseline.labelled), _numeric_pairs(canary.labelled)
+    evidence.update(metric="mean absolute error", max_error_increase=policy.max_error_increase)
+    evidence["baseline"].update(numeric=len(b))
+    evidence["canary"].update(numeric=len(c))
+    if len(b) < policy.min_labelled or len(c) < policy.min_labelled:
+        return Check("accuracy", Outcome.SKIPPED,
+                     f"Prediction error: {len(c)} labelled predictions from {canary.deployment} and {len(b)} from "
+                     f"{baseline.deployment} are numbers on both sides; need {policy.min_labelled} on each side.",
+                     evidence)
+    b_err, c_err = [abs(p - t) for p, t in b], [abs(p - t) for p, t in c]
+    for side, pairs, errors in (("baseline", b, b_err), ("canary", c, c_err)):
+        evidence[side].update(mae=math.fsum(errors) / len(errors),
+                              rmse=math.sqrt(math.fsum(e * e for e in errors) / len(errors)),
+                              mean_error=math.fsum(p - t for p, t in pairs) / len(pairs))
+    b_mae, c_mae = evidence["baseline"]["mae"], evidence["canary"]["mae"]
+    increase = c_mae - b_mae
+    # relative to the baseline's error: a perfect baseline makes any error of the canary an infinite rise
+    relative = increase / b_mae if b_mae > 0 else (math.inf if increase > 0 else 0.0)
+    result = stats.welch_greater(c_err, b_err)
+    evidence.update(increase=increase, relative_increase=relative if math.isfinite(relative) else None,
+                    test=result.test + " (one-sided, canary's errors larger)", statistic=result.statistic,
+                    p_value=result.p_value)
+    change = (f"{abs(relative):.1%} {'higher' if increase > 0 else 'lower'}" if math.isfinite(relative)
+              else "where the baseline's is 0")
+    seen = (f"mean absolute error of {canary.deployment} {_num(c_mae)} over {len(c)} labelled predictions vs "
+            f"{baseline.deployment} {_num(b_mae)} over {len(b)}, {change} (limit +{policy.max_error_increase:.0%}; "
+            f"{result.test} {_p(result.p_value)})")
+    if relative > policy.max_error_increase and result.p_value < policy.alpha:
+        return Check("accuracy", Outcome.FAIL, f"Prediction error: {seen}.", evidence)
+    if relative > policy.max_error_increase:
+        return Check("accuracy", Outcome.INCONCLUSIVE, f"Prediction error: {seen}; not significant yet, waiting for "
+                     "more labels.", evidence)
+    return Check("accuracy", Outcome.PASS, f"Prediction error: {seen}.", evidence)
+
+
 # ------------------------------------------------------------------------------------------ helpers
+
+def _numbers(values) -> list[float]:
+    """The values that are finite real numbers (not bools, text parsed), as floats."""
+    return [x for x in map(_number, values) if x is not None]
+
+
+def _numeric_pairs(pairs) -> list[tuple[float, float]]:
+    """(prediction, true value) pairs where both are numbers; labels often come as text ("151.0")."""
+    numbers = ((_number(prediction), _number(truth)) for prediction, truth in pairs)
+    return [(p, t) for p, t in numbers if p is not None and t is not None]
+
+
+def _share(values: tuple, numbers: int) -> float:
+    """The share of values that are not numbers."""
+    return (len(values) - numbers) / len(values) if values else 0.0
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    found = stats.numeric_values([value])
+    return found[0] if found else None
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
 
 def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None

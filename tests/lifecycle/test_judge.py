@@ -180,10 +180,12 @@ def test_importing_or_running_the_judge_loads_neither_numpy_nor_scipy():
             "assert not {'numpy', 'scipy'} & set(sys.modules), 'imported at module import'\n"
             "w = j.Window('blue', 100, 1, tuple(float(i % 7) for i in range(100)), ('a', 'b') * 50)\n"
             "print(j.judge(w, w).outcome)\n"
+            "r = j.Window('blue', 100, 1, (3.0,) * 100, tuple(i / 7 for i in range(100)), ((1.5, '2.5'),) * 100)\n"
+            "print(j.judge(r, r, j.JudgePolicy(task='regression')).outcome)\n"
             "assert not {'numpy', 'scipy'} & set(sys.modules), 'imported by judge()'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "pass"
+    assert result.stdout.split() == ["pass", "pass"]
 
 
 # ---------------------------------------------------------------------------- limits and significance
@@ -250,14 +252,130 @@ def test_labels_of_any_type_are_counted_by_value():
     json.dumps(j.to_json(), allow_nan=False)
 
 
-def test_regression_outputs_are_compared_as_histograms():
+def test_fractional_predictions_under_a_classification_policy_are_compared_as_values():
+    """A caller that has not passed the model's task yet: a regressor's outputs are not counted as labels."""
     rng = np.random.default_rng(15)
     blue = Window("blue", 500, 0, (3.0,) * 500, tuple(rng.normal(10, 2, 500)))
     same = Window("green", 500, 0, (3.0,) * 500, tuple(rng.normal(10, 2, 500)))
     shifted = Window("green", 500, 0, (3.0,) * 500, tuple(rng.normal(14, 2, 500)))
     ok = judge(blue, same).check("predictions")
-    assert ok.outcome == "pass" and ok.evidence["binned"] and ok.evidence["labels"] == 10
+    assert ok.outcome == "pass" and ok.evidence["method"] == "values" and "pass the model's task" in ok.detail
     assert judge(blue, shifted).check("predictions").outcome == "fail"
+
+
+# ------------------------------------------------------------------------------------------ regression
+
+REGRESSION = JudgePolicy(task="regression")
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    """scikit-learn's diabetes data (442 patients, disease progression after a year) and two regressors
+    trained on overlapping halves of it: the live one and an equally good new version."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression, Ridge
+    x, y = load_diabetes(return_X_y=True, as_frame=True)
+    order = np.random.default_rng(42).permutation(len(x))
+    live = LinearRegression().fit(x.iloc[order[:221]], y.iloc[order[:221]])
+    new = Ridge(alpha=0.01).fit(x.iloc[order[100:321]], y.iloc[order[100:321]])
+    return x, y, live, new
+
+
+def served(name: str, rows, x, y, predict, labelled: bool = True) -> Window:
+    """The colour's window: the rows it answered, its predictions and (as labels arrive, as text) the truth."""
+    values = [float(v) for v in predict(x.iloc[rows])]
+    truth = [str(v) for v in y.iloc[rows]]
+    return Window(name, len(rows), 0, (3.0,) * len(rows), tuple(values),
+                  tuple(zip(values, truth)) if labelled else ())
+
+
+def traffic_split(n: int, seed: int = 0):
+    order = np.random.default_rng(seed).permutation(n)
+    return order[: n // 2], order[n // 2:]
+
+
+def test_an_equally_good_regressor_passes(diabetes):
+    x, y, live, new = diabetes
+    a, b = traffic_split(len(x))
+    j = judge(served("blue", a, x, y, live.predict), served("green", b, x, y, new.predict), REGRESSION)
+    assert j.outcome == "pass", j.summary
+    assert outcomes(j) == {"errors": "pass", "latency": "pass", "predictions": "pass", "accuracy": "pass"}
+    predictions, error = j.check("predictions"), j.check("accuracy")
+    assert predictions.evidence["method"] == "values" and predictions.evidence["normalized_wasserstein"] < 0.2
+    assert "normalized Wasserstein" in predictions.detail and "Kolmogorov-Smirnov" in predictions.detail
+    assert abs(error.evidence["relative_increase"]) < 0.1 and error.detail.startswith("Prediction error: mean absolute")
+    wire = json.loads(json.dumps(j.to_json(), allow_nan=False))
+    assert Judgement.from_json(wire) == j
+
+
+def test_a_biased_regressor_fails_on_its_predictions_and_its_error(diabetes):
+    x, y, live, new = diabetes
+    a, b = traffic_split(len(x))
+    biased = served("green", b, x, y, lambda rows: new.predict(rows) + 40.0)      # about half a std of y too high
+    j = judge(served("blue", a, x, y, live.predict), biased, REGRESSION)
+    assert j.outcome == "fail"
+    assert outcomes(j)["predictions"] == "fail" and outcomes(j)["accuracy"] == "fail"
+    predictions = j.check("predictions")
+    assert predictions.evidence["normalized_wasserstein"] > 0.4 and predictions.evidence["ks"]["p_value"] < 1e-4
+    assert "green predicts higher values than blue by" in predictions.detail
+    error = j.check("accuracy").evidence
+    assert error["canary"]["mae"] > 1.2 * error["baseline"]["mae"] and error["p_value"] < 0.01
+    assert error["canary"]["mean_error"] > 30 and error["test"].startswith("Welch's z-test")
+    unlabelled = judge(served("blue", a, x, y, live.predict, labelled=False),
+                       served("green", b, x, y, lambda rows: new.predict(rows) + 40.0, labelled=False), REGRESSION)
+    assert unlabelled.outcome == "fail" and outcomes(unlabelled)["accuracy"] == "skipped"
+
+
+def test_predictions_that_look_right_but_miss_fail_on_the_error(diabetes):
+    """The same spread of values, given to the wrong patients: only the labels can tell."""
+    x, y, live, new = diabetes
+    a, b = traffic_split(len(x))
+    shuffled = served("green", b, x, y, lambda rows: np.random.default_rng(3).permutation(new.predict(rows)))
+    j = judge(served("blue", a, x, y, live.predict), shuffled, REGRESSION)
+    assert j.outcome == "fail"
+    assert outcomes(j)["predictions"] == "pass" and outcomes(j)["accuracy"] == "fail"
+    assert "Prediction error" in j.summary
+
+
+def test_a_regressor_that_predicts_differently_and_better_passes(diabetes):
+    """The live model has gone stale (predicts too low); the new one fits: a shift, for the better."""
+    x, y, live, new = diabetes
+    a, b = traffic_split(len(x))
+    j = judge(served("blue", a, x, y, lambda rows: live.predict(rows) - 40.0), served("green", b, x, y, new.predict),
+              REGRESSION)
+    assert j.outcome == "pass", j.summary
+    assert "Not decisive" in j.check("predictions").detail
+    assert j.check("accuracy").evidence["relative_increase"] < -0.1
+
+
+def test_a_regressor_answering_what_is_not_a_number_fails():
+    values = tuple(float(i % 17) + 0.5 for i in range(100))
+    broken = tuple([*values[:80], *(["n/a"] * 20)])
+    j = judge(Window("blue", 100, 0, (3.0,) * 100, values), Window("green", 100, 0, (3.0,) * 100, broken), REGRESSION)
+    assert j.outcome == "fail" and "20 of the 100 predictions of green are not numbers (20.0%" in j.summary
+    one = tuple([*values[:99], None])
+    ok = judge(Window("blue", 100, 0, (3.0,) * 100, values), Window("green", 100, 0, (3.0,) * 100, one), REGRESSION)
+    assert ok.check("predictions").outcome == "pass" and ok.check("predictions").evidence["canary"]["not_numbers"] == 1
+
+
+def test_regression_checks_wait_for_enough_numbers():
+    values = tuple(float(i) + 0.5 for i in range(60))
+    j = judge(Window("blue", 60, 0, (3.0,) * 60, values, tuple(zip(values, values))),
+              Window("green", 60, 0, (3.0,) * 60, values[:20], tuple(zip(values[:20], values[:20]))), REGRESSION)
+    assert j.check("predictions").outcome == "inconclusive" and "need 50 on each side" in j.check("predictions").detail
+    assert j.check("accuracy").outcome == "skipped" and "need 30 on each side" in j.check("accuracy").detail
+
+
+def test_the_task_comes_from_the_policy_and_is_checked():
+    assert JudgePolicy().task == "classification"
+    assert JudgePolicy(task="binary").task == JudgePolicy(task="Multiclass").task == "classification"
+    with pytest.raises(ValueError, match="task 'ranking' is not one of classification, regression"):
+        JudgePolicy(task="ranking")
+    # whole numbers under a regression policy are values, not labels
+    counts = tuple(float(i % 9) for i in range(200))
+    check = judge(Window("blue", 200, 0, (3.0,) * 200, counts), Window("green", 200, 0, (3.0,) * 200, counts),
+                  REGRESSION).check("predictions")
+    assert check.evidence["method"] == "values" and check.evidence["normalized_wasserstein"] == 0.0
 
 
 def test_judging_thousands_of_samples_is_fast():
@@ -309,6 +427,30 @@ def test_statistics_match_scipy():
         assert (ours.statistic, ours.p_value) == pytest.approx((theirs.statistic, theirs.pvalue), rel=1e-9)
         assert canary_stats.js_distance(c1, c2) == pytest.approx(
             jensenshannon(t[0] / t[0].sum(), t[1] / t[1].sum(), base=2), abs=1e-12)
+
+
+def test_continuous_statistics_match_scipy():
+    from scipy import stats
+
+    rng = np.random.default_rng(19)
+    for trial in range(60):
+        n1, n2 = (int(v) for v in rng.integers(50, 400, 2))
+        x = rng.normal(0, 1, n1) if trial % 3 else rng.integers(0, 6, n1).astype(float)     # ties too
+        y = rng.normal(float(rng.uniform(0, 0.6)), float(rng.uniform(0.7, 1.5)), n2)
+        ours = canary_stats.ks_2samp(list(x), list(y))
+        theirs = stats.ks_2samp(x, y, method="asymp")
+        assert ours.statistic == pytest.approx(theirs.statistic, abs=1e-12)
+        en = n1 * n2 / (n1 + n2)
+        assert ours.p_value == pytest.approx(stats.kstwobign.sf(math.sqrt(en) * ours.statistic), rel=1e-9, abs=1e-15)
+        # ks_2samp refines it for finite samples; the limit is never below it (conservative), and close
+        assert theirs.pvalue - 1e-12 <= ours.p_value <= theirs.pvalue + 0.06
+        assert canary_stats.wasserstein(list(x), list(y)) == pytest.approx(stats.wasserstein_distance(x, y), rel=1e-9)
+        welch = canary_stats.welch_greater(list(x), list(y))
+        t = stats.ttest_ind(x, y, equal_var=False, alternative="greater")
+        assert welch.statistic == pytest.approx(t.statistic, rel=1e-9)
+        assert welch.p_value == pytest.approx(t.pvalue, abs=0.005)            # normal against t: close from 50 up
+    for z in (0.05, 0.3, 0.7, 0.99, 1.0, 1.01, 1.5, 3.0, 6.0):
+        assert canary_stats.kolmogorov_sf(z) == pytest.approx(stats.kstwobign.sf(z), rel=1e-9, abs=1e-300)
 
 
 def test_two_proportion_z_test_matches_the_textbook_formula():
