@@ -129,7 +129,8 @@ class LocalAzureML:
         return _json(self.jobs.list())
 
     async def _job_logs(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.jobs.logs(request.match_info["name"]))
+        """The job's log; of a pipeline job, ?step=<name> for one step's."""
+        return web.Response(text=self.jobs.logs(request.match_info["name"], request.query.get("step")))
 
     async def _endpoints(self, request: web.Request) -> web.Response:
         return _json([e.to_json(self.endpoints.scoring_uri(e.name)) for e in self.endpoints.endpoints.values()])
