@@ -23,7 +23,8 @@ from lifecycle.core.platform_values import (
 )
 
 TIMEOUT = 30
-MONITORING_JOB = Path(__file__).resolve().parents[2] / "monitoring" / "job.yml"
+APP_ROOT = Path(__file__).resolve().parents[2]
+MONITORING_JOB = APP_ROOT / "monitoring" / "job.yml"
 
 
 class LocalAMLError(RuntimeError):
@@ -70,10 +71,15 @@ class LocalJobs:
         self.aml = aml
 
     def submit(self, request: TrainingRequest) -> JobStatus:
-        return _job(self.aml.call("PUT", f"/jobs/{request.job_name}", body={
-            "experiment": request.experiment, "data": request.data, "target": request.target,
-            "model_name": request.model_name, "champion": request.champion,
-            "hyperparameters": request.hyperparameters, "tags": request.tags}))
+        """train.py, or (`spec`) the team's job wrapped by our split and evaluation steps; the stand-in reads the
+        spec from this app's folder, as the Azure adapter does."""
+        body = {"experiment": request.experiment, "data": request.data, "target": request.target,
+                "model_name": request.model_name, "champion": request.champion,
+                "hyperparameters": request.hyperparameters, "tags": request.tags, "task": request.task,
+                "data_files": list(request.data_files)}
+        if request.spec:
+            body["spec"] = str(APP_ROOT / request.spec)
+        return _job(self.aml.call("PUT", f"/jobs/{request.job_name}", body=body))
 
     def get(self, name: str) -> JobStatus | None:
         body = self.aml.call("GET", f"/jobs/{name}", missing_ok=True)
