@@ -16,6 +16,10 @@ metrics.json's "compatibility" (None when the job had no champion)::
      "compatible": bool,
      "reasons": [...]}                     # why not, one sentence each; [] when compatible
 
+A regression model has no labels: the three class fields stay None, and only the inputs are compared,
+plus the task itself: a classifier replaced by a regression model (or the other way round) would answer
+clients numbers instead of labels, which is incompatible whatever the inputs.
+
 Labels are compared by meaning (labels.class_codes): a label read as "1" is the champion's 1.
 compatible means no missing or new feature, no changed type, no new class, and a champion whose inputs
 and labels are known. New features alone are incompatible: the challenger's input schema requires
@@ -41,11 +45,12 @@ except ImportError:                         # run as a script from the code snap
 LISTED = 10                                 # names quoted in a reason
 
 
-def compatibility(champion_path: str | Path, challenger_features: Mapping[str, str], classes: Sequence) -> dict:
+def compatibility(champion_path: str | Path, challenger_features: Mapping[str, str], classes: Sequence | None,
+                  task: str = "classification") -> dict:
     """Compare the champion MLflow model at champion_path with the challenger's inputs (column -> MLflow
-    type name, `input_types` of its signature) and the labels of this data. Never raises for a champion
-    that cannot be read: that is recorded as a reason."""
-    classes = [plain(c) for c in classes]
+    type name, `input_types` of its signature) and the labels of this data (None for regression). Never
+    raises for a champion that cannot be read: that is recorded as a reason."""
+    labels = [plain(c) for c in classes] if task == "classification" and classes is not None else None
     challenger_features = dict(challenger_features)
     try:
         folder = find_mlflow_model(champion_path)
@@ -53,10 +58,46 @@ def compatibility(champion_path: str | Path, challenger_features: Mapping[str, s
 
         meta = Model.load(str(folder / "MLmodel"))
     except Exception as e:                  # a missing or unreadable champion: nothing to compare with
-        return _result(None, challenger_features, None, classes,
+        return _result(None, challenger_features, None, labels,
                        [f"the champion's MLmodel cannot be read ({type(e).__name__}: {_first_line(e)})"])
-    return _result(input_types(meta.get_input_schema()), challenger_features, champion_classes(folder, meta),
-                   classes, [])
+    reasons = []
+    was = champion_task(folder, meta)
+    mismatch = was is not None and was != task
+    if was is not None and mismatch:
+        reasons.append(f"the champion is a {_task_noun(was)} and the challenger a {_task_noun(task)}: clients "
+                       f"would get {'numbers' if task == 'regression' else 'labels'} instead of "
+                       f"{'labels' if task == 'regression' else 'numbers'}")
+    known = champion_classes(folder, meta) if labels is not None and not mismatch else None
+    return _result(input_types(meta.get_input_schema()), challenger_features, known,
+                   None if mismatch else labels, reasons)
+
+
+def champion_task(folder: Path, meta=None) -> str | None:
+    """"classification" or "regression": the "task" of the metrics.json beside the champion's MLmodel
+    (older ones say "binary" or "multiclass"), else what its scikit-learn estimator is; None if unknown."""
+    try:
+        saved = json.loads((folder / "metrics.json").read_text())
+        task = saved.get("task")
+        if task in ("classification", "regression"):
+            return task
+        if task in ("binary", "multiclass") or isinstance(saved.get("classes"), list):
+            return "classification"
+    except (OSError, ValueError, AttributeError):
+        pass
+    if meta is not None and "sklearn" not in meta.flavors:
+        return None
+    try:
+        import mlflow.sklearn
+        from sklearn.base import is_classifier, is_regressor
+
+        estimator = mlflow.sklearn.load_model(str(folder))
+        return "classification" if is_classifier(estimator) else "regression" if is_regressor(estimator) else None
+    except Exception:                       # not loadable here
+        return None
+
+
+def _task_noun(task: str) -> str:
+    return "regression model" if task == "regression" else "classifier"
 
 
 def input_types(schema) -> dict[str, str]:
@@ -86,7 +127,7 @@ def champion_classes(folder: Path, meta=None) -> list | None:
         return None
 
 
-def _result(champion: dict | None, challenger: dict, known_classes: list | None, classes: list,
+def _result(champion: dict | None, challenger: dict, known_classes: list | None, classes: list | None,
             reasons: list[str]) -> dict:
     missing = new = changed = None
     if champion:
@@ -105,7 +146,9 @@ def _result(champion: dict | None, challenger: dict, known_classes: list | None,
     elif champion == {}:
         reasons.append("the champion's MLmodel has no named inputs, so its inputs cannot be compared")
     new_classes = missing_classes = None
-    if known_classes is not None:
+    if classes is None:                     # regression: no labels to compare
+        pass
+    elif known_classes is not None:
         new_classes = [c for c, code in zip(classes, class_codes(classes, known_classes)) if code < 0]
         missing_classes = [plain(c) for c, code in zip(known_classes, class_codes(known_classes, classes)) if code < 0]
         if new_classes:

@@ -10,7 +10,9 @@ Values scikit-learn refuses are settled here, per file (`repair_numbers`), not i
 - a finite number beyond the float32 range (|x| > 3.4e38, e.g. 1e308, often a "missing" sentinel) fails
   with a DataError naming the file, the column and the count: the models compute in 32-bit floats, and
   only the data's owner knows whether such values mean "missing" or need rescaling;
-- in the target, an infinity fails (a label must be a class); empty labels drop their rows.
+- in the target, an infinity fails (a label must be a class, a regression target a finite number); empty
+  labels drop their rows. A regression target must be numbers (`task="regression"`), a few text cells
+  included: those fail, naming them, since only the data's owner knows what they stand for.
 Missing feature values (NaN) are imputed by the model's pipeline; a column with no values is not a feature."""
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 FLOAT32_MAX = float(np.finfo(np.float32).max)   # 3.4e38: trees (random forest) cast features to float32
 STRAY_TEXT_SHARE = 0.05                     # text cells a column of numbers may hold, read as missing
 IGNORED_COLUMNS = ("request_id",)           # the serving path adds it to join ground truth; never a feature
+TASKS = ("classification", "regression")    # binary or multiclass is found from the labels
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -131,18 +134,48 @@ def read_data_file(path: Path) -> pd.DataFrame:
 
 
 def load_training_data(paths: Sequence[str | Path], target: str, *, min_rows: int = 50, test_size: float = 0.2,
-                       log=None) -> pd.DataFrame:
+                       log=None, task: str = "classification") -> pd.DataFrame:
     """The labelled rows of every data file under paths, as one DataFrame; raises DataError naming the
     file and the problem (see `read_files` and `prepare`)."""
-    return load(paths, target, min_rows=min_rows, test_size=test_size, log=log).frame
+    return load(paths, target, min_rows=min_rows, test_size=test_size, log=log, task=task).frame
 
 
-def load(paths: Sequence[str | Path], target: str, *, min_rows: int = 50, test_size: float = 0.2,
-         log=None) -> TrainingData:
+def load(paths: Sequence[str | Path], target: str, *, min_rows: int = 50, test_size: float | None = 0.2,
+         log=None, task: str = "classification") -> TrainingData:
     """Read and check the training data: `read_files`, then `prepare`."""
     frame, files, notes = read_files(paths, target, log=log)
-    data = prepare(frame, target, files, min_rows=min_rows, test_size=test_size)
+    data = prepare(frame, target, files, min_rows=min_rows, test_size=test_size, task=task)
     return replace(data, notes=tuple(notes))
+
+
+def window_files(paths: Sequence[str | Path], listing: str | Path) -> list[Path]:
+    """The training window: the files (or folders) listed in the file `listing`, one path a line relative to
+    the first of paths (a folder, the dataset root); blank lines and lines starting with '#' are skipped.
+    Raises DataError naming the listing and the line for a path that is not there or leaves the root."""
+    listing = Path(listing)
+    root = Path(paths[0])
+    try:
+        lines = listing.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{listing}: the list of data files cannot be read ({_first_line(e)})") from None
+    if not root.is_dir():
+        raise DataError(f"{root}: --data-files lists paths relative to the first --data folder, and this is "
+                        f"not a folder")
+    files: list[Path] = []
+    base = root.resolve()
+    for number, line in enumerate(lines, start=1):
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        path = root / name.lstrip("/")
+        if not path.resolve().is_relative_to(base):
+            raise DataError(f"{listing}: line {number}: {name!r} is outside the data folder {root}")
+        if not path.exists():
+            raise DataError(f"{listing}: line {number}: {name!r} is not in the data folder {root}")
+        files.append(path)
+    if not files:
+        raise DataError(f"{listing}: lists no data files (one path a line, relative to {root})")
+    return files
 
 
 def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[pd.DataFrame, list[Path], list[str]]:
@@ -150,6 +183,13 @@ def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[p
     not empty, has the target column, same columns as the first file, numbers scikit-learn can use
     (`repair_numbers`), and each column of one kind (numeric or text) in all files. Raises DataError
     naming the file and the problem. Also returns notes on the values read as missing, per column."""
+    frames, files, notes = read_frames(paths, target, log=log)
+    return concat_frames(frames), files, notes
+
+
+def read_frames(paths: Sequence[str | Path], target: str, *,
+                log=None) -> tuple[list[pd.DataFrame], list[Path], list[str]]:
+    """`read_files` without the final concatenation: one DataFrame per file, in the order of the files."""
     files = find_data_files(paths)
     if log:
         log(f"reading {len(files)} data file{'s' if len(files) != 1 else ''} "
@@ -195,7 +235,7 @@ def read_files(paths: Sequence[str | Path], target: str, *, log=None) -> tuple[p
     notes = [f"column {column!r}: {count:,} {what} value{'s' if count != 1 else ''} "
              f"({_names(examples[:5])}) in {_names(paths_, limit=3)}, treated as missing"
              for (column, what), (count, examples, paths_) in repaired.items()]
-    return _concat(frames), files, notes
+    return frames, files, notes
 
 
 def repair_numbers(frame: pd.DataFrame, target: str, path: Path) -> tuple[pd.DataFrame, list[tuple]]:
@@ -262,9 +302,12 @@ def _stray_text(values: pd.Series) -> tuple[pd.Series | None, pd.Series | None]:
 
 
 def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows: int = 50,
-            test_size: float = 0.2) -> TrainingData:
-    """Check that frame can train and evaluate a classifier on target, and sort its columns into
-    numeric and categorical features. Rows without a label are dropped."""
+            test_size: float | None = 0.2, task: str = "classification") -> TrainingData:
+    """Check that frame can train and evaluate a model of `task` on target, and sort its columns into
+    numeric and categorical features. Rows without a label are dropped. test_size None: the rows are
+    already split (evaluate.py), so the checks that each side of a split can be cut are skipped."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     source = describe_files(files)
     labels = frame[target]
     if isinstance(labels.dtype, pd.CategoricalDtype):
@@ -274,24 +317,30 @@ def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows
         raise DataError(f"{source}: the target column {target!r} is empty in all {len(frame):,} rows")
     dropped = int((~labelled).sum())
     frame = frame.loc[labelled].reset_index(drop=True)
-    labels = _normalise_labels(labels[labelled].reset_index(drop=True), target, source)
+    labels = labels[labelled].reset_index(drop=True)
+    labels = (_numeric_target(labels, target, source) if task == "regression"
+              else _normalise_labels(labels, target, source))
     frame[target] = labels
 
     counts = labels.value_counts()
     if len(counts) < 2:
-        raise DataError(f"{source}: the target column {target!r} has only one class "
-                        f"({_plain(counts.index[0])!r} in all {len(frame):,} labelled rows); "
-                        f"a classifier needs at least two")
+        raise DataError(f"{source}: the target column {target!r} has only one "
+                        + (f"value ({_plain(counts.index[0])!r} in all {len(frame):,} labelled rows); "
+                           f"there is nothing to learn" if task == "regression" else
+                           f"class ({_plain(counts.index[0])!r} in all {len(frame):,} labelled rows); "
+                           f"a classifier needs at least two"))
     if len(frame) < min_rows:
         raise DataError(f"{source}: only {len(frame):,} labelled rows; at least {min_rows} are needed (--min-rows)")
-    rare = counts[counts < 2]
-    if len(rare):
-        raise DataError(f"{source}: class {_plain(rare.index[0])!r} of {target!r} has only {int(rare.iloc[0])} row; "
-                        f"each class needs at least 2 for a stratified holdout (drop or relabel those rows)")
-    holdout = int(np.ceil(test_size * len(frame)))
-    if holdout < len(counts) or len(frame) - holdout < len(counts):
-        raise DataError(f"{source}: {len(frame):,} rows are too few for {len(counts)} classes with a "
-                        f"{test_size:.0%} holdout: each side of the split needs a row of every class")
+    if task == "classification" and test_size is not None:
+        rare = counts[counts < 2]
+        if len(rare):
+            raise DataError(f"{source}: class {_plain(rare.index[0])!r} of {target!r} has only "
+                            f"{int(rare.iloc[0])} row; each class needs at least 2 for a stratified holdout "
+                            f"(drop or relabel those rows)")
+        holdout = int(np.ceil(test_size * len(frame)))
+        if holdout < len(counts) or len(frame) - holdout < len(counts):
+            raise DataError(f"{source}: {len(frame):,} rows are too few for {len(counts)} classes with a "
+                            f"{test_size:.0%} holdout: each side of the split needs a row of every class")
 
     numeric: list[str] = []
     categorical: list[str] = []
@@ -339,14 +388,61 @@ def _normalise_labels(labels: pd.Series, target: str, source: str) -> pd.Series:
         if not np.equal(np.mod(values, 1), 0).all() or np.abs(values).max() >= 2 ** 53:
             example = _plain(next(v for v in values if v != int(v) or abs(v) >= 2 ** 53))
             raise DataError(f"{source}: the target column {target!r} holds continuous numbers (e.g. {example!r}); "
-                            f"train.py trains classifiers: give a column of class labels")
+                            f"a classifier needs class labels: give a column of labels, or train a regression "
+                            f"model (--task regression)")
         return labels.astype("int64")
     if pd.api.types.is_object_dtype(labels.dtype) and len({type(v) for v in labels}) > 1:
         return labels.map(str).astype("str")            # mixed Python values ("1" and 1): compare as text
     return labels
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def _numeric_target(labels: pd.Series, target: str, source: str) -> pd.Series:
+    """A regression target as float64: numbers, or text that is all numbers ("3.5"); booleans, text and
+    infinities fail, naming a few of them."""
+    if pd.api.types.is_bool_dtype(labels.dtype) or any(isinstance(v, (bool, np.bool_)) for v in labels.iloc[:200]):
+        raise DataError(f"{source}: the target column {target!r} holds true/false values; a regression model "
+                        f"needs numbers (for labels, use --task classification)")
+    if pd.api.types.is_numeric_dtype(labels.dtype) and not pd.api.types.is_complex_dtype(labels.dtype):
+        values = labels.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        text = np.isnan(values)
+        if text.any():
+            count = int(text.sum())
+            examples = _names([repr(str(v)) for v in pd.unique(labels[text])[:5]])
+            raise DataError(f"{source}: the target column {target!r} holds {count:,} value{'s' if count != 1 else ''} "
+                            f"that are not numbers ({examples}); a regression model needs numbers: fix or drop "
+                            f"those rows, or leave their target empty to have them dropped "
+                            f"(for labels, use --task classification)")
+    infinite = np.isinf(values)
+    if infinite.any():
+        count = int(infinite.sum())
+        raise DataError(f"{source}: the target column {target!r} has {count:,} infinite "
+                        f"value{'s' if count != 1 else ''}; a regression target must be a finite number: drop those "
+                        f"rows, or leave their target empty to have them dropped")
+    if np.abs(values).max() > FLOAT32_MAX:
+        raise DataError(f"{source}: the target column {target!r} has values beyond ±{FLOAT32_MAX:.1e} "
+                        f"(e.g. {values[np.abs(values) > FLOAT32_MAX][0]:g}): rescale it (divide it, or take its "
+                        f"logarithm)")
+    return pd.Series(values, index=labels.index, name=labels.name)
+
+
+def model_inputs(data: TrainingData) -> pd.DataFrame:
+    """The feature frame as the model sees it: columns as read, except object columns mixing Python
+    types (1 and "1"), which become text so the encoder sees one kind of value, and nullable booleans
+    with gaps (Parquet), which become Python booleans and NaN (scikit-learn cannot compare pandas' NA).
+    Integer columns stay integers: the signature then accepts the JSON integers a client sends (MLflow
+    will not cast int64 to double, calling it unsafe)."""
+    x = data.frame[data.features].copy()
+    for column in data.categorical:
+        if pd.api.types.is_object_dtype(x[column].dtype) and len({type(v) for v in x[column].dropna()}) > 1:
+            x[column] = x[column].map(lambda v: v if v is None or v != v else str(v)).astype("str")
+        elif isinstance(x[column].dtype, pd.BooleanDtype) and x[column].isna().any():
+            x[column] = x[column].astype(object).where(x[column].notna(), np.nan)
+    return x
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if len(frames) == 1:
         return frames[0]
     # A column with no values in one file reads as float64 (CSV) and would turn a text column into object.

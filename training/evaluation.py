@@ -1,7 +1,8 @@
-"""Holdout metrics for a classifier, its calibration, and the champion (the live model) scored on the same
-holdout rows."""
+"""Holdout metrics for a classifier or a regression model, a classifier's calibration, and any MLflow model
+(the champion, the live model; a team's own challenger) scored on the same holdout rows."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,49 @@ except ImportError:                         # run as a script from the code snap
     from labels import class_codes  # type: ignore[import-not-found, no-redef]
 
 METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
+REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
 CALIBRATION_BINS = 10
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    return REGRESSION_METRICS if task == "regression" else METRICS
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's answers on the holdout rows: predictions (classes, or numbers for regression), and a
+    classifier's probabilities with the class of each column when it has predict_proba."""
+    predicted: np.ndarray
+    proba: np.ndarray | None = None
+    proba_classes: list | None = None
+
+
+def holdout_metrics(task: str, y_true, scored: Scored, classes: list | None) -> dict[str, float | None]:
+    """classification_metrics or regression_metrics, by task."""
+    if task == "regression":
+        return regression_metrics(y_true, scored.predicted)
+    return classification_metrics(y_true, scored.predicted, scored.proba, scored.proba_classes, list(classes or []))
+
+
+def regression_metrics(y_true: pd.Series | np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
+    """Mean absolute error, root mean squared error, R² (1 - SSE / the holdout's variance about its mean: 0
+    is the mean predictor's score, negative worse) and the mean absolute percentage error as a fraction
+    (0.1 is 10%), None where a target is 0 (the percentage is undefined there). r2 is None for a constant
+    holdout."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    error = np.asarray(y_pred, dtype=np.float64) - y_true
+    squares = float(np.sum((y_true - y_true.mean()) ** 2)) if len(y_true) else 0.0
+    return {
+        "mae": _finite(np.mean(np.abs(error))),
+        "rmse": _finite(np.sqrt(np.mean(error ** 2))),
+        "r2": _finite(1 - np.sum(error ** 2) / squares) if squares > 0 else None,
+        "mape": _finite(np.mean(np.abs(error) / np.abs(y_true))) if len(y_true) and (y_true != 0).all() else None,
+    }
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
 
 
 def classification_metrics(y_true: pd.Series | np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None,
@@ -133,10 +176,19 @@ def find_mlflow_model(path: str | Path) -> Path:
     raise FileNotFoundError(f"no MLflow model (an MLmodel file) at {path}")
 
 
-def evaluate_champion(path: str | Path, x: pd.DataFrame, y: pd.Series, classes: list) -> dict[str, float | None]:
-    """Score the champion MLflow model at path on the holdout rows x, y. Its predictions are matched to
-    classes by meaning (labels.class_codes). Raises (with a readable message) if it cannot: the caller
-    records the reason and carries on."""
+def evaluate_champion(path: str | Path, x: pd.DataFrame, y: pd.Series, classes: list | None,
+                      task: str = "classification") -> dict[str, float | None]:
+    """Score the champion MLflow model at path on the holdout rows x, y (`score_model`) with the task's
+    metrics. Raises (with a readable message) if it cannot: the caller records the reason and carries on."""
+    return holdout_metrics(task, y, score_model(path, x, classes, task), classes)
+
+
+def score_model(path: str | Path, x: pd.DataFrame, classes: list | None, task: str = "classification",
+                who: str = "the champion") -> Scored:
+    """Predictions of the MLflow model at path on the rows x (the columns of its signature are taken from
+    x), with predict_proba where its scikit-learn flavour has it. A classifier's predictions are matched
+    to classes by meaning (labels.class_codes); a regression model's must be numbers. Raises ValueError
+    (its message names `who`) for columns it lacks, labels the data does not have, or non-numbers."""
     from mlflow.models import Model
 
     folder = find_mlflow_model(path)
@@ -145,30 +197,43 @@ def evaluate_champion(path: str | Path, x: pd.DataFrame, y: pd.Series, classes: 
     if columns is not None:
         missing = [c for c in columns if c not in x.columns]
         if missing:
-            raise ValueError(f"the champion expects columns the data no longer has: {', '.join(missing[:10])}")
+            lacks = "no longer has" if who == "the champion" else "does not have"
+            raise ValueError(f"{who} expects columns the data {lacks}: {', '.join(missing[:10])}")
         x = x[columns]
-    if "sklearn" in meta.flavors:          # the estimator itself, for predict_proba (ROC AUC)
+    proba, proba_classes = None, None
+    if "sklearn" in meta.flavors:          # the estimator itself, for predict_proba (ROC AUC, calibration)
         import mlflow.sklearn
 
         estimator = mlflow.sklearn.load_model(str(folder))
         predicted = estimator.predict(x)
-        proba, proba_classes = None, None
-        if hasattr(estimator, "predict_proba"):
+        if task == "classification" and hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_"):
             proba, proba_classes = estimator.predict_proba(x), list(estimator.classes_)
     else:
         import mlflow.pyfunc
 
-        predicted, proba, proba_classes = mlflow.pyfunc.load_model(str(folder)).predict(x), None, None
-    predicted = np.asarray(predicted).ravel()
-    codes = class_codes(predicted, classes)       # by meaning: a champion's 1 is the data's "1"
+        predicted = mlflow.pyfunc.load_model(str(folder)).predict(x)
+    predicted = np.asarray(predicted)
+    if predicted.ndim > 1 and predicted.shape[1] != 1:
+        raise ValueError(f"{who} answers {predicted.shape[1]} values per row; one prediction a row is needed")
+    predicted = predicted.ravel()
+    if len(predicted) != len(x):
+        raise ValueError(f"{who} answered {len(predicted)} predictions for {len(x)} rows")
+    if task == "regression":
+        numbers = pd.to_numeric(pd.Series(predicted), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(numbers)
+        if bad.any():
+            raise ValueError(f"{who} predicts {int(bad.sum())} values that are not finite numbers "
+                             f"(e.g. {predicted[bad][0]!r}); a regression model must predict numbers")
+        return Scored(numbers)
+    codes = class_codes(predicted, classes or [])     # by meaning: a champion's 1 is the data's "1"
     if (codes < 0).any():
         unknown = pd.unique(predicted[codes < 0])
-        raise ValueError(f"the champion predicts labels the data does not have: {sorted(map(str, unknown))[:10]}")
-    predicted = pd.Series(list(classes)).take(codes).to_numpy()
+        raise ValueError(f"{who} predicts labels the data does not have: {sorted(map(str, unknown))[:10]}")
+    predicted = pd.Series(list(classes or [])).take(codes).to_numpy()
     if proba_classes is not None:
-        found = class_codes(proba_classes, classes)
-        proba_classes = [classes[k] if k >= 0 else c for k, c in zip(found, proba_classes)]
-    return classification_metrics(y, predicted, proba, proba_classes, classes)
+        found = class_codes(proba_classes, classes or [])
+        proba_classes = [classes[k] if k >= 0 and classes else c for k, c in zip(found, proba_classes)]
+    return Scored(predicted, proba, proba_classes)
 
 
 def _expected_columns(meta) -> list[str] | None:

@@ -27,6 +27,12 @@ values were never seen in training, so both predict the majority label for every
 baseline exactly. Only features whose predictions beat the baseline's accuracy on the holdout count as
 predictive, in "best" and "top". (Where the positive class is the majority, the baseline's own f1 is
 high: compare with "baseline", not with 0.)
+
+Regression ("bin_mean", `single_feature_power_regression`): the same bins, each predicting the mean training
+target of its rows (the overall training mean if it had none), scored on the holdout by r2, mae and rmse.
+The baseline is the mean predictor (the training mean for every row: r2 about 0), and only features whose
+holdout squared error is below the baseline's count as predictive. "best" is the highest r2 and the lowest
+mae and rmse; "top" is ordered by r2.
 """
 from __future__ import annotations
 
@@ -37,6 +43,9 @@ import pandas as pd
 
 METHOD = "bin_majority"
 SCORES = ("accuracy", "f1", "precision", "recall", "roc_auc")
+REGRESSION_METHOD = "bin_mean"
+REGRESSION_SCORES = ("r2", "mae", "rmse")
+LOWER_IS_BETTER = ("mae", "rmse")
 MAX_BINS, MIN_BINS, ROWS_PER_BIN = 50, 10, 20
 MIN_CATEGORY_ROWS = 5               # training rows a text value needs for a bin of its own
 BLOCK = 256                         # columns per vectorised step (memory: ~rows x BLOCK x 8 bytes)
@@ -92,6 +101,65 @@ def single_feature_power(x_train: pd.DataFrame, y_train, x_hold: pd.DataFrame, y
             "baseline": {m: _number(v) for m, v in zip(SCORES, baseline[0])},
             "best": best,
             "top": [{"feature": names[i], **{m: _number(v) for m, v in zip(SCORES, table[i])}} for i in order]}
+
+
+def single_feature(task: str, x_train: pd.DataFrame, y_train, x_hold: pd.DataFrame, y_hold,
+                   classes: Sequence | None, numeric: Sequence[str], categorical: Sequence[str]) -> dict:
+    """single_feature_power, or single_feature_power_regression for task "regression"."""
+    if task == "regression":
+        return single_feature_power_regression(x_train, y_train, x_hold, y_hold, numeric, categorical)
+    return single_feature_power(x_train, y_train, x_hold, y_hold, list(classes or []), numeric, categorical)
+
+
+def single_feature_power_regression(x_train: pd.DataFrame, y_train, x_hold: pd.DataFrame, y_hold,
+                                    numeric: Sequence[str], categorical: Sequence[str]) -> dict:
+    """metrics.json's "single_feature" for a regression model (the module docstring): the layout of
+    single_feature_power with method "bin_mean" and the scores r2, mae and rmse."""
+    y_train = np.asarray(y_train, dtype=np.float64)
+    y_hold = np.asarray(y_hold, dtype=np.float64)
+    bins = bin_count(len(y_train))
+    mean = float(y_train.mean())
+    names: list[str] = []
+    table = np.empty((0, len(REGRESSION_SCORES)))
+    for columns, binning in ((list(numeric), _numeric_bins), (list(categorical), _category_bins)):
+        for block in (columns[i:i + BLOCK] for i in range(0, len(columns), BLOCK)):
+            train_bins, hold_bins = binning(x_train[block], x_hold[block], bins)
+            names += block
+            table = np.vstack([table, _score_mean(train_bins, hold_bins, y_train, y_hold, bins + 2, mean)])
+    one_bin = np.zeros((len(y_train), 1), dtype=np.intp), np.zeros((len(y_hold), 1), dtype=np.intp)
+    baseline = _score_mean(*one_bin, y_train, y_hold, 1, mean)[0]
+    rmse = REGRESSION_SCORES.index("rmse")
+    # below the mean predictor's error by more than rounding: a bin holding every row predicts the mean too
+    predictive = np.flatnonzero(table[:, rmse] < baseline[rmse] * (1 - 1e-9))
+    best = {}
+    for j, metric in enumerate(REGRESSION_SCORES):
+        usable = predictive[np.isfinite(table[predictive, j])]
+        sign = 1 if metric in LOWER_IS_BETTER else -1
+        i = usable[np.argmin(sign * table[usable, j])] if len(usable) else None
+        best[metric] = {"feature": names[i], "value": _number(table[i, j])} if i is not None else None
+    order = sorted(predictive, key=lambda i: (table[i, rmse], i))[:TOP]    # lowest error: highest r2
+    return {"method": REGRESSION_METHOD, "bins": bins, "rows": len(y_hold), "features": len(names),
+            "baseline": {m: _number(v) for m, v in zip(REGRESSION_SCORES, baseline)},
+            "best": best,
+            "top": [{"feature": names[i], **{m: _number(v) for m, v in zip(REGRESSION_SCORES, table[i])}}
+                    for i in order]}
+
+
+def _score_mean(train_bins: np.ndarray, hold_bins: np.ndarray, y_train: np.ndarray, y_hold: np.ndarray, slots: int,
+                mean: float) -> np.ndarray:
+    """REGRESSION_SCORES of each column's bin-mean rule on the holdout (columns x scores)."""
+    c = train_bins.shape[1]
+    columns = np.arange(c)[None, :]
+    index = (columns * slots + train_bins).ravel()
+    sums = np.bincount(index, weights=np.repeat(y_train, c), minlength=c * slots).reshape(c, slots)
+    counts = _counts(index, c * slots).reshape(c, slots)
+    rule = np.where(counts > 0, sums / np.maximum(counts, 1), mean)
+    error = rule[columns, hold_bins] - y_hold[:, None]                          # (holdout rows, c)
+    sse = np.einsum("rc,rc->c", error, error)
+    spread = float(np.sum((y_hold - y_hold.mean()) ** 2)) if len(y_hold) else 0.0
+    n = max(len(y_hold), 1)
+    r2 = 1 - sse / spread if spread > 0 else np.full(c, np.nan)
+    return np.column_stack([r2, np.abs(error).sum(axis=0) / n, np.sqrt(sse / n)])
 
 
 def bin_count(training_rows: int) -> int:

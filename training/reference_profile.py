@@ -7,12 +7,13 @@ The result is plain JSON, saved with the model as `reference/profile.json`.
 
 Layout (``profile_version`` 1)::
 
-    {"profile_version": 1, "rows": N, "target": "y" | null,
+    {"profile_version": 1, "rows": N, "target": "y" | null, "task": "classification" | "regression",
      "config": {"bins": 20, "sample_size": 2000, "top_k": 50, "seed": 0},
      "dtypes": {column: pandas dtype as str, ...},            # every column of df, target included
      "features": {column: <numeric> | <categorical>, ...},    # every column but the target
-     "target_profile": <categorical> | null,                  # class frequencies of the target
-     "target_by_feature": {column: <relation>, ...},          # only with a target: see below
+     "target_profile": <categorical> | <numeric> | null,      # class frequencies; regression: <numeric>
+     "target_by_feature": {column: <relation>, ...},          # classification, with a target: see below
+     "target_bins_by_feature": {column: <binned relation>},   # regression, with a target: see below
      "outputs": {name: <categorical> | <numeric>, ...}}       # optional: model outputs (prediction drift)
 
     <numeric>     = {"type": "numeric", "count", "null_count", "null_rate", "infinite_count",
@@ -25,6 +26,15 @@ Layout (``profile_version`` 1)::
                      "frequencies": {str(value): count, ..., "__other__": count}}
     <relation>    = {"classes": [str(class), ...],             # sorted, at most MAX_RELATION_CLASSES
                      "counts": [[count per class] per bin]}    # the feature's bins, in profile order
+
+A regression target is continuous: ``target_profile`` is then a <numeric> profile (its quantile bins
+are the target's bins), the model outputs are <numeric> too, and instead of ``target_by_feature`` there is
+
+    <binned relation> = {"counts": [[rows per target bin] per feature bin]}
+
+the rows of each target bin (``assign_bins`` on ``target_profile``'s histogram edges) in each feature bin:
+the same stratified comparison of P(target bin | feature bin) works on it, with a current label's class
+being its target bin. Rows whose target is null or infinite are not counted.
 
 ``target_by_feature`` is what concept drift compares P(label | feature bin) against: for each profiled
 feature, the rows of each target class in each of its bins (numeric: the histogram bins; categorical: the
@@ -72,7 +82,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from training.reference_files import read_reference  # noqa: F401  (its home before; importers keep working)
+try:                                        # imported as training.reference_profile (monitoring, tests)
+    from .reference_files import read_reference  # noqa: F401  (its home before; importers keep working)
+except ImportError:                         # run as a script from the code snapshot (Azure ML): no training package
+    from reference_files import read_reference  # type: ignore[import-not-found, no-redef]  # noqa: F401
 
 PROFILE_VERSION = 1
 OTHER = "__other__"
@@ -98,14 +111,18 @@ def column_kind(series: pd.Series) -> str | None:
 
 
 def build_profile(df: pd.DataFrame, target: str | None = None, *, bins: int = 20, sample_size: int = 2000,
-                  top_k: int = 50, seed: int = 0, outputs: Mapping[str, pd.Series] | None = None) -> dict:
+                  top_k: int = 50, seed: int = 0, outputs: Mapping[str, pd.Series] | None = None,
+                  task: str = "classification") -> dict:
     """Profile every column of df (see the module docstring for the layout and its guarantees).
 
-    target, if given, is profiled as class frequencies (all classes kept up to top_k); outputs (e.g.
-    {"prediction": labels predicted on the holdout}) are profiled under "outputs" for prediction drift.
+    target, if given, is profiled as class frequencies (all classes kept up to top_k), or for
+    task="regression" as a number with quantile bins; outputs (e.g. {"prediction": labels or numbers
+    predicted on the holdout}) are profiled under "outputs" for prediction drift, floats as numbers.
     Columns of an unusable kind (dates, ...) are listed in dtypes but not profiled."""
     if bins < 1:
         raise ValueError("bins must be at least 1")
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be classification or regression, not {task!r}")
     rng = np.random.default_rng(seed)
     rows = len(df)
     features: dict[str, dict] = {}
@@ -124,9 +141,17 @@ def build_profile(df: pd.DataFrame, target: str | None = None, *, bins: int = 20
         "config": {"bins": bins, "sample_size": sample_size, "top_k": top_k, "seed": seed},
         "dtypes": {str(name): str(dtype) for name, dtype in df.dtypes.items()},
         "features": features,
-        "target_profile": categorical_profile(df[target], top_k=max(top_k, 1000)) if target else None,
+        "target_profile": None,
+        "task": task,
     }
-    if target:
+    if target and task == "regression":
+        target_spec = numeric_profile(df[target], bins=bins, sample_size=sample_size, rng=rng)
+        profile["target_profile"] = target_spec
+        binned = target_bins_by_feature(df[target], target_spec, df, features)
+        if binned is not None:
+            profile["target_bins_by_feature"] = binned
+    elif target:
+        profile["target_profile"] = categorical_profile(df[target], top_k=max(top_k, 1000))
         relation = target_by_feature(df[target], df, features)
         if relation is not None:
             profile["target_by_feature"] = relation
@@ -187,7 +212,23 @@ def target_by_feature(target: pd.Series, df: pd.DataFrame, features: Mapping[str
     codes, classes = _class_codes(target)
     if not 0 < len(classes) <= MAX_RELATION_CLASSES:
         return None
-    c = len(classes)
+    return {name: {"classes": classes, "counts": counts}
+            for name, counts in _counts_by_feature(codes, len(classes), df, features).items()}
+
+
+def target_bins_by_feature(target: pd.Series, target_spec: dict, df: pd.DataFrame,
+                           features: Mapping[str, dict]) -> dict | None:
+    """A continuous target's <binned relation> (the module docstring): rows of each bin of target_spec (the
+    target's <numeric> profile) per bin of each profiled feature; None when the target has no finite value."""
+    c = bin_count(target_spec)
+    if c == 0:
+        return None
+    codes = feature_bins(target, target_spec)
+    return {name: {"counts": counts} for name, counts in _counts_by_feature(codes, c, df, features).items()}
+
+
+def _counts_by_feature(codes: np.ndarray, c: int, df: pd.DataFrame, features: Mapping[str, dict]) -> dict:
+    """Per feature with bins: rows of each target code 0..c-1 (-1: not counted) in each of its bins."""
     labelled = codes >= 0
     relation = {}
     for name, spec in features.items():
@@ -196,8 +237,7 @@ def target_by_feature(target: pd.Series, df: pd.DataFrame, features: Mapping[str
             continue
         bins = feature_bins(df[name], spec)
         keep = labelled & (bins >= 0)
-        counts = np.bincount(bins[keep] * c + codes[keep], minlength=k * c).reshape(k, c)
-        relation[name] = {"classes": classes, "counts": counts.tolist()}
+        relation[name] = np.bincount(bins[keep] * c + codes[keep], minlength=k * c).reshape(k, c).tolist()
     return relation
 
 

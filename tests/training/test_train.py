@@ -59,13 +59,17 @@ def binary(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("binary")
     snapshot = tmp / "snapshot"
     shutil.copytree(TRAINING, snapshot, ignore=shutil.ignore_patterns("__pycache__", "*.yml", "environment"))
+    stub = tmp / "stub" / "training"           # the project is not installed around a snapshot on Azure ML
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('a code snapshot cannot import the training package')\n")
     csv = tmp / "loans.csv"
     loan_frame().to_csv(csv, index=False)
     out = tmp / "out"
     tracking = tmp / "mlruns"
     done = run_train("--data", csv, "--target", "default", "--model-name", "loans", "--output", out,
                      script=snapshot / "train.py", cwd=snapshot,
-                     env={"MLFLOW_TRACKING_URI": tracking.as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"})
+                     env={"MLFLOW_TRACKING_URI": tracking.as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true",
+                          "PYTHONPATH": str(stub.parent)})
     assert done.returncode == 0, done.stderr
     return {"csv": csv, "out": out, "proc": done, "tracking": tracking}
 
@@ -114,7 +118,9 @@ def test_binary_metrics(binary):
     assert doc == read_json(binary["out"] / "model" / "metrics.json")
     assert {"model_name", "target", "task", "classes", "positive_class", "metrics", "champion", "champion_error",
             "rows", "features", "data_files", "algorithm", "hyperparameters", "trained_at"} <= doc.keys()
-    assert (doc["model_name"], doc["target"], doc["task"]) == ("loans", "default", "binary")
+    assert (doc["model_name"], doc["target"], doc["task"], doc["classification"]) == (
+        "loans", "default", "classification", "binary")
+    assert doc["trainer"] == "train.py"
     assert doc["classes"] == [0, 1] and doc["positive_class"] == 1 and doc["average"] == "binary"
     assert set(doc["metrics"]) == METRIC_KEYS
     majority = max(doc["class_balance"].values()) / doc["rows"]["total"]
@@ -208,7 +214,8 @@ def test_multiclass_with_an_incompatible_champion(binary, tmp_path):
                      env={"MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri()})
     assert done.returncode == 0, done.stderr
     doc = read_json(out / "metrics.json")
-    assert doc["task"] == "multiclass" and doc["average"] == "macro" and doc["positive_class"] is None
+    assert doc["task"] == "classification" and doc["classification"] == "multiclass"
+    assert doc["average"] == "macro" and doc["positive_class"] is None
     assert doc["classes"] == ["setosa", "versicolor", "virginica"]
     assert doc["metrics"]["accuracy"] > 0.85 and doc["metrics"]["roc_auc"] > 0.9
     assert doc["hyperparameters"] == {"C": 2.0, "max_iter": 1000}

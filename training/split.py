@@ -1,0 +1,280 @@
+"""Cut the data into training and holdout rows exactly as train.py cuts it: the step before a team's own
+training code, so that evaluate.py scores the team's model, and the champion, on the rows train.py would
+have held out.
+
+    python split.py --data PATH [PATH ...] --target COLUMN --task classification|regression
+                    --train-data OUTDIR --holdout OUTDIR [--data-files FILE]
+                    [--test-size 0.2] [--seed 42] [--min-rows 50]
+
+Reads the data as train.py does (dataset.py: files or folders of CSV / gzipped CSV / Parquet, every check
+and repair), only the files listed in FILE with --data-files (one path a line, relative to the first
+--data folder: the training window). Same data, --test-size and --seed: the same holdout rows as train.py
+(stratified by class for classification). Writes, each renamed into place when complete:
+- --train-data OUTDIR/train.csv and --holdout OUTDIR/holdout.csv: the labelled rows, every column as read
+  (values dataset.py reads as missing left empty), as CSV so that any team's script can read them;
+- split.json beside each: task, target, seed, test size, row counts, classes, features, and the data files
+  and notes of the read, which evaluate.py carries into metrics.json.
+Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>", and leaves
+--holdout OUTDIR/error.json with the same message.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+try:                                        # imported as training.split (tests, the local stack)
+    from .dataset import (
+        TASKS,
+        DataError,
+        TrainingData,
+        concat_frames,
+        load,
+        model_inputs,
+        prepare,
+        read_frames,
+        window_files,
+    )
+    from .labels import plain
+    from .run_log import fail, log
+except ImportError:                         # run as a script from the code snapshot (Azure ML)
+    # the same modules by their script names: mypy checks the package imports above
+    from dataset import (  # type: ignore[import-not-found, no-redef]
+        TASKS,
+        DataError,
+        TrainingData,
+        concat_frames,
+        load,
+        model_inputs,
+        prepare,
+        read_frames,
+        window_files,
+    )
+    from labels import plain  # type: ignore[import-not-found, no-redef]
+    from run_log import fail, log  # type: ignore[import-not-found, no-redef]
+
+TRAIN_FILE, HOLDOUT_FILE, MANIFEST = "train.csv", "holdout.csv", "split.json"
+
+
+@dataclass(frozen=True)
+class Split:
+    """The labelled rows and which of them train and which are held out (positions in data.frame)."""
+    data: TrainingData
+    task: str
+    train: np.ndarray
+    holdout: np.ndarray
+    x: pd.DataFrame                         # model_inputs(data): the features as the model sees them
+    seed: int | None = None
+    test_size: float | None = None
+
+    @property
+    def labels(self) -> pd.Series:
+        return self.data.frame[self.data.target]
+
+    @property
+    def classes(self) -> list | None:
+        """The sorted labels of a classification target; None for regression."""
+        if self.task == "regression":
+            return None
+        return [plain(c) for c in self.labels.value_counts().sort_index().index]
+
+    @property
+    def class_counts(self) -> dict[str, int] | None:
+        if self.task == "regression":
+            return None
+        counts = self.labels.value_counts().sort_index()
+        return {str(plain(c)): int(n) for c, n in counts.items()}
+
+    @property
+    def x_train(self) -> pd.DataFrame:
+        return self.x.iloc[self.train]
+
+    @property
+    def x_hold(self) -> pd.DataFrame:
+        return self.x.iloc[self.holdout]
+
+    @property
+    def y_train(self) -> pd.Series:
+        return self.labels.iloc[self.train]
+
+    @property
+    def y_hold(self) -> pd.Series:
+        return self.labels.iloc[self.holdout]
+
+    @property
+    def holdout_rows(self) -> pd.DataFrame:
+        """The held-out rows with every column but the target, for a model that takes other columns."""
+        return self.data.frame.iloc[self.holdout].drop(columns=[self.data.target])
+
+
+def cut(data: TrainingData, task: str, test_size: float, seed: int) -> Split:
+    """train.py's split: scikit-learn's train_test_split of the rows, stratified by class for classification."""
+    from sklearn.model_selection import train_test_split
+
+    labels = data.frame[data.target]
+    train, holdout = train_test_split(np.arange(len(labels)), test_size=test_size, random_state=seed,
+                                      stratify=labels if task == "classification" else None)
+    return Split(data, task, train, holdout, model_inputs(data), seed, test_size)
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags train.py and split.py share, so that both read and cut the data alike."""
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH",
+                   help="CSV / Parquet files, or folders searched recursively for *.csv, *.csv.gz, *.parquet")
+    p.add_argument("--target", required=True, metavar="COLUMN", help="the label column (a number for regression)")
+    p.add_argument("--task", choices=TASKS, default="classification",
+                   help="classification (binary or multiclass, found from the labels) or regression")
+    p.add_argument("--data-files", metavar="FILE",
+                   help="read only the files listed in FILE, one path a line relative to the first --data folder")
+    p.add_argument("--test-size", type=fraction, default=0.2, help="held-out fraction (default 0.2)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--min-rows", type=positive_int, default=50, help="fewest labelled rows to train on (default 50)")
+
+
+def read_data(args: argparse.Namespace) -> TrainingData:
+    """The data the flags of add_data_arguments name, read and checked (dataset.load); logs what it found."""
+    paths = list(args.data)
+    if args.data_files:
+        if len(paths) > 1:
+            log(f"note: --data-files lists the files to read under {paths[0]}; the other --data paths are not read")
+        paths = window_files(paths, args.data_files)
+    data = load(paths, args.target, min_rows=args.min_rows, test_size=args.test_size, log=log, task=args.task)
+    if data.dropped_unlabelled:
+        log(f"dropped {data.dropped_unlabelled:,} rows without a value in {data.target!r}")
+    for note in data.notes:
+        log(f"note: {note}")
+    for note in data.ignored:
+        log(f"not a feature: {note}")
+    labels = data.frame[data.target]
+    if args.task == "regression":
+        about = (f"mean {labels.mean():.4g}, std {labels.std():.4g}, "
+                 f"from {labels.min():.4g} to {labels.max():.4g}")
+    else:
+        counts = labels.value_counts().sort_index()
+        about = ", ".join(f"{plain(c)!r} {n:,} ({n / len(labels):.1%})" for c, n in counts.items())
+    log(f"{len(data.frame):,} labelled rows from {data.source}; {len(data.numeric)} numeric and "
+        f"{len(data.categorical)} categorical features; target {data.target!r}: {about}")
+    return data
+
+
+def write_split(split: Split, train_dir: Path, holdout_dir: Path) -> None:
+    """train.csv, holdout.csv and split.json beside each (the module docstring)."""
+    frame = split.data.frame
+    manifest = json.dumps(manifest_of(split), indent=2)
+    for folder, name, rows in ((train_dir, TRAIN_FILE, split.train), (holdout_dir, HOLDOUT_FILE, split.holdout)):
+        folder.mkdir(parents=True, exist_ok=True)
+        part: pd.DataFrame = frame.iloc[rows]
+        _replace(folder / name, lambda path, part=part: part.to_csv(path, index=False))
+        _replace(folder / MANIFEST, lambda path: path.write_text(manifest))
+
+
+def manifest_of(split: Split) -> dict:
+    data = split.data
+    return {"task": split.task, "target": data.target, "seed": split.seed, "test_size": split.test_size,
+            "rows": {"train": len(split.train), "holdout": len(split.holdout), "total": len(data.frame),
+                     "unlabelled_dropped": data.dropped_unlabelled},
+            "classes": split.classes,
+            "features": {"numeric": list(data.numeric), "categorical": list(data.categorical),
+                         "ignored": list(data.ignored)},
+            "data_files": [str(f) for f in data.files], "data_notes": list(data.notes)}
+
+
+def read_split(holdout: Path, train: Path | None, target: str, task: str) -> Split:
+    """What split.py wrote, read back for evaluate.py: holdout.csv (and train.csv when given) through the
+    same checks as any data, the features found on all the rows as train.py finds them. split.json, when
+    present, restores the original data files, notes, seed and test size. Raises DataError."""
+    files = [_data_file(train, TRAIN_FILE)] if train is not None else []
+    files.append(_data_file(holdout, HOLDOUT_FILE))
+    frames, read, notes = read_frames(files, target, log=log)
+    train_rows = int(frames[0][target].notna().sum()) if train is not None else 0
+    data = prepare(concat_frames(frames), target, read, min_rows=1, test_size=None, task=task)
+    data = replace(data, notes=tuple(notes))
+    manifest = _manifest(holdout)
+    if manifest.get("task") not in (None, task):
+        raise DataError(f"{holdout}: the rows were split for {manifest['task']}, not {task} (--task)")
+    if manifest:
+        data = replace(data, files=tuple(Path(f) for f in manifest.get("data_files") or read),
+                       notes=tuple([*(manifest.get("data_notes") or []), *notes]),
+                       dropped_unlabelled=data.dropped_unlabelled
+                       + int((manifest.get("rows") or {}).get("unlabelled_dropped") or 0))
+    positions = np.arange(len(data.frame))
+    return Split(data, task, positions[:train_rows], positions[train_rows:], model_inputs(data),
+                 manifest.get("seed"), manifest.get("test_size"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="split.py", description="Cut the data into training and holdout rows "
+                                                             "as train.py does, for a team's own training code.")
+    add_data_arguments(p)
+    p.add_argument("--train-data", required=True, metavar="OUTDIR", help="where train.csv is written")
+    p.add_argument("--holdout", required=True, metavar="OUTDIR", help="where holdout.csv is written")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        split = cut(read_data(args), args.task, args.test_size, args.seed)
+        write_split(split, Path(args.train_data), Path(args.holdout))
+    except DataError as e:
+        return fail(Path(args.holdout), str(e))
+    log(f"wrote {len(split.train):,} training rows to {Path(args.train_data) / TRAIN_FILE} and "
+        f"{len(split.holdout):,} holdout rows to {Path(args.holdout) / HOLDOUT_FILE}")
+    return 0
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _data_file(folder: Path, name: str) -> Path:
+    """folder/name as split.py wrote it; a file given directly is taken as it is."""
+    if folder.is_file():
+        return folder
+    if (folder / name).is_file():
+        return folder / name
+    raise DataError(f"{folder}: no {name} in this folder (split.py writes it there)")
+
+
+def _manifest(folder: Path) -> dict:
+    path = (folder if folder.is_dir() else folder.parent) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not readable JSON ({e})") from None
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _replace(path: Path, write) -> None:
+    """Write through a temporary name and rename, so a reader never sees half a file."""
+    partial = path.with_name(f".{path.name}.partial")
+    write(partial)
+    partial.replace(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
