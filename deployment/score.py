@@ -9,6 +9,8 @@ run()   takes the request body as a string and answers one prediction per row:
     {"predictions": [...], "probabilities": [[...], ...], "classes": [...], "model": "name:version",
      "request_ids": [...]}          # probabilities/classes if the model has predict_proba; ids if sent
 
+A regression model has no predict_proba: it answers {"predictions": [numbers], "model": ...} (and ids).
+
 Accepted bodies (Azure ML's usual ones, plus MLflow serving's):
     {"input_data": {"columns": [...], "index": [...], "data": [[...], ...]}}   split (index ignored)
     {"input_data": [{col: value, ...}, ...]}  /  {"data": [{col: value, ...}, ...]}   records
