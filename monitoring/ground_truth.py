@@ -2,7 +2,8 @@
 
 `outputs_with_labels(outputs, labels, classes)` joins the collected model outputs (request_id, prediction,
 probability_<class>...) with the ground truth (request_id -> label); labels are coerced to the model's
-classes by meaning ("1", 1.0 and 1 are the class 1; "yes" is "yes")."""
+classes by meaning ("1", 1.0 and 1 are the class 1; "yes" is "yes"). A regression model's true values are
+numbers: `outputs_with_targets(outputs, labels)`."""
 from __future__ import annotations
 
 import math
@@ -50,18 +51,8 @@ def outputs_with_labels(outputs: pd.DataFrame, labels: Mapping[str, object],
     a request_id logged twice keeps its last row. Labels that are null or no class of the model are
     dropped: attrs["unknown_labels"] counts them and attrs["unknown_label_examples"] shows up to five.
     classes: the model's (metrics.json "classes"); None reads them from the outputs (`output_classes`)."""
-    if REQUEST_ID not in outputs.columns:
-        raise ValueError("the model outputs have no request_id column, so labels cannot be joined to them: "
-                         "collect request_id with each output row")
     classes = list(classes) if classes is not None else output_classes(outputs)
-    by_id = labels if all(type(k) is str for k in labels) else {str(k): v for k, v in labels.items()}
-    # plain dict lookups: pandas' isin on arrow strings builds a Python list per call (6 s for 1M rows)
-    ids = np.array([str(i) for i in outputs[REQUEST_ID].to_numpy(dtype=object)], dtype=object)
-    found = np.fromiter((i in by_id for i in ids), dtype=bool, count=len(ids))
-    rows, ids = outputs.loc[found], ids[found]
-    last = ~pd.Series(ids).duplicated(keep="last").to_numpy()
-    rows, ids = rows.loc[last].reset_index(drop=True), ids[last]
-    raw = np.array([by_id[i] for i in ids], dtype=object)
+    rows, raw = _labelled(outputs, labels)
     codes = class_codes(raw, classes)
     known = codes >= 0
     unknown = [v for v in raw[~known] if not _is_null(v)]
@@ -74,6 +65,41 @@ def outputs_with_labels(outputs: pd.DataFrame, labels: Mapping[str, object],
     rows.attrs["unknown_labels"] = len(unknown)
     rows.attrs["unknown_label_examples"] = [str(v) for v in unknown[:5]]
     return rows
+
+
+def outputs_with_targets(outputs: pd.DataFrame, labels: Mapping[str, object]) -> pd.DataFrame:
+    """A regression model's output rows that have a true value: `label` and `prediction` as floats (labels
+    come as text from CSV files: "151.0" is 151.0). Rows whose label or prediction is no finite number are
+    dropped; attrs["unknown_labels"] counts the labels (and attrs["unknown_label_examples"] shows up to five),
+    attrs["unknown_predictions"] the predictions. Joined as outputs_with_labels."""
+    rows, raw = _labelled(outputs, labels)
+    truth = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    predicted = (pd.to_numeric(rows[PREDICTION], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                 if PREDICTION in rows.columns else np.full(len(rows), np.nan))
+    good_truth, good_prediction = np.isfinite(truth), np.isfinite(predicted)
+    unknown = [v for v in raw[~good_truth] if not _is_null(v)]
+    keep = good_truth & good_prediction
+    out = rows.loc[keep].reset_index(drop=True)
+    out[LABEL], out[PREDICTION] = truth[keep], predicted[keep]
+    out.attrs["unknown_labels"] = len(unknown)
+    out.attrs["unknown_label_examples"] = [str(v) for v in unknown[:5]]
+    out.attrs["unknown_predictions"] = int((good_truth & ~good_prediction).sum())
+    return out
+
+
+def _labelled(outputs: pd.DataFrame, labels: Mapping[str, object]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The output rows whose request_id has a label (the last row of a request logged twice), and the raw labels."""
+    if REQUEST_ID not in outputs.columns:
+        raise ValueError("the model outputs have no request_id column, so labels cannot be joined to them: "
+                         "collect request_id with each output row")
+    by_id = labels if all(type(k) is str for k in labels) else {str(k): v for k, v in labels.items()}
+    # plain dict lookups: pandas' isin on arrow strings builds a Python list per call (6 s for 1M rows)
+    ids = np.array([str(i) for i in outputs[REQUEST_ID].to_numpy(dtype=object)], dtype=object)
+    found = np.fromiter((i in by_id for i in ids), dtype=bool, count=len(ids))
+    rows, ids = outputs.loc[found], ids[found]
+    last = ~pd.Series(ids).duplicated(keep="last").to_numpy()
+    rows, ids = rows.loc[last].reset_index(drop=True), ids[last]
+    return rows, np.array([by_id[i] for i in ids], dtype=object)
 
 
 def probabilities(outputs: pd.DataFrame, classes: Sequence) -> np.ndarray | None:

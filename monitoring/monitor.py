@@ -9,10 +9,17 @@ data_drift             DriftDetected         a feature drifted by its decisive m
 prediction_drift       DriftDetected         the model's outputs drifted
 data_quality           DriftDetected         null, type-error or out-of-range rate over its threshold
 concept_drift          PerformanceDegraded   labelled performance significantly below the holdout, or the
-                                             feature→label relation changed (monitoring.performance)
-estimated_performance  PerformanceDegraded   no labels, a calibrated model, and CBPE's estimate below the
-                                             holdout by more than the tolerance
-fairness               PerformanceDegraded   demographic parity or equalized odds difference over its limit
+                                             feature→label relation changed (monitoring.performance; a
+                                             regression model: errors, residuals, monitoring.regression)
+estimated_performance  PerformanceDegraded   no labels, and the estimate worse than the holdout by more than
+                                             the tolerance: CBPE for a calibrated classifier, direct loss
+                                             estimation for a regression model (monitoring.dle)
+fairness               PerformanceDegraded   binary: demographic parity or equalized odds difference over its
+                                             limit; multiclass: accuracy or macro F1 gap; regression: MAE gap
+                                             (monitoring.fairness_gaps)
+
+The model's task (classification or regression, monitoring.task) chooses the signals' methods: `evaluate`
+takes it from its caller, else from metrics.json, else from the predictions.
 
 Utilisation (request rate, latency, CPU, memory) gives a scaling recommendation in the result; it is
 not an alert: scaling is Azure ML autoscale's job."""
@@ -24,8 +31,9 @@ from typing import Any, cast
 import pandas as pd
 
 from monitoring.drift import DriftReport, Thresholds, compare
-from monitoring.ground_truth import REQUEST_ID, probabilities
-from monitoring.json_values import json_safe
+from monitoring.ground_truth import PREDICTION, REQUEST_ID, probabilities
+from monitoring.json_values import finite_number, json_safe
+from monitoring.task import REGRESSION, model_task
 from monitoring.window import CurrentWindow
 
 DRIFT_DETECTED = "MLOps.DriftDetected"
@@ -41,6 +49,7 @@ class MonitorConfig:
     min_labels: int = 100
     sensitive_column: str = ""
     estimate_tolerance: float = 0.05          # CBPE: alert when the estimate is this far below the holdout
+    estimate_error_tolerance: float = 0.1     # DLE: alert when the estimated MAE or RMSE is this share above it
 
     @classmethod
     def create(cls, threshold_overrides: dict[str, float], min_labels: int = 100,
@@ -85,9 +94,11 @@ class MonitorResult:
     fairness: dict | None = None
     utilisation: dict | None = None
     alerts: list[MonitorAlert] = field(default_factory=list)
+    task: str = "classification"
 
     def to_dict(self) -> dict:
-        return json_safe({"window": {**self.window, "rows": self.drift.rows, "labelled": self.labelled},
+        return json_safe({"task": self.task,
+                        "window": {**self.window, "rows": self.drift.rows, "labelled": self.labelled},
                         "drift": self.drift.to_dict(), "performance": self.performance,
                         "estimated_performance": self.estimated_performance, "concept_drift": self.concept_drift,
                         "fairness": self.fairness, "utilisation": self.utilisation,
@@ -97,14 +108,29 @@ class MonitorResult:
 
 def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict,
              *, config: MonitorConfig = MonitorConfig(), window: dict | None = None,
-             previous_alerts: tuple[str, ...] = (), current: CurrentWindow | None = None) -> MonitorResult:
+             previous_alerts: tuple[str, ...] = (), current: CurrentWindow | None = None,
+             task: str | None = None, holdout: pd.DataFrame | None = None) -> MonitorResult:
     """profile/metrics: what training saved with the model; inputs/outputs: the collected rows (request_id
     in both); labels: request_id → ground truth. `current`: the window's drift counts already made (a
-    large window read in chunks); inputs then need only hold the labelled requests."""
+    large window read in chunks); inputs then need only hold the labelled requests (and, for a regression
+    model, a sample of the others for the loss estimate). task: the model's ("classification" or
+    "regression"; None: metrics.json's, else what the predictions look like). holdout: the model's holdout
+    rows (monitoring.holdout), for a regression model's loss estimate and residuals; None skips those."""
     window = dict(window or {})
     drift = (compare(profile, current, config.thresholds) if current is not None
              else _drift(profile, inputs, outputs, config.thresholds))
-    result = MonitorResult(window, drift)
+    predictions = outputs[PREDICTION] if PREDICTION in outputs.columns else None
+    result = MonitorResult(window, drift, task=model_task(task, metrics, profile, predictions))
+    if result.task == REGRESSION:
+        _regression(result, profile, metrics, inputs, outputs, labels, config, holdout)
+    else:
+        _classification(result, profile, metrics, inputs, outputs, labels, config)
+    result.alerts = _alerts(result, metrics, config, window, previous_alerts)
+    return result
+
+
+def _classification(result: MonitorResult, profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.DataFrame,
+                    labels: dict, config: MonitorConfig) -> None:
     classes = list(metrics.get("classes") or [])
     proba = probabilities(outputs, classes)
     if classes and proba is not None and len(outputs):
@@ -114,8 +140,33 @@ def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.Dat
     result.labelled = len(joined)
     if classes and len(joined) >= config.min_labels:
         _labelled_signals(result, profile, metrics, joined, classes, config)
-    result.alerts = _alerts(result, metrics, config, window, previous_alerts)
-    return result
+
+
+def _regression(result: MonitorResult, profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.DataFrame,
+                labels: dict, config: MonitorConfig, holdout: pd.DataFrame | None) -> None:
+    from monitoring.dle import estimate_loss
+    from monitoring.holdout import RESIDUAL, holdout_errors
+    target = metrics.get("target") or profile.get("target")
+    features = list(profile.get("features") or {})
+    if len(outputs) and PREDICTION in outputs.columns:
+        rows = _with_inputs(outputs[[c for c in (REQUEST_ID, PREDICTION) if c in outputs.columns]], inputs)
+        result.estimated_performance = estimate_loss(holdout, rows, target=target, features=features).to_dict()
+    joined = _joined_targets(inputs, outputs, labels)
+    result.labelled = len(joined)
+    if len(joined) < config.min_labels:
+        return
+    from monitoring.regression import regression_concept_drift, regression_performance
+    y_true, y_pred = joined["label"].to_numpy(), joined[PREDICTION].to_numpy()
+    errors = holdout_errors(holdout, target)
+    residuals = errors[RESIDUAL].to_numpy() if errors is not None else None
+    result.performance = regression_performance(y_true, y_pred, metrics.get("metrics"), residuals).to_dict()
+    result.concept_drift = regression_concept_drift(
+        y_true, y_pred, training_metrics=metrics, features=joined[[c for c in features if c in joined.columns]],
+        profile=profile, holdout=errors).to_dict()
+    if config.sensitive_column and config.sensitive_column in joined.columns:
+        from monitoring.fairness_gaps import regression_fairness
+        result.fairness = regression_fairness(y_true, y_pred, joined[config.sensitive_column],
+                                              column=config.sensitive_column).to_dict()
 
 
 def _drift(profile: dict, inputs: pd.DataFrame, outputs: pd.DataFrame, thresholds: Thresholds) -> DriftReport:
@@ -141,6 +192,22 @@ def _joined(inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict, classes: 
     return rows
 
 
+def _joined_targets(inputs: pd.DataFrame, outputs: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    """A regression model's labelled requests: outputs joined to their true values (numbers), with their inputs."""
+    if not labels or REQUEST_ID not in outputs.columns:
+        return pd.DataFrame()
+    from monitoring.ground_truth import outputs_with_targets
+    return _with_inputs(outputs_with_targets(outputs, labels), inputs)
+
+
+def _with_inputs(rows: pd.DataFrame, inputs: pd.DataFrame) -> pd.DataFrame:
+    """rows with the inputs of their request (inner, as _joined: inputs may lag the outputs)."""
+    if not len(rows) or REQUEST_ID not in inputs.columns or REQUEST_ID not in rows.columns:
+        return rows
+    features = inputs.drop_duplicates(REQUEST_ID, keep="last")
+    return rows.merge(features, on=REQUEST_ID, how="inner", suffixes=("", "_input"))
+
+
 def _labelled_signals(result: MonitorResult, profile: dict, metrics: dict, joined: pd.DataFrame, classes: list,
                       config: MonitorConfig) -> None:
     from monitoring.performance import concept_drift, performance
@@ -150,12 +217,18 @@ def _labelled_signals(result: MonitorResult, profile: dict, metrics: dict, joine
     features = joined[[c for c in profile.get("features", {}) if c in joined.columns]]
     result.concept_drift = concept_drift(y_true, y_pred, classes, training_metrics=metrics, proba=proba,
                                          features=features, profile=profile).to_dict()
-    # demographic parity and equalized odds are defined for a binary decision
-    if config.sensitive_column and config.sensitive_column in joined.columns and len(classes) == 2:
+    if not config.sensitive_column or config.sensitive_column not in joined.columns:
+        return
+    # demographic parity and equalized odds are defined for a binary decision; several classes: performance gaps
+    if len(classes) == 2:
         from monitoring.fairness import fairness
         positive = metrics.get("positive_class", classes[-1])
         result.fairness = fairness(y_true, y_pred, joined[config.sensitive_column], positive_label=positive,
                                    column=config.sensitive_column).to_dict()
+    elif len(classes) > 2:
+        from monitoring.fairness_gaps import multiclass_fairness
+        result.fairness = multiclass_fairness(y_true, y_pred, joined[config.sensitive_column], classes=classes,
+                                              column=config.sensitive_column).to_dict()
 
 
 def _alerts(result: MonitorResult, metrics: dict, config: MonitorConfig, window: dict,
@@ -179,27 +252,53 @@ def _alerts(result: MonitorResult, metrics: dict, config: MonitorConfig, window:
              {n: {k: v for k, v in features[n].quality.items()} for n in drift.quality_issues})
     concept = result.concept_drift
     if concept and concept.get("detected"):
-        fire("concept_drift", _summary(concept.get("reasons"), "concept drift"),
-             {"performance_drop": concept.get("performance_drop"),
-              "relation": {k: v for k, v in (concept.get("relation") or {}).items() if v.get("drifted")}})
+        evidence = {"performance_drop": concept.get("performance_drop"),
+                    "relation": {k: v for k, v in (concept.get("relation") or {}).items() if v.get("drifted")}}
+        if (concept.get("residuals") or {}).get("drifted"):
+            evidence["residuals"] = {k: v for k, v in concept["residuals"].items() if k != "reason"}
+        fire("concept_drift", _summary(concept.get("reasons"), "concept drift"), evidence)
     estimate = result.estimated_performance
-    if result.performance is None and estimate and estimate.get("calibrated"):
-        drops = {m: (metrics.get("metrics") or {}).get(m, 0) - v for m, v in (estimate.get("metrics") or {}).items()
-                 if v is not None and (metrics.get("metrics") or {}).get(m) is not None}
-        worst = max(drops, key=drops.__getitem__, default=None)
-        if worst and drops[worst] > config.estimate_tolerance:
-            fire("estimated_performance",
-                 f"estimated {worst} (CBPE, no labels) is {drops[worst]:.3f} below the holdout",
-                 {"estimated": estimate.get("metrics"), "holdout": metrics.get("metrics")})
+    if result.performance is None and estimate:
+        worst = _estimate_breach(estimate, metrics, config)
+        if worst:
+            evidence = {"method": estimate.get("method"), "estimated": estimate.get("metrics"),
+                        "holdout": metrics.get("metrics")}
+            fire("estimated_performance", worst, evidence)
     if result.fairness and result.fairness.get("breached"):
         fire("fairness",
              _summary([r for r in result.fairness.get("reasons") or [] if "above" in r], "fairness breached"),
-             {k: result.fairness.get(k) for k in ("sensitive_column", "demographic_parity_difference",
-                                                   "equalized_odds_difference")})
+             {"sensitive_column": result.fairness.get("sensitive_column"),
+              **(result.fairness.get("differences") or {k: result.fairness.get(k) for k in (
+                  "demographic_parity_difference", "equalized_odds_difference")})})
     now_firing = {a.alert_id for a in fired}
     resolved = [MonitorAlert(pid.rsplit("/", 1)[-1], pid, "Resolved", f"{pid.rsplit('/', 1)[-1]} no longer breached")
                 for pid in previous if pid not in now_firing and pid.rsplit("/", 1)[-1] in SIGNAL_EVENTS]
     return fired + resolved
+
+
+def _estimate_breach(estimate: dict, metrics: dict, config: MonitorConfig) -> str | None:
+    """The summary of an estimate worse than the holdout by more than the tolerance, else None. CBPE (a
+    calibrated classifier): a score that fell by more than estimate_tolerance; DLE (a regression model): an
+    error that rose by more than estimate_error_tolerance of the holdout's."""
+    holdout = metrics.get("metrics") or {}
+    if estimate.get("method") == "DLE":
+        baseline = {m: finite_number(holdout.get(m)) or finite_number((estimate.get("reference") or {}).get(m))
+                    for m in (estimate.get("metrics") or {})}
+        rises = {m: v / baseline[m] - 1 for m, v in (estimate.get("metrics") or {}).items()
+                 if v is not None and baseline[m]}
+        worst = max(rises, key=rises.__getitem__, default=None)
+        if worst and rises[worst] > config.estimate_error_tolerance:
+            return (f"estimated {worst} (direct loss estimation, no labels) is {rises[worst]:.0%} above the "
+                    f"holdout's: {estimate['metrics'][worst]:.4g} against {baseline[worst]:.4g}")
+        return None
+    if not estimate.get("calibrated"):
+        return None
+    drops = {m: holdout.get(m, 0) - v for m, v in (estimate.get("metrics") or {}).items()
+             if v is not None and holdout.get(m) is not None}
+    worst = max(drops, key=drops.__getitem__, default=None)
+    if worst and drops[worst] > config.estimate_tolerance:
+        return f"estimated {worst} (CBPE, no labels) is {drops[worst]:.3f} below the holdout"
+    return None
 
 
 def _summary(reasons: list[str] | None, fallback: str) -> str:

@@ -38,7 +38,8 @@ positive class classes[-1], multiclass macro averages), next to the training hol
   the total variation is biased upward by about sqrt(C / (2 pi n_bin)) under no change, which is why the
   p-value gates it. Profiles without `target_by_feature` (written before it existed): no relation check.
 
-Performance without labels (CBPE) is in monitoring/cbpe.py.
+Performance without labels (CBPE) is in monitoring/cbpe.py; a regression model's performance and concept
+drift in monitoring/regression.py.
 """
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ class ConceptThresholds:
 class MetricDrop:
     current: float
     baseline: float
-    drop: float                          # baseline - current: positive is worse
+    drop: float                          # how much worse (baseline - current; an error: current - baseline)
     pvalue: float | None                 # one-sided, of "no drop"
     significant: bool
 
@@ -144,11 +145,18 @@ class ConceptDrift:
     reasons: list[str]
     performance_drop: dict[str, MetricDrop] = field(default_factory=dict)
     relation: dict[str, RelationShift] = field(default_factory=dict)
+    residuals: dict = field(default_factory=dict)        # regression only (monitoring.regression)...
+    relation_method: str = ""                            # ...and how its relation was checked
 
     def to_dict(self) -> dict:
-        return json_safe({"detected": self.detected, "reasons": list(self.reasons),
-                      "performance_drop": {m: asdict(d) for m, d in self.performance_drop.items()},
-                      "relation": {f: asdict(r) for f, r in self.relation.items()}})
+        out = {"detected": self.detected, "reasons": list(self.reasons),
+               "performance_drop": {m: asdict(d) for m, d in self.performance_drop.items()},
+               "relation": {f: asdict(r) for f, r in self.relation.items()}}
+        if self.residuals:
+            out["residuals"] = dict(self.residuals)
+        if self.relation_method:
+            out["relation_method"] = self.relation_method
+        return json_safe(out)
 
 
 def concept_drift(y_true, y_pred, classes: list, *, training_metrics: Mapping | None = None,

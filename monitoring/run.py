@@ -4,7 +4,7 @@
     python -m monitoring.run --model DIR --inputs DIR --outputs DIR [--labels DIR] --output DIR
                              [--start ISO] [--end ISO] [--sensitive-column COL] [--min-labels N]
                              [--min-rows N] [--drift-thresholds psi=0.25,...] [--endpoint E --deployment D
-                             --model-id NAME:VERSION] [--previous-alerts ID,ID]
+                             --model-id NAME:VERSION] [--previous-alerts ID,ID] [--task classification|regression]
 
 --model    the registered model's folder (Azure ML mounts it): reference/profile.json and metrics.json
            are found beneath it
@@ -16,9 +16,12 @@
 --endpoint, --deployment, --model-id   name the window as the monitor timer does (its alert ids)
 --previous-alerts   the alert ids the previous pass fired: those no longer breached come out Resolved
 --min-rows  fewer collected rows than this are not judged: result.json then says why, with no alerts
+--task      the model's task; without it, metrics.json's (then what the predictions look like)
 
 Memory stays bounded by the window's labelled rows and the outputs' probabilities: the drift engine
-reads the inputs in chunks (monitoring/window.py), and only the inputs of labelled requests are kept."""
+reads the inputs in chunks (monitoring/window.py), and only the inputs of labelled requests are kept, with,
+for a regression model, a uniform sample of up to LOSS_SAMPLE_ROWS others for direct loss estimation
+(a mean over that many rows is as good as over all of them: its error is the estimator's, not sampling's)."""
 from __future__ import annotations
 
 import argparse
@@ -34,11 +37,14 @@ import pandas as pd
 
 from monitoring.feedback_format import parse_labels
 from monitoring.ground_truth import REQUEST_ID
+from monitoring.holdout import read_holdout
 from monitoring.monitor import MonitorConfig, evaluate
+from monitoring.task import REGRESSION, model_task, stated_task
 from monitoring.window import CurrentWindow
 from training.reference_profile import read_reference
 
 CHUNK_ROWS = 100_000
+LOSS_SAMPLE_ROWS = 20_000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--deployment", default="")
     p.add_argument("--model-id", default="", help="the model as name:version")
     p.add_argument("--previous-alerts", default="", help="comma-separated alert ids")
+    p.add_argument("--task", default="", help="the model's task: classification or regression (default: "
+                   "metrics.json's)")
     return p.parse_args(argv)
 
 
@@ -69,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = read_labels(args.labels, metrics.get("target")) if args.labels else {}
         config = MonitorConfig.create(threshold_overrides(args.drift_thresholds), args.min_labels,
                                       args.sensitive_column)
+        task = stated_task(args.task, metrics, profile)     # None: the predictions will tell, once read
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -78,11 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         named = {k: named[k] for k in ("start", "end", "model")}
     window = CurrentWindow.for_profile(profile)
     labelled_inputs = []
+    # a regression model's loss estimate needs inputs of unlabelled requests too; without a task yet, kept anyway
+    sample = LossSample(LOSS_SAMPLE_ROWS) if task in (REGRESSION, None) else None
     for chunk in chunks(args.inputs, args.start, args.end):
         window.update(chunk.drop(columns=[REQUEST_ID], errors="ignore"))
         if labels and REQUEST_ID in chunk.columns:
             has_label = np.fromiter((str(i) in labels for i in chunk[REQUEST_ID]), dtype=bool, count=len(chunk))
             labelled_inputs.append(chunk[has_label])
+        if sample is not None:
+            sample.add(chunk)
         log(f"inputs: {window.rows:,} rows")
     if window.rows < args.min_rows:
         reason = (f"{window.rows:,} rows collected in the window, "
@@ -95,10 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     for chunk in chunks(args.outputs, args.start, args.end):
         window.update_outputs(chunk)
         outputs.append(chunk[[c for c in keep if c in chunk.columns]])
+    outputs_frame = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
+    if sample is not None and sample.frame is not None:
+        labelled_inputs.append(sample.frame)
     inputs = pd.concat(labelled_inputs, ignore_index=True) if labelled_inputs else pd.DataFrame()
+    if REQUEST_ID in inputs.columns:
+        inputs = inputs.drop_duplicates(REQUEST_ID, keep="last")
     previous = tuple(a for a in args.previous_alerts.split(",") if a)
-    result = evaluate(profile, metrics, inputs, pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame(),
-                      labels, current=window, window=named, config=config, previous_alerts=previous)
+    task = model_task(task, metrics, profile, outputs_frame.get("prediction"))
+    holdout = read_holdout(args.model) if task == REGRESSION else None
+    result = evaluate(profile, metrics, inputs, outputs_frame, labels, current=window, window=named, config=config,
+                      previous_alerts=previous, task=task, holdout=holdout)
     doc = result.to_dict()
     write_outputs(args.output, doc, [{"type": a.event_type, "data": a.data()} for a in result.alerts])
     from monitoring.report import write_report
@@ -107,6 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{window.rows:,} rows, {result.labelled:,} labelled, in {time.perf_counter() - started:.1f} s; alerts: "
         + ("; ".join(f"{a.signal} ({a.summary})" for a in result.alerts) or "none"))
     return 0
+
+
+class LossSample:
+    """A uniform sample of at most `size` input rows of the window, the same however it is chunked: the rows
+    whose request_id hashes lowest (a bottom-k sample)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.rows: pd.DataFrame | None = None
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        if REQUEST_ID not in chunk.columns or chunk.empty:
+            return
+        keys = pd.util.hash_array(chunk[REQUEST_ID].astype(str).to_numpy(dtype=object))
+        both = pd.concat([x for x in (self.rows, chunk.assign(_key=keys)) if x is not None], ignore_index=True)
+        self.rows = both.nsmallest(self.size, "_key") if len(both) > self.size else both
+
+    @property
+    def frame(self) -> pd.DataFrame | None:
+        return None if self.rows is None else self.rows.drop(columns="_key")
 
 
 def write_outputs(folder: Path, result: dict, alerts: list[dict]) -> None:

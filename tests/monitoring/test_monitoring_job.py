@@ -23,12 +23,14 @@ def test_the_job_loads_validates_and_its_command_is_one_the_runner_takes():
     command = re.sub(r"\$\[\[(.*?)\]\]", r"\1", job.command)
     literals = {"min_labels": "7", "min_rows": "50", "window_start": "2026-11-23T11:00:00+00:00",
                 "window_end": "2026-11-23T12:00:00+00:00", "endpoint": "ep", "deployment": "blue", "model_id": "m:1",
-                "drift_thresholds": "psi=0.3", "sensitive_column": "region", "previous_alerts": "a,b"}
+                "drift_thresholds": "psi=0.3", "sensitive_column": "region", "previous_alerts": "a,b",
+                "task": "regression"}
     command = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", lambda m: literals.get(m[2], f"/mnt/{m[2]}"), command)
     args = runner.parse_args(shlex.split(command)[3:])
     assert args.labels == Path("/mnt/labels") and args.min_labels == 7 and args.min_rows == 50
     assert args.start.isoformat() == "2026-11-23T11:00:00+00:00" and args.model_id == "m:1"
     assert (args.drift_thresholds, args.sensitive_column, args.previous_alerts) == ("psi=0.3", "region", "a,b")
+    assert args.task == "regression"
 
 
 @pytest.mark.slow      # imports azure-ai-ml (seconds)
@@ -66,6 +68,45 @@ def test_the_runner_finds_concept_drift_in_collected_files(tmp_path, capsys):
     assert result["concept_drift"]["detected"] and result["drift"]["drifted_features"] == []
     assert (tmp_path / "out" / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert "concept_drift" in capsys.readouterr().out
+
+
+def test_the_runner_monitors_a_regression_model_with_its_holdout_rows(tmp_path):
+    """metrics.json says regression: the holdout rows saved beside the profile feed direct loss estimation,
+    over a sample of the window's inputs when few requests have labels."""
+    from tests.monitoring.test_regression import Regressor
+    model = Regressor()
+    folder = tmp_path / "model" / "progression" / "1"
+    (folder / "reference").mkdir(parents=True)
+    (folder / "reference" / "profile.json").write_text(json.dumps(model.profile))
+    (folder / "metrics.json").write_text(json.dumps(model.metrics))
+    model.holdout.to_csv(folder / "reference" / "holdout.csv", index=False)
+    inputs, outputs, labels = model.serve(model.window)
+    for name, frame in (("model_inputs", inputs), ("model_outputs", outputs)):
+        hour = tmp_path / name / "2026" / "11" / "23" / "11"
+        hour.mkdir(parents=True)
+        (hour / "part.jsonl").write_text(collector_lines(frame.to_dict("records"), name))
+    (tmp_path / "labels").mkdir()
+    some = dict(list(labels.items())[:60])
+    (tmp_path / "labels" / "day.csv").write_text("request_id,target\n" + "".join(f"{k},{v}\n" for k, v in some.items()))
+    code = runner.main(["--model", str(tmp_path / "model"), "--inputs", str(tmp_path / "model_inputs"),
+                        "--outputs", str(tmp_path / "model_outputs"), "--labels", str(tmp_path / "labels"),
+                        "--output", str(tmp_path / "out"), "--min-labels", "50"])
+    assert code == 0
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["task"] == "regression" and result["window"]["labelled"] == 60
+    assert result["estimated_performance"]["rows"] == len(model.window)     # every request, not just the labelled
+    assert result["performance"]["rows"] == 60 and result["concept_drift"]["relation_method"] == "error by segment"
+    assert (tmp_path / "out" / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_the_loss_sample_is_the_same_however_the_window_is_chunked():
+    import pandas as pd
+    rows = pd.DataFrame({"request_id": [f"r{i}" for i in range(1000)], "x": range(1000)})
+    whole, pieces = runner.LossSample(100), runner.LossSample(100)
+    whole.add(rows)
+    for start in range(0, 1000, 70):
+        pieces.add(rows.iloc[start:start + 70])
+    assert len(whole.frame) == 100 and sorted(whole.frame["x"]) == sorted(pieces.frame["x"])
 
 
 def test_a_model_folder_without_a_profile_is_a_clear_error(tmp_path, capsys):
