@@ -3,6 +3,7 @@ split step → the team's job → our evaluation step, checked as azure-ai-ml's 
 sends) and, once, submitted through the recorded service (tests/adapters/recorded.py). Nothing reaches Azure."""
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -26,6 +27,14 @@ DATA = "https://stmlopsdata.blob.core.windows.net/data/churn/"
 PIPELINE = "examples/pipeline/pipeline.yml"
 COMMAND_JOB = "examples/command-job/job.yml"
 PINNED = "azureml:mlops-training:1"
+
+
+@pytest.fixture(autouse=True)
+def _no_manifests_left():
+    """job() alone writes a window's manifest that submit() would upload and remove: remove them here."""
+    yield
+    for name in (_request().job_name, "train-one"):
+        shutil.rmtree(WINDOWS / name, ignore_errors=True)
 
 
 def _request(**changes) -> TrainingRequest:
