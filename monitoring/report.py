@@ -5,8 +5,10 @@ A result is what one monitoring pass recorded (MonitorRun.result): window, drift
 performance, estimated_performance, concept_drift, fairness, utilisation and alerts. Any section may be None
 or missing: the page then says why there is nothing to show instead of failing.
 
-The sections are built here; the plots are drawn once per report by monitoring/report_plots.py (inline SVG,
-text kept as text) and the cells formatted by monitoring/report_format.py. Every piece of text taken from the data
+The sections are built here, those that depend on the model's task (a result's "task": a regression model's
+performance, fairness as gaps between groups) in monitoring/report_regression.py; the plots are drawn once per
+report by monitoring/report_plots.py (inline SVG, text kept as text) and the cells formatted by
+monitoring/report_format.py. Every piece of text taken from the data
 is HTML-escaped; matplotlib escapes what it writes into the SVG, and `$` is escaped so that a column name
 is never read as mathtext.
 """
@@ -34,6 +36,8 @@ from monitoring.report_format import (
     table,
 )
 from monitoring.report_plots import Plots, distribution_plot
+from monitoring.report_plots import finite_points as _finite
+from monitoring.report_regression import gap_fairness, regression_performance, residual_notes
 
 DEFAULT_DECISIVE = {"numeric": "normalized_wasserstein", "categorical": "jensen_shannon"}
 DRIFT_METRICS = {"normalized_wasserstein": "norm. Wasserstein", "psi": "PSI", "jensen_shannon": "Jensen-Shannon"}
@@ -57,14 +61,17 @@ def render_report(profile: dict, results: list[dict], *, title: str) -> str:
     profile = profile or {}
     results = [r or {} for r in results]
     latest = results[-1] if results else {}
+    regression = latest.get("task") == "regression"        # results written before tasks: classification
+    fairness = latest.get("fairness")
     with Plots() as plots:
         sections = [_header(profile, results, latest, title),
                     _features(latest, "features", "Data drift", plots, profile),
                     _features(latest, "outputs", "Prediction drift", plots, {}),
                     _drift_over_time(results, plots),
-                    _performance(results, latest, plots),
-                    _concept(latest.get("concept_drift")),
-                    _fairness(latest.get("fairness")),
+                    (regression_performance(results, latest, plots, _times(results)) if regression
+                     else _performance(results, latest, plots)),
+                    _concept(latest.get("concept_drift"), regression),
+                    gap_fairness(fairness) if fairness and "differences" in fairness else _fairness(fairness),
                     _utilisation(latest.get("utilisation"))]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
             f'<style>{CSS}</style></head>\n<body>\n' + "\n".join(sections) + "\n</body></html>\n")
@@ -248,7 +255,7 @@ def _performance_plot(results: list[dict], plots: Plots) -> str:
     return plots.svg(fig)
 
 
-def _concept(c: dict | None) -> str:
+def _concept(c: dict | None, regression: bool = False) -> str:
     if not c:
         return section("Concept drift", none_note("No labels in this window: concept drift needs them."))
     parts: list[str] = [marked("Concept drift detected." if c.get("detected") else "No concept drift detected.",
@@ -256,12 +263,17 @@ def _concept(c: dict | None) -> str:
     parts += [bullet_list(c.get("reasons"))]
     drop = c.get("performance_drop") or {}
     if drop:
-        parts.append(table(["metric", "current", "baseline", "drop", "p-value", "significant"],
+        # a regression model's errors rise: "drop" is how much worse, which reads wrong for them
+        parts.append(table(["metric", "current", "baseline", "worse by" if regression else "drop", "p-value",
+                            "significant"],
                             [[m, num(d.get("current")), num(d.get("baseline")), num(d.get("drop")),
                               num(d.get("pvalue")), flag(d.get("significant"), "yes")] for m, d in drop.items()]))
+    if regression:
+        parts.append(residual_notes(c))
     relation = c.get("relation") or {}
     if relation:
-        parts.append("<h3>Relation of each feature to the label</h3>")
+        parts.append("<h3>" + ("Error by segment of each feature" if c.get("relation_method") == "error by segment"
+                               else "Relation of each feature to the label") + "</h3>")
         parts.append(table(["feature", "shift", "p-value", "drifted"],
                             [[f, num(r.get("shift")), num(r.get("pvalue")), flag(r.get("drifted"), "yes")]
                              for f, r in sorted(relation.items(), key=lambda kv: not kv[1].get("drifted"))]))
@@ -328,10 +340,5 @@ def _times(results: list[dict]) -> list:
     except (KeyError, TypeError, ValueError):
         return list(range(1, len(results) + 1))
 
-
-def _finite(x: list, values: list[float]) -> tuple[list, list[float]]:
-    """The points that have a value: a line then joins the windows around a missing one."""
-    kept = [(a, v) for a, v in zip(x, values) if math.isfinite(v)]
-    return [a for a, _ in kept], [v for _, v in kept]
 
 

@@ -93,3 +93,9 @@ def shares_of(counts) -> list[float]:
     values = [v if math.isfinite(v) else 0.0 for v in values]
     total = sum(values)
     return [v / total for v in values] if total > 0 else [0.0] * len(values)
+
+
+def finite_points(x: list, values: list[float]) -> tuple[list, list[float]]:
+    """The points that have a value: a line then joins the windows around a missing one."""
+    kept = [(a, v) for a, v in zip(x, values) if math.isfinite(v)]
+    return [a for a, _ in kept], [v for _, v in kept]

@@ -96,7 +96,7 @@ def test_the_runner_monitors_a_regression_model_with_its_holdout_rows(tmp_path):
     assert result["task"] == "regression" and result["window"]["labelled"] == 60
     assert result["estimated_performance"]["rows"] == len(model.window)     # every request, not just the labelled
     assert result["performance"]["rows"] == 60 and result["concept_drift"]["relation_method"] == "error by segment"
-    assert (tmp_path / "out" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "Predicted against actual" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_the_loss_sample_is_the_same_however_the_window_is_chunked():

@@ -144,3 +144,53 @@ def test_degenerate_inputs_do_not_fail(tmp_path):
 def html_unescape(text: str) -> str:
     import html
     return html.unescape(text)
+
+
+# ---- the model's task decides the performance and fairness sections --------------------------------------
+
+def regression_results() -> tuple[dict, list[dict]]:
+    """Two windows of a real regression model (tests/monitoring/test_regression.py): a labelled one with a
+    sensitive column, then one without labels, where only direct loss estimation speaks."""
+    from monitoring.monitor import MonitorConfig
+    from tests.monitoring.test_regression import Regressor
+    model = Regressor()
+    first = model.check(model.window, config=MonitorConfig(min_labels=50, sensitive_column="sex")).to_dict()
+    second = model.check(model.frame.sort_values("bmi").iloc[-150:], labelled=False).to_dict()
+    first["window"]["end"], second["window"]["end"] = "2026-03-01T06:00:00Z", "2026-03-02T06:00:00Z"
+    return model.profile, [first, second]
+
+
+def test_a_regression_model_gets_errors_predicted_against_actual_and_residuals():
+    profile, results = regression_results()
+    labelled = render_report(profile, results[:1], title="progression")
+    for text in ("<h3>Predicted against actual</h3>", "<h3>Residuals</h3>", "<h3>Errors over time</h3>",
+                 "<td>MAE</td>", "<td>R²</td>", "Estimate: DLE", "Error by segment of each feature", "worse by",
+                 "Residuals against the holdout", "mean residual", "relative mae gap"):
+        assert text in labelled, text
+    for classifier_only in ("accuracy", "selection rate", "roc_auc", "CBPE", "calibrat", "confusion"):
+        assert classifier_only not in labelled.lower(), classifier_only
+    assert labelled.count("<svg") >= 5
+    unlabelled = render_report(profile, results, title="progression")
+    assert "No labels in this window: only the estimate (direct loss estimation) is shown." in unlabelled
+    assert "Predicted against actual" not in unlabelled and "<h3>Errors over time</h3>" in unlabelled
+
+
+def test_a_regression_model_without_holdout_rows_says_why_there_is_no_estimate():
+    profile, results = regression_results()
+    latest = {**results[1], "estimated_performance": {"method": "DLE", "rows": 150, "metrics": {}, "reference": {},
+                                                      "reason": "the model was saved without its holdout rows"}}
+    page = render_report(profile, [latest], title="progression")
+    assert "no estimate of the error (the model was saved without its holdout rows)" in page
+
+
+def test_a_multiclass_model_gets_accuracy_and_macro_f1_per_group():
+    fairness = {"task": "multiclass", "sensitive_column": "site", "breached": True, "excluded_groups": [],
+                "groups": {g: {"count": 75, "accuracy": a, "macro_f1": f} for g, a, f in (("a", 0.97, 0.96),
+                                                                                           ("b", 0.3, 0.15))},
+                "differences": {"accuracy_difference": 0.67, "macro_f1_difference": 0.81,
+                                "demographic_parity_difference": 0.7},
+                "thresholds": {"accuracy_difference": 0.1, "macro_f1_difference": 0.1},
+                "reasons": ["Accuracy difference on 'site' is 0.670, above the 0.1 threshold"]}
+    page = render_report({}, [{"task": "classification", "fairness": fairness}], title="iris")
+    assert "<th>macro F1</th>" in page and "Fairness threshold breached." in page
+    assert "selection rate" not in page and "accuracy difference" in page
