@@ -33,7 +33,8 @@ except ImportError:                         # run as a script from the code snap
     # the same modules by their script names: mypy checks the package imports above
     from reference_profile import column_kind  # type: ignore[import-not-found, no-redef]
 
-DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", *JSON_LINES_SUFFIXES)
 FLOAT32_MAX = float(np.finfo(np.float32).max)   # 3.4e38: trees (random forest) cast features to float32
 STRAY_TEXT_SHARE = 0.05                     # text cells a column of numbers may hold, read as missing
 IGNORED_COLUMNS = ("request_id",)           # the serving path adds it to join ground truth; never a feature
@@ -67,8 +68,9 @@ class TrainingData:
 
 
 def find_data_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The data files named by paths: files as given, folders searched recursively for *.csv, *.csv.gz and
-    *.parquet, skipping hidden and marker entries (names starting with '.' or '_', like _SUCCESS)."""
+    """The data files named by paths: files as given, folders searched recursively for *.csv, *.csv.gz,
+    *.parquet and JSON lines (*.jsonl, *.ndjson, gzipped or not), skipping hidden and marker entries (names
+    starting with '.' or '_', like _SUCCESS)."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -84,8 +86,8 @@ def find_data_files(paths: Iterable[str | Path]) -> list[Path]:
                 (found if entry.name.lower().endswith(DATA_SUFFIXES) else skipped).append(entry)
             if not found:
                 others = f"; other files there: {_names(skipped)}" if skipped else ""
-                raise DataError(f"{path}: no data files found in this folder (looked for *.csv, *.csv.gz "
-                                f"and *.parquet in it and its subfolders{others})")
+                raise DataError(f"{path}: no data files found in this folder (looked for *.csv, *.csv.gz, "
+                                f"*.parquet and *.jsonl in it and its subfolders{others})")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -95,8 +97,9 @@ def find_data_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def read_data_file(path: Path) -> pd.DataFrame:
-    """One CSV (optionally gzipped) or Parquet file as a DataFrame with at least one row. The format is
-    taken from the file's first bytes, so a Parquet file named .csv still reads."""
+    """One CSV or JSON lines file (optionally gzipped), or Parquet file, as a DataFrame with at least one row.
+    Parquet is recognised by the file's first bytes, so a Parquet file named .csv still reads; JSON lines by
+    the name (.jsonl, .ndjson)."""
     size = path.stat().st_size
     if size == 0:
         raise DataError(f"{path}: the file is empty (0 bytes)")
@@ -111,8 +114,11 @@ def read_data_file(path: Path) -> pd.DataFrame:
         with open(path, "rb") as f:
             if b"\x00" in f.read(8192):
                 raise DataError(f"{path}: a binary file, neither CSV text nor Parquet")
+    json_lines = not is_parquet and path.name.lower().endswith(JSON_LINES_SUFFIXES)
     try:
-        if is_parquet:
+        if json_lines:
+            frame = pd.read_json(path, lines=True, compression="gzip" if head[:2] == GZIP_MAGIC else None)
+        elif is_parquet:
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, low_memory=False, compression="gzip" if head[:2] == GZIP_MAGIC else None)
@@ -124,7 +130,8 @@ def read_data_file(path: Path) -> pd.DataFrame:
     except pd.errors.ParserError as e:
         raise DataError(f"{path}: not valid CSV ({_first_line(e)})") from None
     except (OSError, EOFError, ValueError, gzip.BadGzipFile) as e:    # pyarrow's ArrowInvalid is a ValueError
-        kind = "Parquet" if is_parquet else "gzipped CSV" if head[:2] == GZIP_MAGIC else "CSV"
+        kind = ("Parquet" if is_parquet else "JSON lines" if json_lines
+                else "gzipped CSV" if head[:2] == GZIP_MAGIC else "CSV")
         raise DataError(f"{path}: cannot be read as {kind} ({_first_line(e)})") from None
     if frame.shape[1] == 0:
         raise DataError(f"{path}: the file has no columns")

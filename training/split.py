@@ -125,7 +125,8 @@ def cut(data: TrainingData, task: str, test_size: float, seed: int) -> Split:
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     """The flags train.py and split.py share, so that both read and cut the data alike."""
     p.add_argument("--data", nargs="+", required=True, metavar="PATH",
-                   help="CSV / Parquet files, or folders searched recursively for *.csv, *.csv.gz, *.parquet")
+                   help="CSV / Parquet / JSON lines files, or folders searched recursively for *.csv, *.csv.gz, "
+                        "*.parquet, *.jsonl")
     p.add_argument("--target", required=True, metavar="COLUMN", help="the label column (a number for regression)")
     p.add_argument("--task", choices=TASKS, default="classification",
                    help="classification (binary or multiclass, found from the labels) or regression")

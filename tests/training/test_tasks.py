@@ -402,3 +402,22 @@ def test_evaluate_refuses_what_is_not_a_model_and_a_model_that_cannot_score(team
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "cannot be scored on the holdout rows" in line and "the model expects columns the data does not have: bmi" \
         in line
+
+
+def test_json_lines_are_read_like_csv(diabetes, tmp_path, capsys):
+    import gzip
+
+    from training.split import main
+
+    frame = pd.read_csv(diabetes)
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    frame.iloc[:200].to_json(folder / "a.jsonl", orient="records", lines=True)
+    (folder / "b.jsonl.gz").write_bytes(gzip.compress(frame.iloc[200:].to_json(orient="records", lines=True).encode()))
+    args = ["--target", "progression", "--task", "regression", "--train-data", str(tmp_path / "t"),
+            "--holdout", str(tmp_path / "h")]
+    assert main(["--data", str(folder), *args]) == 0
+    assert read_json(tmp_path / "h" / "split.json")["rows"]["total"] == 442
+    (folder / "c.jsonl").write_text('{"progression": 1.0, "bmi": \n')
+    assert main(["--data", str(folder), *args]) == 2
+    assert f"error: {folder / 'c.jsonl'}: cannot be read as JSON lines" in capsys.readouterr().err
