@@ -448,7 +448,8 @@ def _error_check(baseline: Window, canary: Window, policy: JudgePolicy, evidence
     for side, pairs, errors in (("baseline", b, b_err), ("canary", c, c_err)):
         evidence[side].update(mae=math.fsum(errors) / len(errors),
                               rmse=math.sqrt(math.fsum(e * e for e in errors) / len(errors)),
-                              mean_error=math.fsum(p - t for p, t in pairs) / len(pairs))
+                              # true minus predicted, as monitoring's residuals: negative predicts too high
+                              mean_residual=math.fsum(t - p for p, t in pairs) / len(pairs))
     b_mae, c_mae = evidence["baseline"]["mae"], evidence["canary"]["mae"]
     increase = c_mae - b_mae
     # relative to the baseline's error: a perfect baseline makes any error of the canary an infinite rise

@@ -320,7 +320,7 @@ def test_a_biased_regressor_fails_on_its_predictions_and_its_error(diabetes):
     assert "green predicts higher values than blue by" in predictions.detail
     error = j.check("accuracy").evidence
     assert error["canary"]["mae"] > 1.2 * error["baseline"]["mae"] and error["p_value"] < 0.01
-    assert error["canary"]["mean_error"] > 30 and error["test"].startswith("Welch's z-test")
+    assert error["canary"]["mean_residual"] < -30 and error["test"].startswith("Welch's z-test")
     unlabelled = judge(served("blue", a, x, y, live.predict, labelled=False),
                        served("green", b, x, y, lambda rows: new.predict(rows) + 40.0, labelled=False), REGRESSION)
     assert unlabelled.outcome == "fail" and outcomes(unlabelled)["accuracy"] == "skipped"
