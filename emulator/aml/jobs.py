@@ -552,6 +552,8 @@ def _parent_inputs(where: str, spec: dict, job: dict) -> dict[str, dict | None]:
             bound[key] = {"value": _literal(hyperparameters[key])}
         elif key == "target":
             bound[key] = {"value": job["inputs"]["target"]}
+        elif key == "task":
+            bound[key] = {"value": job["task"]}
         elif value is None or isinstance(value, (str, int, float, bool)):
             bound[key] = {"value": _literal(value)} if value is not None else None
         else:

@@ -383,8 +383,10 @@ def _read_team_spec(path: Path, request: TrainingRequest) -> dict:
 
 
 def _team_values(spec: dict, request: TrainingRequest) -> dict[str, str]:
-    """The team's inputs the request sets: its hyperparameters, and an input named `target` (the label column)."""
-    values = {"target": request.target} if "target" in (spec.get("inputs") or {}) else {}
+    """The team's inputs the request sets: its hyperparameters, and inputs named `target` (the label column) and
+    `task` (classification or regression) when the spec declares them."""
+    declared = spec.get("inputs") or {}
+    values = {name: value for name, value in (("target", request.target), ("task", request.task)) if name in declared}
     return {**values, **request.hyperparameters}
 
 

@@ -118,7 +118,8 @@ def _recent_alert_training(p: AlertPorts, now: datetime) -> AlertRecord | None:
 
 
 def _train_on_production(p: AlertPorts, alert: Alert, now: datetime) -> TrainingRun | None:
-    """The live deployment's labelled traffic as a new drop, trained on at once. Alerts that fired before the
+    """The live deployment's labelled traffic as a new drop, trained on at once and alone: the world as it is
+    now, whatever the model's window (its files join the model's data for later runs). Alerts that fired before the
     live model's latest production drop was written (drift and concept drift from one monitor pass) share
     that drop and its job; one that fired later (the challenger trained on it was rolled back, and the drift
     goes on) gets a new drop with the traffic seen since."""
@@ -129,7 +130,7 @@ def _train_on_production(p: AlertPorts, alert: Alert, now: datetime) -> Training
     rounds = sorted((d for d in p.state.list(Drop) if d.prefix.startswith(model_prefix)), key=lambda d: d.prefix)
     if rounds and not _fired_after(alert, rounds[-1], now):
         latest = rounds[-1]
-        return submit_training(p, "drift", now, [latest], key=latest.drop_id)   # the same job again
+        return submit_training(p, "drift", now, [latest], key=latest.drop_id, only_these=True)   # the same job again
     prefix = f"{model_prefix}{len(rounds) + 1:03d}/"
     drop_id = Drop.id_for(p.policies.model.data_container, prefix)
     labels = p.feedback.labels(window.since, window.until, p.policies.model.target_column)
@@ -149,7 +150,7 @@ def _train_on_production(p: AlertPorts, alert: Alert, now: datetime) -> Training
     new = Drop(drop_id=drop_id, container=p.policies.model.data_container, prefix=prefix, url=url, marker=True,
                first_seen=stamp, last_seen=stamp)
     drop = p.state.update(Drop, drop_id, lambda current: None if current is not None else new) or new
-    return submit_training(p, "drift", now, [drop], key=drop_id)
+    return submit_training(p, "drift", now, [drop], key=drop_id, only_these=True)
 
 
 def _fired_after(alert: Alert, drop: Drop, now: datetime) -> bool:

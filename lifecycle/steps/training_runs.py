@@ -51,9 +51,10 @@ def start_ready_training(p: TrainingPorts, now: datetime, trigger: str = "data")
 
 
 def submit_training(p: TrainingPorts, trigger: str, now: datetime, drops: list[Drop], *,
-                    key: str = "") -> TrainingRun | None:
-    """One job on the model's training window, taking the new data of `drops`. Its name comes from what it
-    takes (or `key`), so a replay submits nothing new. None if the window holds no data file."""
+                    key: str = "", only_these: bool = False) -> TrainingRun | None:
+    """One job on the model's training window (or, `only_these`, on the drops' files alone), taking the new
+    data of `drops`. Its name comes from what it takes (or `key`), so a replay submits nothing new. None if
+    the window holds no data file."""
     model = p.policies.model
     stored = p.data.files_under(model.data_root)
     claims = {d.drop_id: retraining.claim(d, stored) for d in drops}
@@ -67,7 +68,7 @@ def submit_training(p: TrainingPorts, trigger: str, now: datetime, drops: list[D
         current = [p.state.get(Drop, d.drop_id) or d for d in ours]
         if ours and all(c.job and c.job not in (d.job, name) for c, d in zip(current, ours, strict=True)):
             return taken(p, current[0])      # another trigger took all of them since they were read
-        run = _record_run(p, trigger, now, name, ours, new, claims, stored)
+        run = _record_run(p, trigger, now, name, ours, new, claims, stored, only_these)
         if run is None:
             log.warning("no training job for %s: its training window (%s of %s) holds no data file", model.name,
                         model.training_window, p.data.url_of(model.data_root))
@@ -83,11 +84,11 @@ def submit_training(p: TrainingPorts, trigger: str, now: datetime, drops: list[D
 
 
 def _record_run(p: TrainingPorts, trigger: str, now: datetime, name: str, drops: list[Drop], new: tuple[str, ...],
-                claims: dict[str, tuple[str, ...]], stored: list[StoredBlob]) -> TrainingRun | None:
+                claims: dict[str, tuple[str, ...]], stored: list[StoredBlob], only_these: bool) -> TrainingRun | None:
     """The run's record, with the window it will read: what jobs took before, and what it takes now."""
     model = p.policies.model
     after = {d.drop_id: d.taken_by(name, claims[d.drop_id]) for d in drops}
-    every = [after.get(d.drop_id, d) for d in retraining.model_drops(p.state.list(Drop), model)]
+    every = [] if only_these else [after.get(d.drop_id, d) for d in retraining.model_drops(p.state.list(Drop), model)]
     every += [d for d in after.values() if d.drop_id not in {e.drop_id for e in every}]
     window = retraining.training_window(model, every, stored, now)
     if not window:
