@@ -11,7 +11,9 @@ and repair), only the files listed in FILE with --data-files (one path a line, r
 --data folder: the training window). Same data, --test-size and --seed: the same holdout rows as train.py
 (stratified by class for classification). Writes, each renamed into place when complete:
 - --train-data OUTDIR/train.csv and --holdout OUTDIR/holdout.csv: the labelled rows, every column as read
-  (values dataset.py reads as missing left empty), as CSV so that any team's script can read them;
+  (values dataset.py reads as missing left empty) but request_id, as CSV so that any team's script can read
+  them. request_id is left out because the scoring script takes it out of every request: a model that
+  needed it could not answer;
 - split.json beside each: task, target, seed, test size, row counts, classes, features, and the data files
   and notes of the read, which evaluate.py carries into metrics.json.
 Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>", and leaves
@@ -30,6 +32,7 @@ import pandas as pd
 
 try:                                        # imported as training.split (tests, the local stack)
     from .dataset import (
+        IGNORED_COLUMNS,
         TASKS,
         DataError,
         TrainingData,
@@ -45,6 +48,7 @@ try:                                        # imported as training.split (tests,
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
     # the same modules by their script names: mypy checks the package imports above
     from dataset import (  # type: ignore[import-not-found, no-redef]
+        IGNORED_COLUMNS,
         TASKS,
         DataError,
         TrainingData,
@@ -165,7 +169,7 @@ def read_data(args: argparse.Namespace) -> TrainingData:
 
 def write_split(split: Split, train_dir: Path, holdout_dir: Path) -> None:
     """train.csv, holdout.csv and split.json beside each (the module docstring)."""
-    frame = split.data.frame
+    frame = split.data.frame.drop(columns=[c for c in IGNORED_COLUMNS if c in split.data.frame.columns])
     manifest = json.dumps(manifest_of(split), indent=2)
     for folder, name, rows in ((train_dir, TRAIN_FILE, split.train), (holdout_dir, HOLDOUT_FILE, split.holdout)):
         folder.mkdir(parents=True, exist_ok=True)
@@ -199,7 +203,9 @@ def read_split(holdout: Path, train: Path | None, target: str, task: str) -> Spl
     if manifest.get("task") not in (None, task):
         raise DataError(f"{holdout}: the rows were split for {manifest['task']}, not {task} (--task)")
     if manifest:
+        ignored = (manifest.get("features") or {}).get("ignored")      # as found on the data, request_id too
         data = replace(data, files=tuple(Path(f) for f in manifest.get("data_files") or read),
+                       ignored=tuple(ignored) if isinstance(ignored, list) else data.ignored,
                        notes=tuple([*(manifest.get("data_notes") or []), *notes]),
                        dropped_unlabelled=data.dropped_unlabelled
                        + int((manifest.get("rows") or {}).get("unlabelled_dropped") or 0))

@@ -202,9 +202,11 @@ def run(args: argparse.Namespace) -> dict:
         finally:
             quiet.setLevel(level)
 
+    # a ridge model recorded as "logistic_regression" would mislead: a regression run records the new name
+    algorithm = ALIASES.get(args.algorithm, args.algorithm) if args.task == "regression" else args.algorithm
     return evaluate_and_write(Path(args.output), split, scored, save, model_name=args.model_name,
                               champion_model=args.champion_model, challenger_inputs=input_types(signature.inputs),
-                              inputs=data.features, trainer="train.py", algorithm=args.algorithm,
+                              inputs=data.features, trainer="train.py", algorithm=algorithm,
                               hyperparameters=params)
 
 

@@ -378,9 +378,10 @@ def test_train_py_takes_the_same_training_window(diabetes, tmp_path, monkeypatch
     (tmp_path / "window.txt").write_text("new.csv\n")
     assert main(["--data", str(root), "--target", "progression", "--task", "regression", "--data-files",
                  str(tmp_path / "window.txt"), "--model-name", "d", "--output", str(tmp_path / "out"),
-                 "--algorithm", "linear"]) == 0
+                 "--algorithm", "logistic_regression"]) == 0
     doc = read_json(tmp_path / "out" / "metrics.json")
     assert doc["data_files"] == [str(root / "new.csv")] and doc["rows"]["total"] == 242
+    assert doc["algorithm"] == "linear" and doc["hyperparameters"] == {"alpha": 1.0}     # the old name: ridge
 
 
 def test_evaluate_refuses_what_is_not_a_model_and_a_model_that_cannot_score(team_regression, tmp_path, capsys):
@@ -421,3 +422,37 @@ def test_json_lines_are_read_like_csv(diabetes, tmp_path, capsys):
     (folder / "c.jsonl").write_text('{"progression": 1.0, "bmi": \n')
     assert main(["--data", str(folder), *args]) == 2
     assert f"error: {folder / 'c.jsonl'}: cannot be read as JSON lines" in capsys.readouterr().err
+
+
+def test_request_id_is_not_handed_to_a_team(tmp_path, monkeypatch):
+    """score.py takes request_id out of every request, so a model must not need it: split.py leaves it out,
+    and evaluate.py still reports it as train.py does, a column that is not a feature."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    from tests.training.test_train import loan_frame
+    from training import evaluate, split, train
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    loan_frame(300).to_csv(tmp_path / "loans.csv", index=False)
+    data = ["--data", str(tmp_path / "loans.csv"), "--target", "default"]
+    assert split.main([*data, "--task", "classification", "--train-data", str(tmp_path / "t"),
+                       "--holdout", str(tmp_path / "h")]) == 0
+    rows = pd.read_csv(tmp_path / "t" / "train.csv")
+    assert "request_id" not in rows.columns and {"age", "city", "default"} <= set(rows.columns)
+    x = rows[["age", "income"]]
+    with threadpool_limits(1):
+        model = HistGradientBoostingClassifier(max_iter=20).fit(x, rows["default"])
+    mlflow.sklearn.save_model(model, str(tmp_path / "team"), signature=infer_signature(x, model.predict(x)),
+                              serialization_format="cloudpickle", pip_requirements=["scikit-learn"])
+    assert evaluate.main(["--model", str(tmp_path / "team"), "--holdout", str(tmp_path / "h"), "--target", "default",
+                          "--model-name", "loans", "--output", str(tmp_path / "out"),
+                          "--train-data", str(tmp_path / "t")]) == 0
+    with threadpool_limits(1):
+        assert train.main([*data, "--model-name", "loans", "--output", str(tmp_path / "ours")]) == 0
+    doc, ours = read_json(tmp_path / "out" / "metrics.json"), read_json(tmp_path / "ours" / "metrics.json")
+    assert doc["features"] == ours["features"] and "request_id (request id)" in doc["features"]["ignored"]
+    sample = pd.read_csv(tmp_path / "out" / "model" / "reference" / "sample.csv")
+    assert list(sample.columns) == ["age", "income"]           # the smoke rows carry what the model takes
