@@ -77,7 +77,7 @@ def test_a_team_pipeline_runs_between_our_split_and_evaluation_steps():
     # the team's pipeline as a sub-pipeline: `data` is our split's train_data, the holdout never reaches it
     assert jobs["train"]["type"] == "pipeline"
     assert jobs["train"]["inputs"] == {"data": {"path": "${{parent.jobs.split.outputs.train_data}}"},
-                                       "target": "churned", "n_estimators": "300"}
+                                       "target": "churned", "task": "classification", "n_estimators": "300"}
     assert jobs["evaluate"]["inputs"] == {
         "model": {"path": "${{parent.jobs.train.outputs.model}}"},
         "holdout": {"path": "${{parent.jobs.split.outputs.holdout}}"},
@@ -167,7 +167,7 @@ def test_a_spec_outside_the_contract_is_refused_before_anything_is_sent(tmp_path
 
 def test_unknown_hyperparameters_and_missing_specs_are_refused():
     with pytest.raises(AzureMLAdapterError, match="hyperparameters depth are not inputs of the job; its inputs are "
-                                                  "target, n_estimators"):
+                                                  "target, task, n_estimators"):
         _jobs().job(_request(hyperparameters={"depth": "3"}))
     with pytest.raises(AzureMLAdapterError, match="the training spec teams/none.yml does not exist in the app"):
         _jobs().job(_request(spec="teams/none.yml"))
