@@ -9,9 +9,11 @@ categorical  Jensen-Shannon distance, Pearson's chi-squared (contingency form, a
              categories plus `__other__` (current values outside them land there).
 quality      null rate, type-error rate (numeric columns: non-null values that are not numbers; any value
              of a categorical column is a category, so 0 there), out-of-range rate (numeric: outside the
-             reference [min, max], infinities included; categorical: values outside the profile's named
-             categories, compared with the reference's own `__other__` share). Breached when a rate exceeds
-             the reference's by more than its threshold.
+             reference [min, max], infinities included, compared with 2 / (n + 1), the chance that a value of
+             the reference's own distribution falls outside the range of its n finite values: small for a
+             feature, not for a regressor's outputs profiled on a holdout of a few hundred; categorical: values
+             outside the profile's named categories, compared with the reference's own `__other__` share).
+             Breached when a rate exceeds the reference's by more than its threshold.
 
 What is exact and what is approximated:
 
@@ -264,9 +266,12 @@ def _feature(name, kind, acc, metrics, limits, flags, decisive, spec, t: Thresho
     out_of_range = acc.out_of_range if isinstance(acc, NumericCounts) else acc.unseen
     ref_rows = (spec.get("count") or 0) + (spec.get("null_count") or 0)
     ref_other = (spec.get("frequencies") or {}).get(OTHER, 0)       # folded-in categories also count as unseen
+    finite = (spec.get("count") or 0) - (spec.get("infinite_count") or 0)
+    expected = (2 / (finite + 1) if isinstance(acc, NumericCounts) and finite > 0
+                else ref_other / ref_rows if ref_rows else 0.0)
     quality = {"null_rate": acc.nulls / rows, "reference_null_rate": float(spec.get("null_rate") or 0.0),
                "type_error_rate": getattr(acc, "type_errors", 0) / rows, "out_of_range_rate": out_of_range / rows,
-               "reference_out_of_range_rate": ref_other / ref_rows if ref_rows else 0.0}
+               "reference_out_of_range_rate": expected}
     quality_flags = {
         "null_rate": quality["null_rate"] - quality["reference_null_rate"] > t.null_rate_increase,
         "type_error_rate": quality["type_error_rate"] > t.type_error_rate_increase,

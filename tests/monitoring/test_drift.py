@@ -238,3 +238,16 @@ def test_unseen_categories_go_to_other_and_count_against_the_reference_share():
     assert result.quality["out_of_range_rate"] == pytest.approx(0.20)
     assert result.quality["reference_out_of_range_rate"] == pytest.approx(0.20)
     assert not result.quality_breached and result.metrics["jensen_shannon"] == pytest.approx(0.0)
+
+
+def test_a_small_reference_expects_some_values_beyond_its_range():
+    """A regressor's outputs profiled on a holdout of 70: about 2 / 71 of new predictions fall outside the
+    range of 70 draws of the same distribution. That is no quality problem; a fifth of them is."""
+    rng = np.random.default_rng(5)
+    prof = build_profile(pd.DataFrame({"x": rng.normal(0, 1, 70)}))
+    assert prof["features"]["x"]["count"] == 70
+    same = drift.compare(prof, window_of(prof, pd.DataFrame({"x": rng.normal(0, 1, 2000)}))).features["x"]
+    assert same.quality["reference_out_of_range_rate"] == pytest.approx(2 / 71)
+    assert 0.0 < same.quality["out_of_range_rate"] < 0.08 and not same.quality_flags["out_of_range_rate"]
+    wider = drift.compare(prof, window_of(prof, pd.DataFrame({"x": rng.normal(0, 2, 2000)}))).features["x"]
+    assert wider.quality_flags["out_of_range_rate"]
