@@ -1,4 +1,5 @@
-"""Generated demo data: a loan-default table with numeric and categorical columns and a binary target."""
+"""Generated demo data: a loan-default table with numeric and categorical columns and a binary target, and a
+house-price table with a continuous target (regression)."""
 from __future__ import annotations
 
 import csv
@@ -34,4 +35,32 @@ def loan_csv(n: int, seed: int = 0, income_shift: float = 0.0, concept: int = 1)
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     writer.writerows(loan_rows(n, seed, income_shift, concept))
+    return out.getvalue().encode()
+
+
+HOUSE_COLUMNS = ["area_m2", "rooms", "age_years", "distance_km", "region", "price"]
+REGION_PRICE = {"north": 1.0, "south": 0.85, "east": 1.1, "west": 1.25}
+
+
+def house_rows(n: int, seed: int = 0, area_shift: float = 0.0) -> list[list[object]]:
+    """Prices in thousands: larger, newer and closer homes cost more, by region. `area_shift` moves the size
+    of the homes on the market (a data drift the model has not seen)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        area = round(max(25.0, rng.gauss(95 + area_shift, 30)), 1)
+        rooms = max(1, min(8, round(area / 28 + rng.gauss(0, 0.7))))
+        age = rng.randint(0, 90)
+        distance = round(rng.expovariate(1 / 12), 1)
+        region = rng.choice(list(REGION_PRICE))
+        price = (2.4 * area + 18 * rooms - 0.9 * age - 4.5 * math.sqrt(distance)) * REGION_PRICE[region]
+        rows.append([area, rooms, age, distance, region, round(price + rng.gauss(0, 15), 1)])
+    return rows
+
+
+def house_csv(n: int, seed: int = 0, area_shift: float = 0.0) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HOUSE_COLUMNS)
+    writer.writerows(house_rows(n, seed, area_shift))
     return out.getvalue().encode()

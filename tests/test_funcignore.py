@@ -18,6 +18,7 @@ PACKAGE_TOP_LEVEL = {"function_app.py", "host.json", "requirements.txt", ".amlig
 NEVER_SHIPPED = ("emulator/", "tests/", "bench/", "mlops/", "infra/", ".venv/", "node_modules/", ".git/", ".mlops/")
 # specs the Azure adapters load from the package; each names the code folder Azure ML uploads with it
 SPECS = ("training/job.yml", "monitoring/job.yml", "deployment/deployment.yml", "deployment/endpoint.yml")
+MODELS_FILE = "mlops.yaml"       # the models file the app ships (MLOPS_CONFIG); it names the teams' specs
 
 
 def funcignore() -> list[str]:
@@ -73,17 +74,27 @@ def imported_modules(start: str = "function_app") -> dict[str, str]:
 
 
 def run_time_files() -> set[str]:
-    """The specs the adapters load and everything in the code folders those specs upload to Azure ML."""
-    needed = set(SPECS)
-    for spec in SPECS:
+    """The specs the adapters load (ours, and the teams' that the models file names, with the component files
+    they use), the models file, and everything in the code folders those specs upload to Azure ML."""
+    needed = {MODELS_FILE}
+    specs = list(SPECS)
+    models = (yaml.safe_load((ROOT / MODELS_FILE).read_text()) or {}).get("models") or {}
+    specs += [m["training"]["spec"] for m in models.values() if (m.get("training") or {}).get("spec")]
+    while specs:
+        spec = specs.pop()
+        needed.add(spec)
         document = yaml.safe_load((ROOT / spec).read_text()) or {}
-        code = document.get("code") or (document.get("code_configuration") or {}).get("code")
-        if code:
-            folder = (ROOT / spec).parent.joinpath(code).resolve()
-            amlignore = folder / ".amlignore"          # what Azure ML leaves out of the upload
-            rules = amlignore.read_text().splitlines() if amlignore.is_file() else []
-            needed |= kept_files(folder, pathspec.GitIgnoreSpec.from_lines([*rules, "__pycache__/"]))
-    return needed
+        for job in [document, *(document.get("jobs") or {}).values()]:
+            component = job.get("component")
+            if isinstance(component, str) and component.removeprefix("file:").endswith((".yml", ".yaml")):
+                specs.append((Path(spec).parent / component.removeprefix("file:")).as_posix())
+            code = job.get("code") or (job.get("code_configuration") or {}).get("code")
+            if code:
+                folder = (ROOT / spec).parent.joinpath(code).resolve()
+                amlignore = folder / ".amlignore"          # what Azure ML leaves out of the upload
+                rules = amlignore.read_text().splitlines() if amlignore.is_file() else []
+                needed |= kept_files(folder, pathspec.GitIgnoreSpec.from_lines([*rules, "__pycache__/"]))
+    return {Path(os.path.normpath(path)).as_posix() for path in needed}
 
 
 def problems(ignore: list[str]) -> list[str]:
@@ -94,8 +105,11 @@ def problems(ignore: list[str]) -> list[str]:
               for path in sorted(run_time_files() - shipped)]
     found += [f"{path} is in the package" for path in sorted(shipped)
               if path.startswith(NEVER_SHIPPED) or path.endswith(".md") or "__pycache__/" in path]
+    needed_tops = PACKAGE_TOP_LEVEL | {path.split("/")[0] for path in run_time_files()}
     found += [f"{top} is in the package, but the app does not need it"
-              for top in sorted({path.split("/")[0] for path in shipped} - PACKAGE_TOP_LEVEL)]
+              for top in sorted({path.split("/")[0] for path in shipped} - needed_tops)]
+    found += [f"{path} is in the package, but no spec uploads it" for path in sorted(shipped)
+              if path.startswith("examples/") and path not in run_time_files()]
     return found
 
 
@@ -116,6 +130,9 @@ def test_the_package_holds_what_the_app_needs_and_nothing_else():
     (lambda rules: rules + ["lifecycle/adapters/"],
      "lifecycle.adapters.azure_jobs (lifecycle/adapters/azure_jobs.py) is imported"),
     (lambda rules: rules + ["*.yml"], "training/job.yml is read or uploaded at run time"),
+    (lambda rules: rules + ["examples/"], "examples/pipeline/pipeline.yml is read or uploaded at run time"),
+    (lambda rules: [r for r in rules if r != "examples/command-job/"],
+     "examples/command-job/job.yml is in the package, but no spec uploads it"),
     (lambda rules: [r for r in rules if r != "tests/"], "tests/conftest.py is in the package"),
     (lambda rules: [r for r in rules if r != "emulator/"], "emulator/stack.py is in the package"),
     (lambda rules: [r for r in rules if r != "*.md"], "README.md is in the package"),
