@@ -12,6 +12,8 @@ from emulator.home import StackHome
 from emulator.stack import StackError, StackOptions
 
 T = TypeVar("T")
+MODELS_FILE = "mlops.yaml"
+HOUSES = "house-prices"
 
 
 class StepFailed(Exception):
@@ -29,11 +31,13 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
 
 
 def run_demo(console: Console, timeout: float) -> int:
-    """The lifecycle in pre-production, and each model it promotes reaching production through the registry."""
+    """Two models' lifecycles in pre-production (mlops.yaml: a loan classifier trained by our train.py, a
+    house-price regression trained by a team's pipeline), and each model preprod promotes reaching production
+    through the registry."""
     from emulator.environments import Environments
     home = StackHome(StackHome.default().root / "demo")
     shutil.rmtree(home.root, ignore_errors=True)   # fresh stacks each run, beside any `mlops up`
-    environments = Environments(home, StackOptions.from_env())
+    environments = Environments(home, StackOptions.from_env(extra_settings={"MLOPS_CONFIG": MODELS_FILE}))
     try:
         with console.status("starting the local stacks: prod, then preprod") as status:
             environments.start(progress=status.update)
@@ -64,9 +68,13 @@ class Chain:
     def __init__(self, console: Console, info, home: StackHome, timeout: float) -> None:
         from azure.storage.blob import BlobServiceClient
 
+        from lifecycle.model_scope import for_model
         from mlops.local import local_platform
         self.console, self.info, self.timeout, self.home = console, info, timeout, home
-        self.p = local_platform(home)
+        everything = local_platform(home)
+        self.p = for_model(everything, everything.catalog[0].model.name)      # the loan classifier
+        self.houses = for_model(everything, HOUSES)
+        self.everything = everything
         self.data = BlobServiceClient.from_connection_string(info.storage_connection_string) \
             .get_container_client(self.p.policies.model.data_container)
 
@@ -74,62 +82,92 @@ class Chain:
         self.console.print(f"[green]✓[/] {message}")
 
     def run(self) -> None:
-        from mlops.demo_data import loan_csv
+        from mlops.demo_data import house_csv, loan_csv
         self.data.create_container()
+        self.upload("houses/2026-11-29/", [house_csv(1200, seed=1)])      # queued behind the loans' job
         version = self.drop("loans/2026-11-01/", [loan_csv(1500, seed=1), loan_csv(1500, seed=2)])
         self.score(version)
+        self.house_prices()
         self.bad_drop()
         second = self.second_model()
         self.drift_and_retrain(second)
         self.status()
 
-    def drop(self, folder: str, parts: list[bytes]) -> str:
+    def upload(self, folder: str, parts: list[bytes]) -> None:
         from azure.storage.blob import ContentSettings
-
-        from lifecycle.core.state_records import Drop, TrainingRun
         for i, body in enumerate(parts):
             self.data.upload_blob(f"{folder}part-{i:04}.csv", body, overwrite=True,
                                   content_settings=ContentSettings(content_type="text/csv"))
         self.data.upload_blob(f"{folder}_SUCCESS", b"", overwrite=True)
-        self.ok(f"dropped {len(parts)} part files and a _SUCCESS marker into {self.data.container_name}/{folder}")
+        self.ok(f"dropped {len(parts)} part file(s) and a _SUCCESS marker into {self.data.container_name}/{folder}")
+
+    def drop(self, folder: str, parts: list[bytes] | None, p=None) -> str:
+        """Upload a drop (unless it is uploaded already) and follow its model to the registry and the endpoint."""
+        from lifecycle.core.state_records import Drop, TrainingRun
+        p = p or self.p
+        if parts is not None:
+            self.upload(folder, parts)
         drop = wait_for("the drop to start a training job", lambda: next(
-            (d for d in self.p.state.list(Drop) if d.prefix == folder and d.job), None), self.timeout)
-        self.ok(f"BlobCreated × {len(parts) + 1} → on_data_arrived → one training job [bold]{drop.job}[/]")
-        decision = self.registered(drop.job)
-        metrics = "  ".join(f"{k} {v:.3f}" for k, v in decision.metrics.items() if v is not None)
+            (d for d in p.state.list(Drop) if d.prefix == folder and d.job), None), self.timeout)
+        run = p.state.get(TrainingRun, drop.job)
+        files = f" reading {len(run.data_files)} file(s) of {p.policies.model.data_root}" if run else ""
+        self.ok(f"BlobCreated → on_data_arrived → {p.policies.model.name}'s training job [bold]{drop.job}[/]{files}")
+        decision = self.registered(drop.job, p)
+        metrics = "  ".join(f"{k} {v:.3f}" for k, v in decision.metrics.items() if isinstance(v, (int, float)))
         self.ok(f"RunCompleted → gate passed ({metrics}) → registered "
-                f"[bold]{self.p.policies.model.name}:{decision.version}[/] with lineage tags")
-        ref = f"{self.p.policies.model.name}:{decision.version}"
-        self.follow_rollout(ref)
-        assert self.p.state.get(TrainingRun, drop.job)
+                f"[bold]{p.policies.model.name}:{decision.version}[/] with lineage tags")
+        ref = f"{p.policies.model.name}:{decision.version}"
+        self.follow_rollout(ref, p)
         return ref
 
-    def registered(self, job_name: str):
+    def house_prices(self) -> None:
+        """The second model: a regression trained by the team's own pipeline on daily partitions. The second
+        day's job reads both days (window: 30 days), and its canary is judged on prices, not classes."""
+        from mlops.demo_data import HOUSE_COLUMNS, house_csv, house_rows
+        from mlops.traffic import Traffic
+        houses = self.houses
+        self.console.rule(f"{HOUSES}: regression, trained by examples/pipeline/pipeline.yml")
+        first = self.drop("houses/2026-11-29/", None, houses)
+        key = houses.endpoints.scoring_key(houses.policies.model.endpoint)
+        uri = self.info.scoring_uri.replace(f"/endpoints/{self.p.policies.model.endpoint}/",
+                                            f"/endpoints/{houses.policies.model.endpoint}/")
+        rows = [r[:-1] for r in house_rows(500, seed=42)]
+        with Traffic(uri, key, HOUSE_COLUMNS[:-1], rows, rate=15) as traffic:
+            self.ok(f"{first} serves {uri}; sending 15 requests a second while the next day's model rolls out")
+            self.drop("houses/2026-11-30/", [house_csv(1200, seed=2)], houses)
+        summary = traffic.summary()
+        self.ok(f"{summary['requests']} house-price requests during the rollout: status {summary['status']}, "
+                f"by deployment {summary['deployments']}")
+        self.console.rule(self.p.policies.model.name)
+
+    def registered(self, job_name: str, p=None):
         """Wait for the training job and the registration gate; the Decision, if the model was registered."""
         from lifecycle.core.state_records import Decision
-        job = wait_for(f"training job {job_name} to finish", lambda: (s := self.p.jobs.get(job_name)) and s.done and s,
+        p = p or self.p
+        job = wait_for(f"training job {job_name} to finish", lambda: (s := p.jobs.get(job_name)) and s.done and s,
                        self.timeout * 3)
         if job.status != "Completed":
             raise StepFailed(f"training job {job.name} {job.status}: {job.error}")
-        decision = wait_for("the registration gate", lambda: self.p.state.get(Decision, job_name), self.timeout)
+        decision = wait_for("the registration gate", lambda: p.state.get(Decision, job_name), self.timeout)
         if decision.outcome != "registered":
             raise StepFailed(f"the gate rejected job {job_name}: {'; '.join(decision.reasons)}")
         return decision
 
-    def follow_rollout(self, ref: str) -> None:
+    def follow_rollout(self, ref: str, p=None) -> None:
         """Print each step of the rollout of `ref` as it happens, until it ends."""
         from lifecycle.core.rollout_machine import Phase, Rollout
+        p = p or self.p
         shown = 0
         deadline = time.monotonic() + self.timeout * 4
         while time.monotonic() < deadline:
-            r = self.p.state.get(Rollout, self.p.policies.model.endpoint)
+            r = p.state.get(Rollout, p.policies.model.endpoint)
             if r and r.model == ref:
                 for entry in r.history[shown:]:
                     self.ok(f"rollout {ref}: {entry['note']}")
                 shown = len(r.history)
                 if r.phase == Phase.ROLLED_BACK:
                     raise StepFailed(f"the rollout of {ref} was rolled back: {r.reason}")
-                endpoint = self.p.endpoints.get(r.endpoint)
+                endpoint = p.endpoints.get(r.endpoint)
                 if r.phase == Phase.PROMOTED and endpoint and endpoint.traffic == {r.colour: 100}:
                     return
             time.sleep(0.5)
@@ -219,7 +257,7 @@ class Chain:
         from mlops.status import collect
         from mlops.status_view import render
         self.console.rule("mlops status")
-        render(self.console, collect(self.p))
+        render(self.console, collect(self.everything))
 
     def production(self, info, home: StackHome) -> None:
         """Each model preprod promoted went into the registry; prod rolls them out in turn, each judged under

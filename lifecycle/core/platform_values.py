@@ -189,6 +189,7 @@ class MonitoringRequest:
     previous_alerts: tuple[str, ...] = ()     # the previous pass's fired alert ids: what may now resolve
     experiment: str = "mlops-monitoring"
     model_registry: str = ""                  # production's live model is the registry's, not the workspace's
+    task: str = ""                            # the model's task ("" = as its metrics.json says)
 
     @property
     def model_asset_id(self) -> str:
@@ -209,7 +210,8 @@ class MonitoringRequest:
             "deployment": self.deployment, "model_id": self.model, "min_rows": self.min_rows,
             "min_labels": self.min_labels}
         optional = {"labels": self.labels, "drift_thresholds": self.drift_thresholds,
-                    "sensitive_column": self.sensitive_column, "previous_alerts": ",".join(self.previous_alerts)}
+                    "sensitive_column": self.sensitive_column, "previous_alerts": ",".join(self.previous_alerts),
+                    "task": self.task}
         return {**values, **{k: v for k, v in optional.items() if v}}
 
 

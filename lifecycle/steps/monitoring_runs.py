@@ -187,7 +187,7 @@ def _request(p: MonitoringPorts, window: LiveWindow, collected_url: str) -> Moni
         model_outputs=f"{collected_url}model_outputs/{hours}",
         labels=blob_url(p.data.url_of(""), p.policies.model.feedback_container, ""),
         min_rows=monitor_policy.min_rows, min_labels=monitor_policy.min_labels, drift_thresholds=thresholds,
-        sensitive_column=monitor_policy.sensitive_column,
+        sensitive_column=monitor_policy.sensitive_column, task=p.policies.model.task,
         model_registry=p.policies.promotion.registry if p.policies.promotion.receives else "",
         previous_alerts=previous.alerts if previous else ())
 

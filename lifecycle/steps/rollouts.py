@@ -178,7 +178,7 @@ def _judge_step(p: RolloutPorts, r: Rollout, now: datetime) -> Rollout | None:
     except NoTrafficLogs as missing:
         return _without_traffic_logs(p, r, now, str(missing))
     verdict = judge(baseline, canary, JudgePolicy(min_requests=policy.min_requests,
-                                                  min_predictions=policy.min_requests))
+                                                  min_predictions=policy.min_requests, task=p.policies.model.task))
     evidence = verdict.to_json()
     bake = policy.mirror_seconds if r.phase == Phase.MIRROR else policy.bake_seconds
     elapsed = r.seconds_in_phase(now)
