@@ -456,3 +456,32 @@ def test_request_id_is_not_handed_to_a_team(tmp_path, monkeypatch):
     assert doc["features"] == ours["features"] and "request_id (request id)" in doc["features"]["ignored"]
     sample = pd.read_csv(tmp_path / "out" / "model" / "reference" / "sample.csv")
     assert list(sample.columns) == ["age", "income"]           # the smoke rows carry what the model takes
+
+
+class LinearInBmi:
+    """A team's own python_function model, no scikit-learn flavour: predictions from one column."""
+
+    def predict(self, context, model_input, params=None):
+        return 150 + 900 * model_input["bmi"].to_numpy()
+
+
+def test_any_pyfunc_model_is_evaluated(team_regression, tmp_path, monkeypatch):
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+    from mlflow.pyfunc import PythonModel
+
+    from training.evaluate import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tmp = team_regression["tmp"]
+    x = pd.read_csv(tmp / "train" / "train.csv")[["bmi", "bp"]]
+    model = type("Team", (LinearInBmi, PythonModel), {})()
+    mlflow.pyfunc.save_model(str(tmp_path / "team"), python_model=model, pip_requirements=["pandas"],
+                             signature=infer_signature(x, model.predict(None, x)))
+    assert main(["--model", str(tmp_path / "team"), "--holdout", str(tmp / "holdout"), "--target", "progression",
+                 "--task", "regression", "--model-name", "d", "--output", str(tmp_path / "out")]) == 0
+    doc = read_json(tmp_path / "out" / "metrics.json")
+    assert (doc["algorithm"], doc["hyperparameters"], doc["calibration"]) == ("python_function", {}, None)
+    assert doc["metrics"]["r2"] > 0.2 and doc["single_feature"] is None
+    reloaded = mlflow.pyfunc.load_model(str(tmp_path / "out" / "model"))      # the copy still loads and predicts
+    assert len(reloaded.predict(pd.read_csv(tmp_path / "out" / "model" / "reference" / "sample.csv"))) == 89
