@@ -10,7 +10,9 @@ from functions.monitoring_triggers import bp as monitoring_blueprint
 from functions.promotion_triggers import bp as promotion_blueprint
 from functions.rollout_triggers import bp as rollout_blueprint
 from functions.training_triggers import bp as training_blueprint
+from lifecycle.models_file import check_at_start
 
+check_at_start()     # a wrong models file (MLOPS_CONFIG) stops the app as it loads, naming the file and the key
 app = func.FunctionApp()
 app.register_functions(data_blueprint)
 app.register_functions(training_blueprint)

@@ -120,8 +120,9 @@ def main(argv: list[str]) -> int:
     from lifecycle.bootstrap import build_platform
     from lifecycle.settings import Settings
     platform = build_platform(Settings.from_env())
+    # the adapters the platform holds (not the ports a stage leaves None, nor its tuple of models' policies)
     start = {"lifecycle.bootstrap"} | {type(adapter).__module__ for adapter in vars(platform).values()
-                                       if adapter is not None}        # the ports a stage does not use are None
+                                       if project_module(sys.modules.get(type(adapter).__module__))}
     for name in wanted:
         user = functions[name]
         start |= referenced_modules(user.__code__, user.__globals__) | {user.__module__}

@@ -126,14 +126,12 @@ _POLICY_SETTINGS = {
 def build_catalog(settings: Settings) -> tuple[Policies, ...]:
     """Every model this app keeps alive: the models file's (MLOPS_CONFIG), else the one of the app settings.
     A wrong file is a SettingsError naming the file and the key."""
-    from pathlib import Path
-
-    from lifecycle.models_file import ModelsFileError, load_models_file
+    from lifecycle.models_file import APP_ROOT, ModelsFileError, load_models_file
     base = build_policies(settings)
     if not settings.config_file:
         return (base,)
     try:
-        return load_models_file(settings.config_file, base, Path(__file__).resolve().parent.parent)
+        return load_models_file(settings.config_file, base, APP_ROOT)
     except ModelsFileError as error:
         raise SettingsError(str(error)) from None
 

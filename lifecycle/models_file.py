@@ -20,6 +20,7 @@ A wrong file stops the app at start with the file, the key and what to do (Model
 from __future__ import annotations
 
 import difflib
+import os
 import typing
 from collections.abc import Mapping
 from dataclasses import fields, replace
@@ -40,12 +41,20 @@ from lifecycle.core.policies import (
 
 SECTIONS: dict[str, type] = {"retrain": RetrainPolicy, "gate": GatePolicy, "rollout": RolloutPolicy,
                              "monitor": MonitorPolicy}
+APP_ROOT = Path(__file__).resolve().parent.parent
 MODEL_KEYS = ("task", "target", "endpoint", "data", "training", *SECTIONS)
 DATA_KEYS, TRAINING_KEYS = ("root", "window"), ("spec", "inputs")
 
 
 class ModelsFileError(ValueError):
     pass
+
+
+def check_at_start(env: Mapping[str, str] = os.environ) -> None:
+    """Read the models file MLOPS_CONFIG names, if any, when the function app loads: a wrong one stops the app
+    there (the Functions host shows the error for every function) instead of at its first event."""
+    if env.get("MLOPS_CONFIG"):
+        load_models_file(env["MLOPS_CONFIG"], Policies(), APP_ROOT)
 
 
 def load_models_file(path: str | Path, base: Policies, app_root: Path) -> tuple[Policies, ...]:

@@ -189,3 +189,11 @@ def test_timers_act_for_every_model_and_a_person_names_one():
     with pytest.raises(UnknownModel, match="this app keeps loans, prices: name one of them"):
         for_model(p, "")
     assert monitor_models(p, T0) == []              # nothing live on either endpoint yet: no pass, no error
+
+
+def test_the_app_checks_its_models_file_as_it_loads():
+    from lifecycle.models_file import check_at_start
+    check_at_start({})                                   # no models file: the app settings' one model
+    check_at_start({"MLOPS_CONFIG": "mlops.yaml"})       # the one the app ships
+    with pytest.raises(ModelsFileError, match="MLOPS_CONFIG names nowhere.yaml, which does not exist"):
+        check_at_start({"MLOPS_CONFIG": "nowhere.yaml"})
