@@ -105,8 +105,8 @@ def evaluate_and_write(out: Path, split: Split, scored: Scored, save_model: Call
     champion, champion_error, compatible = None, None, None
     if champion_model:
         compatible = compatibility(champion_model, challenger_inputs, classes, task)
-        log("challenger and champion: " + ("same inputs and labels" if compatible["compatible"]
-                                           else "; ".join(compatible["reasons"])))
+        same = "same inputs and labels" if classes is not None else "same inputs"
+        log("challenger and champion: " + (same if compatible["compatible"] else "; ".join(compatible["reasons"])))
         try:
             champion = evaluate_champion(champion_model, split.holdout_rows, split.y_hold, classes, task)
             log(f"champion on the same holdout: {metrics_text(champion, task)}")
