@@ -11,7 +11,7 @@ alive, each with its task, data, training and policies. What a model does not se
         endpoint: loans          # its online endpoint (one per model)
         data: {root: loans/, window: all}          # window: all | <N> days | <N> drops
         training: {spec: examples/pipeline/pipeline.yml, inputs: {n_estimators: 200}}   # spec: optional
-        gate: {metric: f1, floor: 0.6, margin: 0.02}
+        gate: {metric: f1, floor: 0.6, margin: 0.02}    # regression: r2 (floor 0.5) unless set; mae/rmse: a ceiling
         rollout: {steps: [10, 50, 100], bake_seconds: 300}
         monitor: {window_minutes: 60, sensitive_column: gender, drift_thresholds: {psi: 0.25}}
         retrain: {drop_quiet_seconds: 60, cooldown_minutes: 10, max_drop_attempts: 3}
@@ -44,6 +44,10 @@ SECTIONS: dict[str, type] = {"retrain": RetrainPolicy, "gate": GatePolicy, "roll
 APP_ROOT = Path(__file__).resolve().parent.parent
 MODEL_KEYS = ("task", "target", "endpoint", "data", "training", *SECTIONS)
 DATA_KEYS, TRAINING_KEYS = ("root", "window"), ("spec", "inputs")
+# what the evaluation step reports for each task (training/evaluation.py), so a gate on another fails at start
+TASK_METRICS = {"classification": ("accuracy", "f1", "precision", "recall", "roc_auc"),
+                "regression": ("r2", "mae", "rmse", "mape")}
+REGRESSION_GATE = {"metric": "r2", "floor": 0.5}       # a regression model's gate unless the file sets one
 
 
 class ModelsFileError(ValueError):
@@ -125,7 +129,13 @@ class _Reader:
         for section, kind in SECTIONS.items():
             merged = {**self.mapping(defaults.get(section) or {}, f"defaults.{section}", _names(kind)),
                       **self.mapping(spec.get(section) or {}, f"{key}.{section}", _names(kind))}
+            if section == "gate" and model.task == "regression" and "metric" not in merged:
+                merged = {**REGRESSION_GATE, **merged}     # the app settings' gate (f1) is a classifier's
             built[section] = self.policy(kind, getattr(base, section), merged, f"{key}.{section}")
+        metric = built["gate"].metric
+        if metric not in TASK_METRICS[model.task]:
+            raise self.fail(f"{key}.gate.metric", f"is {metric!r}, which a {model.task} job does not report: use "
+                            f"one of {', '.join(TASK_METRICS[model.task])}")
         return replace(base, **built)
 
     def policy(self, kind: type, base: Any, given: dict, key: str) -> Any:

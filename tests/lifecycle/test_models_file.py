@@ -82,6 +82,8 @@ def test_each_model_takes_its_own_values_then_the_files_defaults_then_the_app_se
     assert prices.model.training_inputs == {"max_iter": "50"} and prices.rollout.steps == (10, 50, 100)
     assert prices.monitor.drift_thresholds == {"psi": 0.3} and prices.monitor.sensitive_column == "region"
     assert prices.gate.metric == "rmse" and loans.promotion == BASE.promotion
+    (default,) = load("models: {h: {target: price, task: regression}}", tmp_path)
+    assert (default.gate.metric, default.gate.floor) == ("r2", 0.5)      # not the app settings' f1
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -105,6 +107,8 @@ def test_each_model_takes_its_own_values_then_the_files_defaults_then_the_app_se
     ("defaults: {gate: {metrc: f1}}\nmodels: {a: {target: y}}", "defaults.gate.metrc: is not a known key (did you "
                                                                  "mean 'metric'?)"),
     ("models: []", "models: must be a mapping of name: value, not list"),
+    ("models: {a: {target: y, task: regression, gate: {metric: f1}}}",
+     "models.a.gate.metric: is 'f1', which a regression job does not report: use one of r2, mae, rmse, mape"),
     ("models: {a: {target: y}\n", "mlops.yaml: not valid YAML"),
 ])
 def test_a_wrong_file_is_refused_with_the_file_the_key_and_what_to_do(tmp_path, text, message):
