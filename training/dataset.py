@@ -20,7 +20,7 @@ import difflib
 import gzip
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class TrainingData:
     files: tuple[Path, ...]
     dropped_unlabelled: int                 # rows whose target was empty
     notes: tuple[str, ...] = ()             # values read as missing (infinities, stray text), per column
+    # each row's file, as its position in files (`load` sets it; None when unknown): the --holdout-files rows
+    origins: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def features(self) -> list[str]:
@@ -149,9 +151,11 @@ def load_training_data(paths: Sequence[str | Path], target: str, *, min_rows: in
 
 def load(paths: Sequence[str | Path], target: str, *, min_rows: int = 50, test_size: float | None = 0.2,
          log=None, task: str = "classification") -> TrainingData:
-    """Read and check the training data: `read_files`, then `prepare`."""
-    frame, files, notes = read_files(paths, target, log=log)
-    data = prepare(frame, target, files, min_rows=min_rows, test_size=test_size, task=task)
+    """Read and check the training data: `read_files`, then `prepare`; also records each row's file (origins)."""
+    frames, files, notes = read_frames(paths, target, log=log)
+    origins = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
+    data = prepare(concat_frames(frames), target, files, min_rows=min_rows, test_size=test_size, task=task,
+                   origins=origins)
     return replace(data, notes=tuple(notes))
 
 
@@ -159,6 +163,13 @@ def window_files(paths: Sequence[str | Path], listing: str | Path) -> list[Path]
     """The training window: the files (or folders) listed in the file `listing`, one path a line relative to
     the first of paths (a folder, the dataset root); blank lines and lines starting with '#' are skipped.
     Raises DataError naming the listing and the line for a path that is not there or leaves the root."""
+    return [path for _, _, path in listed_paths(paths, listing)]
+
+
+def listed_paths(paths: Sequence[str | Path], listing: str | Path,
+                 flag: str = "--data-files") -> list[tuple[int, str, Path]]:
+    """`window_files` with each path's line number and text as written: (line, name, path). flag: the
+    option that named the listing, for the message when the first of paths is not a folder."""
     listing = Path(listing)
     root = Path(paths[0])
     try:
@@ -166,9 +177,9 @@ def window_files(paths: Sequence[str | Path], listing: str | Path) -> list[Path]
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{listing}: the list of data files cannot be read ({_first_line(e)})") from None
     if not root.is_dir():
-        raise DataError(f"{root}: --data-files lists paths relative to the first --data folder, and this is "
+        raise DataError(f"{root}: {flag} lists paths relative to the first --data folder, and this is "
                         f"not a folder")
-    files: list[Path] = []
+    files: list[tuple[int, str, Path]] = []
     base = root.resolve()
     for number, line in enumerate(lines, start=1):
         name = line.strip()
@@ -179,7 +190,7 @@ def window_files(paths: Sequence[str | Path], listing: str | Path) -> list[Path]
             raise DataError(f"{listing}: line {number}: {name!r} is outside the data folder {root}")
         if not path.exists():
             raise DataError(f"{listing}: line {number}: {name!r} is not in the data folder {root}")
-        files.append(path)
+        files.append((number, name, path))
     if not files:
         raise DataError(f"{listing}: lists no data files (one path a line, relative to {root})")
     return files
@@ -309,10 +320,12 @@ def _stray_text(values: pd.Series) -> tuple[pd.Series | None, pd.Series | None]:
 
 
 def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows: int = 50,
-            test_size: float | None = 0.2, task: str = "classification") -> TrainingData:
+            test_size: float | None = 0.2, task: str = "classification",
+            origins: np.ndarray | None = None) -> TrainingData:
     """Check that frame can train and evaluate a model of `task` on target, and sort its columns into
     numeric and categorical features. Rows without a label are dropped. test_size None: the rows are
-    already split (evaluate.py), so the checks that each side of a split can be cut are skipped."""
+    already split (evaluate.py), so the checks that each side of a split can be cut are skipped.
+    origins: each row's file (its position in files), kept for the labelled rows."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     source = describe_files(files)
@@ -323,6 +336,8 @@ def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows
     if not labelled.any():
         raise DataError(f"{source}: the target column {target!r} is empty in all {len(frame):,} rows")
     dropped = int((~labelled).sum())
+    if origins is not None:
+        origins = np.asarray(origins)[labelled.to_numpy()]
     frame = frame.loc[labelled].reset_index(drop=True)
     labels = labels[labelled].reset_index(drop=True)
     labels = (_numeric_target(labels, target, source) if task == "regression"
@@ -369,7 +384,7 @@ def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows
     if not numeric and not categorical:
         raise DataError(f"{source}: no usable feature columns besides the target {target!r}")
     return TrainingData(frame=frame, target=target, numeric=tuple(numeric), categorical=tuple(categorical),
-                        ignored=tuple(ignored), files=tuple(files), dropped_unlabelled=dropped)
+                        ignored=tuple(ignored), files=tuple(files), dropped_unlabelled=dropped, origins=origins)
 
 
 def describe_files(files: Sequence[Path]) -> str:

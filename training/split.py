@@ -3,19 +3,27 @@ training code, so that evaluate.py scores the team's model, and the champion, on
 have held out.
 
     python split.py --data PATH [PATH ...] --target COLUMN --task classification|regression
-                    --train-data OUTDIR --holdout OUTDIR [--data-files FILE]
+                    --train-data OUTDIR --holdout OUTDIR [--data-files FILE] [--holdout-files FILE]
                     [--test-size 0.2] [--seed 42] [--min-rows 50]
 
 Reads the data as train.py does (dataset.py: files or folders of CSV / gzipped CSV / Parquet, every check
 and repair), only the files listed in FILE with --data-files (one path a line, relative to the first
---data folder: the training window). Same data, --test-size and --seed: the same holdout rows as train.py
-(stratified by class for classification). Writes, each renamed into place when complete:
+--data folder: the training window). Same data, --test-size, --seed and --holdout-files: the same holdout
+rows as train.py (stratified by class for classification).
+--holdout-files FILE (the same form as --data-files) names the window's new files, data the live model
+never saw: the holdout is then --test-size of their rows alone, and every other row trains, so that the
+champion is not scored on rows it was trained on. When they hold too few rows for a holdout (fewer than
+MIN_HOLDOUT_ROWS held out, or than the classes; a class with fewer than 2 rows in them) the holdout is cut
+from all the rows as without the flag, and the "holdout" record says why (`cut`).
+Writes, each renamed into place when complete:
 - --train-data OUTDIR/train.csv and --holdout OUTDIR/holdout.csv: the labelled rows, every column as read
   (values dataset.py reads as missing left empty) but request_id, as CSV so that any team's script can read
   them. request_id is left out because the scoring script takes it out of every request: a model that
   needed it could not answer;
-- split.json beside each: task, target, seed, test size, row counts, classes, features, and the data files
-  and notes of the read, which evaluate.py carries into metrics.json.
+- split.json beside each: task, target, seed, test size, row counts, classes, features, the data files
+  and notes of the read, and where the holdout came from ("holdout": {"from": "new files" | "all files",
+  "files": the data files of --holdout-files ([] without it), "rows": the holdout's rows, "note": why the
+  holdout is not from the new files, or None}), which evaluate.py carries into metrics.json.
 Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>", and leaves
 --holdout OUTDIR/error.json with the same message.
 """
@@ -23,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,6 +47,8 @@ try:                                        # imported as training.split (tests,
         DataError,
         TrainingData,
         concat_frames,
+        describe_files,
+        listed_paths,
         load,
         model_inputs,
         prepare,
@@ -53,6 +65,8 @@ except ImportError:                         # run as a script from the code snap
         DataError,
         TrainingData,
         concat_frames,
+        describe_files,
+        listed_paths,
         load,
         model_inputs,
         prepare,
@@ -63,6 +77,8 @@ except ImportError:                         # run as a script from the code snap
     from run_log import fail, log  # type: ignore[import-not-found, no-redef]
 
 TRAIN_FILE, HOLDOUT_FILE, MANIFEST = "train.csv", "holdout.csv", "split.json"
+MIN_HOLDOUT_ROWS = 20                       # fewest rows of the new files to hold out (--holdout-files)
+NEW_FILES, ALL_FILES = "new files", "all files"
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,15 @@ class Split:
     x: pd.DataFrame                         # model_inputs(data): the features as the model sees them
     seed: int | None = None
     test_size: float | None = None
+    from_new_files: bool = False            # the holdout was cut from the rows of --holdout-files alone
+    new_files: tuple[str, ...] = ()         # the data files of --holdout-files, as in data.files
+    holdout_note: str | None = None         # why the holdout is not from the new files (too few rows)
+
+    @property
+    def holdout_record(self) -> dict:
+        """Where the holdout came from: metrics.json's and split.json's "holdout"."""
+        return {"from": NEW_FILES if self.from_new_files else ALL_FILES, "files": list(self.new_files),
+                "rows": len(self.holdout), "note": self.holdout_note}
 
     @property
     def labels(self) -> pd.Series:
@@ -116,14 +141,58 @@ class Split:
         return self.data.frame.iloc[self.holdout].drop(columns=[self.data.target])
 
 
-def cut(data: TrainingData, task: str, test_size: float, seed: int) -> Split:
-    """train.py's split: scikit-learn's train_test_split of the rows, stratified by class for classification."""
+def cut(data: TrainingData, task: str, test_size: float, seed: int,
+        new_files: Sequence[Path] | None = None) -> Split:
+    """train.py's split: scikit-learn's train_test_split of the rows, stratified by class for classification.
+    new_files (some of data.files, --holdout-files): the holdout is cut the same way from their rows alone,
+    and every other row trains; when they hold too few rows for that (`too_few_new_rows`), from all the
+    rows as without them, with the reason in holdout_note."""
     from sklearn.model_selection import train_test_split
 
     labels = data.frame[data.target]
+    note = None
+    if new_files is not None:
+        if data.origins is None:
+            raise ValueError("the data does not record each row's file (dataset.load does)")
+        chosen = {Path(f) for f in new_files}
+        files = tuple(str(f) for f in data.files if f in chosen)
+        new = np.isin(data.origins, [i for i, f in enumerate(data.files) if f in chosen])
+        note = too_few_new_rows(labels[new], labels, task, test_size)
+        if note is None:
+            rows = np.flatnonzero(new)
+            train, holdout = train_test_split(rows, test_size=test_size, random_state=seed,
+                                              stratify=labels.iloc[rows] if task == "classification" else None)
+            train = np.sort(np.concatenate([np.flatnonzero(~new), train]))
+            return Split(data, task, train, holdout, model_inputs(data), seed, test_size, True, files)
+        note += "; the holdout is cut from all files"
     train, holdout = train_test_split(np.arange(len(labels)), test_size=test_size, random_state=seed,
                                       stratify=labels if task == "classification" else None)
-    return Split(data, task, train, holdout, model_inputs(data), seed, test_size)
+    return Split(data, task, train, holdout, model_inputs(data), seed, test_size, False,
+                 files if new_files is not None else (), note)
+
+
+def too_few_new_rows(new: pd.Series, labels: pd.Series, task: str, test_size: float) -> str | None:
+    """Why the labels of the new files (new, of all the labels) cannot give a holdout of their own, or None:
+    fewer than max(MIN_HOLDOUT_ROWS, the classes) rows to hold out, too few left to train on for
+    train_test_split, or (classification) a class with fewer than 2 rows among them, which stratifying
+    needs (one on each side)."""
+    held = math.ceil(test_size * len(new))              # as train_test_split rounds a fraction
+    classes = labels.value_counts().sort_index() if task == "classification" else None
+    least = max(MIN_HOLDOUT_ROWS, len(classes) if classes is not None else 1)
+    if held < least:
+        return (f"the new files hold {len(new):,} labelled row{'s' if len(new) != 1 else ''}: a {test_size:.0%} "
+                f"holdout of them is {held:,} row{'s' if held != 1 else ''}, fewer than {least}")
+    if classes is not None:
+        counts = new.value_counts()
+        for label in classes.index:
+            count = int(counts.get(label, 0))
+            if count < 2:
+                return (f"class {plain(label)!r} has {count} row{'s' if count != 1 else ''} in the new files; a "
+                        f"stratified holdout needs at least 2 of each class")
+    if len(new) - held < (len(classes) if classes is not None else 1):
+        return (f"a {test_size:.0%} holdout of the new files' {len(new):,} labelled rows leaves "
+                f"{len(new) - held:,} of them to train on, too few to cut")
+    return None
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
@@ -136,9 +205,44 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="classification (binary or multiclass, found from the labels) or regression")
     p.add_argument("--data-files", metavar="FILE",
                    help="read only the files listed in FILE, one path a line relative to the first --data folder")
+    p.add_argument("--holdout-files", metavar="FILE",
+                   help="hold out rows of the files listed in FILE only (the new data, which the live model never "
+                        "saw), listed like --data-files; the rest of the rows train")
     p.add_argument("--test-size", type=fraction, default=0.2, help="held-out fraction (default 0.2)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--min-rows", type=positive_int, default=50, help="fewest labelled rows to train on (default 50)")
+
+
+def read_and_cut(args: argparse.Namespace) -> Split:
+    """read_data, then cut, the holdout from the rows of --holdout-files when given (its listing is read
+    first, so that a bad line fails before the data is read); logs where the holdout comes from."""
+    listed = listed_paths(args.data, args.holdout_files, "--holdout-files") if args.holdout_files else None
+    data = read_data(args)
+    new = new_files(data, listed, args) if listed is not None else None
+    split = cut(data, args.task, args.test_size, args.seed, new)
+    if split.from_new_files:
+        log(f"holding out {len(split.holdout):,} rows of the {len(split.new_files)} new "
+            f"file{'s' if len(split.new_files) != 1 else ''} ({describe_files([Path(f) for f in split.new_files])}, "
+            f"--holdout-files); the other {len(split.train):,} rows train")
+    elif split.holdout_note:
+        log(f"note: {split.holdout_note} (--holdout-files)")
+    return split
+
+
+def new_files(data: TrainingData, listed: list[tuple[int, str, Path]], args: argparse.Namespace) -> list[Path]:
+    """The data files --holdout-files names (a listed folder names the files read under it); raises DataError
+    naming the listing and the line for a path that is not among the files read."""
+    read = [f.resolve() for f in data.files]
+    chosen: set[int] = set()
+    for number, name, path in listed:
+        where = path.resolve()
+        found = [i for i, f in enumerate(read) if f == where or f.is_relative_to(where)]
+        if not found:
+            window = " (the training window, --data-files)" if args.data_files else ""
+            raise DataError(f"{args.holdout_files}: line {number}: {name!r} is not among the data files "
+                            f"read{window}")
+        chosen.update(found)
+    return [f for i, f in enumerate(data.files) if i in chosen]
 
 
 def read_data(args: argparse.Namespace) -> TrainingData:
@@ -186,13 +290,15 @@ def manifest_of(split: Split) -> dict:
             "classes": split.classes,
             "features": {"numeric": list(data.numeric), "categorical": list(data.categorical),
                          "ignored": list(data.ignored)},
-            "data_files": [str(f) for f in data.files], "data_notes": list(data.notes)}
+            "data_files": [str(f) for f in data.files], "data_notes": list(data.notes),
+            "holdout": split.holdout_record}
 
 
 def read_split(holdout: Path, train: Path | None, target: str, task: str) -> Split:
     """What split.py wrote, read back for evaluate.py: holdout.csv (and train.csv when given) through the
     same checks as any data, the features found on all the rows as train.py finds them. split.json, when
-    present, restores the original data files, notes, seed and test size. Raises DataError."""
+    present, restores the original data files, notes, seed, test size and where the holdout came from.
+    Raises DataError."""
     files = [_data_file(train, TRAIN_FILE)] if train is not None else []
     files.append(_data_file(holdout, HOLDOUT_FILE))
     frames, read, notes = read_frames(files, target, log=log)
@@ -210,8 +316,11 @@ def read_split(holdout: Path, train: Path | None, target: str, task: str) -> Spl
                        dropped_unlabelled=data.dropped_unlabelled
                        + int((manifest.get("rows") or {}).get("unlabelled_dropped") or 0))
     positions = np.arange(len(data.frame))
+    came = manifest.get("holdout")
+    came = came if isinstance(came, dict) else {}         # none from split.py before --holdout-files: all files
     return Split(data, task, positions[:train_rows], positions[train_rows:], model_inputs(data),
-                 manifest.get("seed"), manifest.get("test_size"))
+                 manifest.get("seed"), manifest.get("test_size"), came.get("from") == NEW_FILES,
+                 tuple(str(f) for f in came.get("files") or ()), came.get("note"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -226,7 +335,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        split = cut(read_data(args), args.task, args.test_size, args.seed)
+        split = read_and_cut(args)
         write_split(split, Path(args.train_data), Path(args.holdout))
     except DataError as e:
         return fail(Path(args.holdout), str(e))

@@ -2,7 +2,7 @@
 and the local stack runs in a subprocess with the same arguments.
 
     python train.py --data PATH [PATH ...] --target COLUMN --model-name NAME --output DIR
-                    [--task classification|regression] [--data-files FILE]
+                    [--task classification|regression] [--data-files FILE] [--holdout-files FILE]
                     [--algorithm hist_gradient_boosting|random_forest|linear]
                     [--max-iter N] [--learning-rate X] [--max-depth N] [--n-estimators N] [--C X] [--alpha X]
                     [--test-size 0.2] [--seed 42] [--min-rows 50] [--champion-model MLFLOW_MODEL_DIR]
@@ -11,8 +11,11 @@ and the local stack runs in a subprocess with the same arguments.
 regression trains a regressor on a numeric target. "linear" is logistic regression for a classifier (--C)
 and ridge regression for a regressor (--alpha); "logistic_regression", its old name, still works.
 --data-files FILE reads only the files listed in FILE, one path a line relative to the first --data folder
-(the training window). The rows are cut as split.py cuts them (split.cut): same data, --test-size and
---seed, same holdout.
+(the training window). --holdout-files FILE, in the same form, names the window's new files, data the
+live model never saw: the holdout is cut from their rows alone and every other row trains, unless they
+hold too few rows (then from all the rows, with the reason; split.py's docstring has the rule). The rows
+are cut as split.py cuts them (split.read_and_cut): same data, --test-size, --seed and --holdout-files,
+same holdout.
 
 Writes DIR/model/ (an MLflow model, with reference/profile.json, reference/sample.csv,
 reference/holdout.parquet (the holdout's inputs, target and "prediction", for monitoring) and metrics.json in
@@ -35,6 +38,9 @@ metrics.json holds what the registration gate and monitoring read:
    "best": {metric: {"feature", "value"} | None}, "top": [{"feature", "accuracy", "f1", ...}, ...]}
   (regression: method "bin_mean", metrics r2, mae, rmse, the baseline the mean predictor);
 - "data_notes": values read as missing (infinities, stray text in a column of numbers; dataset.py);
+- "holdout": where the holdout came from, {"from": "new files" | "all files", "files": the data files of
+  --holdout-files ([] without it), "rows": the holdout's rows, "note": why it is not from the new files
+  (too few rows there), or None};
 - rows, class balance (None for regression), features, files, trainer, algorithm and hyperparameters.
 Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>",
 and leaves DIR/error.json with the same message.
@@ -55,7 +61,7 @@ try:                                        # imported as training.train (tests,
     from .evaluate import evaluate_and_write
     from .evaluation import Scored
     from .run_log import fail, log
-    from .split import add_data_arguments, cut, positive_float, positive_int, read_data
+    from .split import add_data_arguments, positive_float, positive_int, read_and_cut
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
     # the same modules by their script names: mypy checks the package imports above
     from compatibility import input_types  # type: ignore[import-not-found, no-redef]
@@ -65,10 +71,9 @@ except ImportError:                         # run as a script from the code snap
     from run_log import fail, log  # type: ignore[import-not-found, no-redef]
     from split import (  # type: ignore[import-not-found, no-redef]
         add_data_arguments,
-        cut,
         positive_float,
         positive_int,
-        read_data,
+        read_and_cut,
     )
 
 __all__ = ["DataError", "load_training_data", "main", "model_inputs", "parse_args", "run"]
@@ -172,8 +177,8 @@ def build_pipeline(numeric: list[str], categorical: list[str], algorithm: str, p
 
 def run(args: argparse.Namespace) -> dict:
     """Train, evaluate, write the outputs; returns metrics.json's content. Raises DataError for bad data."""
-    data = read_data(args)
-    split = cut(data, args.task, args.test_size, args.seed)
+    split = read_and_cut(args)
+    data = split.data
     params = hyperparameters(args)
     log(f"training {args.algorithm} ({_params_text(params)}) on {len(split.train):,} rows, "
         f"holding out {len(split.holdout):,}")

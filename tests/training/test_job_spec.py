@@ -42,15 +42,15 @@ def test_command_references_every_input_and_output(job):
     declared = {("inputs", name) for name in job.inputs} | {("outputs", name) for name in job.outputs}
     assert referenced == declared                                     # nothing unused, nothing undeclared
     optional = [REFERENCE.findall(group) for group in OPTIONAL.findall(job.command)]
-    # the training window and the live model, each only when there is one
-    assert optional == [[("inputs", "data_files")], [("inputs", "champion_model")]]
+    # the training window, its new files (where the holdout comes from) and the live model, each only when given
+    assert optional == [[("inputs", "data_files")], [("inputs", "holdout_files")], [("inputs", "champion_model")]]
 
 
 @pytest.mark.parametrize("with_optional", [False, True])
 def test_command_resolves_to_arguments_train_py_accepts(job, with_optional):
     values = {"inputs.data": "/mnt/data", "inputs.target": "default", "inputs.task": "regression",
               "inputs.model_name": "loans", "outputs.output": "/mnt/out", "inputs.champion_model": "/mnt/champion",
-              "inputs.data_files": "/mnt/window.txt"}
+              "inputs.data_files": "/mnt/window.txt", "inputs.holdout_files": "/mnt/new.txt"}
     command = OPTIONAL.sub(lambda m: m.group(1) if with_optional else "", job.command)
     command = re.sub(r"\$\{\{([\w.]+)\}\}", lambda m: values[m.group(1)], command)
     argv = shlex.split(command)
@@ -60,25 +60,28 @@ def test_command_resolves_to_arguments_train_py_accepts(job, with_optional):
     assert args.task == "regression"
     assert args.champion_model == ("/mnt/champion" if with_optional else None)
     assert args.data_files == ("/mnt/window.txt" if with_optional else None)
+    assert args.holdout_files == ("/mnt/new.txt" if with_optional else None)
 
 
 def test_submitting_with_and_without_the_optional_inputs():
     """The ways the job is submitted, as job.yml's comment describes, pass the check azure-ai-ml makes on
-    the job's command (the job's anonymous component): with a champion and a training window, or with the
-    groups of those it lacks dropped; the file as written, without them, does not."""
+    the job's command (the job's anonymous component): with a champion, a training window and its new
+    files, or with the groups of those it lacks dropped; the file as written, without them, does not."""
     from azure.ai.ml import load_job
 
     champion = {"inputs.champion_model": {"type": "mlflow_model", "path": "azureml:loans:3"}}
     window = {"inputs.data_files": {"type": "uri_file", "path": "azureml://datastores/workspaceblobstore/paths/w.txt"}}
-    with_both = load_job(TRAINING / "job.yml", params_override=[champion, window])
+    new = {"inputs.holdout_files": {"type": "uri_file", "path": "azureml://datastores/workspaceblobstore/paths/n.txt"}}
+    with_both = load_job(TRAINING / "job.yml", params_override=[champion, window, new])
     assert with_both.component._validate().passed
     assert with_both.inputs["champion_model"].type == "mlflow_model"
-    assert with_both.inputs["data_files"].type == "uri_file"
+    assert with_both.inputs["data_files"].type == with_both.inputs["holdout_files"].type == "uri_file"
 
     as_written = load_job(TRAINING / "job.yml")
-    no_window = OPTIONAL.sub(lambda m: "" if "data_files" in m.group(1) else m.group(0), as_written.command).strip()
+    no_window = OPTIONAL.sub(lambda m: "" if "_files" in m.group(1) else m.group(0), as_written.command).strip()
     with_champion = load_job(TRAINING / "job.yml", params_override=[champion, {"command": no_window}])
     assert with_champion.component._validate().passed and "--data-files" not in with_champion.command
+    assert "--holdout-files" not in with_champion.command
     dropped = OPTIONAL.sub("", as_written.command).strip()
     without = load_job(TRAINING / "job.yml", params_override=[{"command": dropped}])
     assert without.component._validate().passed and "--champion-model" not in without.command

@@ -311,15 +311,32 @@ def cancer_split(snapshot, cancer, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow      # the scripts as processes
-def test_split_holds_out_the_rows_train_py_holds_out(snapshot, cancer, cancer_split, tmp_path):
+@pytest.mark.parametrize("new_files", [False, True], ids=["all-files", "holdout-files"])
+def test_split_holds_out_the_rows_train_py_holds_out(snapshot, cancer, cancer_split, tmp_path, new_files):
     """train.py's own model scored by evaluate.py on split.py's holdout gives train.py's metrics exactly:
-    the same rows (stratified for a classifier), read and scored the same way."""
-    ok(run(snapshot, "train.py", "--data", cancer, "--target", "target", "--model-name", "cancer",
+    the same rows (stratified for a classifier), read and scored the same way; with --holdout-files too
+    (the same FILE: the same rows of the new file held out)."""
+    data, given = cancer, []
+    if new_files:                                 # day1.csv and day2.csv, the holdout from day2.csv's rows
+        data = tmp_path / "days"
+        data.mkdir()
+        frame = pd.read_csv(cancer)
+        frame.iloc[:450].to_csv(data / "day1.csv", index=False)
+        frame.iloc[450:].to_csv(data / "day2.csv", index=False)
+        (tmp_path / "new.txt").write_text("day2.csv\n")
+        given = ["--holdout-files", tmp_path / "new.txt"]
+        cancer_split = tmp_path / "split"
+        ok(run(snapshot, "split.py", "--data", data, "--target", "target", "--task", "classification", "--seed", "7",
+               "--train-data", cancer_split / "train", "--holdout", cancer_split / "holdout", *given))
+    ok(run(snapshot, "train.py", "--data", data, "--target", "target", "--model-name", "cancer", *given,
            "--output", tmp_path / "ours", "--algorithm", "random_forest", "--n-estimators", "30", "--seed", "7"))
     ok(run(snapshot, "evaluate.py", "--model", tmp_path / "ours" / "model", "--holdout", cancer_split / "holdout",
            "--target", "target", "--task", "classification", "--model-name", "cancer", "--output", tmp_path / "again",
            "--train-data", cancer_split / "train"))
     ours, again = read_json(tmp_path / "ours" / "metrics.json"), read_json(tmp_path / "again" / "metrics.json")
+    assert again["holdout"] == ours["holdout"] and again["rows"] == ours["rows"]
+    assert ours["holdout"] == ({"from": "new files", "files": [str(data / "day2.csv")], "rows": 24, "note": None}
+                               if new_files else {"from": "all files", "files": [], "rows": 114, "note": None})
     assert again["metrics"] == pytest.approx(ours["metrics"])
     calibrated, before = again["calibration"], ours["calibration"]
     assert calibrated["expected_calibration_error"] == pytest.approx(before["expected_calibration_error"])
