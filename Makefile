@@ -6,17 +6,17 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 INFRA_VENV := .venv-infra
 
-.PHONY: demo test unit lint faults install up bench clean
+.PHONY: demo test unit lint faults chains install up bench clean
 
 demo: install
 	$(VENV)/bin/mlops demo
 
 test: install $(INFRA_VENV)/.installed
-	$(PY) -m pytest -q -m "not faults"
+	$(PY) -m pytest -q -m "not faults and not chains"
 
 # the fast tests alone: no Azurite, local stack, server process, nor the slow ones (under a minute)
 unit: install
-	$(PY) -m pytest -q -m "not stack and not slow and not faults"
+	$(PY) -m pytest -q -m "not stack and not slow and not faults and not chains"
 
 # ruff over the whole tree; mypy over the packages that are type-clean (pyproject.toml configures both)
 MYPY_PATHS := lifecycle functions monitoring training function_app.py tests/faults bench
@@ -27,6 +27,10 @@ lint: install
 # the crash matrix: the whole stack killed at 21 points of the lifecycle and started again (~15 min)
 faults: install
 	$(PY) -m pytest -q -s -m faults
+
+# several models in one app, each through the whole chain on one local stack (tests/test_own_models.py, ~10 min)
+chains: install
+	$(PY) -m pytest -q -m chains
 
 up: install
 	$(VENV)/bin/mlops up

@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CHAMPION_GROUP = re.compile(r"\$\[\[[^\]]*inputs\.champion_model[^\]]*\]\]")     # as the adapter's
+OPTIONAL_GROUP = re.compile(r"\$\[\[([^\]]*)\]\]")
+INPUT = re.compile(r"\$\{\{inputs\.(\w+)\}\}")
 
 
 def job_spec(spec: dict[str, Any], model_name: str, target: str, champion: str = "", data: str = "",
@@ -39,8 +40,10 @@ def job_spec(spec: dict[str, Any], model_name: str, target: str, champion: str =
         if not (name and version):
             raise ValueError(f"champion {champion!r} is not NAME:VERSION")
         inputs["champion_model"] = {"type": "mlflow_model", "path": f"azureml:{name}:{version}"}
-    else:
-        command = CHAMPION_GROUP.sub("", command).strip()
+    # A command job cannot declare an optional input: a $[[...]] group naming one it lacks (the champion, the
+    # training window's manifests) goes, as the app's adapter does.
+    command = " ".join(OPTIONAL_GROUP.sub(
+        lambda group: group[0] if all(n in inputs for n in INPUT.findall(group[1])) else "", command).split())
     job["inputs"], job["command"] = inputs, command
     job["tags"] = {**(job.get("tags") or {}), "mlops.model_name": model_name, "mlops.trigger": "forced",
                    "mlops.data_batches": "", "mlops.champion": champion, "mlops.commit": commit}

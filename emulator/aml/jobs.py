@@ -147,7 +147,8 @@ class LocalJobs:
         if command is not None:
             job.update(command=command, inputs=dict(spec.get("inputs") or {}), outputs=dict(spec.get("outputs") or {}))
         else:
-            job.update(task=spec.get("task") or "classification", data_files=list(spec.get("data_files") or []))
+            job.update(task=spec.get("task") or "classification", data_files=list(spec.get("data_files") or []),
+                       holdout_files=list(spec.get("holdout_files") or []))
         if command is None and spec.get("spec"):
             # The plan is made (and the spec refused) now, as Azure ML validates a pipeline when it is submitted.
             job["spec"] = str(spec["spec"])
@@ -209,6 +210,8 @@ class LocalJobs:
                    "--model-name", inputs["model_name"], "--output", str(folder / "outputs" / "output")]
         if job.get("task"):
             command += ["--task", job["task"]]
+        if job.get("holdout_files"):
+            command += ["--holdout-files", str(_holdout_manifest(folder, job["holdout_files"]))]
         if inputs.get("champion"):
             champion = self._resolve_model(inputs["champion"])
             if champion is None:
@@ -255,6 +258,8 @@ class LocalJobs:
             if champion is None:
                 raise JobError(f"input champion_model: model {inputs['champion']} is not registered")
             local["champion"] = str(champion)
+        if job.get("holdout_files"):
+            local["holdout_files"] = str(_holdout_manifest(folder, job["holdout_files"]))
         outputs = {step["name"]: step["outputs"] for step in job["steps"]}
         for step in job["steps"]:
             values: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}
@@ -387,13 +392,23 @@ def _argv(command: str, values: dict[str, dict[str, str]], what: str) -> list[st
 
 # -- the training window ---------------------------------------------------------------------------------
 
+def _holdout_manifest(folder: Path, files: list[str]) -> Path:
+    """The window's new files, where train.py and split.py draw the holdout from (--holdout-files)."""
+    path = folder / "inputs" / "holdout_files.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{file}\n" for file in files))
+    return path
+
+
 def _check_window(name: str, spec: dict) -> None:
     files = spec.get("data_files") or []
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise JobError(f"job {name}: data_files must be a list of paths under the data folder")
-    for file in files:
-        if file.startswith("/") or "\\" in file or ".." in file.split("/"):
-            raise JobError(f"job {name}: data_files entry {file!r} is not a path under the data folder")
+    for key in ("data_files", "holdout_files"):
+        listed = spec.get(key) or []
+        if not isinstance(listed, list) or not all(isinstance(f, str) for f in listed):
+            raise JobError(f"job {name}: {key} must be a list of paths under the data folder")
+        for file in listed:
+            if file.startswith("/") or "\\" in file or ".." in file.split("/"):
+                raise JobError(f"job {name}: {key} entry {file!r} is not a path under the data folder")
     if files and _folder_and_window(spec["data"], [])[1]:
         raise JobError(f"job {name}: data_files names files under a folder, but data {spec['data']} is one file")
     if spec.get("task") and spec["task"] not in TASKS:
@@ -449,7 +464,8 @@ def wrapped_steps(path: Path, job: dict, components: Path = COMPONENTS) -> list[
     inputs = job["inputs"]
     team, model = _team_steps(path, where, spec, job)
     common = {"target": {"value": inputs["target"]}, "task": {"value": job["task"]}}
-    split = _our_step(components, "split", {"data": {"job": "data"}, **common}, {})
+    split = _our_step(components, "split", {"data": {"job": "data"}, "holdout_files": {"job": "holdout_files"},
+                                            **common}, {})
     evaluate = _our_step(components, "evaluate", {
         "model": model, "holdout": {"step": "split", "output": "holdout"},
         "train_data": {"step": "split", "output": "train_data"}, "model_name": {"value": inputs["model_name"]},

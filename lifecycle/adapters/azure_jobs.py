@@ -57,6 +57,7 @@ def _group(input_name: str) -> re.Pattern:
 
 _CHAMPION_GROUP = _group("champion_model")
 _WINDOW_GROUP = _group("data_files")
+_HOLDOUT_GROUP = _group("holdout_files")
 
 
 class AzureMLJobs(WorkspaceClient):
@@ -212,6 +213,11 @@ class AzureMLJobs(WorkspaceClient):
             overrides.append({"inputs.data_files": {"type": "uri_file", "path": str(manifest)}})
         else:
             command = _WINDOW_GROUP.sub("", command).strip()
+        if request.holdout_files and _HOLDOUT_GROUP.search(command):
+            manifest = _manifest(request.job_name, request.holdout_files, "holdout_files")
+            overrides.append({"inputs.holdout_files": {"type": "uri_file", "path": str(manifest)}})
+        else:
+            command = _HOLDOUT_GROUP.sub("", command).strip()
         overrides.append({"command": " ".join([" ".join(command.split()), *flags])})
         return load_job(self.job_spec, params_override=overrides)
 
@@ -235,6 +241,10 @@ class AzureMLJobs(WorkspaceClient):
         if files:
             inputs["data_files"] = Input(type="uri_file", path=str(_manifest(request.job_name, files)))
             split.inputs.data_files = "${{parent.inputs.data_files}}"
+        if request.holdout_files:
+            inputs["holdout_files"] = Input(type="uri_file", path=str(_manifest(request.job_name, request.holdout_files,
+                                                                                "holdout_files")))
+            split.inputs.holdout_files = "${{parent.inputs.holdout_files}}"
         evaluate = self._our_component("evaluate")(
             model=f"${{{{parent.jobs.{TEAM_STEP}.outputs.model}}}}", holdout="${{parent.jobs.split.outputs.holdout}}",
             train_data="${{parent.jobs.split.outputs.train_data}}", target=request.target, task=request.task,
@@ -407,13 +417,14 @@ def _folder_and_window(url: str, files: tuple[str, ...]) -> tuple[str, tuple[str
     return folder + "/", (unquote(name),)
 
 
-def _manifest(job_name: str, files: tuple[str, ...] | list[str]) -> Path:
-    """The training window as split.py and train.py read it (--data-files): one path a line, relative to the
-    data folder. A local file: azure-ai-ml uploads it to the default datastore when the job is created."""
+def _manifest(job_name: str, files: tuple[str, ...] | list[str], name: str = "data_files") -> Path:
+    """The training window (or its new files: holdout_files) as split.py and train.py read it (--data-files,
+    --holdout-files): one path a line, relative to the data folder. A local file: azure-ai-ml uploads it to the
+    default datastore when the job is created."""
     for file in files:
         if file.startswith("/") or ".." in file.split("/"):
-            raise AzureMLAdapterError(f"job {job_name}: data_files entry {file!r} is not a path under the data folder")
-    path = WINDOWS / job_name / "data_files.txt"
+            raise AzureMLAdapterError(f"job {job_name}: {name} entry {file!r} is not a path under the data folder")
+    path = WINDOWS / job_name / f"{name}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{file}\n" for file in files))
     return path

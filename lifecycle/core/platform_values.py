@@ -35,6 +35,8 @@ class TrainingRequest:
     spec: str = ""                            # the team's job YAML (command or pipeline), relative to the app's
                                               # root; "" = training/job.yml, our train.py
     data_files: tuple[str, ...] = ()          # the training window: paths under `data` ("" = everything under it)
+    holdout_files: tuple[str, ...] = ()       # its new files: the holdout comes from them, data the champion never
+                                              # saw ("" = from the whole window)
 
     @property
     def tags(self) -> dict[str, str]:

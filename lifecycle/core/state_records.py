@@ -214,6 +214,7 @@ class TrainingRun(Record):
     drops: tuple[str, ...] = ()
     new_batches: tuple[str, ...] = ()   # the batches no job had taken before: why it started
     data_files: tuple[str, ...] = ()    # the window's files, relative to data_url (the job's input)
+    holdout_files: tuple[str, ...] = ()  # of those, the new ones: the holdout (data the champion never saw)
     submitted_at: str = ""
     status: str = RunStatus.SUBMITTED
     error: str = ""

@@ -93,10 +93,13 @@ def _record_run(p: TrainingPorts, trigger: str, now: datetime, name: str, drops:
     window = retraining.training_window(model, every, stored, now)
     if not window:
         return None
+    def relative(blobs: list[StoredBlob]) -> tuple[str, ...]:
+        return tuple(b.path[len(model.data_root):] for b in blobs)
     run = TrainingRun(job_name=name, model_name=model.name, trigger=trigger, data_url=p.data.url_of(model.data_root),
                       drop_id=drops[0].drop_id if drops else "", drops=tuple(d.drop_id for d in drops),
                       new_batches=new, data_batches=tuple(retraining.batch_id(b) for b in window),
-                      data_files=tuple(b.path[len(model.data_root):] for b in window),
+                      data_files=relative(window),
+                      holdout_files=relative([b for b in window if retraining.batch_id(b) in new]),
                       champion=live_model(p), submitted_at=iso(now))
     if not p.state.create(run):
         run = p.state.get(TrainingRun, name) or run
@@ -121,7 +124,8 @@ def request_for(run: TrainingRun, model: ManagedModel) -> TrainingRequest:
     return TrainingRequest(job_name=run.job_name, model_name=run.model_name, data=run.data_url,
                            target=model.target_column, trigger=run.trigger, data_batches=run.new_batches,
                            champion=run.champion or None, hyperparameters=dict(model.training_inputs),
-                           task=model.task, spec=model.training_spec, data_files=run.data_files)
+                           task=model.task, spec=model.training_spec, data_files=run.data_files,
+                           holdout_files=run.holdout_files)
 
 
 def resume_submissions(p: TrainingPorts) -> None:

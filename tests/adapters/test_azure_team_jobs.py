@@ -138,6 +138,18 @@ def test_a_training_window_is_a_manifest_the_split_step_reads():
         _jobs().job(_request(data_files=("../x.csv",)))
 
 
+def test_the_holdout_comes_from_the_new_files_in_both_kinds_of_job():
+    team = _jobs().job(_request(data_files=("a.csv", "b.csv"), holdout_files=("b.csv",)))
+    assert Path(team.inputs["holdout_files"]._data.path).read_text() == "b.csv\n"
+    assert team._to_dict()["jobs"]["split"]["inputs"]["holdout_files"] == {"path": "${{parent.inputs.holdout_files}}"}
+    ours = _jobs(job_spec=ROOT / "training" / "job.yml").job(_request(spec="", data_files=("a.csv", "b.csv"),
+                                                                      holdout_files=("b.csv",)))
+    assert "--holdout-files ${{inputs.holdout_files}}" in ours.command
+    assert Path(ours.inputs["holdout_files"].path).read_text() == "b.csv\n"
+    plain = _jobs(job_spec=ROOT / "training" / "job.yml").job(_request(spec=""))
+    assert "holdout_files" not in plain.inputs and "--holdout-files" not in plain.command
+
+
 def test_our_train_py_reads_the_window_and_the_task_too():
     spec = ROOT / "training" / "job.yml"
     job = _jobs(job_spec=spec).job(_request(spec="", task="regression", data_files=("2025/a.csv",)))

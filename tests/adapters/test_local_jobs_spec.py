@@ -30,6 +30,7 @@ def test_a_request_with_a_spec_sends_it_as_a_path_in_the_app_with_the_task_and_w
     assert body["spec"] == str(APP_ROOT / "examples" / "pipeline" / "pipeline.yml")
     assert (body["task"], body["data_files"], body["hyperparameters"]) == ("regression", ["2025/a.csv"],
                                                                             {"n_estimators": "9"})
+    assert body["holdout_files"] == []
 
 
 def test_a_request_without_a_spec_is_train_py_as_before():
