@@ -32,6 +32,9 @@ param targetColumn string = 'label'
 @description('The managed online endpoint the app adopts (ENDPOINT_NAME): created here with its diagnostic setting.')
 param endpointName string = 'mlops-endpoint'
 
+@description('With a models file: the other models\' endpoints (each model\'s `endpoint`), created the same way, so that each has its traffic logs for the canary judge and, in prod, may pull models from the registry.')
+param modelEndpoints array = []
+
 @description('A feature to check fairness on (SENSITIVE_COLUMN); empty for none.')
 param sensitiveColumn string = ''
 
@@ -150,6 +153,18 @@ module endpoint 'modules/online-endpoint.bicep' = {
   }
 }
 
+module modelEndpoint 'modules/online-endpoint.bicep' = [for name in modelEndpoints: {
+  name: take('online-endpoint-${name}', 64)
+  scope: rg
+  params: {
+    workspaceName: ml.outputs.name
+    endpointName: name
+    location: location
+    tags: tags
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+  }
+}]
+
 module topics 'modules/event-topics.bicep' = {
   name: 'event-topics'
   scope: rg
@@ -235,6 +250,7 @@ module registryRoles 'modules/registry-roles.bicep' = if (!empty(registryName)) 
     registryName: registryName
     functionPrincipalId: identity.outputs.principalId
     endpointPrincipalId: endpoint.outputs.principalId
+    modelEndpointPrincipalIds: [for (name, i) in modelEndpoints: modelEndpoint[i].outputs.principalId]
   }
 }
 

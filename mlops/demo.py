@@ -261,22 +261,29 @@ class Chain:
 
     def production(self, info, home: StackHome) -> None:
         """Each model preprod promoted went into the registry; prod rolls them out in turn, each judged under
-        prod's own traffic, until prod serves what preprod serves."""
+        prod's own traffic to its model's endpoint, until prod serves what preprod serves."""
+        from contextlib import ExitStack
+
         from lifecycle.core.rollout_machine import RolloutEvent
         from lifecycle.core.state_records import Promotion
-        from mlops.demo_data import COLUMNS, loan_rows
+        from mlops.demo_data import COLUMNS, HOUSE_COLUMNS, house_rows, loan_rows
         from mlops.local import local_platform
         from mlops.status import collect
         from mlops.traffic import Traffic
         self.console.rule("production")
-        prod, endpoint = local_platform(home), self.p.policies.model.endpoint
+        prod = local_platform(home)
         shared = sorted(r.model for r in self.p.state.list(Promotion) if r.published)
         self.ok(f"preprod shared {', '.join(shared)} into the registry and told prod of each")
-        wait_for("prod's first rollout from the registry", lambda: prod.endpoints.get(endpoint), self.timeout)
-        rows = [r[:-1] for r in loan_rows(500, seed=43)]
+        rows = {self.p.policies.model.endpoint: (COLUMNS[:-1], [r[:-1] for r in loan_rows(500, seed=43)]),
+                self.houses.policies.model.endpoint: (HOUSE_COLUMNS[:-1], [r[:-1] for r in house_rows(500, seed=43)])}
         shown: set[str] = set()
-        with Traffic(info.scoring_uri, prod.endpoints.scoring_key(endpoint), COLUMNS[:-1], rows, rate=15):
-            self.ok("sending 15 requests a second to prod's endpoint while it rolls each one out")
+        with ExitStack() as traffic:
+            for endpoint, (columns, data) in rows.items():
+                wait_for(f"prod's first rollout on {endpoint}", lambda e=endpoint: prod.endpoints.get(e), self.timeout)
+                uri = info.scoring_uri.replace(f"/endpoints/{info.endpoint_name}/", f"/endpoints/{endpoint}/")
+                traffic.enter_context(Traffic(uri, prod.endpoints.scoring_key(endpoint), columns, data, rate=10))
+            self.ok(f"sending 10 requests a second to each of prod's endpoints ({', '.join(rows)}) while it rolls "
+                    "each model out")
 
             def settled():
                 for done in sorted(prod.state.list(RolloutEvent), key=lambda r: r.finished_at):
@@ -286,10 +293,11 @@ class Chain:
                 return {r.model for r in prod.state.list(RolloutEvent)} >= set(shared)
             # each is judged by prod's own canary: one trained on a changed world may be rolled back there
             wait_for("prod to roll out each shared model", settled, self.timeout * 6)
-        for chain in collect(prod)["lineage"]:
-            self.ok(f"prod lineage: {chain['deployment']} ({chain['traffic']}%) → registry {chain['registry']} "
-                    f"{chain['model']} → preprod version {chain['preprod_version']} → job {chain['job']} → data "
-                    f"{chain['data']} ({len(chain['data_batches'])} batches)")
+        for model in collect(prod)["app_models"]:
+            for chain in model["lineage"]:
+                self.ok(f"prod lineage: {chain['deployment']} ({chain['traffic']}%) → registry {chain['registry']} "
+                        f"{chain['model']} → preprod version {chain['preprod_version']} → job {chain['job']} → data "
+                        f"{chain['data']} ({len(chain['data_batches'])} batches)")
 
     def bad_drop(self) -> None:
         from lifecycle.core.state_records import Drop, TrainingRun

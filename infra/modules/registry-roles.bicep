@@ -11,6 +11,8 @@ param stage string
 param registryName string
 param functionPrincipalId string
 param endpointPrincipalId string
+@description('The other models\' endpoints (main.bicep modelEndpoints): in prod each pulls its models from the registry too.')
+param modelEndpointPrincipalIds array = []
 
 // Built-in role definition ids (the same in every tenant).
 var azureMLRegistryUser = '1823dd4f-9b8c-4ab6-ab4e-7397a3684615'
@@ -19,7 +21,16 @@ resource sharedRegistry 'Microsoft.MachineLearningServices/registries@2024-10-01
   name: registryName
 }
 
-var sharedRegistryGrants = filter([
+// In prod the other models' endpoints pull their models from the registry too.
+var modelEndpointGrants = [for principalId in modelEndpointPrincipalIds: {
+  role: azureMLRegistryUser
+  principalId: principalId
+  stages: [
+    'prod'
+  ]
+}]
+
+var sharedRegistryGrants = filter(concat([
   {
     role: azureMLRegistryUser
     principalId: functionPrincipalId
@@ -35,7 +46,7 @@ var sharedRegistryGrants = filter([
       'prod'
     ]
   }
-], grant => contains(grant.stages, stage))
+], modelEndpointGrants), grant => contains(grant.stages, stage))
 
 resource sharedRegistryAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for grant in sharedRegistryGrants: {
   name: guid(sharedRegistry.id, grant.principalId, grant.role)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator.aml.jobs import JobError, LocalJobs, wrapped_steps
+from emulator.aml.jobs import JobError, LocalJobs
+from emulator.aml.team_pipelines import wrapped_steps
 from tests.examples.standin import breast_cancer_csv, components, run_job, upload_table
 
 DATA = "http://127.0.0.1:10000/devstoreaccount1/data/drops/"

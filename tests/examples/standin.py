@@ -8,7 +8,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from emulator.aml.jobs import COMPONENTS, LocalJobs
+from emulator.aml.jobs import LocalJobs
+from emulator.aml.team_pipelines import COMPONENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = Path(__file__).with_name("steps")

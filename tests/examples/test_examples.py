@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from emulator.aml.jobs import wrapped_steps
+from emulator.aml.team_pipelines import wrapped_steps
 from tests.examples.standin import ROOT, breast_cancer_csv, components, run_job, upload_table
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:marshmallow",

@@ -77,6 +77,12 @@ def evaluate(expr: Any, env: dict[str, Any], folder: Path) -> Any:
         return [evaluate(item, env, folder) for item in expr]
     if not isinstance(expr, dict):
         return expr
+    if "loop_type" in expr and expr.get("condition") is None:          # [for x in array: {...}]
+        detail = expr["loop_type"]["detail"]
+        items = evaluate(detail["array_name"], env, folder)
+        if not isinstance(items, list):
+            return UNKNOWN
+        return [evaluate(expr["config"], {**env, detail["item_name"]: item}, folder) for item in items]
     if "operator" in expr:
         op = expr["operator"]
         operands = op.get("operands") or {}
@@ -107,6 +113,9 @@ def evaluate(expr: Any, env: dict[str, Any], folder: Path) -> Any:
             if not isinstance(items, list):
                 return UNKNOWN
             return [x for x in items if evaluate(lam["expression"], {**env, lam["var_1"]: x}, folder) is True]
+        if fn["type"] == "concat":
+            parts = [evaluate(params[key], env, folder) for key in sorted(params, key=lambda k: int(k.split("_")[1]))]
+            return [x for part in parts for x in part] if all(isinstance(p, list) for p in parts) else UNKNOWN
         if fn["type"] == "contains":
             container, item = (evaluate(params["container"], env, folder),
                                evaluate(params["item_to_find"], env, folder))

@@ -15,7 +15,9 @@ ROLE_TEMPLATES = (ROLES, REGISTRY_ROLES)
 IDENTITY_PARAMS = {"functionPrincipalId": need.FUNCTION, "computePrincipalId": need.COMPUTE,
                    "storageTopicPrincipalId": need.STORAGE_TOPIC, "workspaceTopicPrincipalId": need.WORKSPACE_TOPIC,
                    "lifecycleTopicPrincipalId": need.LIFECYCLE_TOPIC, "endpointPrincipalId": need.ENDPOINT,
-                   "dataScientistsGroupId": need.DATA_SCIENTISTS, "promoterPrincipalId": need.PROMOTER}
+                   "dataScientistsGroupId": need.DATA_SCIENTISTS, "promoterPrincipalId": need.PROMOTER,
+                   "modelEndpointPrincipalIds": need.ENDPOINT}     # each other model's endpoint, as the first
+LIST_PARAMS = {"modelEndpointPrincipalIds"}      # bound to a list of one principal, named as the parameter
 # the principal type ARM is told for each (a mismatch fails the assignment)
 PRINCIPAL_TYPES = {need.DATA_SCIENTISTS: "Group"}
 # the role modules' scope resources -> (what they are, their resource type)
@@ -56,7 +58,8 @@ def grants(templates, stage: str) -> set[tuple[str, str, str, str]]:
     found = set()
     for path in ROLE_TEMPLATES:
         template = templates[path]
-        bound = {"stage": stage, **{name: name for name in IDENTITY_PARAMS if name in template.params}}
+        bound = {"stage": stage, **{name: [name] if name in LIST_PARAMS else name for name in IDENTITY_PARAMS
+                                    if name in template.params}}
         for symbol, resource in template.resources_of("Microsoft.Authorization/roleAssignments").items():
             config = resource["config"]
             if "loop_type" in config:
@@ -196,3 +199,15 @@ def test_a_grant_in_the_wrong_stages_is_caught(infra_copy):
     assert assigned(templates, "prod") - declared("prod") == {
         (need.DATA_SCIENTISTS, need.AZUREML_DATA_SCIENTIST, need.WORKSPACE)}
     assert unassigned(templates, "preprod") == ["AzureML Registry User for function on shared-ml-registry"]
+
+
+def test_every_models_endpoint_pulls_from_the_registry_in_prod_only(templates):
+    template = templates[REGISTRY_ROLES]
+
+    def endpoint_grants(stage: str) -> list[str]:
+        grants_ = template.evaluate("sharedRegistryGrants", stage=stage, modelEndpointPrincipalIds=["a", "b"],
+                                    functionPrincipalId="f", endpointPrincipalId="e")
+        return [g["principalId"] for g in grants_ if g["principalId"] != "f"]
+    assert endpoint_grants("prod") == ["e", "a", "b"] and endpoint_grants("preprod") == []
+    params = body_of(templates["main.bicep"].modules["registryRoles"]["config"])["params"]
+    assert "modelEndpoint" in str(params["modelEndpointPrincipalIds"])      # wired to the models' endpoints
