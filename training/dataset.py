@@ -13,12 +13,20 @@ Values scikit-learn refuses are settled here, per file (`repair_numbers`), not i
 - in the target, an infinity fails (a label must be a class, a regression target a finite number); empty
   labels drop their rows. A regression target must be numbers (`task="regression"`), a few text cells
   included: those fail, naming them, since only the data's owner knows what they stand for.
-Missing feature values (NaN) are imputed by the model's pipeline; a column with no values is not a feature."""
+Missing feature values (NaN) are imputed by the model's pipeline; a column with no values is not a feature.
+
+A row window (`RowWindow`: --window-column COL --window-days N) keeps, of the rows read, those whose date in
+COL lies within the last N days of the data: date >= (the latest date in COL - N days), that day included.
+COL must be dates in every file (a text format pandas reads, one format a column, or a date column of
+Parquet); a value that is not a date fails, naming the file; rows without a date are dropped (they cannot
+be placed in the window) with a note. COL is then never a feature: a raw timestamp is a poor feature that
+leaks when the data was collected, and no value the live model will be sent lies in the window's past."""
 from __future__ import annotations
 
 import difflib
 import gzip
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,6 +67,8 @@ class TrainingData:
     notes: tuple[str, ...] = ()             # values read as missing (infinities, stray text), per column
     # each row's file, as its position in files (`load` sets it; None when unknown): the --holdout-files rows
     origins: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # the row window the rows were kept by (`RowWindow.record`'s layout), or None: every row read
+    row_window: dict | None = field(default=None, compare=False)
 
     @property
     def features(self) -> list[str]:
@@ -67,6 +77,20 @@ class TrainingData:
     @property
     def source(self) -> str:
         return describe_files(self.files)
+
+
+@dataclass(frozen=True)
+class RowWindow:
+    """Train on the rows whose date in `column` lies within the last `days` days of the data (--window-column,
+    --window-days): date >= (the latest date - days)."""
+    column: str
+    days: int
+
+    def record(self, start: pd.Timestamp, end: pd.Timestamp, kept: int, dropped: int) -> dict:
+        """metrics.json's and split.json's "row_window": the window's first and last dates (ISO, a date alone
+        when it falls on midnight) and the rows read that it kept and dropped."""
+        return {"column": self.column, "days": self.days, "from": _iso(start), "to": _iso(end),
+                "rows_kept": kept, "rows_dropped": dropped}
 
 
 def find_data_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -150,13 +174,84 @@ def load_training_data(paths: Sequence[str | Path], target: str, *, min_rows: in
 
 
 def load(paths: Sequence[str | Path], target: str, *, min_rows: int = 50, test_size: float | None = 0.2,
-         log=None, task: str = "classification") -> TrainingData:
-    """Read and check the training data: `read_files`, then `prepare`; also records each row's file (origins)."""
+         log=None, task: str = "classification", window: RowWindow | None = None) -> TrainingData:
+    """Read and check the training data: `read_files`, then (`window`) `window_rows`, then `prepare`; also
+    records each row's file (origins)."""
     frames, files, notes = read_frames(paths, target, log=log)
+    record = None
+    if window is not None:
+        frames, record, undated = window_rows(frames, files, window)
+        notes.extend(undated)
     origins = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
-    data = prepare(concat_frames(frames), target, files, min_rows=min_rows, test_size=test_size, task=task,
-                   origins=origins)
+    kept = [f for f in frames if len(f)] or frames[:1]          # a file the window left empty adds no rows
+    data = prepare(concat_frames(kept), target, files, min_rows=min_rows, test_size=test_size, task=task,
+                   origins=origins, row_window=record)
     return replace(data, notes=tuple(notes))
+
+
+def window_rows(frames: list[pd.DataFrame], files: Sequence[Path],
+                window: RowWindow) -> tuple[list[pd.DataFrame], dict, list[str]]:
+    """Each file's rows dated within the window (the module docstring): the frames cut, the window's record
+    (`RowWindow.record`) and a note on the rows without a date, if any. Raises DataError naming the file for
+    a missing column, or values that are not dates."""
+    column = window.column
+    if column not in frames[0].columns:         # read_frames: every file has the first one's columns
+        raise DataError(f"{files[0]}: column {column!r} (--window-column) is missing"
+                        f"{_did_you_mean(column, frames[0].columns)}; the columns are: "
+                        f"{_names(frames[0].columns, limit=30, width=60)}")
+    dates = [_dates(frame[column], column, path) for frame, path in zip(frames, files, strict=True)]
+    present = [d.dropna() for d in dates]
+    if not any(len(d) for d in present):
+        raise DataError(f"{describe_files(files)}: column {column!r} (--window-column) has no dates: it is "
+                        f"empty in all {sum(len(f) for f in frames):,} rows")
+    end = max(d.max() for d in present if len(d))
+    start = end - pd.Timedelta(days=window.days)
+    keep = [(d >= start).to_numpy() for d in dates]             # NaT (no date) compares False: dropped
+    cut = [frame.loc[k].reset_index(drop=True) for frame, k in zip(frames, keep, strict=True)]
+    kept = sum(int(k.sum()) for k in keep)
+    total = sum(len(f) for f in frames)
+    undated = sum(int(d.isna().sum()) for d in dates)
+    notes = [f"column {column!r}: {undated:,} row{'s' if undated != 1 else ''} without a date, outside the row "
+             f"window (--window-column), dropped"] if undated else []
+    return cut, window.record(start, end, kept, total - kept), notes
+
+
+def _dates(values: pd.Series, column: str, path: Path) -> pd.Series:
+    """A file's column of dates as naive timestamps (dates with a time zone in UTC); NaT where it is empty.
+    Raises DataError for a column of numbers or values that are not dates."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return values
+    present = values.notna()
+    if (pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+            and present.any()):
+        raise DataError(f"{path}: column {column!r} (--window-column) holds numbers (e.g. "
+                        f"{_plain(values[present].iloc[0])!r}), not dates; the row window needs dates such as "
+                        f"2025-05-01 or 2025-05-01T12:00:00")
+    with warnings.catch_warnings():         # "Could not infer format": the values that fail are named below
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            parsed = pd.to_datetime(values, errors="coerce")
+        except ValueError:                  # offsets that differ (summer and winter time): compare them in UTC
+            parsed = pd.to_datetime(values, errors="coerce", utc=True)
+        except (TypeError, OverflowError) as e:
+            raise DataError(f"{path}: column {column!r} (--window-column) cannot be read as dates "
+                            f"({_first_line(e)})") from None
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    bad = present.to_numpy() & parsed.isna().to_numpy()
+    if bad.any():
+        count = int(bad.sum())
+        examples = _names([repr(str(v)) for v in pd.unique(values[bad])[:5]])
+        raise DataError(f"{path}: column {column!r} (--window-column) has {count:,} value{'s' if count != 1 else ''} "
+                        f"that {'are' if count != 1 else 'is'} not dates ({examples}); the row window needs a "
+                        f"date in one format in each row (e.g. 2025-05-01), or the cell left empty")
+    return parsed
+
+
+def _iso(moment: pd.Timestamp) -> str:
+    return moment.date().isoformat() if moment == moment.normalize() else moment.isoformat()
 
 
 def window_files(paths: Sequence[str | Path], listing: str | Path) -> list[Path]:
@@ -321,11 +416,12 @@ def _stray_text(values: pd.Series) -> tuple[pd.Series | None, pd.Series | None]:
 
 def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows: int = 50,
             test_size: float | None = 0.2, task: str = "classification",
-            origins: np.ndarray | None = None) -> TrainingData:
+            origins: np.ndarray | None = None, row_window: dict | None = None) -> TrainingData:
     """Check that frame can train and evaluate a model of `task` on target, and sort its columns into
     numeric and categorical features. Rows without a label are dropped. test_size None: the rows are
     already split (evaluate.py), so the checks that each side of a split can be cut are skipped.
-    origins: each row's file (its position in files), kept for the labelled rows."""
+    origins: each row's file (its position in files), kept for the labelled rows. row_window: the rows are
+    those of a row window (`RowWindow.record`): its date column is not a feature, and too few rows say so."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     source = describe_files(files)
@@ -352,7 +448,10 @@ def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows
                            f"class ({_plain(counts.index[0])!r} in all {len(frame):,} labelled rows); "
                            f"a classifier needs at least two"))
     if len(frame) < min_rows:
-        raise DataError(f"{source}: only {len(frame):,} labelled rows; at least {min_rows} are needed (--min-rows)")
+        within = (f" dated within the last {row_window['days']} days of {row_window['column']!r} (--window-days)"
+                  if row_window else "")
+        raise DataError(f"{source}: only {len(frame):,} labelled rows{within}; at least {min_rows} are needed "
+                        f"(--min-rows)")
     if task == "classification" and test_size is not None:
         rare = counts[counts < 2]
         if len(rare):
@@ -373,6 +472,8 @@ def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows
         kind = column_kind(frame[column])
         if column in IGNORED_COLUMNS:
             ignored.append(f"{column} (request id)")
+        elif row_window and column == row_window.get("column"):
+            ignored.append(f"{column} (the row window's dates, --window-column)")
         elif kind is None:
             ignored.append(f"{column} ({frame[column].dtype} is not a usable feature type)")
         elif frame[column].isna().all():
@@ -384,7 +485,8 @@ def prepare(frame: pd.DataFrame, target: str, files: Sequence[Path], *, min_rows
     if not numeric and not categorical:
         raise DataError(f"{source}: no usable feature columns besides the target {target!r}")
     return TrainingData(frame=frame, target=target, numeric=tuple(numeric), categorical=tuple(categorical),
-                        ignored=tuple(ignored), files=tuple(files), dropped_unlabelled=dropped, origins=origins)
+                        ignored=tuple(ignored), files=tuple(files), dropped_unlabelled=dropped, origins=origins,
+                        row_window=row_window)
 
 
 def describe_files(files: Sequence[Path]) -> str:

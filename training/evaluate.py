@@ -18,8 +18,9 @@ metrics.json (train.py's docstring has the common keys): "task" ("classification
 "classification" ("binary" | "multiclass", None for regression), "classes", "positive_class", "average",
 "metrics" (classification: accuracy, f1, precision, recall, roc_auc; regression: mae, rmse, r2, mape),
 "calibration" (None for regression), "champion", "champion_error", "champion_model", "compatibility",
-"single_feature", "rows", "holdout" (where the holdout came from: split.py's --holdout-files), "class_balance"
-(None for regression), "features", "data_notes", "data_files",
+"single_feature", "rows", "holdout" (where the holdout came from: split.py's --holdout-files), "row_window"
+(split.py's --window-column and --window-days, or None), "class_balance" (None for regression), "features",
+"data_notes", "data_files",
 "trainer" ("train.py" | "team"), "algorithm", "hyperparameters", "test_size", "seed", "trained_at".
 Bad data or a model that cannot be scored exits with status 2 and one line on stderr,
 "error: <file>: <problem>", and leaves DIR/error.json with the same message.
@@ -133,6 +134,7 @@ def evaluate_and_write(out: Path, split: Split, scored: Scored, save_model: Call
         "rows": {"train": len(split.train), "holdout": len(split.holdout), "total": len(data.frame),
                  "unlabelled_dropped": data.dropped_unlabelled},
         "holdout": split.holdout_record,
+        "row_window": data.row_window,
         "class_balance": split.class_counts,
         "features": {"numeric": list(data.numeric), "categorical": list(data.categorical),
                      "ignored": list(data.ignored)},

@@ -4,7 +4,7 @@ have held out.
 
     python split.py --data PATH [PATH ...] --target COLUMN --task classification|regression
                     --train-data OUTDIR --holdout OUTDIR [--data-files FILE] [--holdout-files FILE]
-                    [--test-size 0.2] [--seed 42] [--min-rows 50]
+                    [--window-column COLUMN --window-days N] [--test-size 0.2] [--seed 42] [--min-rows 50]
 
 Reads the data as train.py does (dataset.py: files or folders of CSV / gzipped CSV / Parquet, every check
 and repair), only the files listed in FILE with --data-files (one path a line, relative to the first
@@ -15,6 +15,10 @@ never saw: the holdout is then --test-size of their rows alone, and every other 
 champion is not scored on rows it was trained on. When they hold too few rows for a holdout (fewer than
 MIN_HOLDOUT_ROWS held out, or than the classes; a class with fewer than 2 rows in them) the holdout is cut
 from all the rows as without the flag, and the "holdout" record says why (`cut`).
+--window-column COLUMN --window-days N (both or neither) then keep only the rows whose date in COLUMN lies
+within the last N days of the data read: date >= (the latest date in COLUMN - N days); rows without a date
+are dropped too, with a note (dataset.py's docstring has the rule). COLUMN is then not a feature: a raw
+timestamp is a poor feature that leaks when a row was collected. Same flags: the same rows as train.py.
 Writes, each renamed into place when complete:
 - --train-data OUTDIR/train.csv and --holdout OUTDIR/holdout.csv: the labelled rows, every column as read
   (values dataset.py reads as missing left empty) but request_id, as CSV so that any team's script can read
@@ -23,7 +27,9 @@ Writes, each renamed into place when complete:
 - split.json beside each: task, target, seed, test size, row counts, classes, features, the data files
   and notes of the read, and where the holdout came from ("holdout": {"from": "new files" | "all files",
   "files": the data files of --holdout-files ([] without it), "rows": the holdout's rows, "note": why the
-  holdout is not from the new files, or None}), which evaluate.py carries into metrics.json.
+  holdout is not from the new files, or None}) and the row window ("row_window": {"column", "days", "from",
+  "to": the window's first and last dates (ISO), "rows_kept", "rows_dropped": of the rows read}, or None
+  without --window-column), which evaluate.py carries into metrics.json.
 Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>", and leaves
 --holdout OUTDIR/error.json with the same message.
 """
@@ -45,6 +51,7 @@ try:                                        # imported as training.split (tests,
         IGNORED_COLUMNS,
         TASKS,
         DataError,
+        RowWindow,
         TrainingData,
         concat_frames,
         describe_files,
@@ -63,6 +70,7 @@ except ImportError:                         # run as a script from the code snap
         IGNORED_COLUMNS,
         TASKS,
         DataError,
+        RowWindow,
         TrainingData,
         concat_frames,
         describe_files,
@@ -208,9 +216,31 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout-files", metavar="FILE",
                    help="hold out rows of the files listed in FILE only (the new data, which the live model never "
                         "saw), listed like --data-files; the rest of the rows train")
+    p.add_argument("--window-column", metavar="COLUMN",
+                   help="with --window-days: keep only the rows whose date in COLUMN lies within the last N days of "
+                        "the data (date >= the latest date - N days); COLUMN is then not a feature, since a raw "
+                        "timestamp is a poor feature that leaks when a row was collected")
+    p.add_argument("--window-days", type=positive_int, metavar="N",
+                   help="with --window-column: how many days back from the latest date the rows are kept")
     p.add_argument("--test-size", type=fraction, default=0.2, help="held-out fraction (default 0.2)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--min-rows", type=positive_int, default=50, help="fewest labelled rows to train on (default 50)")
+
+
+def check_data_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """args, once the flags of add_data_arguments that go together are checked (argparse's usage error and
+    exit status 2 otherwise)."""
+    if (args.window_column is None) != (args.window_days is None):
+        given, missing = (("--window-column", "--window-days") if args.window_days is None
+                          else ("--window-days", "--window-column"))
+        p.error(f"{given} needs {missing}: a row window is a date column and a number of days (give both or "
+                f"neither)")
+    if args.window_column is not None and not args.window_column.strip():
+        p.error("--window-column: the date column's name is empty")
+    if args.window_column == args.target:
+        p.error(f"--window-column {args.window_column!r} is the target (--target); the row window needs a date "
+                f"column")
+    return args
 
 
 def read_and_cut(args: argparse.Namespace) -> Split:
@@ -252,7 +282,13 @@ def read_data(args: argparse.Namespace) -> TrainingData:
         if len(paths) > 1:
             log(f"note: --data-files lists the files to read under {paths[0]}; the other --data paths are not read")
         paths = window_files(paths, args.data_files)
-    data = load(paths, args.target, min_rows=args.min_rows, test_size=args.test_size, log=log, task=args.task)
+    window = RowWindow(args.window_column, args.window_days) if args.window_column else None
+    data = load(paths, args.target, min_rows=args.min_rows, test_size=args.test_size, log=log, task=args.task,
+                window=window)
+    if data.row_window:
+        row = data.row_window
+        log(f"row window: {row['rows_kept']:,} rows dated from {row['from']} to {row['to']} in {row['column']!r} "
+            f"(the last {row['days']} days, --window-days); {row['rows_dropped']:,} rows outside it dropped")
     if data.dropped_unlabelled:
         log(f"dropped {data.dropped_unlabelled:,} rows without a value in {data.target!r}")
     for note in data.notes:
@@ -291,21 +327,23 @@ def manifest_of(split: Split) -> dict:
             "features": {"numeric": list(data.numeric), "categorical": list(data.categorical),
                          "ignored": list(data.ignored)},
             "data_files": [str(f) for f in data.files], "data_notes": list(data.notes),
-            "holdout": split.holdout_record}
+            "holdout": split.holdout_record, "row_window": data.row_window}
 
 
 def read_split(holdout: Path, train: Path | None, target: str, task: str) -> Split:
     """What split.py wrote, read back for evaluate.py: holdout.csv (and train.csv when given) through the
     same checks as any data, the features found on all the rows as train.py finds them. split.json, when
-    present, restores the original data files, notes, seed, test size and where the holdout came from.
-    Raises DataError."""
+    present, restores the original data files, notes, seed, test size, where the holdout came from and the
+    row window (whose date column is then not a feature, as in split.py). Raises DataError."""
     files = [_data_file(train, TRAIN_FILE)] if train is not None else []
     files.append(_data_file(holdout, HOLDOUT_FILE))
+    manifest = _manifest(holdout)
+    row_window = manifest.get("row_window")
+    row_window = row_window if isinstance(row_window, dict) else None
     frames, read, notes = read_frames(files, target, log=log)
     train_rows = int(frames[0][target].notna().sum()) if train is not None else 0
-    data = prepare(concat_frames(frames), target, read, min_rows=1, test_size=None, task=task)
+    data = prepare(concat_frames(frames), target, read, min_rows=1, test_size=None, task=task, row_window=row_window)
     data = replace(data, notes=tuple(notes))
-    manifest = _manifest(holdout)
     if manifest.get("task") not in (None, task):
         raise DataError(f"{holdout}: the rows were split for {manifest['task']}, not {task} (--task)")
     if manifest:
@@ -329,7 +367,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_data_arguments(p)
     p.add_argument("--train-data", required=True, metavar="OUTDIR", help="where train.csv is written")
     p.add_argument("--holdout", required=True, metavar="OUTDIR", help="where holdout.csv is written")
-    return p.parse_args(argv)
+    return check_data_arguments(p, p.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

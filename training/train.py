@@ -3,6 +3,7 @@ and the local stack runs in a subprocess with the same arguments.
 
     python train.py --data PATH [PATH ...] --target COLUMN --model-name NAME --output DIR
                     [--task classification|regression] [--data-files FILE] [--holdout-files FILE]
+                    [--window-column COLUMN --window-days N]
                     [--algorithm hist_gradient_boosting|random_forest|linear]
                     [--max-iter N] [--learning-rate X] [--max-depth N] [--n-estimators N] [--C X] [--alpha X]
                     [--test-size 0.2] [--seed 42] [--min-rows 50] [--champion-model MLFLOW_MODEL_DIR]
@@ -15,7 +16,10 @@ and ridge regression for a regressor (--alpha); "logistic_regression", its old n
 live model never saw: the holdout is cut from their rows alone and every other row trains, unless they
 hold too few rows (then from all the rows, with the reason; split.py's docstring has the rule). The rows
 are cut as split.py cuts them (split.read_and_cut): same data, --test-size, --seed and --holdout-files,
-same holdout.
+same holdout. --window-column COLUMN --window-days N (both or neither) train on the rows whose date in
+COLUMN lies within the last N days of the data read (date >= the latest date - N days; undated rows are
+dropped too) and leave COLUMN out of the features: a raw timestamp is a poor feature, and leaks when a
+row was collected (split.py applies the same window).
 
 Writes DIR/model/ (an MLflow model, with reference/profile.json, reference/sample.csv,
 reference/holdout.parquet (the holdout's inputs, target and "prediction", for monitoring) and metrics.json in
@@ -41,6 +45,8 @@ metrics.json holds what the registration gate and monitoring read:
 - "holdout": where the holdout came from, {"from": "new files" | "all files", "files": the data files of
   --holdout-files ([] without it), "rows": the holdout's rows, "note": why it is not from the new files
   (too few rows there), or None};
+- "row_window": None without --window-column; else {"column", "days", "from", "to": the window's first and
+  last dates (ISO; a date alone at midnight), "rows_kept", "rows_dropped": of the rows read};
 - rows, class balance (None for regression), features, files, trainer, algorithm and hyperparameters.
 Bad data exits with status 2 and one line on stderr, "error: <file>: <problem>",
 and leaves DIR/error.json with the same message.
@@ -61,7 +67,7 @@ try:                                        # imported as training.train (tests,
     from .evaluate import evaluate_and_write
     from .evaluation import Scored
     from .run_log import fail, log
-    from .split import add_data_arguments, positive_float, positive_int, read_and_cut
+    from .split import add_data_arguments, check_data_arguments, positive_float, positive_int, read_and_cut
 except ImportError:                         # run as a script from the code snapshot (Azure ML)
     # the same modules by their script names: mypy checks the package imports above
     from compatibility import input_types  # type: ignore[import-not-found, no-redef]
@@ -71,6 +77,7 @@ except ImportError:                         # run as a script from the code snap
     from run_log import fail, log  # type: ignore[import-not-found, no-redef]
     from split import (  # type: ignore[import-not-found, no-redef]
         add_data_arguments,
+        check_data_arguments,
         positive_float,
         positive_int,
         read_and_cut,
@@ -111,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--alpha", type=positive_float, help="regularisation strength of ridge regression")
     p.add_argument("--champion-model", metavar="DIR",
                    help="the live model (MLflow model folder), scored on the same held-out rows")
-    return p.parse_args(argv)
+    return check_data_arguments(p, p.parse_args(argv))
 
 
 def hyperparameters(args: argparse.Namespace) -> dict:
