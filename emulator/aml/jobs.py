@@ -137,7 +137,8 @@ class LocalJobs:
             job.update(command=command, inputs=dict(spec.get("inputs") or {}), outputs=dict(spec.get("outputs") or {}))
         else:
             job.update(task=spec.get("task") or "classification", data_files=list(spec.get("data_files") or []),
-                       holdout_files=list(spec.get("holdout_files") or []))
+                       holdout_files=list(spec.get("holdout_files") or []),
+                       window_column=spec.get("window_column") or "", window_days=int(spec.get("window_days") or 0))
         if command is None and spec.get("spec"):
             # The plan is made (and the spec refused) now, as Azure ML validates a pipeline when it is submitted.
             job["spec"] = str(spec["spec"])
@@ -201,6 +202,8 @@ class LocalJobs:
             command += ["--task", job["task"]]
         if job.get("holdout_files"):
             command += ["--holdout-files", str(_holdout_manifest(folder, job["holdout_files"]))]
+        if job.get("window_column"):
+            command += ["--window-column", job["window_column"], "--window-days", str(job["window_days"])]
         if inputs.get("champion"):
             champion = self._resolve_model(inputs["champion"])
             if champion is None:
@@ -402,6 +405,13 @@ def _check_window(name: str, spec: dict) -> None:
         raise JobError(f"job {name}: data_files names files under a folder, but data {spec['data']} is one file")
     if spec.get("task") and spec["task"] not in TASKS:
         raise JobError(f"job {name}: task {spec['task']!r} is not one of {', '.join(TASKS)}")
+    column, days = spec.get("window_column") or "", spec.get("window_days") or 0
+    if not isinstance(column, str) or isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise JobError(f"job {name}: a row window is window_column, a column name, and window_days, a number of "
+                       f"days, not {column!r} and {days!r}")
+    if bool(column) != bool(days):
+        raise JobError(f"job {name}: a row window is a date column and a number of days: give window_column and "
+                       f"window_days together (window_column {column!r}, window_days {days})")
 
 
 def _folder_and_window(url: str, files: list[str]) -> tuple[str, list[str]]:

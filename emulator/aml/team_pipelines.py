@@ -44,8 +44,10 @@ def wrapped_steps(path: Path, job: dict, components: Path = COMPONENTS) -> list[
     inputs = job["inputs"]
     team, model = _team_steps(path, where, spec, job)
     common = {"target": {"value": inputs["target"]}, "task": {"value": job["task"]}}
+    window = ({"window_column": {"value": job["window_column"]}, "window_days": {"value": _literal(job["window_days"])}}
+              if job.get("window_column") else {})          # a row window: literals, as the Azure adapter sets them
     split = _our_step(components, "split", {"data": {"job": "data"}, "holdout_files": {"job": "holdout_files"},
-                                            **common}, {})
+                                            **window, **common}, {})
     evaluate = _our_step(components, "evaluate", {
         "model": model, "holdout": {"step": "split", "output": "holdout"},
         "train_data": {"step": "split", "output": "train_data"}, "model_name": {"value": inputs["model_name"]},

@@ -11,7 +11,8 @@ A team's spec runs between our two steps (training/components/): split (its trai
 input; its holdout only ours) → the team's job (a command job as a node, a pipeline job as a sub-pipeline) →
 evaluate (scores the team's `model` and the champion on the holdout), whose `output` is the pipeline's, so the
 job's output/model/ and output/metrics.json are where training/job.yml puts them. A training window
-(TrainingRequest.data_files) is a small manifest, one path a line, that azure-ai-ml uploads as a uri_file."""
+(TrainingRequest.data_files) is a small manifest, one path a line, that azure-ai-ml uploads as a uri_file; a
+row window (window_column, window_days) is two literal inputs of train.py or of the split step."""
 from __future__ import annotations
 
 import json
@@ -58,6 +59,7 @@ def _group(input_name: str) -> re.Pattern:
 _CHAMPION_GROUP = _group("champion_model")
 _WINDOW_GROUP = _group("data_files")
 _HOLDOUT_GROUP = _group("holdout_files")
+_ROW_WINDOW_GROUP = _group("window_column")        # with window_days: --window-column and --window-days
 
 
 class AzureMLJobs(WorkspaceClient):
@@ -218,6 +220,15 @@ class AzureMLJobs(WorkspaceClient):
             overrides.append({"inputs.holdout_files": {"type": "uri_file", "path": str(manifest)}})
         else:
             command = _HOLDOUT_GROUP.sub("", command).strip()
+        if _row_window(request):
+            if not _ROW_WINDOW_GROUP.search(command):
+                raise AzureMLAdapterError(f"{self.job_spec} takes no row window: its command has no "
+                                          "$[[--window-column ${{inputs.window_column}} --window-days "
+                                          "${{inputs.window_days}}]]")
+            overrides += [{"inputs.window_column": request.window_column},
+                          {"inputs.window_days": request.window_days}]
+        else:
+            command = _ROW_WINDOW_GROUP.sub("", command).strip()
         overrides.append({"command": " ".join([" ".join(command.split()), *flags])})
         return load_job(self.job_spec, params_override=overrides)
 
@@ -245,6 +256,9 @@ class AzureMLJobs(WorkspaceClient):
             inputs["holdout_files"] = Input(type="uri_file", path=str(_manifest(request.job_name, request.holdout_files,
                                                                                 "holdout_files")))
             split.inputs.holdout_files = "${{parent.inputs.holdout_files}}"
+        if _row_window(request):
+            split.inputs.window_column = request.window_column
+            split.inputs.window_days = request.window_days
         evaluate = self._our_component("evaluate")(
             model=f"${{{{parent.jobs.{TEAM_STEP}.outputs.model}}}}", holdout="${{parent.jobs.split.outputs.holdout}}",
             train_data="${{parent.jobs.split.outputs.train_data}}", target=request.target, task=request.task,
@@ -398,6 +412,17 @@ def _team_values(spec: dict, request: TrainingRequest) -> dict[str, str]:
     declared = spec.get("inputs") or {}
     values = {name: value for name, value in (("target", request.target), ("task", request.task)) if name in declared}
     return {**values, **request.hyperparameters}
+
+
+def _row_window(request: TrainingRequest) -> bool:
+    """Whether the request names a row window; raises AzureMLAdapterError for half of one."""
+    if bool(request.window_column) != bool(request.window_days):
+        raise AzureMLAdapterError(f"job {request.job_name}: a row window is a date column and a number of days: "
+                                  f"window_column {request.window_column!r}, window_days {request.window_days}")
+    if request.window_days < 0:
+        raise AzureMLAdapterError(f"job {request.job_name}: window_days is {request.window_days}; a row window is "
+                                  "at least 1 day")
+    return bool(request.window_column)
 
 
 def _literal_type(value: Any) -> str:

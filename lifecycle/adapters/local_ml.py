@@ -76,7 +76,8 @@ class LocalJobs:
         body = {"experiment": request.experiment, "data": request.data, "target": request.target,
                 "model_name": request.model_name, "champion": request.champion,
                 "hyperparameters": request.hyperparameters, "tags": request.tags, "task": request.task,
-                "data_files": list(request.data_files), "holdout_files": list(request.holdout_files)}
+                "data_files": list(request.data_files), "holdout_files": list(request.holdout_files),
+                "window_column": request.window_column, "window_days": request.window_days}
         if request.spec:
             body["spec"] = str(APP_ROOT / request.spec)
         return _job(self.aml.call("PUT", f"/jobs/{request.job_name}", body=body))

@@ -37,6 +37,8 @@ class TrainingRequest:
     data_files: tuple[str, ...] = ()          # the training window: paths under `data` ("" = everything under it)
     holdout_files: tuple[str, ...] = ()       # its new files: the holdout comes from them, data the champion never
                                               # saw ("" = from the whole window)
+    window_column: str = ""                   # a row window: train on the rows whose date in this column lies
+    window_days: int = 0                      # within the last window_days days of the data ("" / 0 = every row)
 
     @property
     def tags(self) -> dict[str, str]:

@@ -160,6 +160,33 @@ def test_our_train_py_reads_the_window_and_the_task_too():
     assert set(plain.component._validate().error_messages) <= {"name"}     # see test_azure_ml.py
 
 
+def test_a_row_window_is_two_literal_inputs_in_both_kinds_of_job(tmp_path):
+    spec = ROOT / "training" / "job.yml"
+    ours = _jobs(job_spec=spec).job(_request(spec="", window_column="day", window_days=30))
+    assert "$[[--window-column ${{inputs.window_column}} --window-days ${{inputs.window_days}}]]" in ours.command
+    assert (ours.inputs["window_column"]._data, ours.inputs["window_days"]._data) == ("day", 30)
+    assert set(ours.component._validate().error_messages) <= {"name"}     # see test_azure_ml.py
+    team = _jobs().job(_request(window_column="day", window_days=30))
+    assert team._validate().error_messages == {}
+    split = team._to_dict()["jobs"]["split"]["inputs"]
+    assert (split["window_column"], split["window_days"]) == ("day", 30)
+    # without one: no inputs, and the group leaves train.py's command
+    plain = _jobs(job_spec=spec).job(_request(spec=""))
+    assert "window_column" not in plain.inputs and "window_days" not in plain.inputs
+    assert "--window-column" not in plain.command and "--window-days" not in plain.command
+    assert not {"window_column", "window_days"} & set(_jobs().job(_request())._to_dict()["jobs"]["split"]["inputs"])
+    # half a window, or a spec that cannot take one, is refused before anything is sent
+    with pytest.raises(AzureMLAdapterError, match="a row window is a date column and a number of days"):
+        _jobs().job(_request(window_column="day"))
+    with pytest.raises(AzureMLAdapterError, match="a row window is a date column and a number of days"):
+        _jobs(job_spec=spec).job(_request(spec="", window_days=30))
+    narrow = tmp_path / "job.yml"
+    narrow.write_text(spec.read_text().replace(
+        "$[[--window-column ${{inputs.window_column}} --window-days ${{inputs.window_days}}]]", ""))
+    with pytest.raises(AzureMLAdapterError, match="takes no row window"):
+        _jobs(job_spec=narrow).job(_request(spec="", window_column="day", window_days=30))
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda s: s.update(type="sweep"), "is of type 'sweep'; a team's training is a command or a pipeline job"),
     (lambda s: s["inputs"].pop("data"), "has no uri_folder input named data; the contract"),

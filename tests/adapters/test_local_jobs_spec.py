@@ -31,6 +31,14 @@ def test_a_request_with_a_spec_sends_it_as_a_path_in_the_app_with_the_task_and_w
     assert (body["task"], body["data_files"], body["hyperparameters"]) == ("regression", ["2025/a.csv"],
                                                                             {"n_estimators": "9"})
     assert body["holdout_files"] == []
+    assert (body["window_column"], body["window_days"]) == ("", 0)          # no row window
+
+
+def test_a_row_window_travels_in_the_body():
+    aml = Recorded()
+    LocalJobs(aml).submit(_request(window_column="day", window_days=30))
+    body = aml.calls[0][2]
+    assert (body["window_column"], body["window_days"]) == ("day", 30)
 
 
 def test_a_request_without_a_spec_is_train_py_as_before():

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator.aml.jobs import JobError, LocalJobs
+from emulator.aml.jobs import JobError, LocalJobs, _argv
 from emulator.aml.team_pipelines import wrapped_steps
 from tests.examples.standin import breast_cancer_csv, components, run_job, upload_table
+from training import split as split_py
 
 DATA = "http://127.0.0.1:10000/devstoreaccount1/data/drops/"
 
@@ -168,6 +169,46 @@ def test_submit_refuses_a_bad_spec_at_once_and_a_missing_one(tmp_path):
         jobs.submit({**request, "data_files": ["../secrets.csv"]})
     with pytest.raises(JobError, match="task 'ranking' is not one of classification, regression"):
         jobs.submit({**request, "task": "ranking"})
+
+
+def test_a_row_window_is_bound_to_the_split_step_as_literals(tmp_path):
+    steps = plan(tmp_path, team_pipeline(), window_column="day", window_days=30)
+    split = steps[0]
+    assert (split["inputs"]["window_column"], split["inputs"]["window_days"]) == ({"value": "day"}, {"value": "30"})
+    values = {"inputs": {"data": "/d", "target": "label", "task": "classification", "test_size": "0.2", "seed": "42",
+                         "window_column": "day", "window_days": "30"},
+              "outputs": {"train_data": "/t", "holdout": "/h"}}
+    argv = _argv(split["command"], values, "split")
+    assert argv[argv.index("--window-column"):][:4] == ["--window-column", "day", "--window-days", "30"]
+    args = split_py.parse_args(argv[2:])                       # a command split.py accepts
+    assert (args.window_column, args.window_days) == ("day", 30)
+    # without one the inputs stay unset, and the command's group goes
+    plain = plan(tmp_path, team_pipeline())[0]
+    assert not {"window_column", "window_days"} & set(plain["inputs"])
+    values["inputs"] = {k: v for k, v in values["inputs"].items() if not k.startswith("window_")}
+    assert "--window-column" not in _argv(plain["command"], values, "split")
+
+
+def test_train_py_is_given_the_row_window(tmp_path):
+    jobs = LocalJobs(tmp_path / "jobs", "", publish=None, topic_id="t", resolve_model=lambda ref: None)
+
+    async def download(url, target, input_name="data", required=True, files=None):
+        return target
+
+    jobs._download = download                                  # type: ignore[method-assign]
+    base = {"name": "train-m-1", "inputs": {"data": DATA, "target": "label", "model_name": "m", "champion": None},
+            "task": "classification", "hyperparameters": {}}
+    command = asyncio.run(jobs._command({**base, "window_column": "day", "window_days": 30}))
+    assert command[command.index("--window-column"):][:4] == ["--window-column", "day", "--window-days", "30"]
+    assert "--window-column" not in asyncio.run(jobs._command({**base, "window_column": "", "window_days": 0}))
+    assert "--window-column" not in asyncio.run(jobs._command(base))        # a job recorded before row windows
+    request = {"name": "train-m-1", "data": DATA, "target": "label", "model_name": "m"}
+    for half in ({"window_column": "day"}, {"window_days": 30}):
+        with pytest.raises(JobError, match="give window_column and window_days together"):
+            jobs.submit({**request, **half})
+    with pytest.raises(JobError, match="a row window is window_column, a column name, and window_days"):
+        jobs.submit({**request, "window_column": "day", "window_days": "30"})
+    assert jobs.get("train-m-1") is None
 
 
 def test_a_stopped_pipeline_job_ends_canceled_with_its_running_step(tmp_path):

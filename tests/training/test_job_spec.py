@@ -42,15 +42,18 @@ def test_command_references_every_input_and_output(job):
     declared = {("inputs", name) for name in job.inputs} | {("outputs", name) for name in job.outputs}
     assert referenced == declared                                     # nothing unused, nothing undeclared
     optional = [REFERENCE.findall(group) for group in OPTIONAL.findall(job.command)]
-    # the training window, its new files (where the holdout comes from) and the live model, each only when given
-    assert optional == [[("inputs", "data_files")], [("inputs", "holdout_files")], [("inputs", "champion_model")]]
+    # the training window, its new files (where the holdout comes from), the row window (a column and a number
+    # of days, together) and the live model, each only when given
+    assert optional == [[("inputs", "data_files")], [("inputs", "holdout_files")],
+                        [("inputs", "window_column"), ("inputs", "window_days")], [("inputs", "champion_model")]]
 
 
 @pytest.mark.parametrize("with_optional", [False, True])
 def test_command_resolves_to_arguments_train_py_accepts(job, with_optional):
     values = {"inputs.data": "/mnt/data", "inputs.target": "default", "inputs.task": "regression",
               "inputs.model_name": "loans", "outputs.output": "/mnt/out", "inputs.champion_model": "/mnt/champion",
-              "inputs.data_files": "/mnt/window.txt", "inputs.holdout_files": "/mnt/new.txt"}
+              "inputs.data_files": "/mnt/window.txt", "inputs.holdout_files": "/mnt/new.txt",
+              "inputs.window_column": "day", "inputs.window_days": "30"}
     command = OPTIONAL.sub(lambda m: m.group(1) if with_optional else "", job.command)
     command = re.sub(r"\$\{\{([\w.]+)\}\}", lambda m: values[m.group(1)], command)
     argv = shlex.split(command)
@@ -61,27 +64,32 @@ def test_command_resolves_to_arguments_train_py_accepts(job, with_optional):
     assert args.champion_model == ("/mnt/champion" if with_optional else None)
     assert args.data_files == ("/mnt/window.txt" if with_optional else None)
     assert args.holdout_files == ("/mnt/new.txt" if with_optional else None)
+    assert (args.window_column, args.window_days) == (("day", 30) if with_optional else (None, None))
 
 
 def test_submitting_with_and_without_the_optional_inputs():
     """The ways the job is submitted, as job.yml's comment describes, pass the check azure-ai-ml makes on
     the job's command (the job's anonymous component): with a champion, a training window and its new
-    files, or with the groups of those it lacks dropped; the file as written, without them, does not."""
+    files and a row window, or with the groups of those it lacks dropped; the file as written, without them,
+    does not."""
     from azure.ai.ml import load_job
 
     champion = {"inputs.champion_model": {"type": "mlflow_model", "path": "azureml:loans:3"}}
     window = {"inputs.data_files": {"type": "uri_file", "path": "azureml://datastores/workspaceblobstore/paths/w.txt"}}
     new = {"inputs.holdout_files": {"type": "uri_file", "path": "azureml://datastores/workspaceblobstore/paths/n.txt"}}
-    with_both = load_job(TRAINING / "job.yml", params_override=[champion, window, new])
+    rows = [{"inputs.window_column": "day"}, {"inputs.window_days": 30}]
+    with_both = load_job(TRAINING / "job.yml", params_override=[champion, window, new, *rows])
     assert with_both.component._validate().passed
+    assert (with_both.inputs["window_column"]._data, with_both.inputs["window_days"]._data) == ("day", 30)
     assert with_both.inputs["champion_model"].type == "mlflow_model"
     assert with_both.inputs["data_files"].type == with_both.inputs["holdout_files"].type == "uri_file"
 
     as_written = load_job(TRAINING / "job.yml")
-    no_window = OPTIONAL.sub(lambda m: "" if "_files" in m.group(1) else m.group(0), as_written.command).strip()
+    no_window = OPTIONAL.sub(lambda m: "" if "_files" in m.group(1) or "window_" in m.group(1) else m.group(0),
+                             as_written.command).strip()
     with_champion = load_job(TRAINING / "job.yml", params_override=[champion, {"command": no_window}])
     assert with_champion.component._validate().passed and "--data-files" not in with_champion.command
-    assert "--holdout-files" not in with_champion.command
+    assert "--holdout-files" not in with_champion.command and "--window-column" not in with_champion.command
     dropped = OPTIONAL.sub("", as_written.command).strip()
     without = load_job(TRAINING / "job.yml", params_override=[{"command": dropped}])
     assert without.component._validate().passed and "--champion-model" not in without.command
