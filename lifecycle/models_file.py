@@ -9,12 +9,14 @@ alive, each with its task, data, training and policies. What a model does not se
         task: classification     # classification (binary or multiclass) | regression
         target: approved         # the label column
         endpoint: loans          # its online endpoint (one per model)
-        data: {root: loans/, window: all}          # window: all | <N> days | <N> drops
+        data: {root: loans/, window: all}          # window: all | <N> days | <N> drops | {column: C, days: N}
         training: {spec: examples/pipeline/pipeline.yml, inputs: {n_estimators: 200}}   # spec: optional
         gate: {metric: f1, floor: 0.6, margin: 0.02}    # regression: r2 (floor 0.5) unless set; mae/rmse: a ceiling
         rollout: {steps: [10, 50, 100], bake_seconds: 300}
         monitor: {window_minutes: 60, sensitive_column: gender, drift_thresholds: {psi: 0.25}}
-        retrain: {drop_quiet_seconds: 60, cooldown_minutes: 10, max_drop_attempts: 3}
+        retrain: {drop_quiet_seconds: 60, cooldown_minutes: 10, max_drop_attempts: 3, schedule: "0 0 3 * * *"}
+        # schedule (retrain, monitor): the model's own turns of the app's timer (RETRAIN_SCHEDULE /
+        # MONITOR_SCHEDULE, which must tick at least as often); none = every tick
 
 A wrong file stops the app at start with the file, the key and what to do (ModelsFileError)."""
 from __future__ import annotations
@@ -120,7 +122,15 @@ class _Reader:
         if not values["target_column"]:
             raise self.fail(f"{key}.target", "is missing: name the label column of the model's data")
         try:
-            values["training_window"] = TrainingWindow.parse(str(data.get("window", "all")))
+            window = data.get("window", "all")
+            if isinstance(window, Mapping):
+                window = self.mapping(window, f"{key}.data.window", ("column", "days"))
+                days = window.get("days")
+                values["training_window"] = TrainingWindow.of_column(
+                    self.text(window.get("column", ""), f"{key}.data.window.column"),
+                    days if isinstance(days, int) and not isinstance(days, bool) else 0)
+            else:
+                values["training_window"] = TrainingWindow.parse(str(window))
             model = ManagedModel(**{**_plain(base.model), **values})
         except PolicyError as error:
             where = {"training_window": "data.window", "data_root": "data.root", "target_column": "target"}

@@ -30,12 +30,31 @@ TASKS = ("classification", "regression")
 WINDOW = re.compile(r"^\s*(?:(all)|(\d+)\s*(d|day|days|drop|drops))\s*$", re.IGNORECASE)
 
 
+def check_schedule(schedule: str) -> None:
+    """A model's own schedule: six-field NCRONTAB, as the Functions timer takes it."""
+    if not schedule:
+        return
+    from croniter import croniter  # only when a model has its own schedule: cold start stays light
+    if len(schedule.split()) != 6 or not croniter.is_valid(schedule, second_at_beginning=True):
+        raise PolicyError("schedule", "must be six NCRONTAB fields, seconds first, e.g. '0 0 3 * * *' (every day "
+                          "at 03:00)")
+
+
 @dataclass(frozen=True)
 class TrainingWindow:
     """What a training run reads of the model's dataset root: all of it, the data that landed over the
-    last N days, or the last N drops (folders)."""
-    kind: Literal["all", "days", "drops"] = "all"
+    last N days, the last N drops (folders), or every file's rows whose date `column` lies within the last
+    N days of the data (kind "column": a row filter the training job applies)."""
+    kind: Literal["all", "days", "drops", "column"] = "all"
     size: int = 0
+    column: str = ""
+
+    @classmethod
+    def of_column(cls, column: str, days: int) -> TrainingWindow:
+        if not column or days < 1:
+            raise PolicyError("training_window", f"is {{column: {column!r}, days: {days}}}: name the date column "
+                              "and at least 1 day, e.g. {column: sold_on, days: 90}")
+        return cls("column", days, column)
 
     @classmethod
     def parse(cls, text: str) -> TrainingWindow:
@@ -50,6 +69,8 @@ class TrainingWindow:
         return cls("drops" if match[3].lower().startswith("dr") else "days", size)
 
     def __str__(self) -> str:
+        if self.kind == "column":
+            return f"rows of the last {self.size} day(s) of {self.column}"
         return "all" if self.kind == "all" else f"{self.size} {self.kind if self.size > 1 else self.kind[:-1]}"
 
 
@@ -89,8 +110,10 @@ class RetrainPolicy:
     drop_quiet_seconds: float = 60   # a drop without a _SUCCESS marker is complete after this quiet time
     cooldown_minutes: float = 10     # at least this long between two training runs
     max_drop_attempts: int = 3       # a drop whose job the platform lost is offered again, this many times in all
+    schedule: str = ""               # this model's turns of the retrain timer (NCRONTAB); "" = every tick
 
     def __post_init__(self) -> None:
+        check_schedule(self.schedule)
         if self.drop_quiet_seconds < 0 or self.cooldown_minutes < 0:
             raise PolicyError("drop_quiet_seconds" if self.drop_quiet_seconds < 0 else "cooldown_minutes",
                               "must not be negative")
@@ -146,8 +169,10 @@ class MonitorPolicy:
     drift_thresholds: Mapping[str, float] = field(default_factory=dict)   # overrides of Azure ML's defaults
     sensitive_column: str = ""       # a feature to check fairness on; "" = no fairness check
     alert_cooldown_minutes: float = 60   # after an alert started training, later alerts start nothing this long
+    schedule: str = ""               # this model's turns of the monitor timer (NCRONTAB); "" = every tick
 
     def __post_init__(self) -> None:
+        check_schedule(self.schedule)
         if self.window_minutes <= 0:
             raise PolicyError("window_minutes", "must be more than 0")
         if self.min_rows < 1 or self.min_labels < 1:

@@ -341,3 +341,16 @@ class AlertRecord(Record):
     @staticmethod
     def key_for(identity: str) -> str:
         return hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class TimerTurn(Record):
+    """When a model with a schedule of its own last took its turn of an app timer (retrain or monitor)."""
+    COLLECTION: ClassVar[str] = "timer-turns"
+    timer: str
+    model: str
+    last: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.timer}-{self.model}"

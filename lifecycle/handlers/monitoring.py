@@ -5,6 +5,7 @@ from datetime import datetime
 
 from lifecycle.core.state_records import MonitorRun
 from lifecycle.model_scope import each_model, for_model
+from lifecycle.steps.model_turns import take_turn
 from lifecycle.steps.monitoring_runs import MonitoringPorts, start_pass
 
 
@@ -18,4 +19,8 @@ def monitor_models(p: MonitoringPorts, now: datetime, model: str = "") -> list[M
     if model:
         run = monitor(for_model(p, model), now)
         return [run] if run else []
-    return [run for run in each_model(p, lambda q: monitor(q, now), "the monitor timer") if run]
+    def turn(q: MonitoringPorts) -> MonitorRun | None:
+        if not take_turn(q, "monitor", q.policies.monitor.schedule, now):
+            return None                # not this model's turn: its own schedule (the models file)
+        return monitor(q, now)
+    return [run for run in each_model(p, turn, "the monitor timer") if run]

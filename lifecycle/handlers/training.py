@@ -7,6 +7,7 @@ from datetime import datetime
 from lifecycle.core import retraining
 from lifecycle.core.state_records import Drop, TrainingRun
 from lifecycle.model_scope import each_model, for_model
+from lifecycle.steps.model_turns import take_turn
 from lifecycle.steps.training_runs import TrainingPorts, start_ready_training, submit_training, taken
 
 log = logging.getLogger("lifecycle.training")
@@ -17,7 +18,11 @@ def retrain_models(p: TrainingPorts, now: datetime, forced: bool = False, model:
     if model:
         run = retrain_on_schedule(for_model(p, model), now, forced)
         return [run] if run else []
-    return [run for run in each_model(p, lambda q: retrain_on_schedule(q, now, forced), "the retrain timer") if run]
+    def turn(q: TrainingPorts) -> TrainingRun | None:
+        if not forced and not take_turn(q, "retrain", q.policies.retrain.schedule, now):
+            return None                # not this model's turn: its own schedule (the models file)
+        return retrain_on_schedule(q, now, forced)
+    return [run for run in each_model(p, turn, "the retrain timer") if run]
 
 
 def retrain_on_schedule(p: TrainingPorts, now: datetime, forced: bool = False) -> TrainingRun | None:

@@ -121,11 +121,14 @@ def _ours_already(p: TrainingPorts, run: TrainingRun) -> bool:
 
 
 def request_for(run: TrainingRun, model: ManagedModel) -> TrainingRequest:
+    window = model.training_window
+    rows = window.kind == "column"      # a date column's window: every file, its rows filtered by the job
     return TrainingRequest(job_name=run.job_name, model_name=run.model_name, data=run.data_url,
                            target=model.target_column, trigger=run.trigger, data_batches=run.new_batches,
                            champion=run.champion or None, hyperparameters=dict(model.training_inputs),
                            task=model.task, spec=model.training_spec, data_files=run.data_files,
-                           holdout_files=run.holdout_files)
+                           holdout_files=run.holdout_files, window_column=window.column if rows else "",
+                           window_days=window.size if rows else 0)
 
 
 def resume_submissions(p: TrainingPorts) -> None:

@@ -201,3 +201,48 @@ def test_the_app_checks_its_models_file_as_it_loads():
     check_at_start({"MLOPS_CONFIG": "mlops.yaml"})       # the one the app ships
     with pytest.raises(ModelsFileError, match="MLOPS_CONFIG names nowhere.yaml, which does not exist"):
         check_at_start({"MLOPS_CONFIG": "nowhere.yaml"})
+
+
+# -- a model's own schedules and a date column's window -----------------------------------------------------
+def test_a_model_with_its_own_schedule_takes_only_its_turns_of_the_apps_timer():
+    p = fake_platform(models_file="""
+models:
+  nightly: {target: y, endpoint: a, data: {root: a/}, retrain: {schedule: "0 0 3 * * *"}}
+  always: {target: y, endpoint: b, data: {root: b/}}
+""")
+    drop(p, "a/day1/")
+    drop(p, "b/day1/")
+    forced = {r.model_name for r in retrain_models(p, T0, forced=True)}       # forced: every model, now
+    assert forced == {"nightly", "always"}
+    data_arrived(blob("a/day2/part-0000.csv"), p, T0 + timedelta(hours=1))      # no marker: left for the timer
+    start = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert retrain_models(p, start) == []                        # first tick: nightly's count starts here
+    assert retrain_models(p, start + timedelta(hours=6)) == []   # 18:00: not 03:00 yet
+    runs = retrain_models(p, start + timedelta(hours=15, minutes=1))             # 03:01 next day: its turn
+    assert [r.model_name for r in runs] == ["nightly"]
+    assert retrain_models(p, start + timedelta(hours=15, minutes=6)) == []       # once per occurrence
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("models: {a: {target: y, retrain: {schedule: '0 3 * * *'}}}",
+     "models.a.retrain.schedule: is '0 3 * * *': it must be six NCRONTAB fields, seconds first"),
+    ("models: {a: {target: y, data: {window: {column: sold_on}}}}",
+     "models.a.data.window: is {column: 'sold_on', days: 0}: name the date column and at least 1 day"),
+])
+def test_schedules_and_column_windows_are_checked(tmp_path, text, message):
+    with pytest.raises(ModelsFileError) as error:
+        load(text, tmp_path)
+    assert message in str(error.value)
+
+
+def test_a_date_columns_window_reads_every_file_and_filters_rows_in_the_job(tmp_path):
+    text = "models: {s: {target: y, data: {root: s/, window: {column: sold_on, days: 90}}}}"
+    (model,) = load(text, tmp_path)
+    assert model.model.training_window == TrainingWindow("column", 90, "sold_on")
+    assert str(model.model.training_window) == "rows of the last 90 day(s) of sold_on"
+    p = fake_platform(models_file=text)
+    drop(p, "s/old/", T0 - timedelta(days=400))
+    drop(p, "s/new/", T0)
+    request = p.jobs.submitted[-1]
+    assert request.data_files == ("new/part-0000.csv", "old/part-0000.csv")      # every file...
+    assert (request.window_column, request.window_days) == ("sold_on", 90)      # ...its rows filtered by the job
