@@ -25,11 +25,16 @@ pytestmark = pytest.mark.stack      # the whole local stack
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"RECONCILE_SCHEDULE": "*/1 * * * * *", "RETRAIN_COOLDOWN_MINUTES": "0", "GATE_MARGIN": "0.02",
             "ROLLOUT_BAKE_SECONDS": "3", "ROLLOUT_MIN_REQUESTS": "20", "ROLLOUT_RETENTION_SECONDS": "0"}
+# Each drop trains alone (a window of one drop), so a small drop makes a worse challenger; the accumulating
+# window (all, the default) has its own chain in tests/test_own_models.py.
+ONE_DROP = "models: {tabular-classifier: {target: default, endpoint: mlops-endpoint, data: {window: 1 drop}}}\n"
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    stack, info, p, data = start_local_stack(tmp_path_factory, "chain", SETTINGS)
+    models = tmp_path_factory.mktemp("chain-models") / "mlops.yaml"
+    models.write_text(ONE_DROP)
+    stack, info, p, data = start_local_stack(tmp_path_factory, "chain", {**SETTINGS, "MLOPS_CONFIG": str(models)})
     yield stack, info, p, data
     stack.stop()
 

@@ -67,7 +67,7 @@ def test_a_changed_world_is_detected_and_the_retrained_model_rolled_out(live):
     assert drifted and all("income" in d for d in drifted)               # the feature whose distribution moved
 
     run = p.state.get(TrainingRun, alert.job)
-    assert run.trigger == "drift" and "/production/" in run.data_url
+    assert run.trigger == "drift" and run.data_files and all(f.startswith("production/") for f in run.data_files)
     drift_jobs = [r for r in p.state.list(TrainingRun) if r.trigger == "drift"]
     assert len(drift_jobs) == 1                                             # several alerts, one retrain
     decision = p.state.get(Decision, alert.job)

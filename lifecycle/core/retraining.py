@@ -16,7 +16,8 @@ def model_drops(drops: list[Drop], model: ManagedModel) -> list[Drop]:
 
 
 def ready_drops(drops: list[Drop], policy: RetrainPolicy, now: datetime) -> list[Drop]:
-    """Complete drops holding data no training job has taken, oldest first: one run takes them all."""
+    """Complete drops holding data no training job has taken, oldest first: each gets its own run, so a bad
+    drop fails its own job, named by its own error, and no other."""
     ready = [d for d in drops if d.complete(now, policy.drop_quiet_seconds)]
     return sorted(ready, key=lambda d: (d.last_seen, d.prefix))
 
@@ -37,11 +38,13 @@ def claim(drop: Drop, stored: list[StoredBlob]) -> tuple[str, ...]:
     return tuple(b for b in taken if b not in drop.failed)
 
 
-def training_window(model: ManagedModel, drops: list[Drop], stored: list[StoredBlob], now: datetime
-                    ) -> list[StoredBlob]:
+def training_window(model: ManagedModel, drops: list[Drop], stored: list[StoredBlob], now: datetime,
+                    busy: set[str] | frozenset[str] = frozenset()) -> list[StoredBlob]:
     """The files under the model's dataset root that a training run reads: those a job has taken (so data
-    still arriving is left for its own run), not those a failed job took, within the model's window."""
-    seen = {b for d in drops for b in d.trained} - {b for d in drops for b in d.failed}
+    still arriving is left for its own run), not those a failed job took nor those a job still running (`busy`)
+    took, within the model's window."""
+    running = {b for d in drops if d.job in busy for b in d.job_batches}
+    seen = {b for d in drops for b in d.trained} - {b for d in drops for b in d.failed} - running
     files = sorted((b for b in stored if is_data(b) and b.path.startswith(model.data_root) and batch_id(b) in seen),
                    key=lambda b: b.path)
     window = model.training_window

@@ -32,8 +32,8 @@ class TrainingPorts(RunRecordPorts, UsesJobs, UsesData, Protocol):
 
 
 def start_ready_training(p: TrainingPorts, now: datetime, trigger: str = "data") -> TrainingRun | None:
-    """Train on the model's window once drops hold complete data no job has taken, as far as the cooldown
-    allows; one run takes every ready drop."""
+    """Train on the model's window once drops hold complete data no job has taken: a run for each ready drop,
+    oldest first, as far as the cooldown allows; returns the first run started."""
     model, policy = p.policies.model, p.policies.retrain
     ready = retraining.ready_drops(retraining.model_drops(p.state.list(Drop), model), policy, now)
     if not ready:
@@ -47,7 +47,13 @@ def start_ready_training(p: TrainingPorts, now: datetime, trigger: str = "data")
     if wait > 0:
         log.info("%d drop(s) of %s ready; cooldown: the next run may start in %.0f s", len(ready), model.name, wait)
         return None
-    return submit_training(p, trigger, now, ready)
+    first = None
+    for drop in ready:
+        run = submit_training(p, trigger, now, [drop])
+        first = first or run
+        if policy.cooldown_minutes > 0:
+            break          # this run starts the cooldown; the other drops wait their turn
+    return first
 
 
 def submit_training(p: TrainingPorts, trigger: str, now: datetime, drops: list[Drop], *,
@@ -90,7 +96,9 @@ def _record_run(p: TrainingPorts, trigger: str, now: datetime, name: str, drops:
     after = {d.drop_id: d.taken_by(name, claims[d.drop_id]) for d in drops}
     every = [] if only_these else [after.get(d.drop_id, d) for d in retraining.model_drops(p.state.list(Drop), model)]
     every += [d for d in after.values() if d.drop_id not in {e.drop_id for e in every}]
-    window = retraining.training_window(model, every, stored, now)
+    busy = {r.job_name for r in p.state.list(TrainingRun)
+            if r.model_name == model.name and r.status == RunStatus.SUBMITTED and r.job_name != name}
+    window = retraining.training_window(model, every, stored, now, busy)
     if not window:
         return None
     def relative(blobs: list[StoredBlob]) -> tuple[str, ...]:

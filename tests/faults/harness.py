@@ -46,6 +46,12 @@ SETTINGS = {
 }
 
 
+# Each drop trains alone (a window of one drop), as the scenarios' bookkeeping expects: a poison drop fails its
+# own job instead of being absorbed by the history before it. The accumulating window has its own chain
+# (tests/test_own_models.py, make chains).
+ONE_DROP = f"models: {{{MODEL}: {{target: default, endpoint: {ENDPOINT}, data: {{window: 1 drop}}}}}}\n"
+
+
 class HarnessError(AssertionError):
     pass
 
@@ -68,7 +74,10 @@ class StackProcess:
         self.home = StackHome(home)
         self.home.root.mkdir(parents=True, exist_ok=True)
         self.settings_file = self.home.root.parent / f"{self.home.root.name}.settings.json"
-        self.settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": {**SETTINGS, **(settings or {})}}))
+        models = self.home.root.parent / f"{self.home.root.name}.models.yaml"
+        models.write_text(ONE_DROP)
+        values = {**SETTINGS, "MLOPS_CONFIG": str(models), **(settings or {})}
+        self.settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
         self._process: subprocess.Popen | None = None
         self._info: StackInfo | None = None
         self.starts = 0

@@ -151,7 +151,10 @@ def quiet(stack: StackProcess, seconds: float = 8, timeout: float = 240) -> None
         elif not now[0] and time.monotonic() - since >= seconds:
             return
         time.sleep(0.5)
-    raise HarnessError(f"the stack did not settle within {timeout:.0f} s: {last}")
+    running = [run.job_name for run in stack.platform.state.list(TrainingRun) if run.status == "Submitted"]
+    r = rollout(stack)
+    raise HarnessError(f"the stack did not settle within {timeout:.0f} s: {last}; runs still submitted {running}; "
+                       f"rollout {r and (r.model, r.phase, r.settling, r.history[-1:] if r.history else None)}")
 
 
 def replay_scenario(workdir: Path, lifecycles: int = 3, copies: int = 3, seed: int = 7) -> ReplayResult:

@@ -15,7 +15,7 @@ from lifecycle.handlers.data import data_arrived
 from lifecycle.handlers.reconcile import reconcile
 from lifecycle.handlers.rollout import model_registered
 from lifecycle.handlers.training import retrain_on_schedule
-from tests.fakes import fake_platform
+from tests.fakes import complete_runs, fake_platform
 
 
 def now() -> datetime:
@@ -90,6 +90,7 @@ def test_quiet_period_and_cooldown_are_honoured_by_the_reconcile_tick():
     assert p.jobs.submitted == []
     reconcile(p, start + timedelta(seconds=62))
     assert len(p.jobs.submitted) == 1
+    complete_runs(p)                                    # day1's model is trained: its data is history now
     data_arrived(blob("day2/a.csv"), p)
     data_arrived(blob("day2/_SUCCESS", size=0), p)
     assert len(p.jobs.submitted) == 1                   # cooling down
@@ -113,7 +114,7 @@ def test_scheduled_retrain_needs_unseen_data_unless_forced():
     assert retrain_on_schedule(p, now()) is None                   # already taken by a job
     first = p.jobs.submitted[0].job_name
     assert retrain_on_schedule(p, now(), forced=True).job_name == first   # still training on it: that job
-    p.jobs.finish(first)
+    complete_runs(p)
     run = retrain_on_schedule(p, now(), forced=True)
     assert run.trigger == "forced" and len(p.jobs.submitted) == 2
 
@@ -187,16 +188,17 @@ def test_models_of_other_names_are_not_deployed():
 
 
 # -- drops: every one trained, once ----------------------------------------------------------------------
-def test_two_drops_completing_together_are_taken_by_one_job_that_reads_both():
+def test_two_drops_completing_together_each_get_their_own_job():
     p = fake_platform()
     for day in ("day1", "day2"):
         data_arrived(blob(f"sales/{day}/part-0000.csv"), p)
     p.state.update(Drop, p.state.list(Drop)[0].drop_id, lambda d: replace(d, marker=True))
     p.state.update(Drop, p.state.list(Drop)[1].drop_id, lambda d: replace(d, marker=True))
     reconcile(p, now())
-    (request,) = p.jobs.submitted
-    assert request.data_files == ("sales/day1/part-0000.csv", "sales/day2/part-0000.csv")
-    assert {d.job for d in p.state.list(Drop)} == {request.job_name}
+    # each its own job, so a bad drop fails only its own; a job still running keeps its files to itself
+    assert sorted(r.data_files for r in p.jobs.submitted) == [("sales/day1/part-0000.csv",),
+                                                              ("sales/day2/part-0000.csv",)]
+    assert len({d.job for d in p.state.list(Drop)}) == 2
 
 
 def test_two_triggers_racing_for_one_drop_submit_one_job():

@@ -23,7 +23,7 @@ from lifecycle.model_scope import UnknownModel, for_model
 from lifecycle.models_file import ModelsFileError, load_models_file
 from lifecycle.settings import Settings, SettingsError
 from lifecycle.steps.alert_response import handle_alert
-from tests.fakes import fake_platform
+from tests.fakes import complete_runs, fake_platform
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 TWO = """
@@ -242,6 +242,7 @@ def test_a_date_columns_window_reads_every_file_and_filters_rows_in_the_job(tmp_
     assert str(model.model.training_window) == "rows of the last 90 day(s) of sold_on"
     p = fake_platform(models_file=text)
     drop(p, "s/old/", T0 - timedelta(days=400))
+    complete_runs(p)
     drop(p, "s/new/", T0)
     request = p.jobs.submitted[-1]
     assert request.data_files == ("new/part-0000.csv", "old/part-0000.csv")      # every file...

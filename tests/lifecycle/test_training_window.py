@@ -13,7 +13,7 @@ from lifecycle.core.state_records import Drop, TrainingRun
 from lifecycle.handlers.azureml_runs import run_status_changed
 from lifecycle.handlers.data import data_arrived
 from lifecycle.handlers.reconcile import reconcile
-from tests.fakes import fake_platform
+from tests.fakes import complete_runs, fake_platform
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -37,6 +37,7 @@ def test_a_file_appended_to_a_folder_already_trained_on_starts_a_new_training_on
     data_arrived(blob("cancer/_SUCCESS", 0), p, T0)
     (first,) = p.jobs.submitted
     assert first.data_files == ("cancer/a.csv",)
+    complete_runs(p)
     data_arrived(blob("cancer/b.csv"), p, T0 + timedelta(hours=1))
     assert len(p.jobs.submitted) == 1                       # appended: the folder waits for its quiet period
     reconcile(p, T0 + timedelta(hours=1, seconds=61))
@@ -52,6 +53,7 @@ def test_daily_partitions_accumulate_under_a_window_of_all():
     for day in ("2026-11-29", "2026-11-30"):
         data_arrived(blob(f"sales/{day}/part-0000.csv"), p, T0)
         data_arrived(blob(f"sales/{day}/_SUCCESS", 0), p, T0)
+        complete_runs(p)
     first, second = p.jobs.submitted
     assert first.data_files == ("sales/2026-11-29/part-0000.csv",)
     assert second.data_files == ("sales/2026-11-29/part-0000.csv", "sales/2026-11-30/part-0000.csv")
@@ -70,6 +72,7 @@ def test_a_window_of_days_or_drops_reads_only_the_recent_data(window, expected):
         when = T0 + timedelta(days=2 * i)
         data_arrived(blob(f"sales/{day}/p.csv"), p, when)
         data_arrived(blob(f"sales/{day}/_SUCCESS", 0), p, when)
+        complete_runs(p)
     request = p.jobs.submitted[-1]
     assert request.data == p.data.url_of("sales/") and request.data_files == expected   # relative to the root
 
@@ -98,6 +101,7 @@ def test_a_file_a_job_failed_on_stays_out_of_later_training():
     data_arrived(blob("loans/good/y.csv"), p, T0 + timedelta(hours=1))
     data_arrived(blob("loans/good/_SUCCESS", 0), p, T0 + timedelta(hours=1))
     assert p.jobs.submitted[-1].data_files == ("loans/good/y.csv",)
+    complete_runs(p)
     data_arrived(blob("loans/bad/x.csv"), p, T0 + timedelta(hours=2))   # fixed and uploaded again: new data
     reconcile(p, T0 + timedelta(hours=3))
     assert p.jobs.submitted[-1].data_files == ("loans/bad/x.csv", "loans/good/y.csv")
