@@ -59,8 +59,15 @@ class ModelsFileError(ValueError):
 def check_at_start(env: Mapping[str, str] = os.environ) -> None:
     """Read the models file MLOPS_CONFIG names, if any, when the function app loads: a wrong one stops the app
     there (the Functions host shows the error for every function) instead of at its first event."""
-    if env.get("MLOPS_CONFIG"):
-        load_models_file(env["MLOPS_CONFIG"], Policies(), APP_ROOT)
+    if not env.get("MLOPS_CONFIG"):
+        return
+    from lifecycle.bootstrap import build_policies
+    from lifecycle.settings import Settings, SettingsError
+    try:
+        base = build_policies(Settings.from_env(env))    # what a model leaves out comes from the app settings
+    except SettingsError:
+        base = Policies()                                # reported where the platform is built, not here
+    load_models_file(env["MLOPS_CONFIG"], base, APP_ROOT)
 
 
 def load_models_file(path: str | Path, base: Policies, app_root: Path) -> tuple[Policies, ...]:

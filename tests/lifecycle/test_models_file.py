@@ -203,6 +203,16 @@ def test_the_app_checks_its_models_file_as_it_loads():
         check_at_start({"MLOPS_CONFIG": "nowhere.yaml"})
 
 
+def test_a_model_without_its_target_takes_the_app_settings_one_at_start_too(tmp_path):
+    from lifecycle.models_file import check_at_start
+    file = tmp_path / "m.yaml"
+    file.write_text("models: {a: {endpoint: e}}\n")
+    with pytest.raises(ModelsFileError, match="models.a.target: is missing"):
+        check_at_start({"MLOPS_CONFIG": str(file)})
+    check_at_start({"MLOPS_CONFIG": str(file), "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                    "TARGET_COLUMN": "label"})
+
+
 # -- a model's own schedules and a date column's window -----------------------------------------------------
 def test_a_model_with_its_own_schedule_takes_only_its_turns_of_the_apps_timer():
     p = fake_platform(models_file="""
