@@ -22,8 +22,8 @@ def ready_drops(drops: list[Drop], policy: RetrainPolicy, now: datetime) -> list
     return sorted(ready, key=lambda d: (d.last_seen, d.prefix))
 
 
-def batch_id(blob: StoredBlob) -> str:
-    return DataBatch.id_for(blob.url, blob.etag)
+def batch_id(blob: StoredBlob, container: str) -> str:
+    return DataBatch.id_for(container, blob.path, blob.etag)
 
 
 def is_data(blob: StoredBlob) -> bool:
@@ -33,7 +33,7 @@ def is_data(blob: StoredBlob) -> bool:
 def claim(drop: Drop, stored: list[StoredBlob]) -> tuple[str, ...]:
     """What a job taking the drop takes: its new batches, and every data file its folder holds now (once the
     marker lands, a part file whose event is late is in storage already), except those a failed job took."""
-    in_folder = [batch_id(b) for b in stored if is_data(b) and Drop.prefix_of(b.path) == drop.prefix]
+    in_folder = [batch_id(b, drop.container) for b in stored if is_data(b) and Drop.prefix_of(b.path) == drop.prefix]
     taken = dict.fromkeys((*drop.pending, *(b for b in in_folder if b not in drop.trained)))
     return tuple(b for b in taken if b not in drop.failed)
 
@@ -45,8 +45,8 @@ def training_window(model: ManagedModel, drops: list[Drop], stored: list[StoredB
     took, within the model's window."""
     running = {b for d in drops if d.job in busy for b in d.job_batches}
     seen = {b for d in drops for b in d.trained} - {b for d in drops for b in d.failed} - running
-    files = sorted((b for b in stored if is_data(b) and b.path.startswith(model.data_root) and batch_id(b) in seen),
-                   key=lambda b: b.path)
+    files = sorted((b for b in stored if is_data(b) and b.path.startswith(model.data_root)
+                    and batch_id(b, model.data_container) in seen), key=lambda b: b.path)
     window = model.training_window
     if window.kind == "days":
         return [b for b in files if b.last_modified >= now - timedelta(days=window.size)]

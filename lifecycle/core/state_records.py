@@ -99,13 +99,16 @@ class DataBatch(Record):
         return self.blob_path.rsplit("/", 1)[-1] == MARKER
 
     @staticmethod
-    def id_for(url: str, etag: str) -> str:
-        return hashlib.sha256(f"{url}\n{etag}".encode()).hexdigest()[:24]
+    def id_for(container: str, blob_path: str, etag: str) -> str:
+        """One version of one blob, whatever the account's endpoint is called (a restarted local stack may
+        serve it on another port) and however the eTag is quoted (events leave the quotes out, listings not)."""
+        return hashlib.sha256(f"{container}\n{blob_path}\n{etag.strip(chr(34))}".encode()).hexdigest()[:24]
 
     @classmethod
     def from_event(cls, event: BlobCreated, now: datetime) -> DataBatch:
         return cls(
-            batch_id=cls.id_for(event.url, event.etag), container=event.container, blob_path=event.blob_path,
+            batch_id=cls.id_for(event.container, event.blob_path, event.etag), container=event.container,
+            blob_path=event.blob_path,
             url=event.url, etag=event.etag, content_length=event.content_length, content_type=event.content_type,
             sequencer=event.sequencer, event_id=event.id, recorded_at=iso(now),
         )

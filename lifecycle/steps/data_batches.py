@@ -56,10 +56,11 @@ def find_missed_data(p: DataPorts, now: datetime, lookback: timedelta = timedelt
     event would have; a blob already recorded costs one read."""
     found, container = [], p.policies.model.data_container     # one data container for the app's models
     for blob in p.data.changed_since(now - lookback):
-        if p.state.get(DataBatch, DataBatch.id_for(blob.url, blob.etag)) is not None:
+        batch_id = DataBatch.id_for(container, blob.path, blob.etag)
+        if p.state.get(DataBatch, batch_id) is not None:
             continue
         log.warning("found %s in the data container with no record of its event: recording it now", blob.path)
-        event = BlobCreated(id=f"scan-{DataBatch.id_for(blob.url, blob.etag)}", subject=f"/blobServices/default/"
+        event = BlobCreated(id=f"scan-{batch_id}", subject=f"/blobServices/default/"
                             f"containers/{container}/blobs/{blob.path}", event_time=blob.last_modified,
                             container=container, blob_path=blob.path, api="PutBlob", etag=blob.etag,
                             content_type=blob.content_type, content_length=blob.size, blob_type="BlockBlob",

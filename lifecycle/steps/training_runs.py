@@ -103,11 +103,14 @@ def _record_run(p: TrainingPorts, trigger: str, now: datetime, name: str, drops:
         return None
     def relative(blobs: list[StoredBlob]) -> tuple[str, ...]:
         return tuple(b.path[len(model.data_root):] for b in blobs)
+
+    def batch_id(blob: StoredBlob) -> str:
+        return retraining.batch_id(blob, model.data_container)
     run = TrainingRun(job_name=name, model_name=model.name, trigger=trigger, data_url=p.data.url_of(model.data_root),
                       drop_id=drops[0].drop_id if drops else "", drops=tuple(d.drop_id for d in drops),
-                      new_batches=new, data_batches=tuple(retraining.batch_id(b) for b in window),
+                      new_batches=new, data_batches=tuple(batch_id(b) for b in window),
                       data_files=relative(window),
-                      holdout_files=relative([b for b in window if retraining.batch_id(b) in new]),
+                      holdout_files=relative([b for b in window if batch_id(b) in new]),
                       champion=live_model(p), submitted_at=iso(now))
     if not p.state.create(run):
         run = p.state.get(TrainingRun, name) or run

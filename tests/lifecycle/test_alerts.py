@@ -157,7 +157,7 @@ def test_without_labels_a_ready_drop_is_trained_on_and_without_either_nothing_st
     assert handle_alert(drift_alert("x/data_drift"), p, NOW).outcome == "no fresh data"
     stored = p.data.store("loans/new/part.csv")
     p.state.create(Drop(drop_id="d1", container="data", prefix="loans/new/", url="http://storage/data/loans/new/",
-                        batches=(batch_id(stored),), marker=True, first_seen="2026-11-23T11:00:00Z",
+                        batches=(batch_id(stored, "data"),), marker=True, first_seen="2026-11-23T11:00:00Z",
                         last_seen="2026-11-23T11:00:00Z"))
     record = handle_alert(drift_alert("y/data_drift"), p, NOW)
     assert record.outcome == "retraining"

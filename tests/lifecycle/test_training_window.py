@@ -121,3 +121,21 @@ def test_a_late_part_file_event_is_not_trained_twice():
     data_arrived(late, p, T0 + timedelta(seconds=5))
     reconcile(p, T0 + timedelta(hours=1))
     assert len(p.jobs.submitted) == 1
+
+
+def test_a_blob_is_the_same_batch_whatever_the_endpoint_and_the_etags_quotes():
+    """A restarted local stack may serve the account on another port; events leave the eTag's quotes out,
+    listings keep them. Neither makes an old file new data again."""
+    from lifecycle.core.state_records import DataBatch
+    from lifecycle.steps.data_batches import find_missed_data
+    assert DataBatch.id_for("data", "a/x.csv", '"0x1"') == DataBatch.id_for("data", "a/x.csv", "0x1")
+    p = fake_platform()
+    data_arrived(blob("cancer/a.csv"), p, T0)
+    data_arrived(blob("cancer/_SUCCESS", 0), p, T0)
+    complete_runs(p)
+    (recorded,) = [b for b in p.state.list(DataBatch) if not b.is_marker]
+    p.data.store("cancer/a.csv", etag=f'"{recorded.etag}"', when=T0)       # listed at another port's URL
+    assert p.data.stored[-1].url != recorded.url
+    assert find_missed_data(p, T0 + timedelta(minutes=1)) == []
+    reconcile(p, T0 + timedelta(hours=1))
+    assert len(p.jobs.submitted) == 1
