@@ -263,7 +263,12 @@ def score(
     if key is None:
         err.print(f"[red]endpoint {endpoint} does not exist yet:[/] drop data first (mlops drop)")
         raise typer.Exit(1)
-    columns, data = _score_rows(file) if file or not model else _reference_rows(p)
+    from mlops.score_rows import NoRows, file_rows, reference_rows
+    try:
+        columns, data = file_rows(file) if file or not model else reference_rows(p)
+    except NoRows as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
     traffic = Traffic(scoring_uri, key, columns, data, rate=rate, rows_per_request=rows)
     with Progress(console=console) as progress:
         task = progress.add_task(f"scoring {scoring_uri}", total=requests_)
@@ -281,40 +286,6 @@ def score(
     errors = [a.error for a in traffic.answers if a.error]
     if errors:
         console.print(f"[yellow]first error:[/] {errors[0]}")
-
-
-def _reference_rows(p) -> tuple[list[str], list[list]]:
-    """The live model's reference sample, saved with it, as request rows."""
-    from lifecycle.core.rollout_machine import Rollout
-    model = p.policies.model
-    r = p.state.get(Rollout, model.endpoint)
-    name, _, version = (r.live_model if r else "").partition(":")
-    sample = p.registry.reference_sample(name, version, 500) if version else []
-    if not sample:
-        err.print(f"[red]{model.name} has no live model yet:[/] give rows with --file")
-        raise typer.Exit(1)
-    columns = [c for c in sample[0] if c != model.target_column]
-    return columns, [[row[c] for c in columns] for row in sample]
-
-
-def _score_rows(file: Path | None) -> tuple[list[str], list[list]]:
-    import csv
-    if file is None:
-        from mlops.demo_data import COLUMNS, loan_rows
-        return COLUMNS[:-1], [r[:-1] for r in loan_rows(500, seed=123)]
-    with file.open(newline="") as handle:
-        reader = csv.reader(handle)
-        columns = next(reader)
-        return columns, [[_number(v) for v in row] for row in reader]
-
-
-def _number(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text if text != "" else None
 
 
 @app.command()
