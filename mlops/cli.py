@@ -366,34 +366,64 @@ def demo(timeout: float = typer.Option(120, help="seconds to wait for each step"
 
 @app.command()
 def drift(
-    reference: Path = typer.Argument(..., help="reference: a data file (.csv, .parquet, .jsonl) or a profile.json"),
-    current: Path = typer.Argument(..., help="current data (.csv, .parquet, .jsonl)"),
-    as_json: bool = typer.Option(False, "--json", help="print the drift report as JSON, nothing else"),
-    html: Path | None = typer.Option(None, "--html", help="also write an HTML report to this file"),
+    reference: str = typer.Argument(..., help="reference: a data file, a folder of them, a quoted glob "
+                                              "('ref/*.csv'), or a saved profile.json"),
+    current: str = typer.Argument(..., help="current data: a data file, a folder of them, or a quoted glob"),
+    as_json: bool = typer.Option(False, "--json", help="print the drift report as JSON (with the decision and the "
+                                                       "warnings), nothing else"),
+    html: Path | None = typer.Option(None, "--html", help="also write an HTML report to this file (written before "
+                                                          "anything is printed)"),
     target: str | None = typer.Option(None, help="the label column, left out of the comparison"),
+    threshold: list[str] | None = typer.Option(None, "--threshold", metavar="METRIC=VALUE",
+                                               help="a threshold of monitoring.drift.Thresholds, e.g. psi=0.25 or "
+                                                    "fdr=0.05; repeatable; overrides DRIFT_THRESHOLDS"),
+    require_same_columns: bool = typer.Option(False, "--require-same-columns",
+                                              help="columns only on one side are an error (exit 2), not a warning"),
 ) -> None:
-    """Compare two files for data drift. Exit code 0: no drift, 1: drift, 2: bad input."""
+    """Compare current data with a reference for data drift, by the monitor's rules.
+
+    \b
+    Data: .csv, .csv.gz, .parquet/.pq, .json (a JSON array of rows, or JSON lines), .jsonl/.ndjson (rows, or the
+    data collector's {"data": [rows]} lines; gzipped too), folders (searched recursively) and quoted globs.
+    Thresholds: the monitor's defaults, then the DRIFT_THRESHOLDS setting (psi=0.25,fdr=0.05), then --threshold.
+
+    \b
+    Exit code: 0 no drift, 1 drift, 2 bad input (unreadable or empty data, unknown threshold, mismatched columns
+    with --require-same-columns).
+    """
+    import os
+
     from rich.markup import escape
 
-    from mlops.report_commands import InputError, compare_files, drift_table, verdict, write_drift_report
+    from mlops.drift_command import PipeConsole, drift_table, run_drift, thresholds, verdict, write_html
+    from mlops.drift_inputs import InputError
     try:
-        profile, report = compare_files(reference, current, target)
+        run = run_drift(reference, current, target, thresholds(threshold, os.environ.get("DRIFT_THRESHOLDS", "")),
+                        require_same_columns)
+        # the file first: a closed pipe on stdout (`| head -1`) must not lose it
+        written = write_html(html, run) if html is not None else None
     except InputError as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(2)
-    if as_json:
-        print(report.to_json())
-    else:
-        console.print(drift_table(report))
-        console.print(f"[{'red' if report.drifted else 'green'}]{escape(verdict(report))}[/]", soft_wrap=True)
-    if html is not None:
-        try:
-            written = write_drift_report(html, profile, report, reference, current)
-        except InputError as error:
-            err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-            raise typer.Exit(2)
-        (err if as_json else console).print(f"report: {escape(str(written))}", soft_wrap=True)
-    raise typer.Exit(1 if report.drifted else 0)
+    code = 1 if run.report.drifted else 0
+    for warning in run.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    out = PipeConsole()
+    try:
+        if as_json:
+            print(json.dumps(run.to_dict()))
+        else:
+            out.print(drift_table(run.report))
+            out.print(f"[dim]rule: {escape(run.decision['rule'])}[/]", soft_wrap=True)
+            out.print(f"[{'red' if code else 'green'}]{escape(verdict(run.report))}[/]", soft_wrap=True)
+        if written is not None:
+            (err if as_json else out).print(f"report: {escape(str(written))}", soft_wrap=True)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader stopped early (`| head`): as other command-line tools, stop quietly with the decision's
+        # code; stdout goes to /dev/null so that the interpreter's last flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(code)
 
 
 @app.command()
