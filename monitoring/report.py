@@ -5,20 +5,39 @@ A result is what one monitoring pass recorded (MonitorRun.result): window, drift
 performance, estimated_performance, concept_drift, fairness, utilisation and alerts. Any section may be None
 or missing: the page then says why there is nothing to show instead of failing.
 
-The sections are built here, those that depend on the model's task (a result's "task": a regression model's
-performance, fairness as gaps between groups) in monitoring/report_regression.py; the plots are drawn once per
-report by monitoring/report_plots.py (inline SVG, text kept as text) and the cells formatted by
-monitoring/report_format.py. Every piece of text taken from the data
+`write_drift_report(out, profile, report, title)` writes the page of one file comparison (`mlops drift --html`):
+the drift sections only, no monitoring ones.
+
+The page opens with a table of contents (kept in view) and a dataset-level summary (the decision and the rule
+that made it). The drift sections (summary, per-feature cards, summary statistics, multivariate, label and
+attribution drift) are built in monitoring/report_drift.py, those that depend on the model's task (a
+result's "task": a regression model's performance, fairness as gaps between groups) in
+monitoring/report_regression.py, the rest here; the plots are drawn by monitoring/report_plots.py (inline
+SVG, text kept as text) and the cells formatted by monitoring/report_format.py. Every piece of text taken from the data
 is HTML-escaped; matplotlib escapes what it writes into the SVG, and `$` is escaped so that a column name
 is never read as mathtext.
 """
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+from monitoring.report_drift import (
+    DRIFT_METRICS,
+    attribution_drift_section,
+    dataset_summary,
+    decisive_metric,
+    feature_anchor,
+    features_section,
+    label_drift_section,
+    multivariate_section,
+    series_label,
+    severity,
+    summary_statistics,
+)
 from monitoring.report_format import (
     Markup,
     as_float,
@@ -26,7 +45,6 @@ from monitoring.report_format import (
     e,
     flag,
     marked,
-    mpl_text,
     none_note,
     num,
     pct,
@@ -34,26 +52,42 @@ from monitoring.report_format import (
     section,
     short,
     table,
+    warning,
 )
-from monitoring.report_plots import Plots, distribution_plot
+from monitoring.report_plots import Plots, baseline_line
 from monitoring.report_plots import finite_points as _finite
 from monitoring.report_regression import gap_fairness, regression_performance, residual_notes
 
-DEFAULT_DECISIVE = {"numeric": "normalized_wasserstein", "categorical": "jensen_shannon"}
-DRIFT_METRICS = {"normalized_wasserstein": "norm. Wasserstein", "psi": "PSI", "jensen_shannon": "Jensen-Shannon"}
-QUALITY = {"null_rate": "nulls", "type_error_rate": "type errors", "out_of_range_rate": "out of range"}
 PERFORMANCE = ("accuracy", "f1", "precision", "recall", "roc_auc")
 PLOTTED_PERFORMANCE = {"accuracy": "#1f77b4", "f1": "#ff7f0e"}
+ESTIMATE_DISAGREES = 0.05       # CBPE above the measured value by this much: it cannot see what happened
+MAX_SERIES = 12                 # drift over time: the features that came nearest their thresholds
 
-CSS = """body{font:14px/1.45 system-ui,sans-serif;color:#222;max-width:1100px;margin:1.5em auto;padding:0 1em}
-h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-h3{font-size:1em;margin:.2em 0}table{border-collapse:collapse;margin:.5em 0}
+CSS = """body{font:14px/1.45 system-ui,sans-serif;color:#222;max-width:1400px;margin:0 auto 2em;padding:0 1em}
+h1{font-size:1.5em;margin:.6em 0 .3em}
+h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+h3{font-size:1em;margin:.2em 0}table{border-collapse:collapse;margin:.5em 0}section{scroll-margin-top:3.2em}
 td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}th{background:#f4f4f4}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b52b27;font-weight:600}.ok{color:#2e7d32}
 .dec{font-weight:600}.none{color:#666;font-style:italic}.note{color:#555}
-.card{display:inline-block;vertical-align:top;margin:.4em;padding:.4em;border:1px solid #ddd;border-radius:4px}
+.warn{background:#fff4e5;border-left:4px solid #e69500;padding:.4em .7em;font-weight:600}
+nav.toc{position:sticky;top:0;z-index:1;background:#fafafa;border-bottom:1px solid #ddd;padding:.35em .6em;
+font-size:13px}nav.toc a{margin-right:.9em;white-space:nowrap}nav.toc details{display:inline-block}
+nav.toc details[open]{display:block;max-height:40vh;overflow:auto}a{color:#1f5fa8;text-decoration:none}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(310px,1fr));gap:.6em;margin:.6em 0}
+.card{padding:.4em .5em;border:1px solid #ddd;border-radius:4px;min-width:0;scroll-margin-top:3.2em}
+.card h3{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .card.drifted{border-color:#d9534f}.badge{background:#d9534f;color:#fff;border-radius:3px;padding:0 .4em;font-size:.8em}
-svg{max-width:100%;height:auto}"""
+svg{max-width:100%;height:auto}svg.hist{width:100%;display:block}svg.hist text{fill:#444}
+svg.hist .axis{stroke:#888;stroke-width:1}svg.hist rect.ref{fill:#9aa5b1}
+svg.hist rect.cur{fill:#d9534f;fill-opacity:.3;stroke:#d9534f;stroke-width:1}
+svg.hist rect.clip{stroke-dasharray:3 2}svg.hist rect.ref.clip{stroke:#667}
+.hbars{font-size:12px;margin-top:.3em}
+.hb{display:grid;grid-template-columns:8.5em 1fr 7.5em;gap:.4em;align-items:center}
+.hn{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.hp{color:#555;font-variant-numeric:tabular-nums}
+.hv i{display:block;height:5px;margin:1px 0;min-width:1px}.hv i.r{background:#9aa5b1}.hv i.c{background:#d9534f}
+.key{display:inline-block;width:.9em;height:.9em;vertical-align:-.1em}.key.ref{background:#9aa5b1}
+.key.cur{background:#d9534f}"""
 
 
 def render_report(profile: dict, results: list[dict], *, title: str) -> str:
@@ -61,27 +95,87 @@ def render_report(profile: dict, results: list[dict], *, title: str) -> str:
     profile = profile or {}
     results = [r or {} for r in results]
     latest = results[-1] if results else {}
+    drift = latest.get("drift")
     regression = latest.get("task") == "regression"        # results written before tasks: classification
     fairness = latest.get("fairness")
+    times = _times(results)
     with Plots() as plots:
-        sections = [_header(profile, results, latest, title),
-                    _features(latest, "features", "Data drift", plots, profile),
-                    _features(latest, "outputs", "Prediction drift", plots, {}),
-                    _drift_over_time(results, plots),
-                    (regression_performance(results, latest, plots, _times(results)) if regression
-                     else _performance(results, latest, plots)),
-                    _concept(latest.get("concept_drift"), regression),
-                    gap_fairness(fairness) if fairness and "differences" in fairness else _fairness(fairness),
-                    _utilisation(latest.get("utilisation"))]
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-            f'<style>{CSS}</style></head>\n<body>\n' + "\n".join(sections) + "\n</body></html>\n")
+        sections = [dataset_summary(drift, label_drift=latest.get("label_drift"),
+                                    attribution_drift=latest.get("attribution_drift")) if results else "",
+                    _alerts(results, latest),
+                    features_section(drift, "features", "Data drift", profile),
+                    summary_statistics(drift, profile) if drift else "",
+                    features_section(drift, "outputs", "Prediction drift", {})]
+        # the newer kinds of drift: a section once any window has recorded them (older records have not)
+        if any("multivariate" in (r.get("drift") or {}) for r in results):
+            sections.append(multivariate_section([(r.get("drift") or {}).get("multivariate") for r in results],
+                                                 times, plots))
+        if any("label_drift" in r for r in results):
+            sections.append(label_drift_section(latest.get("label_drift")))
+        if any("attribution_drift" in r for r in results):
+            sections.append(attribution_drift_section(latest.get("attribution_drift")))
+        sections += [_drift_over_time(results, plots),
+                     (regression_performance(results, latest, plots, times) if regression
+                      else _performance(results, latest, plots)),
+                     _concept(latest.get("concept_drift"), regression),
+                     gap_fairness(fairness) if fairness and "differences" in fairness else _fairness(fairness),
+                     _utilisation(latest.get("utilisation"))]
+    return _page(title, _header(profile, results, latest, title), sections, drift)
 
 
 def write_report(path: str | Path, profile: dict, results: list[dict], title: str) -> Path:
+    return _write(path, render_report(profile, results, title=title))
+
+
+def render_drift_report(profile: dict, report: dict, *, title: str) -> str:
+    """The page of one comparison of two data sets (`mlops drift --html`): the decision and its rule, the
+    per-feature cards, summary statistics, prediction and multivariate drift; no monitoring sections."""
+    profile, report = profile or {}, report or {}
+    rows = [("reference rows", num(profile.get("rows"))), ("rows compared", num(report.get("rows"))),
+            ("columns compared", num(len(report.get("features") or {}) + len(report.get("outputs") or {})))]
+    head = (f"<h1>{e(title)}</h1>"
+            + table(["", ""], [[Markup(f"<th>{e(k)}</th>"), v] for k, v in rows], head=False))
+    sections = [dataset_summary(report), features_section(report, "features", "Data drift", profile),
+                summary_statistics(report, profile)]
+    if report.get("outputs"):
+        sections.append(features_section(report, "outputs", "Prediction drift", profile))
+    if report.get("multivariate"):
+        with Plots() as plots:
+            sections.append(multivariate_section([report["multivariate"]], [0], plots))
+    return _page(title, head, sections, report)
+
+
+def write_drift_report(out: Path, profile: dict, report: dict, title: str) -> Path:
+    """`report`: DriftReport.to_dict() (its JSON form works too)."""
+    return _write(out, render_drift_report(profile, report, title=title))
+
+
+def _write(path: str | Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(profile, results, title=title), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+def _page(title: str, head: str, sections: list[str], drift: dict | None) -> str:
+    sections = [s for s in sections if s]
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{e(title)}</title>'
+            f'<style>{CSS}</style></head>\n<body>\n{_contents(sections, drift)}\n{head}\n'
+            + "\n".join(sections) + "\n</body></html>\n")
+
+
+def _contents(sections: list[str], drift: dict | None) -> str:
+    """The table of contents: a link to each section, and to each drifted feature's card."""
+    links = [f'<a href="#{anchor}">{heading}</a>'
+             for anchor, heading in re.findall(r'<section id="([^"]+)"><h2>(.*?)</h2>', "".join(sections))]
+    drifted = [(side, n) for side in ("features", "outputs") for n, f in ((drift or {}).get(side) or {}).items()
+               if f.get("drifted")]
+    if drifted:
+        links.append(f"<details><summary>Drifted ({len(drifted)})</summary>" + " ".join(
+            f'<a href="#{feature_anchor(side, drift or {}, n)}">{e(short(n, 30))}</a>' for side, n in drifted)
+            + "</details>")
+    return f'<nav class="toc" aria-label="contents"><b>Contents</b> {" ".join(links)}</nav>'
 
 
 # ---- sections ----------------------------------------------------------------------------------------------
@@ -95,104 +189,57 @@ def _header(profile: dict, results: list[dict], latest: dict, title: str) -> str
             ("windows in this report", str(len(results)))]
     if profile.get("rows") is not None:
         rows.append(("reference rows", num(profile["rows"])))
-    parts = [f"<h1>{e(title)}</h1>", table(["", ""], [[Markup(f"<th>{e(k)}</th>"), v] for k, v in rows], head=False)]
+    parts = [f"<h1>{e(title)}</h1>", table(["", ""], [[Markup(f"<th>{e(k)}</th>"), "–" if v is None else v]
+                                                      for k, v in rows], head=False)]
     if not profile.get("features"):
         parts.append(none_note("No reference profile is available for this model: the distributions below come from "
-                           "the monitoring records alone."))
+                               "the monitoring records alone."))
     if not results:
         parts.append(none_note("No monitoring results yet."))
+    return "\n".join(parts)
+
+
+def _alerts(results: list[dict], latest: dict) -> str:
     alerts = latest.get("alerts") or []
-    parts.append("<h2>Alerts</h2>")
     if alerts:
-        parts.append(table(["type", "condition", "summary"],
-                            [[Markup(f'<span class="bad">{e(a.get("type", ""))}</span>'), a.get("condition", ""),
-                              a.get("summary", "")] for a in alerts]))
+        parts = [table(["type", "condition", "summary"],
+                       [[Markup(f'<span class="bad">{e(a.get("type", ""))}</span>'), a.get("condition", ""),
+                         a.get("summary", "")] for a in alerts])]
     else:
-        parts.append(Markup('<p class="ok">No alerts in the latest window.</p>'))
+        parts = [Markup('<p class="ok">No alerts in the latest window.</p>')]
     every = Counter(a.get("type", "?") for r in results for a in (r.get("alerts") or []))
     if every and len(results) > 1:
         counts = ", ".join(f"{t}: {n}" for t, n in every.most_common())
         parts.append(f'<p class="note">{e(f"Over all {len(results)} windows: {counts}.")}</p>')
-    return "\n".join(parts)
-
-
-def _features(latest: dict, side: str, heading: str, plots: Plots, profile: dict) -> str:
-    drift = latest.get("drift")
-    if not drift:
-        return section(heading, none_note("No drift result for this window (no data in it?)."))
-    features = drift.get(side) or {}
-    if not features:
-        why = ("no model output is profiled for prediction drift" if side == "outputs"
-               else "no profiled feature was present in this window")
-        return section(heading, none_note(f"Nothing to compare: {why}."))
-    decisive = drift.get("thresholds") or {}
-    order = sorted(features, key=lambda n: (not features[n].get("drifted"),
-                                            -_severity(features[n], decisive) if features[n].get("drifted") else 0))
-    drifted = [n for n in order if features[n].get("drifted")]
-    noun = "model outputs" if side == "outputs" else "features"
-    summary = (f"Drift in {len(drifted)} of {len(features)} {noun}: {', '.join(drifted)}." if drifted
-               else f"No drift in the {len(features)} {noun} compared.")
-    parts = [f'<p class="{"bad" if drifted else "ok"}">{e(summary)}</p>', _drift_table(features, order, decisive)]
-    missing = [n for n in (profile.get("features") or {}) if n not in features]
-    if missing:
-        parts.append(f'<p class="note">{e("Not in this window: " + ", ".join(missing))}</p>')
-    parts.append('<p class="note">Reference (grey) and current (red) share of rows per bin; numeric bins are '
-                 'labelled by their lower edge.</p>')
-    for name in order:
-        f = features[name]
-        metric = _decisive(f, decisive)
-        value, limit = (f.get("metrics") or {}).get(metric), (f.get("thresholds") or {}).get(metric)
-        badge = ' <span class="badge">drifted</span>' if f.get("drifted") else ""
-        parts.append(f'<div class="card{" drifted" if f.get("drifted") else ""}"><h3>{e(name)}{badge}</h3>'
-                     f'<div class="note">{e(f.get("kind", ""))}, {e(DRIFT_METRICS.get(metric, metric))} '
-                     f'{e(num(value))} (threshold {e(num(limit))})</div>{distribution_plot(plots, f)}</div>')
-    return section(heading, "\n".join(parts))
-
-
-def _drift_table(features: dict, order: list[str], decisive: dict) -> str:
-    rows = []
-    for name in order:
-        f = features[name]
-        metrics, flags, quality = f.get("metrics") or {}, f.get("flags") or {}, f.get("quality") or {}
-        chosen = set(decisive.get(f"decisive_{f.get('kind')}") or [DEFAULT_DECISIVE.get(f.get("kind"), "")])
-        row = [name, f.get("kind", ""), flag(f.get("drifted"), "drifted")]
-        for metric in DRIFT_METRICS:
-            css = " ".join(c for c, on in (("bad", flags.get(metric)), ("dec", metric in chosen)) if on)
-            row.append(marked(num(metrics.get(metric)), False, css=css))
-        test = "ks_pvalue" if "ks_pvalue" in metrics else "chi2_pvalue"
-        row.append(marked(f"{num(metrics.get(test))} ({'KS' if test == 'ks_pvalue' else 'χ²'})", flags.get(test)))
-        qflags = f.get("quality_flags") or {}
-        for rate in QUALITY:
-            text = pct(quality.get(rate))
-            if f"reference_{rate}" in quality:
-                text += f" (ref {pct(quality[f'reference_{rate}'])})"
-            row.append(marked(text, qflags.get(rate)))
-        rows.append(row)
-    head = ["feature", "kind", "drifted", *DRIFT_METRICS.values(), "p-value (test)", *QUALITY.values()]
-    return (table(head, rows) + '<p class="note">Bold: the metrics that decide drift; red: beyond its threshold '
-            '(p-values: below it). Quality rates are flagged when they exceed the reference\'s by their threshold.</p>')
+    return section("Alerts", "\n".join(parts))
 
 
 def _drift_over_time(results: list[dict], plots: Plots) -> str:
     series: dict[str, dict[str, list[float]]] = {}
     limits: dict[str, float] = {}
+    nearest: dict[str, float] = {}
     for i, result in enumerate(results):
         drift = result.get("drift") or {}
         for name, f in (drift.get("features") or {}).items():
-            metric = _decisive(f, drift.get("thresholds") or {})
+            metric = decisive_metric(f, drift.get("thresholds") or {})
             values = series.setdefault(metric, {}).setdefault(name, [math.nan] * len(results))
             values[i] = as_float((f.get("metrics") or {}).get(metric))
+            nearest[name] = max(nearest.get(name, 0.0), severity(f, drift.get("thresholds") or {}))
             if (f.get("thresholds") or {}).get(metric) is not None:
                 limits[metric] = f["thresholds"][metric]
     if not series:
         return section("Drift over time", none_note("No drift results yet."))
+    # a wide table's hundreds of lines would be one grey mass: those that came nearest their thresholds
+    shown = set(sorted(nearest, key=lambda n: -nearest[n])[:MAX_SERIES])
+    series = {m: {n: v for n, v in lines.items() if n in shown} for m, lines in series.items()}
+    series = {m: lines for m, lines in series.items() if lines}
     x = _times(results)
     fig = plots.figure(8, 0.6 + 2.2 * len(series))
     for k, (metric, lines) in enumerate(series.items()):
         ax = fig.add_subplot(len(series), 1, k + 1)
         ax.set_prop_cycle(color=[plots.colour(i, len(lines)) for i in range(len(lines))])
         for name, values in lines.items():
-            ax.plot(*_finite(x, values), marker="o", markersize=2.5, linewidth=1, label=mpl_text(short(name, 20)))
+            ax.plot(*_finite(x, values), marker="o", markersize=2.5, linewidth=1, label=series_label(name))
         if metric in limits:
             ax.axhline(limits[metric], color="black", linestyle="--", linewidth=0.8, label="threshold")
         ax.set_ylabel(DRIFT_METRICS.get(metric, metric))
@@ -200,8 +247,10 @@ def _drift_over_time(results: list[dict], plots: Plots) -> str:
                   ncols=1 if len(lines) < 12 else 2)
     plots.time_axis(fig, x)
     fig.subplots_adjust(left=0.08, right=0.7, bottom=0.45 / (0.6 + 2.2 * len(series)), top=0.97, hspace=0.3)
-    note = '<p class="note">Each feature\'s deciding metric per window (x: window end), with its threshold.</p>'
-    return section("Drift over time", note + plots.svg(fig))
+    note = "Each feature's deciding metric per window (x: window end), with its threshold"
+    if len(nearest) > len(shown):
+        note += f"; the {len(shown)} of {len(nearest)} features that came nearest their thresholds"
+    return section("Drift over time", f'<p class="note">{e(note)}.</p>' + plots.svg(fig))
 
 
 def _performance(results: list[dict], latest: dict, plots: Plots) -> str:
@@ -226,6 +275,7 @@ def _performance(results: list[dict], latest: dict, plots: Plots) -> str:
                     f" (calibration error {num(estimate.get('calibration_error'))}), "
                     f"{num(estimate.get('rows'))} rows" + (f"; {estimate['reason']}" if estimate.get("reason") else ""))
             parts.append(f'<p class="note">{e(text)}.</p>')
+        parts.append(_estimate_warning(measured, estimated))
     if any(r.get("performance") or r.get("estimated_performance") for r in results):
         parts.append(_performance_plot(results, plots))
     return section("Performance", "\n".join(parts))
@@ -243,16 +293,37 @@ def _performance_plot(results: list[dict], plots: Plots) -> str:
                 label=f"{metric} (measured)")
         ax.plot(*_finite(x, values("estimated_performance", "metrics", metric)), color=colour, linestyle="--",
                 marker="x", markersize=3, label=f"{metric} (estimated)")
-        baseline = values("performance", "baseline", metric)     # the model's: carried over unlabelled windows
-        for i in range(1, len(baseline)):
-            baseline[i] = baseline[i - 1] if math.isnan(baseline[i]) else baseline[i]
-        ax.plot(*_finite(x, baseline), color=colour, linestyle=":", drawstyle="steps-post", linewidth=1.2,
-                label=f"{metric} (holdout baseline)")
+        baseline_line(ax, x, _baseline(results, metric), colour, f"{metric} (holdout baseline)")
     ax.set_ylabel("score")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     plots.time_axis(fig, x)
     fig.subplots_adjust(left=0.08, right=0.72, bottom=0.2, top=0.95)
     return plots.svg(fig)
+
+
+def _baseline(results: list[dict], metric: str) -> list[float]:
+    """The holdout's value of a metric per window: recorded with the measured performance, or with the
+    estimate (a window without labels)."""
+    out = []
+    for r in results:
+        recorded = ((r.get("performance") or {}).get("baseline") or {}).get(metric)
+        if recorded is None:
+            recorded = ((r.get("estimated_performance") or {}).get("reference") or {}).get(metric)
+        out.append(as_float(recorded))
+    return out
+
+
+def _estimate_warning(measured: dict, estimated: dict) -> str:
+    """CBPE next to a measured collapse: it reads the model's own confidence, which stays high when the
+    relation between features and label changes, so it says all is well while the labels say otherwise."""
+    apart = [m for m in PERFORMANCE if as_float(estimated.get(m)) - as_float(measured.get(m)) > ESTIMATE_DISAGREES]
+    if not apart:
+        return ""
+    m = apart[0]
+    more = f" (and {len(apart) - 1} other metric{'s' if len(apart) > 2 else ''})" if len(apart) > 1 else ""
+    return warning(f"CBPE estimates {m} {num(estimated[m])} but the labelled rows measure {num(measured[m])}{more}. "
+                   "CBPE assumes no concept drift (the relation between the features and the label unchanged) and "
+                   "cannot see it: trust the measured value.")
 
 
 def _concept(c: dict | None, regression: bool = False) -> str:
@@ -318,20 +389,6 @@ def _utilisation(u: dict | None) -> str:
 
 
 # ---- small pieces ------------------------------------------------------------------------------------------
-
-def _decisive(feature: dict, thresholds: dict) -> str:
-    kind = feature.get("kind", "numeric")
-    chosen = thresholds.get(f"decisive_{kind}") or [DEFAULT_DECISIVE.get(kind, "psi")]
-    return chosen[0]
-
-
-def _severity(feature: dict, thresholds: dict) -> float:
-    metric = _decisive(feature, thresholds)
-    value, limit = (as_float((feature.get("metrics") or {}).get(metric)),
-                    as_float((feature.get("thresholds") or {}).get(metric)))
-    ratio = value / limit if limit and math.isfinite(value) else 0.0
-    return ratio if math.isfinite(ratio) else 0.0
-
 
 def _times(results: list[dict]) -> list:
     """Window ends as datetimes, or window numbers when any of them is not a timestamp."""

@@ -74,7 +74,16 @@ def bullet_list(items) -> str:
 
 
 def section(heading: str, body: str) -> str:
-    return f"<h2>{e(heading)}</h2>\n{body}"
+    """A section of the page, its anchor made from its heading (the table of contents links to it)."""
+    return f'<section id="{anchor(heading)}"><h2>{e(heading)}</h2>\n{body}</section>'
+
+
+def anchor(heading: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-") or "section"
+
+
+def warning(text: str) -> Markup:
+    return Markup(f'<p class="warn">{e(text)}</p>')
 
 
 def table(columns: list[str], rows: list[list], *, head: bool = True) -> str:
