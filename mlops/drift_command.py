@@ -212,8 +212,10 @@ def verdict(report) -> str:
                  + ", ".join(report.drifted_features)] if report.drifted_features else []
         if report.drifted_outputs:
             parts.append("prediction drift: " + ", ".join(report.drifted_outputs))
+        if report.decision.get("multivariate_drifted"):
+            parts.append("multivariate drift (the features taken together)")
         if not parts:
-            parts.append("drift (the dataset-level test)")
+            parts.append("drift (the dataset-level rule)")
         text = "; ".join(parts)
     if report.quality_issues:
         text += "; data quality issues: " + ", ".join(report.quality_issues)
