@@ -72,7 +72,7 @@ def distribution_plot(plots: Plots | None, feature: dict, edges: list | None = N
     if n == 0:
         return none_note("No bins to plot.")
     edges = [as_float(x) for x in (feature.get("edges") or edges or [])]
-    if feature.get("kind", "numeric") == "numeric" and len(edges) == n + 1 and all(map(math.isfinite, edges)):
+    if feature.get("kind", "numeric") == "numeric" and len(edges) == n + 1 and all(map(math.isfinite, edges[1:-1])):
         return histogram_svg(edges, reference[:n], current[:n])
     names = bins[:n] if bins else [str(i) for i in range(n)]
     return category_bars(names, reference[:n], current[:n], numeric=feature.get("kind", "numeric") == "numeric")
@@ -89,6 +89,11 @@ def histogram_svg(edges: list[float], reference: list[float], current: list[floa
     """Density (share / bin width) per bin at the bins' true widths, so the reference's shape shows; the
     open-ended outer bins, when far wider than the others (a long tail), are drawn clipped."""
     from matplotlib.ticker import MaxNLocator
+    infinite = (not math.isfinite(edges[0]), not math.isfinite(edges[-1]))
+    if any(infinite):                # an infinite outer edge: the bin drawn as wide as its neighbour
+        inner = [b - a for a, b in zip(edges[1:-1], edges[2:-1])] or [1.0]
+        edges = [edges[1] - inner[0] if infinite[0] else edges[0], *edges[1:-1],
+                 edges[-2] + inner[-1] if infinite[1] else edges[-1]]
     widths = [b - a for a, b in zip(edges, edges[1:])]
     left, right = edges[0], edges[-1]
     if right <= left:                                    # one value (a constant column): one bar around it
@@ -117,7 +122,7 @@ def histogram_svg(edges: list[float], reference: list[float], current: list[floa
     for i, ((a, b), r, c) in enumerate(zip(drawn, reference, current)):
         lo = "−∞" if i == 0 and len(drawn) > 1 else tick_label(edges[i])
         hi = "+∞" if i == last and len(drawn) > 1 else tick_label(edges[min(i + 1, len(edges) - 1)])
-        clipped = (i == 0 and a > edges[0]) or (i == last and b < edges[-1])
+        clipped = (i == 0 and (a > edges[0] or infinite[0])) or (i == last and (b < edges[-1] or infinite[1]))
         tip = html.escape(f"[{lo}, {hi}): reference {100 * r:.1f}%, current {100 * c:.1f}%"
                           + (" (drawn clipped: a wide open-ended bin)" if clipped else ""))
         for density, css in ((ref_density[i], "ref"), (cur_density[i], "cur")):

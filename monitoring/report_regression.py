@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import math
 
-from monitoring.report_format import as_float, bullet_list, e, flag, marked, none_note, num, section, table
-from monitoring.report_plots import CURRENT_COLOUR, REFERENCE_COLOUR, Plots, distribution_plot, finite_points
+from monitoring.report_format import as_float, bullet_list, e, flag, marked, none_note, num, section, table, warning
+from monitoring.report_plots import (
+    CURRENT_COLOUR,
+    REFERENCE_COLOUR,
+    Plots,
+    baseline_line,
+    distribution_plot,
+    finite_points,
+)
 
 ERRORS = ("mae", "rmse", "r2", "mape")
 NAMES = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "mape": "MAPE"}
 PLOTTED_ERRORS = {"mae": "#1f77b4", "rmse": "#ff7f0e"}
+ESTIMATE_DISAGREES = 1.25       # measured errors this many times the estimate's: it cannot see what happened
 
 
 def regression_performance(results: list[dict], latest: dict, plots: Plots, times: list) -> str:
@@ -39,12 +47,25 @@ def regression_performance(results: list[dict], latest: dict, plots: Plots, time
                 f"{num(reference.get('rows'))} holdout rows (their MAE {num(reference.get('mae'))})"
                 + (f"; {estimate['reason']}" if estimate.get("reason") else ""))
         parts.append(f'<p class="note">{e(text)}.</p>')
+        parts.append(_estimate_warning((perf or {}).get("metrics") or {}, estimate.get("metrics") or {}))
     if perf is not None:
         parts.append(_predicted_vs_actual(perf.get("predicted_vs_actual") or {}, plots))
         parts.append(_residuals(perf.get("residuals") or {}, plots))
     if any(r.get("performance") or (r.get("estimated_performance") or {}).get("metrics") for r in results):
         parts.append(_errors_over_time(results, plots, times))
     return section("Performance", "\n".join(p for p in parts if p))
+
+
+def _estimate_warning(measured: dict, estimated: dict) -> str:
+    """DLE beside measured errors well above it: it learnt the errors' relation to the features on the
+    holdout, so a changed relation (concept drift) is what it cannot see."""
+    worse = [m for m in ("mae", "rmse") if as_float(measured.get(m)) > ESTIMATE_DISAGREES * as_float(estimated.get(m))]
+    if not worse:
+        return ""
+    m = worse[0]
+    return warning(f"Direct loss estimation estimates {NAMES[m]} {num(estimated[m])} but the labelled rows measure "
+                   f"{num(measured[m])}. The estimate assumes no concept drift (the relation between the features and "
+                   "the target unchanged) and cannot see it: trust the measured value.")
 
 
 def _predicted_vs_actual(points: dict, plots: Plots) -> str:
@@ -75,8 +96,8 @@ def _residuals(histogram: dict, plots: Plots) -> str:
     reference = histogram.get("reference_counts")
     labels = [f"{as_float(x):.3g}" for x in edges[:len(counts)]]
     # as a feature's distribution: the holdout's residuals (grey, where saved) against the window's (red)
-    plot = distribution_plot(plots, {"bins": labels, "reference_counts": reference or [0] * len(counts),
-                                     "current_counts": counts})
+    plot = distribution_plot(plots, {"kind": "numeric", "bins": labels, "edges": edges,
+                                     "reference_counts": reference or [0] * len(counts), "current_counts": counts})
     text = (f"Residuals of this window: mean {num(histogram.get('mean'))}, standard deviation "
             f"{num(histogram.get('std'))}" + (f"; the holdout's mean {num(histogram.get('reference_mean'))}"
                                               if reference else "; the holdout's were not saved with the model")
@@ -95,11 +116,10 @@ def _errors_over_time(results: list[dict], plots: Plots, times: list) -> str:
                 label=f"{NAMES[metric]} (measured)")
         ax.plot(*finite_points(times, values("estimated_performance", "metrics", metric)), color=colour, linestyle="--",
                 marker="x", markersize=3, label=f"{NAMES[metric]} (estimated)")
-        baseline = values("performance", "baseline", metric)
-        for i in range(1, len(baseline)):
-            baseline[i] = baseline[i - 1] if math.isnan(baseline[i]) else baseline[i]
-        ax.plot(*finite_points(times, baseline), color=colour, linestyle=":", drawstyle="steps-post", linewidth=1.2,
-                label=f"{NAMES[metric]} (holdout baseline)")
+        baseline = [b if math.isfinite(b) else as_float(((r.get("estimated_performance") or {}).get("reference")
+                                                          or {}).get(metric))
+                    for b, r in zip(values("performance", "baseline", metric), results)]
+        baseline_line(ax, times, baseline, colour, f"{NAMES[metric]} (holdout baseline)")
     ax.set_ylabel("error")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     plots.time_axis(fig, times)

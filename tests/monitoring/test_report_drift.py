@@ -215,3 +215,13 @@ def test_a_wide_table_renders_fast():
     started = time.perf_counter()
     page = render_drift_report({}, report, title="wide")
     assert time.perf_counter() - started < 3.0 and page.count('<svg class="hist"') == 1000
+
+
+def test_a_loss_estimate_beside_measured_errors_far_above_it_warns_too(comparison):
+    profile, report = comparison
+    latest = result(report, task="regression", performance={"rows": 200, "metrics": {"mae": 12.0, "rmse": 15.0},
+                                                            "baseline": {"mae": 5.0, "rmse": 6.5}},
+                    estimated_performance={"method": "DLE", "rows": 284, "metrics": {"mae": 5.2, "rmse": 6.6},
+                                           "reference": {"rows": 150, "mae": 5.0}})
+    page = section_of(render_report(profile, [latest], title="t"), "performance")
+    assert 'class="warn"' in page and "estimates MAE 5.2 but the labelled rows measure 12" in page
