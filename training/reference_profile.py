@@ -14,16 +14,18 @@ Layout (``profile_version`` 1)::
      "target_profile": <categorical> | <numeric> | null,      # class frequencies; regression: <numeric>
      "target_by_feature": {column: <relation>, ...},          # classification, with a target: see below
      "target_bins_by_feature": {column: <binned relation>},   # regression, with a target: see below
-     "outputs": {name: <categorical> | <numeric>, ...}}       # optional: model outputs (prediction drift)
+     "outputs": {name: <categorical> | <numeric>, ...},       # optional: model outputs (prediction drift)
+     "multivariate": {...}}     # optional: training.multivariate_profile's reference for the multivariate checks
 
     <numeric>     = {"type": "numeric", "count", "null_count", "null_rate", "infinite_count",
-                     "min", "max", "mean", "std",
+                     "min", "max", "mean", "std", "distinct",  # distinct finite values
                      "percentiles": {"p01", "p05", "p25", "p50", "p75", "p95", "p99"},
                      "quantiles": [e0, ..., ek],               # bin edges, deduplicated, ascending
                      "histogram": {"edges": [...], "counts": [c0, ..., c(k-1)]},
                      "sample": [...]}                          # sorted, <= sample_size values
     <categorical> = {"type": "categorical", "count", "null_count", "null_rate", "cardinality",
-                     "frequencies": {str(value): count, ..., "__other__": count}}
+                     "frequencies": {str(value): count, ..., "__other__": count},
+                     "numeric_categories": true, "mean", "std"}  # only for a low-cardinality number: below
     <relation>    = {"classes": [str(class), ...],             # sorted, at most MAX_RELATION_CLASSES
                      "counts": [[count per class] per bin]}    # the feature's bins, in profile order
 
@@ -56,6 +58,14 @@ Conventions the drift engine must follow to compare a current window with this p
 * Categorical keys are ``str(value)`` of the non-null values (``True`` -> ``"True"``, ``3`` -> ``"3"``);
   the ``top_k`` most frequent are kept and the rest summed under ``"__other__"`` (present only when
   something was folded in). A current value not among the keys belongs to ``"__other__"``.
+* Low-cardinality numbers: a numeric feature with at most ``LOW_CARDINALITY`` (5) distinct non-null
+  values (a 0/1 flag, a 1..5 rating) is profiled as <categorical>, since quantile bins would put it in one
+  or two bins and hide a 50/50 -> 80/20 change from every binned metric. Its keys are ``str(value)`` as
+  for any category (``"1"`` from an int column, ``"1.0"`` from a float one), its spec carries
+  ``"numeric_categories": true``, and its mean and std are kept for the summary statistics. A window
+  matches such a column's values to the keys through `category_index`: both sides go through
+  `numeric_category_key`, so that an int, a float and the text of one number (``1``, ``1.0``, ``"1.0"``;
+  training on ints and production on floats after a null, or CSV text) are the same category.
 * ``null_rate`` is ``null_count / rows``. ``dtypes`` gives the type each column had at training time,
   for a type-error rate (values of a numeric column that do not parse as numbers).
 
@@ -77,7 +87,7 @@ Error bounds of what monitoring computes from this profile:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -90,6 +100,7 @@ except ImportError:                         # run as a script from the code snap
 PROFILE_VERSION = 1
 OTHER = "__other__"
 MAX_RELATION_CLASSES = 50
+LOW_CARDINALITY = 5          # numeric features with at most this many distinct values are profiled as categories
 PERCENTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.50, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 
 
@@ -131,7 +142,8 @@ def build_profile(df: pd.DataFrame, target: str | None = None, *, bins: int = 20
             continue
         kind = column_kind(df[name])
         if kind == "numeric":
-            features[str(name)] = numeric_profile(df[name], bins=bins, sample_size=sample_size, rng=rng)
+            features[str(name)] = numeric_profile(df[name], bins=bins, sample_size=sample_size, rng=rng,
+                                                  categories_up_to=LOW_CARDINALITY)
         elif kind == "categorical":
             features[str(name)] = categorical_profile(df[name], top_k=top_k)
     profile = {
@@ -144,6 +156,10 @@ def build_profile(df: pd.DataFrame, target: str | None = None, *, bins: int = 20
         "target_profile": None,
         "task": task,
     }
+    multivariate = _multivariate_profile(df[[c for c in df.columns if c != target and str(c) in features]],
+                                         features, seed)
+    if multivariate is not None:
+        profile["multivariate"] = multivariate
     if target and task == "regression":
         target_spec = numeric_profile(df[target], bins=bins, sample_size=sample_size, rng=rng)
         profile["target_profile"] = target_spec
@@ -162,17 +178,32 @@ def build_profile(df: pd.DataFrame, target: str | None = None, *, bins: int = 20
     return profile
 
 
+def _multivariate_profile(df: pd.DataFrame, features: dict, seed: int) -> dict | None:
+    """The multivariate drift checks' reference (training.multivariate_profile), on the feature columns."""
+    try:                                     # imported as training.reference_profile
+        from .multivariate_profile import multivariate_profile
+    except ImportError:                      # run as a script from the code snapshot: no training package
+        from multivariate_profile import multivariate_profile  # type: ignore[import-not-found, no-redef]
+    return multivariate_profile(df.rename(columns=str), features, seed=seed)
+
+
 def numeric_profile(series: pd.Series, *, bins: int = 20, sample_size: int = 2000,
-                    rng: np.random.Generator | None = None) -> dict:
+                    rng: np.random.Generator | None = None, categories_up_to: int = 0) -> dict:
+    """<numeric> profile of the series; with categories_up_to, a series of at most that many distinct
+    non-null values gets the <categorical> one of `numeric_categories_profile` instead."""
     values = series.to_numpy(dtype="float64", na_value=np.nan)
     rows = len(values)
     null_count = int(np.isnan(values).sum())
     finite = np.sort(values[np.isfinite(values)])
     infinite = rows - null_count - len(finite)
+    # distinct values from the sorted array: one pass, no hashing (it matters on 1,000 columns)
+    distinct = int(np.count_nonzero(np.diff(finite)) + 1) if len(finite) else 0
+    if 0 < distinct + int(infinite > 0) <= categories_up_to:
+        return numeric_categories_profile(series, finite)
     summary = {"type": "numeric", "count": rows - null_count, "null_count": null_count,
                "null_rate": _rate(null_count, rows), "infinite_count": int(infinite)}
     if len(finite) == 0:
-        return {**summary, "min": None, "max": None, "mean": None, "std": None,
+        return {**summary, "min": None, "max": None, "mean": None, "std": None, "distinct": 0,
                 "percentiles": {k: None for k in PERCENTILES}, "quantiles": [],
                 "histogram": {"edges": [], "counts": []}, "sample": []}
     edges = np.unique(sorted_quantiles(finite, np.linspace(0.0, 1.0, bins + 1)))
@@ -184,10 +215,44 @@ def numeric_profile(series: pd.Series, *, bins: int = 20, sample_size: int = 200
     return {**summary,
             "min": float(finite[0]), "max": float(finite[-1]),
             "mean": float(finite.mean()), "std": float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,
+            "distinct": distinct,
             "percentiles": {k: float(v) for k, v in zip(PERCENTILES, percentiles)},
             "quantiles": edges.tolist(),
             "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
             "sample": sample.tolist()}
+
+
+def numeric_category_key(value) -> str:
+    """A canonical key for a value of a low-cardinality numeric column (module docstring), so that ints,
+    floats and text of one number meet: a whole number as an integer (1, 1.0, "1.0", "1" -> "1"), other
+    numbers as the shortest repr of their float ("0.5"); text that is not a number keeps its str()."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if number.is_integer() and abs(number) < 2 ** 53:
+        return str(int(number))
+    return repr(number)
+
+
+def category_index(spec: Mapping) -> tuple[dict[str, int], Callable[[object], str]]:
+    """How to find a value's category in a <categorical> spec: {key: index in frequencies} and the function
+    that keys a value. str() for categories; for a low-cardinality number (``numeric_categories``) both the
+    profile's keys and the values go through `numeric_category_key`, whatever their type on either side."""
+    keys = list(spec["frequencies"])
+    if not spec.get("numeric_categories"):
+        return {k: i for i, k in enumerate(keys)}, str
+    return {(k if k == OTHER else numeric_category_key(k)): i for i, k in enumerate(keys)}, numeric_category_key
+
+
+def numeric_categories_profile(series: pd.Series, finite_sorted: np.ndarray) -> dict:
+    """<categorical> profile of a low-cardinality numeric column, keyed by str(value) as every categorical
+    (``1`` for an int column, ``1.0`` for a float one: what a window of the same types counts), flagged
+    ``numeric_categories`` for `category_index`, with the mean and std of its finite values."""
+    spec = categorical_profile(series, top_k=LOW_CARDINALITY + 1)
+    n = len(finite_sorted)
+    return {**spec, "numeric_categories": True, "mean": float(finite_sorted.mean()) if n else None,
+            "std": float(finite_sorted.std(ddof=1)) if n > 1 else (0.0 if n else None)}
 
 
 def categorical_profile(series: pd.Series, *, top_k: int = 50) -> dict:
@@ -275,10 +340,10 @@ def feature_bins(series: pd.Series, spec: dict) -> np.ndarray:
             finite = np.isfinite(values)
             bins[finite] = assign_bins(values[finite], edges)
         return bins
-    keys = {k: i for i, k in enumerate(spec["frequencies"])}
+    keys, key = category_index(spec)
     other = keys.get(OTHER, -1)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    lookup = np.fromiter((keys.get(str(u), other) for u in uniques), dtype=np.intp, count=len(uniques))
+    lookup = np.fromiter((keys.get(key(u), other) for u in uniques), dtype=np.intp, count=len(uniques))
     return np.where(codes >= 0, lookup[np.maximum(codes, 0)] if len(uniques) else codes, -1).astype(np.intp)
 
 
