@@ -120,7 +120,11 @@ def test_heavier_patients_raise_data_and_prediction_drift_and_the_estimate_follo
 def test_a_model_that_lost_two_inputs_raises_concept_drift_on_its_errors(model):
     """An upstream change feeds the model bmi and s5 as 0 (the mean): predictions drift and errors grow."""
     result = model.check(model.window, predict=lambda x: model.estimator.predict(x.assign(bmi=0.0, s5=0.0)))
-    assert {"concept_drift", "prediction_drift"} <= signals(result)
+    # the predictions' shift alone (p 0.003 on ~120 rows) is not significant once corrected over the
+    # window's 11 tests; the labels show the errors, which is what concept drift is for
+    assert "concept_drift" in signals(result)
+    prediction = result.drift.outputs["prediction"]
+    assert prediction.metrics["ks_pvalue"] < 0.01 < prediction.pvalue_adjusted
     drop = result.concept_drift["performance_drop"]["mae"]
     assert drop["significant"] and drop["current"] > 1.2 * drop["baseline"] and drop["pvalue"] < 0.01
     assert result.performance["metrics"]["mae"] == pytest.approx(drop["current"])

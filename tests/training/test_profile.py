@@ -25,7 +25,7 @@ def frame() -> pd.DataFrame:
     n = 10_000
     df = pd.DataFrame({
         "x": rng.normal(50, 10, n),
-        "count": rng.integers(0, 5, n),                      # ties: fewer distinct edges than bins
+        "count": rng.integers(0, 8, n),                      # ties: fewer distinct edges than bins
         "constant": np.full(n, 3.0),
         "empty": np.full(n, np.nan),
         "city": rng.choice([f"c{i:03d}" for i in range(80)], n),
@@ -75,12 +75,12 @@ def test_numeric_bins_and_counts(profile, frame):
 
 def test_numeric_ties_constant_and_empty(profile, frame):
     count = profile["features"]["count"]
-    assert count["quantiles"] == [0.0, 1.0, 2.0, 3.0, 4.0]           # deduplicated edges
+    assert count["quantiles"] == [float(v) for v in range(8)]        # deduplicated edges
     assert sum(count["histogram"]["counts"]) == len(frame)
     assert count["histogram"]["counts"][:3] == [int((frame["count"] == v).sum()) for v in (0, 1, 2)]
-    constant = profile["features"]["constant"]
-    assert constant["quantiles"] == [3.0] and constant["histogram"]["counts"] == [len(frame)]
-    assert constant["std"] == 0.0
+    constant = profile["features"]["constant"]          # one value: a category (<= LOW_CARDINALITY values)
+    assert constant["type"] == "categorical" and constant["numeric_categories"]
+    assert constant["frequencies"] == {"3.0": len(frame)} and constant["std"] == 0.0
     empty = profile["features"]["empty"]
     assert empty["null_rate"] == 1.0 and empty["quantiles"] == [] and empty["sample"] == []
 
@@ -110,11 +110,11 @@ def test_categorical_frequencies(profile, frame):
 
 
 def test_small_columns_keep_every_value_and_outputs_are_profiled():
-    df = pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0], "y": [0, 1, 0, 1]})
-    profile = build_profile(df, "y", outputs={"prediction": pd.Series([1, 1, 0, 1])})
-    assert profile["features"]["a"]["sample"] == [1.0, 2.0, 4.0]
-    assert profile["target_profile"]["frequencies"] == {"0": 2, "1": 2}
-    assert profile["outputs"]["prediction"]["frequencies"] == {"1": 3, "0": 1}
+    df = pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0], "y": [0, 1] * 4})
+    profile = build_profile(df, "y", outputs={"prediction": pd.Series([1, 1, 0, 1, 1, 1, 0, 1])})
+    assert profile["features"]["a"]["sample"] == [1.0, 2.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert profile["target_profile"]["frequencies"] == {"0": 4, "1": 4}
+    assert profile["outputs"]["prediction"]["frequencies"] == {"1": 6, "0": 2}
     assert build_profile(df, None)["target_profile"] is None
 
 
@@ -138,10 +138,10 @@ def test_target_by_feature_counts_each_class_per_bin(profile, frame):
 
 
 def test_feature_bins_follow_the_profile():
-    df = pd.DataFrame({"n": [0.0, 1.0, 2.0, 3.0] * 25, "c": ["a", "b", "c", "d"] * 25, "y": [0, 1] * 50})
+    df = pd.DataFrame({"n": [float(v) for v in range(10)] * 10, "c": ["a", "b", "c", "d"] * 25, "y": [0, 1] * 50})
     profile = build_profile(df, "y", bins=2, top_k=2)
     assert profile["features"]["c"]["frequencies"] == {"a": 25, "b": 25, OTHER: 50}
-    current = pd.DataFrame({"n": ["-5", "1.6", "x", None, "inf", 9], "c": ["b", "zz", None, "a", "c", 1]})
+    current = pd.DataFrame({"n": ["-5", "4.6", "x", None, "inf", 9], "c": ["b", "zz", None, "a", "c", 1]})
     assert feature_bins(current["n"], profile["features"]["n"]).tolist() == [0, 1, -1, -1, -1, 1]
     assert feature_bins(current["c"], profile["features"]["c"]).tolist() == [1, 2, -1, 0, 2, 2]
     no_other = build_profile(df, "y", top_k=10)["features"]["c"]
