@@ -44,6 +44,11 @@ bench: install
 	$(PY) bench/monitor.py
 	$(PY) bench/faults.py
 
+# drift detection quality beside Evidently and NannyML, which the bench installs into their own venvs under
+# /tmp/mlops-bench-peers (not the project's dependencies); ~45 min at every size, `--quick` in a few minutes
+bench-quality: install
+	$(PY) bench/drift_quality.py
+
 install: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.txt
