@@ -180,7 +180,8 @@ class NumericCounts:
         infinite = len(values) - nan - len(finite)
         self.infinite += infinite
         self.total += float(finite.sum())
-        self.total_squares += float(np.dot(finite, finite))
+        # einsum, not np.dot: BLAS's threads make a dot of 100k values ~100x slower on a busy machine
+        self.total_squares += float(np.einsum("i,i->", finite, finite))
         if len(self.edges) == 0:          # the reference had no finite value: nothing to bin against
             return
         self.out_of_range += infinite + int(np.count_nonzero((finite < self.low) | (finite > self.high)))
