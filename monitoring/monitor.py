@@ -17,6 +17,17 @@ estimated_performance  PerformanceDegraded   no labels, and the estimate worse t
 fairness               PerformanceDegraded   binary: demographic parity or equalized odds difference over its
                                              limit; multiclass: accuracy or macro F1 gap; regression: MAE gap
                                              (monitoring.fairness_gaps)
+multivariate_drift     DriftDetected         the features taken together drifted: PCA reconstruction error
+                                             outside its reference band, or a domain classifier tells the
+                                             window's rows from the reference's (monitoring.multivariate)
+label_drift            DriftDetected         the labels that arrived for the window's requests are distributed
+                                             unlike the training labels (monitoring.label_drift)
+attribution_drift      DriftDetected         the ranking of the features by their information on the label,
+                                             on labelled production rows against the holdout, fell below
+                                             the NDCG threshold (monitoring.attribution_drift)
+
+Label and attribution drift need at least min_labels labelled rows, attribution drift the holdout rows
+saved with the model (monitoring.holdout) too.
 
 The model's task (classification or regression, monitoring.task) chooses the signals' methods: `evaluate`
 takes it from its caller, else from metrics.json, else from the predictions.
@@ -40,7 +51,8 @@ DRIFT_DETECTED = "MLOps.DriftDetected"
 PERFORMANCE_DEGRADED = "MLOps.PerformanceDegraded"
 SIGNAL_EVENTS = {"data_drift": DRIFT_DETECTED, "prediction_drift": DRIFT_DETECTED, "data_quality": DRIFT_DETECTED,
                  "concept_drift": PERFORMANCE_DEGRADED, "estimated_performance": PERFORMANCE_DEGRADED,
-                 "fairness": PERFORMANCE_DEGRADED}
+                 "fairness": PERFORMANCE_DEGRADED, "multivariate_drift": DRIFT_DETECTED,
+                 "label_drift": DRIFT_DETECTED, "attribution_drift": DRIFT_DETECTED}
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,8 @@ class MonitorResult:
     concept_drift: dict | None = None
     fairness: dict | None = None
     utilisation: dict | None = None
+    label_drift: dict | None = None
+    attribution_drift: dict | None = None
     alerts: list[MonitorAlert] = field(default_factory=list)
     task: str = "classification"
 
@@ -102,6 +116,7 @@ class MonitorResult:
                         "drift": self.drift.to_dict(), "performance": self.performance,
                         "estimated_performance": self.estimated_performance, "concept_drift": self.concept_drift,
                         "fairness": self.fairness, "utilisation": self.utilisation,
+                        "label_drift": self.label_drift, "attribution_drift": self.attribution_drift,
                         "alerts": [{"type": a.event_type, "condition": a.condition, "signal": a.signal,
                                     "alert_id": a.alert_id, "summary": a.summary} for a in self.alerts]})
 
@@ -115,7 +130,8 @@ def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.Dat
     large window read in chunks); inputs then need only hold the labelled requests (and, for a regression
     model, a sample of the others for the loss estimate). task: the model's ("classification" or
     "regression"; None: metrics.json's, else what the predictions look like). holdout: the model's holdout
-    rows (monitoring.holdout), for a regression model's loss estimate and residuals; None skips those."""
+    rows (monitoring.holdout), for a regression model's loss estimate and residuals, and attribution drift;
+    None skips those."""
     window = dict(window or {})
     drift = (compare(profile, current, config.thresholds) if current is not None
              else _drift(profile, inputs, outputs, config.thresholds))
@@ -124,13 +140,13 @@ def evaluate(profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.Dat
     if result.task == REGRESSION:
         _regression(result, profile, metrics, inputs, outputs, labels, config, holdout)
     else:
-        _classification(result, profile, metrics, inputs, outputs, labels, config)
+        _classification(result, profile, metrics, inputs, outputs, labels, config, holdout)
     result.alerts = _alerts(result, metrics, config, window, previous_alerts)
     return result
 
 
 def _classification(result: MonitorResult, profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.DataFrame,
-                    labels: dict, config: MonitorConfig) -> None:
+                    labels: dict, config: MonitorConfig, holdout: pd.DataFrame | None = None) -> None:
     classes = list(metrics.get("classes") or [])
     proba = probabilities(outputs, classes)
     if classes and proba is not None and len(outputs):
@@ -140,6 +156,7 @@ def _classification(result: MonitorResult, profile: dict, metrics: dict, inputs:
     result.labelled = len(joined)
     if classes and len(joined) >= config.min_labels:
         _labelled_signals(result, profile, metrics, joined, classes, config)
+        _label_signals(result, profile, metrics, joined, config, holdout)
 
 
 def _regression(result: MonitorResult, profile: dict, metrics: dict, inputs: pd.DataFrame, outputs: pd.DataFrame,
@@ -155,6 +172,7 @@ def _regression(result: MonitorResult, profile: dict, metrics: dict, inputs: pd.
     result.labelled = len(joined)
     if len(joined) < config.min_labels:
         return
+    _label_signals(result, profile, metrics, joined, config, holdout)
     from monitoring.regression import regression_concept_drift, regression_performance
     y_true, y_pred = joined["label"].to_numpy(), joined[PREDICTION].to_numpy()
     errors = holdout_errors(holdout, target)
@@ -208,6 +226,20 @@ def _with_inputs(rows: pd.DataFrame, inputs: pd.DataFrame) -> pd.DataFrame:
     return rows.merge(features, on=REQUEST_ID, how="inner", suffixes=("", "_input"))
 
 
+def _label_signals(result: MonitorResult, profile: dict, metrics: dict, joined: pd.DataFrame, config: MonitorConfig,
+                   holdout: pd.DataFrame | None) -> None:
+    """Label drift (the window's labels against the training labels) and attribution drift (the features'
+    information on the label, production against the holdout rows; skipped without them)."""
+    from monitoring.label_drift import label_drift
+    result.label_drift = label_drift(profile.get("target_profile"), joined["label"], config.thresholds)
+    target = metrics.get("target") or profile.get("target")
+    if holdout is not None and target and target in holdout.columns:
+        from monitoring.attribution_drift import attribution_drift
+        result.attribution_drift = attribution_drift(
+            holdout, holdout[target], joined, joined["label"], profile.get("features") or {}, config.thresholds,
+            regression=result.task == REGRESSION)
+
+
 def _labelled_signals(result: MonitorResult, profile: dict, metrics: dict, joined: pd.DataFrame, classes: list,
                       config: MonitorConfig) -> None:
     from monitoring.performance import concept_drift, performance
@@ -250,6 +282,18 @@ def _alerts(result: MonitorResult, metrics: dict, config: MonitorConfig, window:
         features = {**drift.features, **drift.outputs}
         fire("data_quality", f"data quality breached in {', '.join(drift.quality_issues)}",
              {n: {k: v for k, v in features[n].quality.items()} for n in drift.quality_issues})
+    multivariate = getattr(drift, "multivariate", None)
+    if multivariate and multivariate.get("drifted"):
+        fire("multivariate_drift", multivariate.get("reason") or "the features taken together drifted",
+             {"rows": multivariate.get("rows"),
+              "pca": {k: v for k, v in (multivariate.get("pca") or {}).items() if k in ("error", "band", "drifted")},
+              "domain_classifier": {k: v for k, v in (multivariate.get("domain_classifier") or {}).items()
+                                    if k in ("auc", "pvalue", "drifted", "top_features")}})
+    for signal in ("label_drift", "attribution_drift"):
+        found = getattr(result, signal)
+        if found and found.get("drifted"):
+            fire(signal, found.get("reason") or signal.replace("_", " "),
+                 {k: v for k, v in found.items() if k not in ("reason", "reference_importance", "current_importance")})
     concept = result.concept_drift
     if concept and concept.get("detected"):
         evidence = {"performance_drop": concept.get("performance_drop"),

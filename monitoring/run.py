@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs = inputs.drop_duplicates(REQUEST_ID, keep="last")
     previous = tuple(a for a in args.previous_alerts.split(",") if a)
     task = model_task(task, metrics, profile, outputs_frame.get("prediction"))
-    holdout = read_holdout(args.model) if task == REGRESSION else None
+    holdout = read_holdout(args.model)      # a regression model's loss estimate, and attribution drift
     result = evaluate(profile, metrics, inputs, outputs_frame, labels, current=window, window=named, config=config,
                       previous_alerts=previous, task=task, holdout=holdout)
     doc = result.to_dict()
