@@ -146,6 +146,9 @@ class _Binner:
         return bins
 
 
+_NO_KEYS = np.empty(0, np.uint64)
+
+
 @dataclass
 class NumericCounts:
     edges: np.ndarray
@@ -160,7 +163,7 @@ class NumericCounts:
     total: float = 0.0                  # sum of the finite values
     total_squares: float = 0.0          # sum of their squares
     counts: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None until __post_init__ fills it
-    _keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    _keys: np.ndarray = field(default_factory=lambda: _NO_KEYS)   # one object: _sample's sharing starts here
     _values: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
 
     def __post_init__(self) -> None:
@@ -168,8 +171,9 @@ class NumericCounts:
             self.counts = np.zeros(max(len(self.edges) - 1, 1), dtype=np.int64)
         self._bins = _Binner(self.edges)
 
-    def add(self, values: np.ndarray, type_errors: int, keys: np.ndarray) -> None:
-        """values: float64 with NaN for nulls and for values that failed to parse (type_errors of them)."""
+    def add(self, values: np.ndarray, type_errors: int, keys: np.ndarray, shared: dict | None = None) -> None:
+        """values: float64 with NaN for nulls and for values that failed to parse (type_errors of them).
+        shared: a dict common to the columns of one chunk (see _sample)."""
         self.rows += len(values)
         finite_mask = np.isfinite(values)
         all_finite = bool(finite_mask.all())
@@ -186,21 +190,35 @@ class NumericCounts:
             return
         self.out_of_range += infinite + int(np.count_nonzero((finite < self.low) | (finite > self.high)))
         self.counts += np.bincount(self._bins(finite), minlength=len(self.counts))
-        self._sample(finite, keys if all_finite else keys[finite_mask])
+        self._sample(finite, keys if all_finite else keys[finite_mask], shared if all_finite else None)
 
-    def _sample(self, finite: np.ndarray, keys: np.ndarray) -> None:
+    def _sample(self, finite: np.ndarray, keys: np.ndarray, shared: dict | None = None) -> None:
+        # columns without a null hold the very same sample keys: which of a chunk's rows enter, and which
+        # are kept, is then worked out once per chunk (shared) and only the values are taken per column
+        token = (id(self._keys), self.sample_size)        # arrays are replaced, never changed in place
+        cached = shared.get(token) if shared is not None else None
+        if cached is None or cached[0] is not self._keys:
+            cached = (self._keys, *self._select(keys))
+            if shared is not None:
+                shared[token] = cached
+        _, picks, keep, merged_keys = cached
+        if picks is None:
+            return
+        values = np.concatenate((self._values, finite[picks]))
+        self._values = values[keep] if keep is not None else values
+        self._keys = merged_keys
+
+    def _select(self, keys: np.ndarray) -> tuple:
+        """(positions of the chunk's keys that enter, positions kept of old + entering, the keys kept)."""
         m = self.sample_size
-        if len(self._keys) >= m:                      # only keys below the current m-th can enter
-            take = keys < self._keys.max()
-            if not take.any():
-                return
-            finite, keys = finite[take], keys[take]
-        keys = np.concatenate((self._keys, keys))
-        values = np.concatenate((self._values, finite))
-        if len(keys) > m:
-            keep = np.argpartition(keys, m - 1)[:m]
-            keys, values = keys[keep], values[keep]
-        self._keys, self._values = keys, values
+        picks = np.flatnonzero(keys < self._keys.max()) if len(self._keys) >= m else np.arange(len(keys))
+        if len(picks) == 0:
+            return None, None, self._keys
+        if len(picks) > m:                           # no more than m of the chunk can stay
+            picks = picks[np.argpartition(keys[picks], m - 1)[:m]]
+        merged = np.concatenate((self._keys, keys[picks]))
+        keep = np.argpartition(merged, m - 1)[:m] if len(merged) > m else None
+        return picks, keep, merged[keep] if keep is not None else merged
 
     @property
     def sample(self) -> np.ndarray:
@@ -367,13 +385,15 @@ class CurrentWindow:
         n = len(keys)
         to, rows = block.local(offset, n) if block is not None and len(block.picks) else (slice(0, 0), _NONE)
 
+        shared: dict = {}
+
         def count(item) -> None:
             name, acc = item
             column = chunk[name]
             keep = block.values.get(name) if block is not None and len(rows) else None
             if isinstance(acc, NumericCounts):
                 values, errors = _as_float(column)
-                acc.add(values, errors, keys)
+                acc.add(values, errors, keys, shared)
                 if keep is not None:
                     keep[to] = values[rows]
             else:
