@@ -77,11 +77,25 @@ def _pca(spec: dict, current: np.ndarray, sigmas: float) -> dict:
             "variance_explained": spec["pca"].get("variance_explained")}
 
 
+def mann_whitney_greater(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(U / (n_a n_b), one-sided p that a ranks above b): scipy.stats.mannwhitneyu(a, b, alternative="greater",
+    method="asymptotic") with its tie and continuity corrections, written out over scipy.special because
+    importing scipy.stats costs a drift command 0.8 s."""
+    from scipy.special import ndtr
+    n_a, n_b = len(a), len(b)
+    values, inverse, ties = np.unique(np.concatenate([a, b]), return_inverse=True, return_counts=True)
+    average_rank = np.cumsum(ties) - (ties - 1) / 2          # a tie's ranks share their mean
+    u = float(average_rank[inverse[:n_a]].sum() - n_a * (n_a + 1) / 2)
+    n = n_a + n_b
+    variance = n_a * n_b / 12 * ((n + 1) - float((ties ** 3 - ties).sum()) / (n * (n - 1)))
+    z = (u - n_a * n_b / 2 - 0.5) / np.sqrt(variance) if variance > 0 else 0.0
+    return u / (n_a * n_b), float(ndtr(-z))
+
+
 def domain_classifier(reference: np.ndarray, current: np.ndarray, column_features: list[str],
                       auc_limit: float = 0.55, p_limit: float = 0.01, *, seed: int = 0) -> dict:
     """Held-out AUC of trees telling current rows (1) from reference rows (0), its one-sided p-value,
     the verdict and the features the trees used most (column_features: the feature of each column)."""
-    from scipy.stats import mannwhitneyu
     from sklearn.ensemble import ExtraTreesClassifier
     from sklearn.model_selection import train_test_split
 
@@ -98,8 +112,7 @@ def domain_classifier(reference: np.ndarray, current: np.ndarray, column_feature
                                  random_state=seed, n_jobs=1).fit(x[train], y[train])
     scores = model.predict_proba(x[test])[:, 1]
     drawn, held = scores[y[test] == 1], scores[y[test] == 0]
-    test_result = mannwhitneyu(drawn, held, alternative="greater", method="asymptotic")
-    auc, pvalue = float(test_result.statistic / (len(drawn) * len(held))), float(test_result.pvalue)
+    auc, pvalue = mann_whitney_greater(drawn, held)
     importance = model.feature_importances_
     by_feature = pd.Series(importance, index=column_features).groupby(level=0, sort=False).sum()
     top = by_feature.sort_values(ascending=False, kind="stable").iloc[:TOP_FEATURES]

@@ -90,3 +90,15 @@ def test_fast_at_5000_rows_by_30_columns():
 def test_no_rows_is_no_verdict(rows):
     result = multivariate_drift(spec_of(correlated(500, 9, columns=3)), rows, Thresholds())
     assert result["drifted"] is False and "not tested" in result["reason"]
+
+
+def test_the_classifier_test_is_scipys_mann_whitney():
+    from scipy.stats import mannwhitneyu
+
+    from monitoring.multivariate import mann_whitney_greater
+    rng = np.random.default_rng(3)
+    for shift in (0.0, 0.05, 0.2):
+        a, b = np.round(rng.random(300) + shift, 1), np.round(rng.random(280), 1)     # many ties
+        expected = mannwhitneyu(a, b, alternative="greater", method="asymptotic")
+        auc, p = mann_whitney_greater(a, b)
+        assert auc == pytest.approx(expected.statistic / (300 * 280)) and p == pytest.approx(expected.pvalue)
