@@ -11,7 +11,8 @@ is bounded, whatever the window's size:
   The sample is a bottom-k sample on a hash of each row's position in the window, so it is the same
   however the window is chunked (and the same rows for every column). `total` and `total_squares` are
   the sum and sum of squares of the finite values (the window's mean and std, without a second pass).
-* categorical: a count per reference category (`str(value)`, as the profile keys them), the count of
+* categorical: a count per reference category (`str(value)`, as the profile keys them; a low-cardinality
+  number by `numeric_category_key`, so ints, floats and text of one number meet), the count of
   values outside them ("unseen", they go to `__other__`), and the null count.
 * whole rows: `row_sample()`, a uniform sample of at most `row_sample_size` rows with every profiled
   feature (raw values: floats for numeric features, strings for categorical ones, NaN / None for nulls),
@@ -29,7 +30,7 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -39,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from training.reference_profile import OTHER, assign_bins
+from training.reference_profile import OTHER, assign_bins, category_index
 
 DEFAULT_SAMPLE_SIZE = 10_000
 DEFAULT_ROW_SAMPLE_SIZE = 5_000
@@ -232,9 +233,13 @@ class CategoricalCounts:
     nulls: int = 0
     unseen: int = 0
     counts: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None until __post_init__ fills it
+    # how a value finds its key: str() for categories, numeric_category_key for a low-cardinality number
+    # (training.reference_profile.category_index), so 1, 1.0 and "1.0" are one category
+    key: Callable[[object], str] = str
+    index: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
-        self._index = {k: i for i, k in enumerate(self.keys)}
+        self._index = self.index if self.index is not None else {k: i for i, k in enumerate(self.keys)}
         if self.counts is None:
             self.counts = np.zeros(len(self.keys), dtype=np.int64)
 
@@ -243,7 +248,7 @@ class CategoricalCounts:
         self.rows += rows
         self.nulls += nulls
         for value, count in zip(values, counts):
-            i = self._index.get(str(value))
+            i = self._index.get(self.key(value))
             if i is None or self.keys[i] == OTHER:
                 self.unseen += int(count)
             else:
@@ -328,7 +333,8 @@ class CurrentWindow:
                 edges = np.asarray(spec["histogram"]["edges"], dtype=np.float64)
                 return NumericCounts(edges, spec["min"] if spec["min"] is not None else np.nan,
                                      spec["max"] if spec["max"] is not None else np.nan, sample_size)
-            return CategoricalCounts(list(spec["frequencies"]))
+            index, key = category_index(spec)
+            return CategoricalCounts(list(spec["frequencies"]), key=key, index=index)
         return cls({n: make(s) for n, s in profile["features"].items()},
                    {n: make(s) for n, s in (profile.get("outputs") or {}).items()}, seed, row_sample_size)
 

@@ -153,3 +153,18 @@ def test_a_thousand_column_window(tmp_path):
     assert sample is not None and sample.shape == (ROW_SAMPLE_CELLS // 1000, 1000)
     acc = window.features["f7"]
     assert acc.counts.sum() == 3000 and acc.total == pytest.approx(current["f7"].sum())
+
+
+def test_a_low_cardinality_number_is_one_category_whatever_its_type_in_production():
+    """Trained on ints, served floats (a null turns a column float) or text: 1, 1.0 and "1.0" are one key."""
+    from monitoring.drift import compare
+    rng = np.random.default_rng(0)
+    profile = build_profile(pd.DataFrame({"flag": rng.integers(0, 2, 4000), "x": rng.normal(size=4000)}))
+    assert profile["features"]["flag"]["numeric_categories"]
+    for served in (rng.choice([0.0, 1.0, np.nan], 4000, p=[0.5, 0.49, 0.01]), rng.choice(["0.0", "1.0"], 4000)):
+        window = CurrentWindow.for_profile(profile).update(pd.DataFrame({"flag": served, "x": rng.normal(size=4000)}))
+        flag = compare(profile, window).features["flag"]
+        assert window.features["flag"].unseen == 0 and not flag.drifted
+    shifted = CurrentWindow.for_profile(profile).update(
+        pd.DataFrame({"flag": rng.choice([0.0, 1.0], 4000, p=[0.2, 0.8]), "x": rng.normal(size=4000)}))
+    assert compare(profile, shifted).features["flag"].drifted            # 50/50 -> 20/80 seen
