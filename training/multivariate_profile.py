@@ -7,11 +7,12 @@
   at the mean, 0); categorical ones one-hot on their MAX_CATEGORIES most frequent profile keys, each
   indicator standardised by its reference rate p (mean p, scale sqrt(p (1 - p))). Columns constant in the
   reference are left out: they carry no correlation to break.
-* a PCA of the encoded reference rows (scikit-learn), keeping the components that explain VARIANCE of the
-  variance: 0.65, NannyML's default. Keeping less than all of it is the point: a change in how features
-  move together puts variance in the discarded directions, where the reconstruction error sees it even
-  when every marginal is unchanged. At most MAX_COMPONENT_NUMBERS numbers of components are stored (a
-  1,000-column table keeps its first 50 components), rounded to 7 significant digits.
+* a PCA of the encoded reference rows (numpy's eigh of their covariance), keeping the components that
+  explain VARIANCE of the variance: 0.65, NannyML's default. Keeping less than all of it is the point:
+  a change in how features move together puts variance in the discarded directions, where the
+  reconstruction error sees it even when every marginal is unchanged. At most MAX_COMPONENT_NUMBERS
+  numbers of components are stored (a 1,000-column table keeps its first 50 components), rounded to 7
+  significant digits.
 * the reconstruction-error band. The error of a row is the Euclidean distance between its encoded vector
   and its PCA reconstruction (NannyML's); a window's error is the mean over its rows. The reference errors
   are measured out of sample (rows the PCA was not fitted on: the rows after FIT_ROWS, or 5-fold cross-
@@ -182,15 +183,19 @@ def _encoder(df: pd.DataFrame, features: dict) -> tuple[list[dict], list[float],
 
 
 def _pca(x: np.ndarray, components: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """The PCA's mean and components (rounded as stored), and the variance they explain. The covariance
-    solver eigendecomposes the columns x columns covariance: for many rows and few columns far faster than
-    an SVD of the rows (and deterministic)."""
-    from sklearn.decomposition import PCA
-    fitted = PCA(n_components=components if components else VARIANCE, svd_solver="covariance_eigh").fit(x)
-    keep = max(1, min(fitted.n_components_, MAX_COMPONENT_NUMBERS // x.shape[1]))
-    found = np.asarray(_rounded(fitted.components_[:keep]), dtype=np.float64)
-    return (np.asarray(_rounded(fitted.mean_), dtype=np.float64), found,
-            float(fitted.explained_variance_ratio_[:keep].sum()))
+    """The PCA's mean and components (rounded as stored), and the variance they explain: the eigenvectors
+    of the columns x columns covariance, as scikit-learn's PCA(svd_solver="covariance_eigh") finds them,
+    written over numpy because importing scikit-learn costs a drift command about a second. For many rows
+    and few columns far faster than an SVD of the rows, and deterministic."""
+    mean = x.mean(axis=0)
+    centred = x - mean
+    values, vectors = np.linalg.eigh(centred.T @ centred / max(len(x) - 1, 1))
+    values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1].T        # largest first
+    share = values / values.sum() if values.sum() > 0 else np.zeros_like(values)
+    wanted = components or int(np.searchsorted(np.cumsum(share), VARIANCE) + 1)
+    keep = max(1, min(wanted, len(values), MAX_COMPONENT_NUMBERS // x.shape[1]))
+    found = np.asarray(_rounded(vectors[:keep]), dtype=np.float64)
+    return np.asarray(_rounded(mean), dtype=np.float64), found, float(share[:keep].sum())
 
 
 def _rounded(values: np.ndarray) -> list:
