@@ -378,11 +378,15 @@ def verdicts(summary: dict, methods: list[str]) -> dict:
                 continue
             scored = [(cells[p]["rate"], p) for p in credible if p in cells and cells[p]["windows"]]
             best = max(scored, default=(None, None))
+            any_best = max(((cells[p]["rate"], p) for p in peers if p in cells and cells[p]["windows"]),
+                           default=(None, None))
             rate = cells["engine"]["rate"]
             result["detection"].setdefault(size, {})[kind] = {
                 "engine": rate, "best_peer": best[1], "best_peer_rate": best[0],
                 "met": best[0] is None or rate >= best[0],
-                "excluded_peers": [p for p in peers if p not in credible]}
+                "excluded_peers": [p for p in peers if p not in credible],
+                "best_any_peer": any_best[1], "best_any_rate": any_best[0],
+                "best_any_false_alarms": stationary.get(any_best[1], {}).get("rate") if any_best[1] else None}
     return result
 
 
@@ -440,6 +444,13 @@ def print_tables(summary: dict, verdict: dict, methods: list[str], counts: dict,
                   f"< {d['best_peer']} {100 * d['best_peer_rate']:.0f}%")
     else:
         print("  detection >= best peer at every size and kind: met")
+    above = [(size, kind, d) for size, kinds in verdict["detection"].items() for kind, d in kinds.items()
+             if d["best_any_rate"] is not None and d["engine"] < d["best_any_rate"]]
+    for size, kind, d in above:
+        fa = d["best_any_false_alarms"]
+        print(f"  (counting every peer, whatever its false alarms: at {int(size):>9,} rows, {kind}: engine "
+              f"{100 * d['engine']:.0f}% < {d['best_any_peer']} {100 * d['best_any_rate']:.0f}%, whose false "
+              f"alarms there are {'?' if fa is None else f'{100 * fa:.0f}%'})")
     print(f"  (best peer: the most detections among peers whose false alarms at that size are <= "
           f"{100 * PEER_FA_CAP:.0f}%; rates are point estimates: compare the intervals above)")
 
@@ -462,6 +473,7 @@ def main() -> int:
     parser.add_argument("--no-cache", action="store_true", help="rerun the peers on every window")
     parser.add_argument("--quick", action="store_true", help="sizes 200,1000, 5 reps: checks that it works")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    parser.add_argument("--per-table", action="store_true", help="also a table of rates for each table alone")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.quick:
@@ -474,6 +486,7 @@ def main() -> int:
         print(f"unknown tables {unknown}: choose from {', '.join(TABLES)}")
         return 0
     started = time.perf_counter()
+    load = os.getloadavg()
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
 
     runners: list[tuple[str, Path, str, list[str]]] = [("engine", Path(sys.executable), "engine_runner.py", ["engine"])]
@@ -578,6 +591,16 @@ def main() -> int:
                           "records": records, "seconds": elapsed}))
         return 0
     print_tables(summary, verdict, methods, counts, used, args.peer_stationary)
+    if args.per_table:
+        for name in TABLES:
+            mine = [r for r in records if r["table"] == name]
+            if not mine:
+                continue
+            part = summarise(mine, methods, sizes)
+            part = {str(s): part[str(s)] for s in sizes if str(s) in part}
+            print(f"\n\n#### {name} alone")
+            print_tables(part, verdicts(part, methods), methods, counts, {k: [name] for k in part},
+                         args.peer_stationary)
     setup_by = defaultdict(list)
     for setup in setups:
         setup_by[setup["setup"]].append(setup["seconds"])
@@ -585,6 +608,10 @@ def main() -> int:
           + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in setup_by.items()))
     for info in peers_info.values():
         print(f"  peer {info}")
+    if "evidently" in methods:
+        print("  evidently's times are its decision alone: its plots are not drawn (bench/peers/evidently_runner.py)")
+    print(f"  load average of the machine at the start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f} "
+          f"(on {os.cpu_count()} cores: times are inflated by whatever else runs)")
     if problems:
         print(f"  problems ({len(problems)}): " + "; ".join(problems[:10]))
     print(f"  total {elapsed:.0f} s")
