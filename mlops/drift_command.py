@@ -107,6 +107,7 @@ def run_drift(reference: str | Path, current: str | Path, target: str | None = N
     """Compare CUR with REF (a data file, folder or glob, or a saved profile.json)."""
     from monitoring.drift import Thresholds, compare
     from monitoring.window import CurrentWindow
+    _warm_classifier_imports()
     profile, ref_columns, ref_name = reference_profile(reference, target)
     if not profile["features"] and not profile.get("outputs"):
         raise InputError(f"{ref_name}: no column that can be profiled (numbers or categories)")
@@ -128,6 +129,18 @@ def run_drift(reference: str | Path, current: str | Path, target: str | None = N
     if not report.features and not report.outputs:
         raise InputError(f"{cur_name} has none of the columns of {ref_name} ({_names(list(profile['features']))})")
     return DriftRun(profile, report, ref_name, cur_name, only_ref, only_cur)
+
+
+def _warm_classifier_imports() -> None:
+    """Import scikit-learn's trees (the multivariate domain classifier's, ~1.2 s, most of it scipy.stats'
+    docstrings) on a thread while the files are read: reading and sorting are numpy and Arrow work that
+    releases the GIL, so the import costs the command almost nothing; compare() finds it done."""
+    import threading
+
+    def load() -> None:
+        import sklearn.ensemble  # noqa: F401
+        import sklearn.model_selection  # noqa: F401
+    threading.Thread(target=load, name="warm-imports", daemon=True).start()
 
 
 def reference_profile(spec: str | Path, target: str | None = None) -> tuple[dict, list[str], str]:
