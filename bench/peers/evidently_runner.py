@@ -40,7 +40,7 @@ def _skip_rendering() -> None:
     core_report.find_metric_renderer = lambda *args, **kwargs: NoWidgets()
     for value in vars(column_statistics).values():
         if isinstance(value, type) and "_render" in vars(value):
-            value._render = lambda self, *args, **kwargs: []
+            value._render = lambda self, *args, **kwargs: []  # type: ignore[attr-defined]
     preset_drift.DataDriftPreset.render = lambda self, *args, **kwargs: []
 
 
