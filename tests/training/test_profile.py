@@ -70,7 +70,7 @@ def test_numeric_bins_and_counts(profile, frame):
     assert x["percentiles"]["p50"] == pytest.approx(np.median(finite))
     assert list(x["percentiles"]) == ["p01", "p05", "p25", "p50", "p75", "p95", "p99"]
     sample = x["sample"]
-    assert len(sample) == 2000 and sample == sorted(sample) and set(sample) <= set(finite.tolist())
+    assert len(sample) == 5000 and sample == sorted(sample) and set(sample) <= set(finite.tolist())
 
 
 def test_numeric_ties_constant_and_empty(profile, frame):
