@@ -34,6 +34,15 @@ def emit(**fields: Any) -> None:
     print(json.dumps(fields), flush=True)
 
 
+def run(main: Callable[[], None]) -> None:
+    """A runner's entry point: a failure is also printed as a {"fatal": ...} line the bench can show."""
+    try:
+        main()
+    except Exception as exc:  # noqa: BLE001
+        emit(fatal=f"{type(exc).__name__}: {exc}"[:300])
+        raise
+
+
 def timed_setup(method: str, version: str, fit: Callable[[], Any]) -> Any:
     start = time.perf_counter()
     fitted = fit()

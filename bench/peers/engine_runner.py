@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
 import pandas as pd  # noqa: E402
-from common import emit, manifest, run_windows, timed_setup  # noqa: E402
+from common import manifest, run, run_windows, timed_setup  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +34,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as exc:  # noqa: BLE001
-        emit(fatal=f"{type(exc).__name__}: {exc}"[:300])
-        raise
+    run(main)

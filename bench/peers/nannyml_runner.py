@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import nannyml  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import emit, manifest, run_windows, timed_setup  # noqa: E402
+from common import manifest, run, run_windows, timed_setup  # noqa: E402
 from nannyml.chunk import CountBasedChunker  # noqa: E402
 
 
@@ -65,8 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as exc:  # noqa: BLE001
-        emit(fatal=f"{type(exc).__name__}: {exc}"[:300])
-        raise
+    run(main)
