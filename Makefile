@@ -12,7 +12,7 @@ demo: install
 	$(VENV)/bin/mlops demo
 
 test: install $(INFRA_VENV)/.installed
-	$(PY) -m pytest -q -m "not faults and not chains"
+	$(PY) -m pytest -q --durations=20 -m "not faults and not chains"
 
 # the fast tests alone: no Azurite, local stack, server process, nor the slow ones (under a minute)
 unit: install
@@ -28,9 +28,10 @@ lint: install
 faults: install
 	$(PY) -m pytest -q -s -m faults
 
-# several models in one app, each through the whole chain on one local stack (tests/test_own_models.py, ~10 min)
+# whole chains end to end: several models in one app on one local stack (tests/test_own_models.py) and the
+# promotion from preprod to prod (tests/test_promotion_chain.py); ~10 min
 chains: install
-	$(PY) -m pytest -q -m chains
+	$(PY) -m pytest -q --durations=10 -m chains
 
 up: install
 	$(VENV)/bin/mlops up

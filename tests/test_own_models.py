@@ -188,7 +188,9 @@ def test_daily_partitions_accumulate_and_a_regression_goes_through_the_whole_cha
     bigger = house_rows(1500, seed=9, area_shift=70)
     alert, retrained = drift_retrain_promote(info, p, "houses", HOUSE_COLUMNS[:-1], [r[:-1] for r in bigger],
                                              [r[-1] for r in bigger])
-    assert alert.signal in ("data_drift", "prediction_drift", "performance", "concept_drift"), alert
+    # bigger houses: their inputs, their prices (label drift) or the errors may be what fires first
+    assert alert.signal in ("data_drift", "prediction_drift", "multivariate_drift", "label_drift",
+                            "attribution_drift", "performance", "concept_drift"), alert
     champion = retrained.champion_metrics or {}
     assert retrained.metrics["mae"] < champion["mae"]       # on the bigger homes, the retrained one is better
     shown = collect(p, "houses")

@@ -21,7 +21,7 @@ from mlops.status import collect
 from tests.conftest import start_environments, wait_until
 from tests.test_chain import drop, job_of, serving
 
-pytestmark = pytest.mark.stack      # two local stacks on one Azurite
+pytestmark = [pytest.mark.stack, pytest.mark.chains]      # two local stacks on one Azurite (make chains)
 
 SETTINGS = {"RECONCILE_SCHEDULE": "*/1 * * * * *", "RETRAIN_COOLDOWN_MINUTES": "0", "ROLLOUT_BAKE_SECONDS": "3",
             "ROLLOUT_MIN_REQUESTS": "20", "ROLLOUT_RETENTION_SECONDS": "0"}
