@@ -11,13 +11,13 @@ from lifecycle.core.incoming_events import BlobCreated
 from lifecycle.core.state_records import MARKER, DataBatch, Drop
 from lifecycle.dispatch import Rejected, reject
 from lifecycle.model_scope import scoped
-from lifecycle.ports import UsesData, UsesJobs, UsesPolicies, UsesState
+from lifecycle.ports import UsesData, UsesEvents, UsesJobs, UsesPolicies, UsesState
 from lifecycle.steps.training_runs import start_ready_training
 
 log = logging.getLogger("lifecycle.data")
 
 
-class DataPorts(UsesPolicies, UsesState, UsesJobs, UsesData, Protocol):
+class DataPorts(UsesPolicies, UsesState, UsesJobs, UsesData, UsesEvents, Protocol):
     """What recording data uses of the platform (a ready drop starts training)."""
 
 

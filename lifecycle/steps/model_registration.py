@@ -8,10 +8,12 @@ from typing import Protocol
 
 from lifecycle.clock import utcnow
 from lifecycle.core import model_catalog
+from lifecycle.core import notifications as told
 from lifecycle.core import registration_gate as gate
 from lifecycle.core.state_records import FAILED_STATUSES, Decision, DecisionOutcome, RunStatus, TrainingRun
 from lifecycle.model_scope import scoped
 from lifecycle.ports import UsesEvents, UsesJobs, UsesPolicies, UsesRegistry, UsesState
+from lifecycle.steps.announcements import announce
 from lifecycle.steps.training_runs import finish_run, keep_out_failed_data, release_drops
 
 log = logging.getLogger("lifecycle.registration")
@@ -29,6 +31,7 @@ def gate_and_register(p: RegistrationPorts, job_name: str) -> Decision:
     if existing is not None and (existing.version or existing.outcome in (DecisionOutcome.REJECTED,
                                                                           DecisionOutcome.HELD)):
         log.info("job %s already decided: %s", job_name, existing.outcome)
+        _announce(p, existing, unfinished_only=True)     # a first delivery cut short between the record and the event
         finish_run(p, job_name, RunStatus.COMPLETED)     # a run recorded again after a crash lost its first record
         return existing
     run = p.state.get(TrainingRun, job_name)
@@ -44,13 +47,29 @@ def gate_and_register(p: RegistrationPorts, job_name: str) -> Decision:
         log.info("registered %s:%s from job %s: %s", model.name, version, job_name, "; ".join(verdict.reasons))
     elif verdict.outcome == gate.HOLD:
         log.warning("held the model of job %s for a person: %s", job_name, "; ".join(verdict.reasons))
-        p.events.publish("MLOps.ModelHeld", f"jobs/{job_name}", {"job": job_name, "model": model.name,
-                                                                   "reasons": list(verdict.reasons)})
+        announce(p, told.MODEL_HELD, f"jobs/{job_name}", {"job": job_name, "model": model.name,
+                                                            "reasons": list(verdict.reasons)}, job_name)
     else:
         log.warning("rejected the model of job %s: %s", job_name, "; ".join(verdict.reasons))
-    p.state.update(Decision, job_name, lambda current: decision if current is None or not current.version else None)
+    stored = p.state.update(Decision, job_name,
+                            lambda current: decision if current is None or not current.version else None)
+    _announce(p, stored or decision)
     finish_run(p, job_name, RunStatus.COMPLETED)
     return decision
+
+
+def _announce(p: RegistrationPorts, decision: Decision, unfinished_only: bool = False, by: str = "") -> None:
+    """MLOps.ModelRegistered / ModelRejected for the decision, once (ModelHeld is published where it is held)."""
+    event_type = {DecisionOutcome.REGISTERED: told.MODEL_REGISTERED,
+                  DecisionOutcome.REJECTED: told.MODEL_REJECTED}.get(DecisionOutcome(decision.outcome))
+    if event_type is None:
+        return
+    data = {"job": decision.job_name, "model": decision.model_name, "version": decision.version,
+            "reasons": list(decision.reasons), "metric": decision.metric, "metrics": dict(decision.metrics),
+            "champion": decision.champion}
+    if by:
+        data["by"] = by
+    announce(p, event_type, f"jobs/{decision.job_name}", data, decision.job_name, unfinished_only=unfinished_only)
 
 
 def record_failure(p: RegistrationPorts, job_name: str, status: str, error: str | None,
@@ -58,6 +77,10 @@ def record_failure(p: RegistrationPorts, job_name: str, status: str, error: str 
     reason = error or f"the job ended {status} without an error message"
     log.warning("training job %s %s: %s", job_name, status.lower(), reason)
     run = finish_run(p, job_name, status, reason)
+    if run is not None:
+        announce(p, told.TRAINING_FAILED, f"jobs/{job_name}",
+                 {"job": job_name, "model": run.model_name, "status": status, "error": reason,
+                  "retried": retryable}, job_name)
     if run is not None and retryable:
         release_drops(p, run, reason)
     elif run is not None:
@@ -109,4 +132,6 @@ def review(p: RegistrationPorts, job_name: str, approve: bool, by: str) -> Decis
     stored = p.state.update(Decision, job_name,
                             lambda current: reviewed if current and current.outcome == DecisionOutcome.HELD else None)
     log.warning("job %s: %s", job_name, note)
+    if stored is not None and stored.outcome == reviewed.outcome:
+        _announce(p, stored, by=by)
     return stored or reviewed

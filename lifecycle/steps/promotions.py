@@ -14,12 +14,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from lifecycle.core import notifications as told
 from lifecycle.core.rollout_machine import Phase, RolloutEvent, rollout_id
 from lifecycle.core.state_records import Promotion, PromotionStatus
 from lifecycle.core.times import iso
 from lifecycle.dispatch import Rejected
 from lifecycle.ports import UsesPromotionEvents, UsesSharedRegistry
 from lifecycle.steps import rollouts
+from lifecycle.steps.announcements import announce
 from lifecycle.steps.rollouts import RolloutPorts
 
 log = logging.getLogger("lifecycle.promotion")
@@ -147,6 +149,9 @@ def review(p: PromotionPorts, ref: str, approve: bool, by: str, now: datetime) -
     if stored is None:
         raise ValueError(f"the promotion of {ref} was decided meanwhile: see `mlops status`")
     log.warning("promotion of %s %s", ref, decided.reason)
+    announce(p, told.PROMOTION_APPROVED if approve else told.PROMOTION_REJECTED, f"promotions/{ref}",
+             {"model": ref, "registry": record.registry, "assetId": record.asset_id, "by": by,
+              "reason": decided.reason}, ref)
     return stored
 
 

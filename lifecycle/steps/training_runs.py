@@ -12,13 +12,15 @@ from datetime import datetime
 from typing import Protocol
 
 from lifecycle import clock
+from lifecycle.core import notifications as told
 from lifecycle.core import retraining
 from lifecycle.core.platform_values import StoredBlob, TrainingRequest, job_name_for
 from lifecycle.core.policies import ManagedModel
 from lifecycle.core.rollout_machine import Rollout
 from lifecycle.core.state_records import Drop, RunStatus, TrainingRun
 from lifecycle.core.times import iso
-from lifecycle.ports import UsesData, UsesJobs, UsesPolicies, UsesState
+from lifecycle.ports import UsesData, UsesEvents, UsesJobs, UsesPolicies, UsesState
+from lifecycle.steps.announcements import announce
 
 log = logging.getLogger("lifecycle.training")
 
@@ -27,7 +29,7 @@ class RunRecordPorts(UsesPolicies, UsesState, Protocol):
     """What ending a training run uses of the platform: its records and its drops'."""
 
 
-class TrainingPorts(RunRecordPorts, UsesJobs, UsesData, Protocol):
+class TrainingPorts(RunRecordPorts, UsesJobs, UsesData, UsesEvents, Protocol):
     """What starting training runs uses of the platform."""
 
 
@@ -86,7 +88,16 @@ def submit_training(p: TrainingPorts, trigger: str, now: datetime, drops: list[D
     p.jobs.submit(request_for(run, model))
     log.info("submitted training job %s (%s) on %d file(s) of %s (%d new batch(es)), champion %s", name, trigger,
              len(run.data_files), run.data_url, len(run.new_batches), run.champion or "none")
+    announce_started(p, run)
     return run
+
+
+def announce_started(p: TrainingPorts, run: TrainingRun) -> None:
+    """MLOps.TrainingStarted, once per job."""
+    announce(p, told.TRAINING_STARTED, f"jobs/{run.job_name}",
+             {"job": run.job_name, "model": run.model_name, "trigger": run.trigger, "data": run.data_url,
+              "newBatches": len(run.new_batches), "files": len(run.data_files), "champion": run.champion},
+             run.job_name)
 
 
 def _record_run(p: TrainingPorts, trigger: str, now: datetime, name: str, drops: list[Drop], new: tuple[str, ...],
@@ -160,6 +171,7 @@ def resume_submissions(p: TrainingPorts) -> None:
                 _claim(p, d, run.job_name, retraining.claim(d, stored))
         log.warning("job %s was recorded but never reached the platform: submitting it again", run.job_name)
         p.jobs.submit(request_for(run, model))
+        announce_started(p, run)
 
 
 def finish_run(p: RunRecordPorts, job_name: str, status: str, error: str = "") -> TrainingRun | None:
