@@ -1,6 +1,7 @@
 """Rendering `mlops status` for a person."""
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -20,6 +21,44 @@ def _metrics(values: dict | None) -> str:
     return "  ".join(f"{k} {v:.3f}" for k, v in (values or {}).items() if isinstance(v, (int, float))) or "-"
 
 
+def _table(*columns: str, title: str | None = None) -> Table:
+    """A table for 80 columns: light rules, no outer edge, and cells that fold rather than end in '…'."""
+    table = Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
+
+
+def _lines(console: Console, head: str, details: list[str], indent: int = 4) -> None:
+    """`head` on its line, each detail on its own below it, wrapped under itself (a hanging indent)."""
+    console.print(head, soft_wrap=False)
+    if not details:
+        return
+    grid = Table.grid()
+    grid.add_column(width=indent)
+    grid.add_column(overflow="fold")
+    for detail in details:
+        grid.add_row("", detail)
+    console.print(grid)
+
+
+def short_url(url: str | None) -> str:
+    """A data URL relative to its container: http://127.0.0.1:10000/devstoreaccount1/data/drops/x →
+    data/drops/x, https://acct.blob.core.windows.net/data/x → data/x, azureml://.../paths/x → x."""
+    if not url:
+        return "-"
+    text = str(url)
+    if "://" not in text:
+        return text
+    scheme, _, rest = text.partition("://")
+    if scheme == "azureml" and "/paths/" in rest:
+        return rest.split("/paths/", 1)[1]
+    host, _, path = rest.partition("/")
+    if host.startswith(("127.0.0.1", "localhost")) and path.startswith("devstoreaccount1/"):
+        path = path[len("devstoreaccount1/"):]
+    return path or text
+
+
 def render(console: Console, status: dict) -> None:
     """One model's status, or each model's of an app of several, then what the app shares."""
     for shown in status.get("app_models") or ():
@@ -30,39 +69,44 @@ def render(console: Console, status: dict) -> None:
         return
     console.print(f"[bold]{status['model_name']}[/]: {status['task']}, trained by {status['training']} on "
                   f"{status['data_root']} ({status['training_window']})")
-    models = Table("version", "metrics", "job", "trigger", "data", title=f"models: {status['model_name']}",
-                   title_justify="left")
+    models = _table("version", "trigger", "metrics, job and data", title=f"models: {status['model_name']}")
     for m in status["models"]:
         tags = m["tags"]
-        models.add_row(m["version"], _metrics(m["metrics"]), tags.get("mlops.job", "-"), tags.get("mlops.trigger", "-"),
-                       tags.get("mlops.data", "-"))
+        models.add_row(m["version"], tags.get("mlops.trigger", "-"),
+                       f"{_metrics(m['metrics'])}\n[dim]job[/] {tags.get('mlops.job', '-')}\n"
+                       f"[dim]data[/] {short_url(tags.get('mlops.data'))}")
     console.print(models if status["models"] else "[dim]no model registered yet[/]")
 
-    jobs = Table("job", "status", "trigger", "decision", "why", title="training jobs", title_justify="left")
+    jobs = _table("status", "decision", "job, its data and why", title="training jobs")
     for j in status["jobs"]:
         decision = j["decision"] or {}
-        why = j["error"] or "; ".join(decision.get("reasons", [])) or "-"
         outcome = decision.get("outcome")
         if outcome == "registered":
             outcome = f"registered v{decision.get('version')}"
         shown = _c(outcome) if outcome else "-"
+        cell = [j["name"]]
+        read = f", read {j['files']} file(s), {j['new_batches']} new" if j.get("files") else ""
+        cell.append(f"[dim]{j['trigger']}{read}{': ' + escape(short_url(j.get('data'))) if j.get('data') else ''}[/]")
         if outcome == "held":
-            shown = f"[yellow]held for a person[/]\nmlops approve|reject {j['name']}"
+            shown = "[yellow]held for a person[/]"
+            cell.append(f"[yellow]mlops approve|reject {j['name']}[/]")
         elif decision.get("reviewed_by"):
             shown += f"\n[dim]by {decision['reviewed_by']}[/]"
-        data = f"\n[dim]read {j['files']} file(s), {j['new_batches']} new[/]" if j.get("files") else ""
-        jobs.add_row(j["name"] + data, _c(j["status"]), j["trigger"], shown, why)
+        if j["error"]:
+            cell.append(f"[red]{escape(j['error'])}[/]")
+        cell += [f"- {escape(reason)}" for reason in decision.get("reasons", [])]
+        jobs.add_row(_c(j["status"]), shown, "\n".join(cell))
     console.print(jobs if status["jobs"] else "[dim]no training job yet[/]")
 
     for e in status["endpoints"]:
-        table = Table("deployment", "model", "state", "traffic", title=f"endpoint {e['name']}  {e['scoring_uri']}",
-                      title_justify="left")
+        table = _table("deployment", "model", "state", "traffic", title=f"endpoint {e['name']}")
         for d in e["deployments"]:
             mirror = e["mirror_traffic"].get(d["name"])
             traffic = f"{d['traffic']}%" + (f" (+{mirror}% mirrored)" if mirror else "")
             table.add_row(d["name"], d["model"], _c(d["state"]) + (f"\n[red]{d['error']}[/]" if d["error"] else ""),
                           traffic)
         console.print(table)
+        console.print(f"[dim]scoring URI[/] {e['scoring_uri']}", soft_wrap=True)
     if not status["endpoints"]:
         console.print("[dim]no endpoint yet[/]")
     _render_promotion(console, status)
@@ -70,45 +114,51 @@ def render(console: Console, status: dict) -> None:
     r = status.get("rollout")
     if r:
         paused = " (paused)" if r["paused"] else ""
-        console.print(f"[bold]rollout[/] {r['model']} on {r['colour']} beside {r['baseline'] or '-'} "
-                      f"({r['baseline_model'] or 'first model'}): {_c(r['phase'])}{paused}; "
-                      f"live: {r['live_model'] or '-'}")
-        for entry in r["history"][-6:]:
-            console.print(f"  [dim]{entry['time'][11:19]}[/] {entry['note']}")
+        details = [f"[dim]{entry['time'][11:19]}[/] {escape(entry['note'])}" for entry in r["history"][-6:]]
         for check in (r.get("judgement") or {}).get("checks", []):
             colour = {"pass": "green", "fail": "red", "skipped": "dim"}.get(check["outcome"], "yellow")
-            console.print(f"  [{colour}]{check['outcome']:>12}[/] {check['detail']}")
+            details.append(f"[{colour}]{check['outcome']}[/] {escape(check['detail'])}")
+        _lines(console, f"[bold]rollout[/] {r['model']} on {r['colour']} beside {r['baseline'] or '-'} "
+                        f"({r['baseline_model'] or 'first model'}): {_c(r['phase'])}{paused}; "
+                        f"live: {r['live_model'] or '-'}", details, indent=2)
 
     if status.get("monitoring"):
-        runs = Table("window end", "model", "rows", "labelled", "performance", "drifted", "alerts", "scaling",
-                     title="monitoring (latest passes)", title_justify="left")
+        runs = _table("window", "model", "rows", "findings", title="monitoring (latest passes)")
         for m in status["monitoring"]:
-            accuracy = _metrics(m.get("performance"))
-            model = f"{m['model']} ({m['deployment']})"
+            model = f"{m['model']}\n[dim]{m['deployment']}[/]"
             unjudged = _unjudged(m)
             if unjudged:                 # no result (yet): say why across the figures' columns
-                runs.add_row(m["window_end"][11:19], model, unjudged, "", "", "", "", "")
+                runs.add_row(m["window_end"][11:19], model, "-", unjudged)
                 continue
-            runs.add_row(m["window_end"][11:19], model, str(m["rows"]),
-                         str(m["labelled"]), accuracy, ", ".join(m["drifted_features"]) or "-",
-                         "\n".join(m["alerts"]) or "[green]none[/]", m["recommendation"] or "-")
+            findings = [_metrics(m.get("performance"))]
+            findings.append(f"[dim]drifted:[/] {', '.join(m['drifted_features']) or '-'}")
+            findings.append(f"[dim]alerts:[/] {', '.join(m['alerts']) if m['alerts'] else '[green]none[/]'}")
+            if m.get("recommendation"):
+                findings.append(f"[dim]scaling:[/] {m['recommendation']}")
+            runs.add_row(m["window_end"][11:19], model, f"{m['rows']}\n[dim]{m['labelled']} labelled[/]",
+                         "\n".join(findings))
         console.print(runs)
     if status.get("alerts"):
-        alerts = Table("received", "source", "signal", "condition", "outcome", "detail", title="alerts",
-                       title_justify="left")
-        for a in status["alerts"][-10:]:
-            alerts.add_row(a["received_at"][11:19], a["source"], a["signal"], a["condition"],
-                           _c(a["outcome"]), a["detail"] + (" (resolved)" if a["resolved_at"] else ""))
-        console.print(alerts)
+        shown_alerts = status["alerts"][-10:]
+        earlier = len(status["alerts"]) - len(shown_alerts)
+        console.print("[italic]alerts[/]" + (f" [dim](the last 10; {earlier} earlier: mlops status --json)[/]"
+                                             if earlier else ""))
+        for a in shown_alerts:
+            resolved = f" [dim](resolved {a['resolved_at'][11:19]})[/]" if a["resolved_at"] else ""
+            details = [escape(a["summary"])] if a.get("summary") else []
+            if a["detail"]:
+                details.append(f"[dim]{escape(a['detail'])}[/]")
+            _lines(console, f"  [dim]{a['received_at'][11:19]}[/] {a['signal']} {a['condition'].lower()} "
+                            f"[dim]({a['source']})[/] → {_c(a['outcome'])}{resolved}", details, indent=4)
 
     _render_rejections(console, status)
 
 
 def _render_rejections(console: Console, status: dict) -> None:
     if status["rejections"]:
-        rejected = Table("event", "type", "function", "reason", title="rejected events", title_justify="left")
+        rejected = _table("event", "function", "reason", title="rejected events")
         for r in status["rejections"]:
-            rejected.add_row(r["event_id"][:12], r["event_type"], r["function"], r["reason"])
+            rejected.add_row(f"{r['event_type']}\n[dim]{r['event_id'][:12]}[/]", r["function"], escape(r["reason"]))
         console.print(rejected)
 
 
@@ -131,19 +181,21 @@ def _render_promotion(console: Console, status: dict) -> None:
     for chain in status.get("lineage") or ():
         if chain.get("registry"):
             batches = ", ".join(chain["data_batches"]) or "-"
-            console.print(f"[bold]lineage[/] {chain['deployment']} ({chain['traffic']}%) → registry "
-                          f"{chain['registry']} {chain['model']} → preprod version {chain['preprod_version'] or '-'} "
-                          f"→ job {chain['job'] or '-'} → data {chain['data'] or '-'} (batches {batches})",
-                          soft_wrap=True)
+            _lines(console, f"[bold]lineage[/] {chain['deployment']} ({chain['traffic']}%)", [
+                f"→ registry {chain['registry']} {chain['model']}",
+                f"→ preprod version {chain['preprod_version'] or '-'}",
+                f"→ job {chain['job'] or '-'}",
+                f"→ data {short_url(chain['data'])} (batches {escape(batches)})"], indent=2)
     if not status.get("promotions"):
         return
-    table = Table("model", "status", "preprod version", "job", "decided by",
-                  title=f"promotions ({status.get('stage') or '-'}, registry {status.get('registry') or '-'})",
-                  title_justify="left")
+    table = _table("model", "status", "from preprod",
+                   title=f"promotions ({status.get('stage') or '-'}, registry {status.get('registry') or '-'})")
     for promotion in status["promotions"]:
         shown = _c(promotion["status"])
         if promotion["status"] == "awaiting approval":
             shown = f"[yellow]awaiting approval[/]\nmlops promote approve|reject {promotion['model']}"
-        table.add_row(promotion["model"], shown, promotion["preprod_version"] or "-", promotion["job"] or "-",
-                      promotion["decided_by"] or "-")
+        elif promotion["decided_by"]:
+            shown += f"\n[dim]by {promotion['decided_by']}[/]"
+        origin = f"version {promotion['preprod_version'] or '-'}\n[dim]job[/] {promotion['job'] or '-'}"
+        table.add_row(promotion["model"], shown, origin)
     console.print(table)

@@ -40,6 +40,8 @@ class Traffic:
     truth: list[tuple[str, object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.rate <= 0 or self.rows_per_request < 1:
+            raise ValueError(f"rate {self.rate} and rows per request {self.rows_per_request}: above 0, at least 1")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._session = requests.Session()
@@ -86,6 +88,13 @@ class Traffic:
         return {"requests": len(self.answers), "status": dict(Counter(a.status for a in self.answers)),
                 "deployments": dict(Counter(a.deployment for a in self.answers if a.deployment)),
                 "dropped": sum(1 for a in self.answers if a.status == 0)}
+
+    def latency_summary(self) -> dict:
+        """summary() with the latencies' median and 99th percentile (None before any answer)."""
+        latencies = sorted(a.latency_ms for a in self.answers)
+        return {**self.summary(),
+                "p50_ms": latencies[len(latencies) // 2] if latencies else None,
+                "p99_ms": latencies[max(0, -(-len(latencies) * 99 // 100) - 1)] if latencies else None}
 
     def __enter__(self) -> Traffic:
         return self.start()

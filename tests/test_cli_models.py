@@ -16,7 +16,7 @@ runner = CliRunner()
 def test_status_shows_each_model_apart_and_one_by_name(monkeypatch):
     p = fake_platform(models_file=TWO)
     drop(p, "prices/2026-11-30/", T0)
-    monkeypatch.setattr(cli, "_platform", lambda: p)
+    monkeypatch.setattr(cli, "_platform", lambda *_, **__: p)
     shown = json.loads(runner.invoke(cli.app, ["status", "--json"]).stdout)
     loans, prices = shown["app_models"]
     assert (loans["model_name"], loans["task"], loans["jobs"], loans["drops"]) == ("loans", "classification", [], [])

@@ -17,7 +17,7 @@ def held(monkeypatch):
     p = fake_platform()
     job = _trained(p, LEAKY)
     assert run_completed(run_event("RunCompleted", job), p).outcome == "held"
-    monkeypatch.setattr(cli, "_platform", lambda: p)
+    monkeypatch.setattr(cli, "_platform", lambda *_, **__: p)
     return p, job
 
 
