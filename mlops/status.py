@@ -125,6 +125,7 @@ def _monitor_run(run: MonitorRun) -> dict:
     result = run.result
     window, drift = result.get("window") or {}, result.get("drift") or {}
     performance = (result.get("performance") or {}).get("metrics") or {}
+    holdout = (result.get("performance") or {}).get("baseline") or {}
     return {"model": run.model, "deployment": run.deployment, "window_start": run.window_start,
             "window_end": run.window_end, "rows": window.get("rows"), "labelled": window.get("labelled"),
             "drifted_features": drift.get("drifted_features") or [], "accuracy": performance.get("accuracy"),
@@ -132,7 +133,25 @@ def _monitor_run(run: MonitorRun) -> dict:
             "recommendation": (result.get("utilisation") or {}).get("recommendation"),
             "alerts": [f"{a['signal']} {a['condition'].lower()}" for a in result.get("alerts") or []],
             "status": run.status, "job": run.job or None, "warning": run.warning or None, "error": run.error or None,
-            "note": result.get("skipped")}
+            "note": result.get("skipped"),
+            # over time (the dashboard's charts): each feature's drift score this pass, and the holdout's figures
+            # the performance is measured against
+            "drift_scores": {name: _drift_score(f) for name, f in (drift.get("features") or {}).items()
+                             if isinstance(f, dict)},
+            "holdout": {k: v for k, v in holdout.items() if k in HEADLINE and isinstance(v, int | float)}}
+
+
+def _drift_score(feature: dict) -> dict:
+    """One feature's drift in a pass: its PSI (the distance every kind of feature has) against its threshold,
+    the adjusted p-value of its test, and whether it drifted."""
+    metrics, thresholds = feature.get("metrics") or {}, feature.get("thresholds") or {}
+    return {"kind": feature.get("kind"), "psi": _number(metrics.get("psi")),
+            "threshold": _number(thresholds.get("psi")), "pvalue": _number(feature.get("pvalue_adjusted")),
+            "drifted": bool(feature.get("drifted"))}
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and value == value and abs(value) != float("inf") else None
 
 
 def _rollout(r: Rollout | None) -> dict | None:
