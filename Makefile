@@ -5,13 +5,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 INFRA_VENV := .venv-infra
+# The dashboard's browser tests (tests/dashboard) drive Debian's chromium through Python Playwright (never
+# `playwright install`, which downloads a browser build): installed from Debian's packages when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test unit lint faults chains install up bench clean
+.PHONY: demo test unit lint faults chains install up bench clean browser
 
 demo: install
 	$(VENV)/bin/mlops demo
 
-test: install $(INFRA_VENV)/.installed
+test: install $(INFRA_VENV)/.installed $(CHROMIUM)
 	$(PY) -m pytest -q --durations=20 -m "not faults and not chains"
 
 # the fast tests alone: no Azurite, local stack, server process, nor the slow ones (under a minute)
@@ -19,7 +23,7 @@ unit: install
 	$(PY) -m pytest -q -m "not stack and not slow and not faults and not chains"
 
 # ruff over the whole tree; mypy over the packages that are type-clean (pyproject.toml configures both)
-MYPY_PATHS := lifecycle functions monitoring training function_app.py tests/faults bench
+MYPY_PATHS := lifecycle functions monitoring training function_app.py tests/faults bench mlops/dashboard
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)
@@ -51,6 +55,11 @@ bench-quality: install
 	$(PY) bench/drift_quality.py
 
 install: $(VENV)/.installed node_modules/.installed
+
+browser: $(CHROMIUM)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
