@@ -1,6 +1,8 @@
 """Rendering `mlops status` for a person."""
 from __future__ import annotations
 
+import re
+
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -59,6 +61,15 @@ def short_url(url: str | None) -> str:
     return path or text
 
 
+_STORAGE_HOST = re.compile(r"https?://(?:(?:127\.0\.0\.1|localhost)(?::\d+)?/devstoreaccount1|"
+                           r"[a-z0-9]+\.blob\.core\.windows\.net)/")
+
+
+def short_urls_in(text: str | None) -> str:
+    """Free text (a reason, a detail) with each storage URL in it relative to its container."""
+    return _STORAGE_HOST.sub("", text or "")
+
+
 def render(console: Console, status: dict) -> None:
     """One model's status, or each model's of an app of several, then what the app shares."""
     for shown in status.get("app_models") or ():
@@ -93,8 +104,8 @@ def render(console: Console, status: dict) -> None:
         elif decision.get("reviewed_by"):
             shown += f"\n[dim]by {decision['reviewed_by']}[/]"
         if j["error"]:
-            cell.append(f"[red]{escape(j['error'])}[/]")
-        cell += [f"- {escape(reason)}" for reason in decision.get("reasons", [])]
+            cell.append(f"[red]{escape(short_urls_in(j['error']))}[/]")
+        cell += [f"- {escape(short_urls_in(reason))}" for reason in decision.get("reasons", [])]
         jobs.add_row(_c(j["status"]), shown, "\n".join(cell))
     console.print(jobs if status["jobs"] else "[dim]no training job yet[/]")
 
@@ -114,10 +125,11 @@ def render(console: Console, status: dict) -> None:
     r = status.get("rollout")
     if r:
         paused = " (paused)" if r["paused"] else ""
-        details = [f"[dim]{entry['time'][11:19]}[/] {escape(entry['note'])}" for entry in r["history"][-6:]]
+        details = [f"[dim]{entry['time'][11:19]}[/] {escape(short_urls_in(entry['note']))}"
+                   for entry in r["history"][-6:]]
         for check in (r.get("judgement") or {}).get("checks", []):
             colour = {"pass": "green", "fail": "red", "skipped": "dim"}.get(check["outcome"], "yellow")
-            details.append(f"[{colour}]{check['outcome']}[/] {escape(check['detail'])}")
+            details.append(f"[{colour}]{check['outcome']}[/] {escape(short_urls_in(check['detail']))}")
         _lines(console, f"[bold]rollout[/] {r['model']} on {r['colour']} beside {r['baseline'] or '-'} "
                         f"({r['baseline_model'] or 'first model'}): {_c(r['phase'])}{paused}; "
                         f"live: {r['live_model'] or '-'}", details, indent=2)
@@ -145,9 +157,9 @@ def render(console: Console, status: dict) -> None:
                                              if earlier else ""))
         for a in shown_alerts:
             resolved = f" [dim](resolved {a['resolved_at'][11:19]})[/]" if a["resolved_at"] else ""
-            details = [escape(a["summary"])] if a.get("summary") else []
+            details = [escape(short_urls_in(a["summary"]))] if a.get("summary") else []
             if a["detail"]:
-                details.append(f"[dim]{escape(a['detail'])}[/]")
+                details.append(f"[dim]{escape(short_urls_in(a['detail']))}[/]")
             _lines(console, f"  [dim]{a['received_at'][11:19]}[/] {a['signal']} {a['condition'].lower()} "
                             f"[dim]({a['source']})[/] → {_c(a['outcome'])}{resolved}", details, indent=4)
 
@@ -158,7 +170,8 @@ def _render_rejections(console: Console, status: dict) -> None:
     if status["rejections"]:
         rejected = _table("event", "function", "reason", title="rejected events")
         for r in status["rejections"]:
-            rejected.add_row(f"{r['event_type']}\n[dim]{r['event_id'][:12]}[/]", r["function"], escape(r["reason"]))
+            rejected.add_row(f"{r['event_type']}\n[dim]{r['event_id'][:12]}[/]", r["function"],
+                             escape(short_urls_in(r["reason"])))
         console.print(rejected)
 
 
@@ -188,14 +201,12 @@ def _render_promotion(console: Console, status: dict) -> None:
                 f"→ data {short_url(chain['data'])} (batches {escape(batches)})"], indent=2)
     if not status.get("promotions"):
         return
-    table = _table("model", "status", "from preprod",
-                   title=f"promotions ({status.get('stage') or '-'}, registry {status.get('registry') or '-'})")
+    console.print(f"[italic]promotions[/] ({status.get('stage') or '-'}, registry {status.get('registry') or '-'})")
     for promotion in status["promotions"]:
-        shown = _c(promotion["status"])
+        details = [f"from preprod version {promotion['preprod_version'] or '-'}, job {promotion['job'] or '-'}"]
         if promotion["status"] == "awaiting approval":
-            shown = f"[yellow]awaiting approval[/]\nmlops promote approve|reject {promotion['model']}"
-        elif promotion["decided_by"]:
-            shown += f"\n[dim]by {promotion['decided_by']}[/]"
-        origin = f"version {promotion['preprod_version'] or '-'}\n[dim]job[/] {promotion['job'] or '-'}"
-        table.add_row(promotion["model"], shown, origin)
-    console.print(table)
+            details.append(f"[yellow]mlops promote approve|reject {promotion['model']}[/]")
+        if promotion.get("reason"):
+            details.append(f"[dim]{escape(short_urls_in(promotion['reason']))}[/]")
+        by = f" [dim]by {promotion['decided_by']}[/]" if promotion["decided_by"] else ""
+        _lines(console, f"  {promotion['model']} {_c(promotion['status'])}{by}", details)
