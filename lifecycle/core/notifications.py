@@ -353,15 +353,21 @@ class NotificationDeadLetter(Record):
         return delivery_key(self.event_id, self.webhook)
 
 
+CLAIM_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class Announcement(Record):
-    """An MLOps.* event a step publishes once for one decision: created before the publish, marked sent after,
-    so a replayed trigger publishes it no more (and one cut short in between publishes it again)."""
+    """An MLOps.* event a step publishes once for one decision: created (claimed) before the publish, marked sent
+    after, so a replayed or concurrent trigger publishes it no more (and one cut short in between is published
+    again once its claim is stale)."""
     COLLECTION: ClassVar[str] = "announcements"
     name: str                    # event type and the decision's own key
     event_type: str
     subject: str
     sent: bool = False
+    claim: str = ""              # the invocation publishing it (a concurrent one leaves it to that one)...
+    claimed_at: str = ""         # ...unless the claim is older than CLAIM_SECONDS: that invocation was cut short
 
     @property
     def key(self) -> str:

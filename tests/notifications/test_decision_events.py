@@ -3,6 +3,9 @@ trigger publishes nothing twice (lifecycle/steps/announcements.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from lifecycle.core import notifications as told
 from lifecycle.core.notifications import Announcement
@@ -82,8 +85,9 @@ def test_a_promotion_approved_or_rejected_is_told():
         assert (told_of["model"], told_of["by"]) == (f"{MODEL}:1", "ana")
 
 
-def test_an_announcement_cut_short_is_published_again_and_then_never():
+def test_an_announcement_cut_short_is_published_again_once_its_claim_is_stale_and_then_never():
     p = fake_platform()
+    start = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
     class Crash(Exception):
         pass
@@ -92,13 +96,14 @@ def test_an_announcement_cut_short_is_published_again_and_then_never():
         def publish(self, *args):
             raise Crash()
 
-    broken = replace(p, events=Failing())
-    try:
-        announce(broken, told.TRAINING_STARTED, "jobs/j", {"job": "j"}, "j")
-    except Crash:
-        pass
+    with pytest.raises(Crash):
+        announce(replace(p, events=Failing()), told.TRAINING_STARTED, "jobs/j", {"job": "j"}, "j", now=start)
     assert p.state.get(Announcement, f"{told.TRAINING_STARTED}/j").sent is False
-    assert announce(p, told.TRAINING_STARTED, "jobs/j", {"job": "j"}, "j", unfinished_only=True)
-    assert not announce(p, told.TRAINING_STARTED, "jobs/j", {"job": "j"}, "j")
+    # a concurrent caller leaves a fresh claim to its claimant; a stale one is taken over, once
+    assert not announce(p, told.TRAINING_STARTED, "jobs/j", {"job": "j"}, "j", now=start + timedelta(seconds=5))
+    later = start + timedelta(minutes=2)
+    assert announce(p, told.TRAINING_STARTED, "jobs/j", {"job": "j"}, "j", unfinished_only=True, now=later)
+    assert not announce(p, told.TRAINING_STARTED, "jobs/j", {"job": "j"}, "j", now=later)
     assert len(published(p, told.TRAINING_STARTED)) == 1
     assert not announce(p, told.MODEL_REGISTERED, "jobs/k", {}, "k", unfinished_only=True)   # never begun
+    assert published(p, told.MODEL_REGISTERED) == []
