@@ -7,6 +7,7 @@ import azure.functions as func
 from functions.azureml_triggers import bp as azureml_blueprint
 from functions.data_triggers import bp as data_blueprint
 from functions.monitoring_triggers import bp as monitoring_blueprint
+from functions.notify_triggers import bp as notify_blueprint
 from functions.promotion_triggers import bp as promotion_blueprint
 from functions.rollout_triggers import bp as rollout_blueprint
 from functions.training_triggers import bp as training_blueprint
@@ -20,3 +21,4 @@ app.register_functions(azureml_blueprint)
 app.register_functions(rollout_blueprint)
 app.register_functions(monitoring_blueprint)
 app.register_functions(promotion_blueprint)
+app.register_functions(notify_blueprint)

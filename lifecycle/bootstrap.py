@@ -14,7 +14,7 @@ from lifecycle.core.policies import (
     RetrainPolicy,
     RolloutPolicy,
 )
-from lifecycle.ports import Platform, State
+from lifecycle.ports import Notifier, Platform, State
 from lifecycle.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -24,6 +24,18 @@ if TYPE_CHECKING:
 @cache
 def platform() -> Platform:
     return build_platform(Settings.from_env())
+
+
+@cache
+def notifier() -> Notifier:
+    """What the notify function uses: the state records and the webhooks NOTIFY_WEBHOOKS lists; none of the
+    platform's other adapters, so it starts fast and needs nothing of Azure ML."""
+    return build_notifier(Settings.from_env())
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    from lifecycle.adapters.webhooks import HttpWebhooks
+    return Notifier(state=build_state(settings), webhooks=HttpWebhooks(), targets=settings.webhooks())
 
 
 def build_platform(settings: Settings) -> Platform:

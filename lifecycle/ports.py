@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from lifecycle.core.notifications import DeliveryPolicy, Webhook, WebhookAnswer
 from lifecycle.core.platform_values import (
     EndpointState,
     Invocation,
@@ -161,6 +162,14 @@ class Events(Protocol):
     def publish(self, event_type: str, subject: str, data: dict) -> None: ...
 
 
+class Webhooks(Protocol):
+    """Posting a notification to a webhook (Slack, Teams, any JSON receiver)."""
+
+    def post(self, url: str, body: dict, timeout: float) -> WebhookAnswer:
+        """POST body as JSON and return the answer, whatever its status; raise WebhookUnreachable when there is
+        none (connection refused, reset, timed out)."""
+
+
 @dataclass(frozen=True)
 class Platform:
     """What a handler is given: the ports, and the policies it decides with (no settings: the composition
@@ -247,3 +256,14 @@ class UsesSharedRegistry(Protocol):
 class UsesPromotionEvents(Protocol):
     @property
     def promotion_events(self) -> Events | None: ...
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """What the notify function is given: the records, the webhooks' client, the webhooks NOTIFY_WEBHOOKS
+    lists, and how hard to try each (no platform: telling people needs neither Azure ML nor the endpoints)."""
+    state: State
+    webhooks: Webhooks
+    targets: tuple[Webhook, ...] = ()
+    delivery: DeliveryPolicy = DeliveryPolicy()
+    sleep: Callable[[float], None] | None = None        # None: time.sleep

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from lifecycle.core.notifications import Webhook, parse_webhooks
+
 
 class SettingsError(ValueError):
     pass
@@ -87,6 +89,9 @@ class Settings:
     promotion_topic_endpoint: str = ""      # preprod: production's custom topic, told of each shared model
     promotion_topic_key: str = ""           # local stack only: without it, publish there with a token
     promotion_approval: str = "none"        # prod: none | required (a person approves before the rollout starts)
+    # notifications: the webhooks each decision is posted to, `format=url` (slack | teams | json) separated by
+    # commas or spaces; "" = none. The URLs are secrets: read by the notify function only (webhooks())
+    notify_webhooks: str = ""
 
     _ENV = {
         "storage_connection": "AzureWebJobsStorage", "platform": "MLOPS_PLATFORM",
@@ -132,6 +137,15 @@ class Settings:
     def managed_identity_client_id(self) -> str:
         """The user-assigned identity to take tokens as ('' = the system-assigned one, or the developer's login)."""
         return self.storage_client_id or self.azure_client_id
+
+    def webhooks(self) -> tuple[Webhook, ...]:
+        """NOTIFY_WEBHOOKS as webhooks. Checked here, not in check(): a mistake in it stops the notify function
+        only, never the chain."""
+        try:
+            return parse_webhooks(self.notify_webhooks)
+        except ValueError as error:
+            raise SettingsError(f"app setting NOTIFY_WEBHOOKS: {error} (expected `format=url`, format slack, "
+                                "teams or json, separated by commas or spaces)") from None
 
     def canary_steps(self) -> tuple[int, ...]:
         """ROLLOUT_STEPS as percentages (the rollout policy checks their order)."""
