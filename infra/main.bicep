@@ -58,6 +58,10 @@ param stage string = 'dev'
 @description('The shared Azure ML registry (AZUREML_REGISTRY), from infra/registry.bicep; empty for a lone environment without one.')
 param registryName string = ''
 
+@description('NOTIFY_WEBHOOKS: the webhooks each decision is posted to (`format=url`, format slack | teams | json); empty for none. Secret: the URLs carry their keys.')
+@secure()
+param notifyWebhooks string = ''
+
 @description('The resource group of the shared registry (same subscription): this environment\'s grants on it are deployed there.')
 param registryResourceGroup string = ''
 
@@ -210,6 +214,7 @@ module functionApp 'modules/function-app.bicep' = {
     registryName: registryName
     promotionTopicEndpoint: promotionTopicEndpoint
     promotionApproval: promotionApproval
+    notifyWebhooks: notifyWebhooks
   }
 }
 
@@ -266,6 +271,7 @@ output EVENTGRID_TOPIC_ENDPOINT string = topics.outputs.lifecycleTopicEndpoint
 output STORAGE_SYSTEM_TOPIC_NAME string = topics.outputs.storageTopicName
 output WORKSPACE_SYSTEM_TOPIC_NAME string = topics.outputs.workspaceTopicName
 output LIFECYCLE_TOPIC_NAME string = topics.outputs.lifecycleTopicName
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output DEAD_LETTER_CONTAINER string = storage.outputs.deadLetterContainer
 output MLOPS_STAGE string = stage
 output AZUREML_REGISTRY string = registryName

@@ -15,5 +15,9 @@ az deployment group create \
     workspaceTopicName="$WORKSPACE_SYSTEM_TOPIC_NAME" \
     lifecycleTopicName="$LIFECYCLE_TOPIC_NAME" \
     deadLetterContainer="$DEAD_LETTER_CONTAINER" \
+    appInsightsName="${APPLICATIONINSIGHTS_NAME:-}" \
+    notifyActionGroupId="${MLOPS_NOTIFY_ACTION_GROUP_ID:-}" \
+    notifyEmails="${MLOPS_NOTIFY_EMAILS:-}" \
+    notifySms="${MLOPS_NOTIFY_SMS:-}" \
   --output none
-echo "Event Grid subscriptions and the alerts action group are in place."
+echo "Event Grid subscriptions, the alerts action group and (if asked) the decisions' action group are in place."

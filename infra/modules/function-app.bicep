@@ -36,6 +36,9 @@ param registryName string
 param promotionTopicEndpoint string
 @description('none or required (PROMOTION_APPROVAL).')
 param promotionApproval string
+@description('NOTIFY_WEBHOOKS: the webhooks each decision is posted to (`format=url`, format slack | teams | json, separated by commas or spaces). The URLs are secrets.')
+@secure()
+param notifyWebhooks string = ''
 
 @description('Instances the app may scale out to; a few are plenty for an event-driven lifecycle.')
 param maximumInstanceCount int = 40
@@ -136,6 +139,8 @@ var appSettings = {
   AZUREML_REGISTRY: registryName
   PROMOTION_TOPIC_ENDPOINT: promotionTopicEndpoint
   PROMOTION_APPROVAL: promotionApproval
+  // Notifications (functions/notify_triggers.py): empty = none. A secure parameter, never in the outputs.
+  NOTIFY_WEBHOOKS: notifyWebhooks
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
