@@ -588,6 +588,10 @@ def events(
         err.print(f"[red]{escape(str(error))}[/]", soft_wrap=True)
         raise typer.Exit(2) from None
     resolved = _resolve(home, env)
+    if not resolved.home.timeline.exists():
+        err.print(f"[red]no timeline at {escape(str(resolved.home.timeline))}:[/] no local stack has run from "
+                  f"{escape(str(resolved.home.root))}", soft_wrap=True)
+        raise typer.Exit(1)
     from emulator.timeline import Timeline
     records, kept, hidden = select(Timeline(resolved.home.timeline).read(), filters, limit)
     if as_json:

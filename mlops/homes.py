@@ -6,11 +6,11 @@
 4. else the most recent of the stacks that ran there: `.mlops` itself, `mlops up --environments`' `.mlops/preprod`
    and `.mlops/prod`, or the demo's `.mlops/demo/preprod` and `.mlops/demo/prod`.
 
-A folder given by --home or MLOPS_HOME is searched the same way when it is not a stack home itself (the demo
-run with MLOPS_HOME=x keeps its stacks in x/demo/). Of two environments, preprod is shown unless --env says
-prod. When a stack stops (the end of `mlops up`, the end of the demo), write_snapshot() leaves
-`<home>/status.json` = {"written_at": ISO UTC, "status": mlops.status.collect(...)}: `mlops status` and the
-dashboard show a stopped stack from it."""
+A folder given by --home or MLOPS_HOME that is not a stack home itself is searched the same way (the demo
+run with MLOPS_HOME=x keeps its stacks in x/demo/); one where no stack ran is taken as it is. Of two
+environments, preprod is shown unless --env says prod. When a stack stops (the end of `mlops up`, the end of
+the demo), write_snapshot() leaves `<home>/status.json` = {"written_at": ISO UTC, "status":
+mlops.status.collect(...)}: `mlops status` and the dashboard show a stopped stack from it."""
 from __future__ import annotations
 
 import json
@@ -53,10 +53,9 @@ def last_active(path: Path) -> float:
 
 
 def _running(path: Path) -> bool:
-    from emulator.environments import EnvironmentsInfo
+    """A stack runs from `path` (its stack.json names a live process); each environment's stack writes its own."""
     from emulator.stack import StackInfo
-    home = StackHome(path)
-    return StackInfo.read(home) is not None or EnvironmentsInfo.read(home) is not None
+    return StackInfo.read(StackHome(path)) is not None
 
 
 def _groups(base: Path) -> list[tuple[Path, dict[str | None, Path]]]:
@@ -93,6 +92,8 @@ def resolve(home: Path | None = None, env: str | None = None) -> Resolved:
     groups = _groups(base)
     if env is not None:
         groups = [g for g in groups if None not in g[1]]
+    if not groups and asked and env is None:
+        return Resolved(StackHome(base), None, "")       # named: as it is (the command says what it lacks)
     if not groups:
         where = f"{base} ({asked})" if asked else str(base)
         if env is not None:
@@ -100,7 +101,7 @@ def resolve(home: Path | None = None, env: str | None = None) -> Resolved:
                             "`mlops up --environments preprod,prod`, or run `mlops demo`")
         raise HomeError(f"no local stack has run from {where}: start one with `mlops up`, run `mlops demo`, "
                         "or pass --home")
-    running = [g for g in groups if _running(g[0]) or any(_running(p) for p in g[1].values())]
+    running = [g for g in groups if any(_running(p) for p in g[1].values())]
     chosen = running[0] if running else max(groups, key=lambda g: max(last_active(p) for p in g[1].values()))
     path, name = _pick(*chosen, env)
     if path == base:

@@ -244,3 +244,15 @@ def test_since_reads_durations_and_iso_times():
     for bad in ("", "10", "m", "-5m", "soon", "10 minutes ago"):
         with pytest.raises(BadFilter):
             parse_since(bad, now)
+
+
+def test_a_named_home_where_nothing_ran_is_taken_as_it_is(project):
+    empty = project / "empty"
+    empty.mkdir()
+    assert resolve(empty).home.root == empty.resolve()
+    events = runner.invoke(cli.app, ["events", "--home", str(empty)])
+    assert events.exit_code == 1 and "no timeline at" in events.stderr
+    status = runner.invoke(cli.app, ["status", "--home", str(empty)])
+    assert status.exit_code == 1 and "left no status.json" in status.stderr
+    with pytest.raises(HomeError, match="no preprod and prod stacks"):
+        resolve(empty, "prod")
