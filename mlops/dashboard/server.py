@@ -260,12 +260,10 @@ def _digest(view: View, status: dict | None) -> str:
     return hashlib.sha256(_dumps(shown, sort_keys=True).encode()).hexdigest()
 
 
-async def _watch(state: _State) -> None:
-    """Tell the subscribers when the timeline file grows (its size, every poll_interval) and when the status
-    changes (read every status_interval while anyone listens, and at once after an action)."""
-    size, digest = -1, ""
-    loop = asyncio.get_running_loop()
-    next_status = 0.0
+async def _watch_timeline(state: _State) -> None:
+    """Tell the subscribers when the timeline file grows: its size, every poll_interval (never held up by a status
+    read, which can take seconds)."""
+    size = -1
     while not state.closing:
         try:
             grown = state.home.timeline.stat().st_size
@@ -275,6 +273,16 @@ async def _watch(state: _State) -> None:
             if size >= 0:
                 state.broadcast("timeline", {"size": grown})
             size = grown
+        await asyncio.sleep(state.poll_interval)
+
+
+async def _watch_status(state: _State) -> None:
+    """Tell the subscribers when the status changes: read every status_interval while anyone listens, and at once
+    after an action."""
+    digest = ""
+    loop = asyncio.get_running_loop()
+    next_status = 0.0
+    while not state.closing:
         due = state.status_due.is_set()
         state.status_due.clear()
         if state.subscribers and (due or loop.time() >= next_status):
@@ -311,8 +319,9 @@ def build_app(home: StackHome, key: str, source: Source, poll_interval: float = 
     app.router.add_post("/api/jobs/{job}/{action}", _api_job)
 
     async def start_watching(app: web.Application) -> None:
-        watcher = asyncio.get_running_loop().create_task(_watch(state))
-        app.on_cleanup.append(lambda _: _end(state, watcher))
+        loop = asyncio.get_running_loop()
+        watchers = {loop.create_task(_watch_timeline(state)), loop.create_task(_watch_status(state))}
+        app.on_cleanup.append(lambda _: _end(state, watchers))
 
     async def end_streams(app: web.Application) -> None:
         for queue in list(state.subscribers):
@@ -322,14 +331,15 @@ def build_app(home: StackHome, key: str, source: Source, poll_interval: float = 
     return app
 
 
-async def _end(state: _State, watcher: asyncio.Task) -> None:
-    """Let the watcher finish its round (a status read in flight included), cancel it if it takes too long."""
+async def _end(state: _State, watchers: set[asyncio.Task]) -> None:
+    """Let the watchers finish their round (a status read in flight included), cancel them if that takes too long."""
     state.closing = True
     state.status_due.set()
-    await asyncio.wait({watcher}, timeout=5)
-    if not watcher.done():
+    _, pending = await asyncio.wait(watchers, timeout=5)
+    for watcher in pending:
         watcher.cancel()
-        await asyncio.wait({watcher}, timeout=1)
+    if pending:
+        await asyncio.wait(pending, timeout=1)
 
 
 class Dashboard:

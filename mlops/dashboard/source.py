@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator.home import StackHome
+from emulator.stack import StackInfo
 from lifecycle.ports import Platform
 
 SNAPSHOT_FILE = "status.json"
@@ -49,7 +50,6 @@ def stack_source(home: StackHome) -> Source:
     cached: dict[tuple[int, str], Platform] = {}
 
     def view() -> View:
-        from emulator.stack import StackInfo
         info = StackInfo.read(home)
         if info is None:
             return read_snapshot(home)

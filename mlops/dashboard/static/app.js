@@ -119,9 +119,11 @@ async function loadInfo() {
 }
 
 async function loadStatus() {
+  const mine = ++latest.status;
   try {
     await loadInfo();
     const { ok, body } = await api("/api/status");
+    if (mine !== latest.status) return;
     if (!ok) {
       showError(body && body.error ? body.error : "could not read the status");
       return;
@@ -134,11 +136,16 @@ async function loadStatus() {
   }
 }
 
+// Answers can arrive out of order (a stream event while a load is under way): only the latest request's is shown.
+const latest = { status: 0, events: 0 };
+
 async function loadEvents() {
+  const mine = ++latest.events;
   const f = state.filters;
   const query = new URLSearchParams({ type: f.type, function: f.function, outcome: f.outcome, since: f.since, ticks: f.ticks ? "1" : "0", limit: "300" });
   try {
     const { ok, body } = await api(`/api/events?${query}`);
+    if (mine !== latest.events) return;
     if (!ok) {
       fill($("timeline-count"), body && body.error ? body.error : "could not read the timeline");
       return;
