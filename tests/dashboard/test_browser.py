@@ -1,0 +1,167 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright. The page shows a real run of the demo
+(its status snapshot and delivery timeline, tests/dashboard/data), the timeline grows without a reload when an event
+arrives, an override button changes the rollout, and a wrong key is refused. Each state is saved as a screenshot
+(the `screenshots` fixture's folder) for a person to look at."""
+from __future__ import annotations
+
+import pytest
+
+from emulator.timeline import Delivery, Timeline
+from lifecycle.core.rollout_machine import Rollout
+from mlops.dashboard.source import View, stack_source
+from tests.conftest import wait_until
+from tests.dashboard.conftest import Source, canary_platform, demo_home, demo_status
+
+pytestmark = pytest.mark.slow      # a browser process per session, seconds per test
+
+WIDE, NARROW = {"width": 1280, "height": 900}, {"width": 420, "height": 900}
+
+
+@pytest.fixture
+def page_of(browser):
+    """page_of(dashboard, viewport=WIDE, key=None): a new page, logged in with the dashboard's key (or `key`)."""
+    contexts = []
+
+    def open_page(dashboard, viewport=WIDE, key: str | None = None):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.errors = errors
+        page.response = page.goto(f"{dashboard.url}/?key={key or dashboard.key}")
+        return page
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def fits(page) -> bool:
+    """Nothing wider than the window: tables and the graph scroll inside their own boxes."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_the_page_shows_the_demo_s_run(serve, page_of, screenshots, tmp_path):
+    home = demo_home(tmp_path / "preprod")
+    dashboard = serve(stack_source(home), home=home)
+    status = demo_status()
+    names = [m["model_name"] for m in status["app_models"]]
+    page = page_of(dashboard)
+    page.wait_for_selector("[data-testid=timeline-row]")
+    page.wait_for_selector("[data-testid=lineage-node]")
+    assert page.url == f"{dashboard.url}/"                                 # the key left the address bar
+    assert page.get_by_test_id("model-tab").all_inner_texts() == [f"{n} {m['task']}" for n, m in
+                                                                  zip(names, status["app_models"])]
+    first = status["app_models"][0]
+    assert first["model_name"] in page.get_by_test_id("model-title").inner_text()
+    assert "snapshot" in page.get_by_test_id("snapshot-note").inner_text()
+    versions = page.get_by_test_id("version-row")
+    assert versions.count() == len(first["models"])
+    nodes = page.get_by_test_id("lineage-node")
+    for v in first["models"]:
+        assert nodes.filter(has_text=f"v{v['version']}").count() >= 1
+    for e in first["endpoints"]:
+        for d in e["deployments"]:
+            if d["traffic"]:
+                segment = page.locator(f"[data-testid=traffic-segment][data-deployment='{d['name']}']")
+                assert segment.inner_text() == f"{d['name']} {d['traffic']}%"
+    if first["rollout"]:
+        assert page.get_by_test_id("rollout-phase").inner_text() == first["rollout"]["phase"]
+        for action in ("pause", "resume", "promote", "rollback"):      # read-only: the stack has stopped
+            assert page.get_by_test_id(f"rollout-{action}").is_disabled()
+    timeline = [line for line in home.timeline.read_text().splitlines() if '"source":"timer"' not in line]
+    assert page.get_by_test_id("timeline-row").count() == min(len(timeline), 300)
+    page.screenshot(path=screenshots / "demo-preprod-1280.png", full_page=True)
+
+    page.get_by_test_id("model-tab").nth(1).click()
+    assert names[1] in page.get_by_test_id("model-title").inner_text()
+    page.screenshot(path=screenshots / "demo-preprod-second-model-1280.png", full_page=True)
+    assert page.errors == []
+
+    narrow = page_of(dashboard, NARROW)
+    narrow.wait_for_selector("[data-testid=timeline-row]")
+    assert fits(narrow)
+    narrow.screenshot(path=screenshots / "demo-preprod-420.png", full_page=True)
+
+
+def test_production_shows_the_promotions_and_the_registry_lineage(serve, page_of, screenshots, tmp_path):
+    home = demo_home(tmp_path / "prod", "prod")
+    dashboard = serve(stack_source(home), home=home)
+    page = page_of(dashboard)
+    page.wait_for_selector("[data-testid=promotion-row]")
+    promotions = demo_status("prod")["app_models"][0]["promotions"]
+    assert page.get_by_test_id("promotion-row").count() == len(promotions)
+    page.screenshot(path=screenshots / "demo-prod-1280.png", full_page=True)
+    assert page.errors == []
+
+
+def test_the_timeline_updates_when_an_event_arrives_and_filters(serve, page_of, screenshots, tmp_path):
+    home = demo_home(tmp_path / "preprod")
+    dashboard = serve(stack_source(home), home=home)
+    page = page_of(dashboard)
+    rows = page.get_by_test_id("timeline-row")
+    page.wait_for_selector("[data-testid=timeline-row]")
+    before = rows.count()
+    Timeline(home.timeline).record(Delivery("dashboard-test-1", "MLOps.ModelPromoted", "models/tabular-classifier:9",
+                                            "on_model_promoted", 1, "failed", detail="HTTP 500 from the function",
+                                            duration_ms=12.5))
+    arrived = page.locator("[data-testid=timeline-row][data-event-id='dashboard-test-1']")
+    arrived.wait_for(timeout=10_000)                                    # no reload: the stream told the page
+    assert rows.count() == before + 1 and rows.first.get_attribute("data-event-id") == "dashboard-test-1"
+    assert "HTTP 500 from the function" in arrived.inner_text()
+    page.screenshot(path=screenshots / "timeline-event-arrived-1280.png", full_page=False)
+
+    page.get_by_test_id("filter-outcome").select_option("failed")
+    wait_until(lambda: rows.count() == 1, what="only the failed delivery")
+    page.get_by_test_id("filter-outcome").select_option("")
+    page.get_by_test_id("filter-function").select_option("on_data_arrived")
+    wait_until(lambda: 0 < rows.count() < before and all(
+        "on_data_arrived" in text for text in rows.all_inner_texts()), what="only on_data_arrived's deliveries")
+    page.get_by_test_id("filter-function").select_option("")
+    page.get_by_test_id("filter-ticks").check()
+    wait_until(lambda: rows.count() > before + 1, what="the timer ticks")
+    assert "timer" in " ".join(rows.all_inner_texts())
+    page.get_by_test_id("timeline").screenshot(path=screenshots / "timeline-with-ticks.png")
+
+
+def test_an_override_button_changes_the_rollout(serve, page_of, screenshots):
+    p = canary_platform()
+    endpoint = p.policies.model.endpoint
+    dashboard = serve(Source(View(platform=p, started_at="2026-12-01T01:00:00Z")))
+    page = page_of(dashboard)
+    page.wait_for_selector("[data-testid=rollout-phase]")
+    assert page.get_by_test_id("rollout-phase").inner_text() == "canary"
+    assert page.get_by_test_id("source").inner_text() == "live stack"
+    assert page.get_by_test_id("rollout-resume").is_disabled() and page.get_by_test_id("rollout-pause").is_enabled()
+    assert page.get_by_test_id("job-approve").count() == 1            # the held job
+    page.wait_for_selector("[data-testid=drift-chart] svg")
+    page.screenshot(path=screenshots / "rollout-canary-1280.png", full_page=True)
+
+    page.get_by_test_id("rollout-pause").click()
+    page.get_by_test_id("rollout-paused").wait_for()
+    assert p.state.get(Rollout, endpoint).paused
+    assert "paused" in page.get_by_test_id("action-result").inner_text()
+    assert page.get_by_test_id("rollout-resume").is_enabled()
+    page.screenshot(path=screenshots / "rollout-paused-1280.png", full_page=False)
+
+    page.get_by_test_id("rollout-rollback").click()
+    wait_until(lambda: page.get_by_test_id("rollout-phase").inner_text() == "rolled_back", what="the rollback shown")
+    assert p.state.get(Rollout, endpoint).phase == "rolled_back"
+    assert page.get_by_test_id("rollout-promote").is_disabled()
+    page.screenshot(path=screenshots / "rollout-rolled-back-1280.png", full_page=False)
+
+    narrow = page_of(dashboard, NARROW)
+    narrow.wait_for_selector("[data-testid=rollout-phase]")
+    assert fits(narrow)
+    narrow.screenshot(path=screenshots / "rollout-420.png", full_page=True)
+    assert page.errors == [] and narrow.errors == []
+
+
+def test_a_wrong_key_is_refused(serve, page_of, screenshots):
+    dashboard = serve(Source(View(platform=canary_platform())))
+    page = page_of(dashboard, key="not-the-key")
+    assert page.response.status == 401
+    assert "wrong key" in page.inner_text("body")
+    assert page.context.cookies() == []
+    page.screenshot(path=screenshots / "wrong-key.png")
