@@ -324,6 +324,7 @@ class Chain:
         from lifecycle.core.state_records import AlertRecord, MonitorRun
         from mlops.demo_data import COLUMNS, loan_rows
         from mlops.report_commands import stack_report
+        from mlops.status_view import short_urls_in
         from mlops.traffic import FeedbackWriter, Traffic
         key = self.p.endpoints.scoring_key(self.p.policies.model.endpoint)
         world = loan_rows(3000, seed=77, income_shift=-0.3, concept=2)
@@ -340,7 +341,7 @@ class Chain:
             self.monitor_findings(run)
             alert = self.wait("an alert to start retraining", lambda: next(
                 (a for a in self.p.state.list(AlertRecord) if a.outcome == "retraining"), None), self.timeout * 2)
-            self.ok(f"alert {alert.signal} → [bold]retraining[/] with {alert.detail}")
+            self.ok(f"alert {alert.signal} → [bold]retraining[/] with {short_urls_in(alert.detail)}")
             decision = self.registered(alert.job)
             champion = decision.champion_metrics or {}
             self.ok(f"the gate on the new world's holdout: challenger f1 {decision.metrics.get('f1', 0):.3f} against "
