@@ -212,6 +212,12 @@ function renderModel(m) {
 
 // ---- lineage: data → job → version → deployment → environment, in SVG --------------------------------
 
+// a job's name without what every job of the model shares ("train-tabular-classifier-data-25e3…" → "data-25e3…")
+function jobLabel(name, model) {
+  const prefix = `train-${model}-`;
+  return name.startsWith(prefix) ? name.slice(prefix.length) : name;
+}
+
 function lineageGraph(m) {
   const columns = [[], [], [], [], []];
   const nodes = new Map();
@@ -237,7 +243,7 @@ function lineageGraph(m) {
     const data = j.data || (versionTag && versionTag.tags["mlops.data"]);
     const d = data ? node(0, `data:${data}`, shortData(data), null, "data", data) : null;
     const outcome = j.decision ? j.decision.outcome : j.status;
-    const jn = node(1, `job:${name}`, name.replace(/^train-/, "").slice(-26), outcome || "", tone(outcome), name);
+    const jn = node(1, `job:${name}`, jobLabel(name, m.model_name), outcome || "", tone(outcome), name);
     edge(d, jn);
     if (j.decision && j.decision.version) edge(jn, node(2, `version:${j.decision.version}`, `v${j.decision.version}`, "", "good"));
   }
@@ -260,7 +266,7 @@ function lineageGraph(m) {
   for (const chain of m.lineage || []) {       // in production: the registry's version back to preprod's job and data
     if (!chain.registry) continue;
     const d = chain.data ? node(0, `data:${chain.data}`, shortData(chain.data), null, "data", chain.data) : null;
-    const jn = chain.job ? node(1, `job:${chain.job}`, chain.job.replace(/^train-/, "").slice(-26), "preprod job", "neutral", chain.job) : null;
+    const jn = chain.job ? node(1, `job:${chain.job}`, jobLabel(chain.job, m.model_name), "preprod job", "neutral", chain.job) : null;
     const version = chain.model.startsWith(prefix) ? chain.model.slice(prefix.length) : chain.model;
     const vn = node(2, `version:${version}`, `v${version}`, `registry ${chain.registry}`, "good", chain.model);
     edge(d, jn);
@@ -383,6 +389,11 @@ function renderRollout(m) {
 
 function renderJobs(m) {
   const running = !!(state.info && state.info.running);
+  const none = m.stage === "prod" ? "no training job here: production deploys what preprod promotes" : "no training job yet";
+  if (!(m.jobs || []).length) {
+    table($("jobs-table"), ["job", "status", "trigger", "decision", "why"], [h("tr", {}, h("td", { colspan: 5, class: "dim" }, none))]);
+    return;
+  }
   table($("jobs-table"), ["job", "status", "trigger", "decision", "why"], (m.jobs || []).slice().reverse().map((j) => {
     const d = j.decision || {};
     let decision = d.outcome ? pill(d.outcome === "registered" ? `registered v${d.version}` : d.outcome) : "-";
@@ -479,7 +490,9 @@ function renderMonitoring(m) {
     fill(driftHost, lineChart("drift per feature (PSI; large dots: drifted)", series, { labels, min: threshold || 0, zero: true }),
       h("figcaption", { class: "dim" }, `${passes.length} pass(es); drifted in the last: ${(passes[passes.length - 1] || {}).drifted_features?.join(", ") || "none"}`));
   } else {
-    fill(driftHost, h("p", { class: "dim" }, passes.length ? "no per-feature drift in these passes" : "no monitoring pass yet"));
+    const all = (m.monitoring || []).length;
+    fill(driftHost, h("p", { class: "dim" }, passes.length ? "no per-feature drift in these passes"
+      : all ? `${all} pass(es), none judged yet (below: why)` : "no monitoring pass yet"));
   }
   const metrics = [...new Set(passes.flatMap((p) => Object.keys(p.performance || {})))];
   if (metrics.length) {
@@ -551,7 +564,7 @@ function connect() {
   const conn = $("connection");
   stream.addEventListener("hello", () => {
     conn.className = "badge good";
-    fill(conn, "live");
+    fill(conn, "auto-refresh on");
     loadStatus();
     loadEvents();
   });
