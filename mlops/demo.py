@@ -120,7 +120,7 @@ def _looking(console: Console, home: StackHome, snapshots: dict) -> None:
     if not snapshots:
         return
     console.print(f"The demo's stacks have stopped; their records stay in [bold]{_relative(home.root)}[/] "
-                  "(preprod/, prod/). Every command shows them until another stack runs:", soft_wrap=True)
+                  "(preprod/, prod/). Every command shows them until another stack runs:")
     for command, what in (("mlops status", "models, jobs, endpoints, rollouts, monitoring (preprod)"),
                           ("mlops status --env prod", "the same in production"),
                           ("mlops events", "the deliveries, timer ticks hidden (--ticks shows them)"),
@@ -385,6 +385,7 @@ class Chain:
         from mlops.demo_data import COLUMNS, HOUSE_COLUMNS, house_rows, loan_rows
         from mlops.local import local_platform
         from mlops.status import collect
+        from mlops.status_view import short_url
         from mlops.traffic import Traffic
         self.console.rule("production")
         prod = local_platform(home)
@@ -413,7 +414,7 @@ class Chain:
             for chain in model["lineage"]:
                 self.ok(f"prod lineage: {chain['deployment']} ({chain['traffic']}%) → registry {chain['registry']} "
                         f"{chain['model']} → preprod version {chain['preprod_version']} → job {chain['job']} → data "
-                        f"{chain['data']} ({len(chain['data_batches'])} batches)")
+                        f"{short_url(chain['data'])} ({len(chain['data_batches'])} batches)")
 
     def bad_drop(self) -> None:
         from lifecycle.core.state_records import Drop, TrainingRun
