@@ -113,6 +113,9 @@ def up(
                                             "with its data, training and policies"),
     as_json: bool = typer.Option(False, "--json", help="once started, print the stack's info as JSON on stdout "
                                                        "(as mlops info --json; messages go to stderr)"),
+    with_dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard",
+                                        help="also serve the dashboard (mlops dashboard) of each stack, on a free "
+                                             "port of 127.0.0.1"),
 ) -> None:
     """Start the whole local stack in the foreground (home: MLOPS_HOME, else .mlops); Ctrl-C stops all of it.
 
@@ -132,17 +135,17 @@ def up(
     options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale, settings_file=settings,
                                     extra_settings=extra)
     if environments is not None:
-        _up_environments(options, environments, approval, as_json)
+        _up_environments(options, environments, approval, as_json, with_dashboard)
         return
     if approval != "none":
         err.print("[red]--approval is for prod: give it with --environments preprod,prod[/]")
         raise typer.Exit(2)
     stack = Stack(StackHome.default(), options)
     shown = (lambda info: _json({**asdict(info), "scoring_key": None})) if as_json else _print_info
-    _run_in_foreground(stack, "the local stack", shown, [stack.home], as_json)
+    _run_in_foreground(stack, "the local stack", shown, [stack.home], as_json, with_dashboard)
 
 
-def _up_environments(options, environments: str, approval: str, as_json: bool) -> None:
+def _up_environments(options, environments: str, approval: str, as_json: bool, with_dashboard: bool) -> None:
     """`mlops up --environments preprod,prod`: both in the foreground until Ctrl-C or a part dies."""
     from emulator.environments import Environments, parse_environments
     from emulator.stack import StackError
@@ -164,10 +167,11 @@ def _up_environments(options, environments: str, approval: str, as_json: bool) -
         console.rule()
         console.print(f"registry [bold]{info.registry['name']}[/] shared by both; prod's approval: {info.approval}; "
                       f"both environments: {running.info_path}", soft_wrap=True)
-    _run_in_foreground(running, "preprod and prod", show, list(running.homes.values()), as_json)
+    _run_in_foreground(running, "preprod and prod", show, list(running.homes.values()), as_json, with_dashboard)
 
 
-def _run_in_foreground(runner, what: str, show, homes: list[StackHome], as_json: bool = False) -> None:
+def _run_in_foreground(runner, what: str, show, homes: list[StackHome], as_json: bool = False,
+                       with_dashboard: bool = False) -> None:
     """Start `runner` (a Stack, or the Environments), show it, and keep it until Ctrl-C or a part dies; before
     it stops, each stack's status goes to <home>/status.json."""
     from emulator.stack import AlreadyRunning, StackError
@@ -186,6 +190,7 @@ def _run_in_foreground(runner, what: str, show, homes: list[StackHome], as_json:
         raise typer.Exit(1)
     show(info)
     sys.stdout.flush()
+    dashboards = _start_dashboards(homes, out) if with_dashboard else []
     out.print(f"[green]{what.capitalize()}: running.[/] Ctrl-C stops it all.")
     failure = None
     while not stopping.wait(0.5):
@@ -193,6 +198,8 @@ def _run_in_foreground(runner, what: str, show, homes: list[StackHome], as_json:
         if failure:
             err.print(f"[red]{failure}[/]")
             break
+    for running_dashboard in dashboards:
+        running_dashboard.stop()
     with out.status(f"stopping {what}: writing its status"):
         _write_snapshots(homes, out)
     with out.status(f"stopping {what}"):
@@ -200,6 +207,22 @@ def _run_in_foreground(runner, what: str, show, homes: list[StackHome], as_json:
     out.print(f"{what.capitalize()}: stopped.")
     if failure:
         raise typer.Exit(1)
+
+
+def _start_dashboards(homes: list[StackHome], out: Console) -> list:
+    """A dashboard per stack, each on a free port; one that cannot listen is only warned of."""
+    from mlops.dashboard.server import Dashboard
+    started = []
+    for home in homes:
+        try:
+            started.append(Dashboard(home).start())
+        except OSError as error:
+            err.print(f"[yellow]the dashboard of {escape(str(home.root))} could not start: {escape(str(error))}[/]",
+                      soft_wrap=True)
+            continue
+        shown = f" ({home.root.name})" if len(homes) > 1 else ""
+        out.print(f"dashboard{shown}: [bold]{started[-1].url}/?key={started[-1].key}[/]", soft_wrap=True)
+    return started
 
 
 def _write_snapshots(homes: list[StackHome], out: Console) -> list[Path]:
@@ -605,6 +628,26 @@ def events(
         notes.append(f"{hidden} timer tick{'s' if hidden != 1 else ''} hidden (--ticks shows them)")
     if notes:
         console.print(f"[dim]{'; '.join(notes)}[/]")
+
+
+@app.command()
+def dashboard(
+    port: int = typer.Option(0, min=0, max=65535, help="the port on 127.0.0.1 (0: a free one)"),
+    key: str | None = typer.Option(None, help="the key the page and its API require (default: a new random one, "
+                                              "written to <home>/dashboard.json, owner only)"),
+    home: Path | None = typer.Option(None, help=HOME_HELP),
+    env: str | None = typer.Option(None, help=ENV_HELP),
+) -> None:
+    """A live web page of the stack on 127.0.0.1, behind a key: the timeline, each model's lineage, the rollout
+    with the judge's evidence and its override buttons, monitoring over time (`mlops up` starts one too).
+
+    It shows what `mlops status` shows; a stopped stack's (the demo's) from the status it left, read-only.
+
+    \b
+    Exit code: 0 stopped by Ctrl-C, 1 it could not listen (the port is taken), 2 bad options.
+    """
+    from mlops.dashboard.command import run_dashboard
+    raise typer.Exit(run_dashboard(_resolve(home, env).home, port, key, console))
 
 
 @app.command()

@@ -21,7 +21,7 @@ def collect(p: Platform, model_name: str = "") -> dict:
         return _collect_model(for_model(p, model_name), app_wide=True)
     return {"app_models": [_collect_model(scoped(p, policies), app_wide=False) for policies in p.catalog],
             "stage": p.policies.promotion.stage or None, "registry": p.policies.promotion.registry or None,
-            "rejections": _rejections(p)}
+            "rejections": _rejections(p), "notification_dead_letters": _notification_dead_letters(p)}
 
 
 def _collect_model(p: Platform, app_wide: bool) -> dict:
@@ -86,12 +86,21 @@ def _collect_model(p: Platform, app_wide: bool) -> dict:
                        if r.model.startswith(ours)],
         "lineage": _lineage(p, endpoint.traffic if endpoint else {}, endpoint),
         "rejections": _rejections(p) if app_wide else [],
+        "notification_dead_letters": _notification_dead_letters(p) if app_wide else [],
     }
 
 
 def _rejections(p: Platform) -> list[dict]:
     return [{"event_id": r.event_id, "event_type": r.event_type, "subject": r.subject, "function": r.function,
              "reason": r.reason, "rejected_at": r.rejected_at} for r in p.state.list(Rejection)]
+
+
+def _notification_dead_letters(p: Platform) -> list[dict]:
+    """The decisions a webhook did not take (NOTIFY_WEBHOOKS), newest first: nobody was told of them."""
+    from lifecycle.handlers.notify import dead_letters
+    return [{"event_id": d.event_id, "event_type": d.event_type, "summary": d.summary, "webhook": d.target,
+             "attempts": d.attempts, "last_status": d.last_status, "last_error": d.last_error,
+             "dead_lettered_at": d.dead_lettered_at} for d in dead_letters(p)[:20]]
 
 
 def _promotion(r: Promotion) -> dict:

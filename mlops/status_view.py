@@ -173,6 +173,12 @@ def _render_rejections(console: Console, status: dict) -> None:
             rejected.add_row(f"{r['event_type']}\n[dim]{r['event_id'][:12]}[/]", r["function"],
                              escape(short_urls_in(r["reason"])))
         console.print(rejected)
+    for d in status.get("notification_dead_letters") or ():
+        # a decision nobody was told of: the webhook that did not take it, why, and the decision
+        console.print(f"[red]not notified:[/] {d['event_type']}, {d['dead_lettered_at'][:19]}")
+        console.print(f"  {escape(d['webhook'])}: {escape(d['last_error'] or str(d['last_status']))}, "
+                      f"{d['attempts']} attempt(s)")
+        console.print(f"  [dim]{escape(d['summary'])}[/]")
 
 
 def _unjudged(m: dict) -> str:

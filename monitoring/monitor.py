@@ -353,11 +353,10 @@ def _estimate_breach(estimate: dict, metrics: dict, config: MonitorConfig) -> st
 
 
 def _summary(reasons: list[str] | None, fallback: str) -> str:
-    """The first reason, and how many more there are (the event carries them all in its evidence)."""
-    reasons = list(reasons or [])
-    if not reasons:
-        return fallback
-    return reasons[0].rstrip(".") + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
+    """Every reason, one after the other: the alert's record keeps only this sentence, and a person on call
+    should not have to open the evidence to learn what "and 10 more" were."""
+    reasons = [r.rstrip(".") for r in reasons or [] if r]
+    return "; ".join(reasons) if reasons else fallback
 
 
 def _decisive(feature) -> dict:

@@ -71,7 +71,7 @@ def realistic() -> dict:
                         "status": "Completed", "job": "monitor-mlops-endpoint-20261130t101500-3e324c2f56aa",
                         "warning": None, "error": None, "note": None}],
         "alerts": [{"alert_id": "a1", "source": "monitor", "signal": "concept_drift", "condition": "Fired",
-                    "summary": "the relation of income to default changed (and 10 more)", "outcome": "retraining",
+                    "summary": "the relation of income to default changed; age to default too", "outcome": "retraining",
                     "detail": f"retraining on {AZURITE}/feedback/labelled/2026-11-30T10-15-00/ (3,000 labelled rows "
                               "of production traffic) with job " + JOB_2,
                     "job": JOB_2, "received_at": "2026-11-30T10:15:02Z", "resolved_at": None}],
@@ -88,7 +88,12 @@ def realistic() -> dict:
             "rejections": [{"event_id": "0f3c1a2b-aaaa-bbbb", "event_type": "Microsoft.Storage.BlobCreated",
                             "subject": "s", "function": "on_data_arrived",
                             "reason": "the drop loans/2026-11-03/ has no _SUCCESS marker after 60 s",
-                            "rejected_at": "t"}]}
+                            "rejected_at": "t"}],
+            "notification_dead_letters": [{"event_id": "e1", "event_type": "MLOps.ModelRejected",
+                                           "summary": f"The model of job {JOB_FAILED} was rejected by the gate.",
+                                           "webhook": "json https://ops.example.org/mlops-events",
+                                           "attempts": 4, "last_status": 503, "last_error": "HTTP 503",
+                                           "dead_lettered_at": "2026-11-30T10:20:00Z"}]}
 
 
 def text_at(width: int) -> str:
@@ -119,6 +124,13 @@ def test_details_are_on_lines_of_their_own():
     alert = next(i for i, line in enumerate(lines) if "concept_drift fired" in line and "retraining" in line)
     assert "the relation of income to default changed" in lines[alert + 1]
     assert lines[alert + 1].startswith("    ") and lines[alert + 2].startswith("    ")
+
+
+def test_a_decision_nobody_was_notified_of_is_shown_with_its_webhook_and_why():
+    text = " ".join(text_at(80).split())
+    assert "not notified" in text and "ops.example.org/mlops-events" in text and "HTTP 503" in text
+    assert "4 attempt(s)" in text
+    assert "MLOps.ModelRejected" in text
 
 
 def test_wide_terminals_show_the_same():

@@ -209,11 +209,12 @@ def test_cli_info_and_events(stack):
     for key in ("storage_connection_string", "eventgrid_endpoint", "eventgrid_key", "functions_url", "functions_key"):
         assert shown[key] == getattr(info, key)
     assert {"name": "on_data_arrived", "trigger": "eventGridTrigger"}.items() <= shown["functions"][0].items()
-    timeline = json.loads(_mlops(running.home.root, "events", "--json", "--limit", "0").stdout)
+    # with the ticks: alone, this test may run before any event but the timers' reached the stack
+    timeline = json.loads(_mlops(running.home.root, "events", "--json", "--limit", "0", "--ticks").stdout)
     assert timeline and ({"event_id", "event_type", "subject", "function", "attempt", "outcome", "time"}
                          <= timeline[0].keys())
-    table = _mlops(running.home.root, "events", "--limit", "5")
-    assert table.returncode == 0 and "on_data_arrived" in table.stdout
+    table = _mlops(running.home.root, "events", "--limit", "5", "--ticks")
+    assert table.returncode == 0 and timeline[-1]["function"] in table.stdout
 
 
 def test_cli_info_without_a_stack_says_how_to_start_one(tmp_path):
@@ -238,6 +239,14 @@ def test_mlops_up_runs_in_the_foreground_refuses_a_second_and_stops_everything(t
         assert requests.get(info["functions_url"], timeout=5).status_code == 200
         handed = json.loads((tmp_path / "functions" / "settings.json").read_text())["Values"]
         assert handed["TARGET_COLUMN"] == "x" and handed["AzureWebJobsStorage"] == info["storage_connection_string"]
+        # its dashboard: the live stack's status behind the key it wrote (owner only)
+        wait_until(lambda: (tmp_path / "dashboard.json").exists(), timeout=30, what="the dashboard")
+        dashboard = json.loads((tmp_path / "dashboard.json").read_text())
+        assert (tmp_path / "dashboard.json").stat().st_mode & 0o077 == 0
+        assert requests.get(f"{dashboard['url']}/api/status", timeout=5).status_code == 401
+        shown = requests.get(f"{dashboard['url']}/api/status", timeout=30,
+                             headers={"Authorization": f"Bearer {dashboard['key']}"})
+        assert shown.status_code == 200 and "model_name" in shown.json()
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
         output = up.stdout.read()
@@ -247,8 +256,10 @@ def test_mlops_up_runs_in_the_foreground_refuses_a_second_and_stops_everything(t
     finally:
         if up.poll() is None:
             up.kill()
-    assert not (tmp_path / "stack.json").exists()
-    with pytest.raises(requests.ConnectionError):
-        requests.get(info["functions_url"], timeout=2)
+    assert not (tmp_path / "stack.json").exists() and not (tmp_path / "dashboard.json").exists()
+    assert json.loads((tmp_path / "status.json").read_text())["status"]["model_name"]    # what status shows, stopped
+    for url in (info["functions_url"], dashboard["url"]):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=2)
     with pytest.raises(requests.ConnectionError):
         requests.get(info["blob_endpoint"], timeout=2)

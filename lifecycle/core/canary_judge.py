@@ -422,7 +422,7 @@ def accuracy_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Che
     evidence.update(drop=drop, test=result.test + " (one-sided, canary less accurate)",
                     statistic=result.statistic, p_value=result.p_value)
     seen = (f"{canary.deployment} {_pct(c_acc)} correct of {len(c)} vs {baseline.deployment} {_pct(b_acc)} of "
-            f"{len(b)}, a drop of {_pct(drop)} (limit {_pct(policy.max_accuracy_drop)}; {result.test} "
+            f"{len(b)}, {_accuracy_change(drop)} (limit a drop of {_pct(policy.max_accuracy_drop)}; {result.test} "
             f"{_p(result.p_value)})")
     if drop > policy.max_accuracy_drop and result.p_value < policy.alpha:
         return Check("accuracy", Outcome.FAIL, f"Accuracy: {seen}.", evidence)
@@ -430,6 +430,11 @@ def accuracy_check(baseline: Window, canary: Window, policy: JudgePolicy) -> Che
         return Check("accuracy", Outcome.INCONCLUSIVE, f"Accuracy: {seen}; not significant yet, waiting for more "
                      "labels.", evidence)
     return Check("accuracy", Outcome.PASS, f"Accuracy: {seen}.", evidence)
+
+
+def _accuracy_change(drop: float) -> str:
+    """A negative drop is a gain: said as one, not as "a drop of -3.0%"."""
+    return f"a drop of {_pct(drop)}" if drop >= 0 else f"{_pct(-drop)} more accurate"
 
 
 def _error_check(baseline: Window, canary: Window, policy: JudgePolicy, evidence: dict) -> Check:

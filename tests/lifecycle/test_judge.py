@@ -128,6 +128,7 @@ def test_a_prediction_shift_that_the_labels_show_to_be_right_passes():
     j = judge(blue, green)
     assert j.outcome == "pass", j.summary
     assert outcomes(j)["accuracy"] == "pass" and "Not decisive" in j.check("predictions").detail
+    assert "more accurate" in j.check("accuracy").detail and "a drop of -" not in j.check("accuracy").detail
     early = judge(blue, window("green", rng, n=300, predictions=new, labelled=list(zip(new, truth))[:10]))
     assert early.outcome == "inconclusive" and "waiting for 30 labelled" in early.check("predictions").detail
 

@@ -96,6 +96,8 @@ def test_a_flipped_concept_is_concept_drift_while_input_drift_stays_quiet(model)
     assert result.to_dict()["concept_drift"]["relation"]["x1"]["drifted"] is True
     alert = next(a for a in result.alerts if a.signal == "concept_drift")
     assert alert.event_type == "MLOps.PerformanceDegraded"
+    reasons = result.to_dict()["concept_drift"]["reasons"]
+    assert alert.summary == "; ".join(r.rstrip(".") for r in reasons) and "more)" not in alert.summary
 
 
 def test_a_biased_model_raises_a_fairness_alert_on_the_sensitive_column():
