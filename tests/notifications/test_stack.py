@@ -11,7 +11,7 @@ from mlops.demo_data import loan_csv
 from tests.conftest import start_local_stack, wait_until
 from tests.notifications import receiver as receiving
 
-pytestmark = pytest.mark.stack      # the whole local stack
+pytestmark = [pytest.mark.stack, pytest.mark.chains]     # a whole chain on the local stack (make chains)
 
 
 @pytest.fixture(scope="module")
