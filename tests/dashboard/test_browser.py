@@ -165,3 +165,18 @@ def test_a_wrong_key_is_refused(serve, page_of, screenshots):
     assert "wrong key" in page.inner_text("body")
     assert page.context.cookies() == []
     page.screenshot(path=screenshots / "wrong-key.png")
+
+
+def test_a_decision_nobody_was_notified_of_is_listed(serve, page_of, screenshots):
+    status = demo_status()
+    status["notification_dead_letters"] = [{
+        "event_id": "e1", "event_type": "MLOps.ModelRejected", "summary": "The model of job train-x was rejected.",
+        "webhook": "json https://ops.example.org/mlops-events", "attempts": 4, "last_status": 503,
+        "last_error": "HTTP 503", "dead_lettered_at": "2026-12-01T02:00:00Z"}]
+    page = page_of(serve(Source(View(snapshot=status, written_at="2026-12-01T02:05:00Z"))))
+    row = page.get_by_test_id("not-notified-row")
+    row.wait_for()
+    assert "MLOps.ModelRejected" in row.inner_text() and "HTTP 503, 4 attempt(s)" in row.inner_text()
+    assert "ops.example.org/mlops-events" in row.inner_text()
+    page.get_by_test_id("not-notified").screenshot(path=screenshots / "not-notified-1280.png")
+    assert page.errors == []

@@ -194,6 +194,7 @@ function render() {
   $("model").hidden = !model;
   if (model) renderModel(model);
   renderRejections(state.status.rejections || []);
+  renderNotNotified(state.status.notification_dead_letters || []);
 }
 
 function renderModel(m) {
@@ -523,6 +524,14 @@ function renderRejections(list) {
   table($("rejections-table"), ["event", "type", "function", "reason", "when"], list.slice(-20).reverse().map((r) =>
     h("tr", {}, h("td", { class: "mono" }, String(r.event_id).slice(0, 12)), h("td", {}, r.event_type), h("td", {}, r.function),
       h("td", { class: "why" }, r.reason), h("td", {}, hhmmss(r.rejected_at)))));
+}
+
+function renderNotNotified(list) {
+  $("not-notified").hidden = !list.length;
+  table($("not-notified-table"), ["decision", "webhook", "why", "when"], list.map((d) =>
+    h("tr", { "data-testid": "not-notified-row" }, h("td", {}, d.event_type, h("div", { class: "dim" }, d.summary)),
+      h("td", { class: "mono" }, d.webhook), h("td", { class: "why" }, `${d.last_error || d.last_status}, ${d.attempts} attempt(s)`),
+      h("td", {}, hhmmss(d.dead_lettered_at)))));
 }
 
 // ---- the timeline ------------------------------------------------------------------------------------
