@@ -233,26 +233,22 @@ async def _api_rollout(request: web.Request) -> web.Response:
     return await _act(request, act)
 
 
-async def _api_promotion(request: web.Request) -> web.Response:
-    model, action = request.match_info["model"], request.match_info["action"]
-    if action not in REVIEW_ACTIONS:
-        return _error(f"unknown action {action!r}: approve or reject", 404)
+def _review_route(subject: str, handler: str):
+    """A person's approve | reject of what `subject` names in the route (a promotion's model, a held job's job),
+    through lifecycle.handlers.<handler>.review, as the CLI's `mlops promote` and `mlops approve|reject`."""
+    async def review_api(request: web.Request) -> web.Response:
+        named, action = request.match_info[subject], request.match_info["action"]
+        if action not in REVIEW_ACTIONS:
+            return _error(f"unknown action {action!r}: approve or reject", 404)
 
-    def act(p, by):
-        from lifecycle.handlers import promotion
-        return promotion.review(p, model, approve=action == "approve", by=by)
-    return await _act(request, act)
-
-
-async def _api_job(request: web.Request) -> web.Response:
-    job, action = request.match_info["job"], request.match_info["action"]
-    if action not in REVIEW_ACTIONS:
-        return _error(f"unknown action {action!r}: approve or reject", 404)
-
-    def act(p, by):
-        from lifecycle.handlers import registration
-        return registration.review(p, job, approve=action == "approve", by=by)
-    return await _act(request, act)
+        def act(p, by):
+            from lifecycle.handlers import promotion, registration
+            approve = action == "approve"
+            if handler == "promotion":
+                return promotion.review(p, named, approve=approve, by=by)
+            return registration.review(p, named, approve=approve, by=by)
+        return await _act(request, act)
+    return review_api
 
 
 def _digest(view: View, status: dict | None) -> str:
@@ -315,8 +311,8 @@ def build_app(home: StackHome, key: str, source: Source, poll_interval: float = 
     app.router.add_get("/api/events", _api_events)
     app.router.add_get("/api/stream", _api_stream)
     app.router.add_post("/api/rollouts/{endpoint}/{action}", _api_rollout)
-    app.router.add_post("/api/promotions/{model}/{action}", _api_promotion)
-    app.router.add_post("/api/jobs/{job}/{action}", _api_job)
+    app.router.add_post("/api/promotions/{model}/{action}", _review_route("model", "promotion"))
+    app.router.add_post("/api/jobs/{job}/{action}", _review_route("job", "registration"))
 
     async def start_watching(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
