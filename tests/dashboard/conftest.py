@@ -147,9 +147,11 @@ def demo_status(environment: str = "preprod") -> dict:
     return json.loads((DATA / f"demo-{environment}.json").read_text())["status"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's chromium (the Makefile installs it), driven by Playwright's own driver."""
+    """Debian's chromium (the Makefile installs it), driven by Playwright's own driver. Per module, not per
+    session: Playwright's sync API keeps an event loop running in the main thread while it is open, and the
+    tests after these call asyncio.run()."""
     from playwright.sync_api import sync_playwright
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
