@@ -28,7 +28,8 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)
 
-# the crash matrix: the whole stack killed at 21 points of the lifecycle and started again (~15 min)
+# the fault suite: replays, poison, simultaneous triggers, and the crash matrix (the whole stack killed at 21
+# points of the lifecycle and started again); ~35 min
 faults: install
 	$(PY) -m pytest -q -s -m faults
 

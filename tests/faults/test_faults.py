@@ -1,5 +1,6 @@
 """The fault-injection suite on the local stack run as a user runs it (`mlops up` in its own process):
-replays, poison and concurrency here (`make test`); the crash matrix in test_crash_matrix.py (`make faults`).
+replays, poison and concurrency here, beside the crash matrix in test_crash_matrix.py (both `make faults`: these
+three took 7 minutes of `make test`).
 bench/faults.py runs the same scenarios and prints their figures."""
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from tests.faults.scenarios import concurrency_scenario, poison_scenario, replay_scenario
 
-pytestmark = [pytest.mark.stack, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.stack, pytest.mark.faults, pytest.mark.timeout(1200)]
 
 
 def test_replayed_events_start_nothing_twice_and_never_promote_an_older_version(tmp_path):
