@@ -145,8 +145,10 @@ def judge(baseline: Window, canary: Window, policy: JudgePolicy = JudgePolicy())
     if predictions.outcome == Outcome.FAIL and accuracy.outcome == Outcome.PASS:
         predictions = replace(predictions, outcome=Outcome.PASS, detail=predictions.detail + " Not decisive: on ground "
                               "truth the canary is no less accurate, so its predictions changed for the better.")
-    elif (predictions.outcome == Outcome.FAIL and accuracy.outcome == Outcome.SKIPPED
-          and len(baseline.labelled) >= policy.min_labelled):
+    elif predictions.outcome == Outcome.FAIL and accuracy.outcome == Outcome.SKIPPED and (baseline.labelled
+                                                                                         or canary.labelled):
+        # labels flow for this endpoint, though too few yet to judge: a model retrained after drift should predict
+        # differently, and only the ground truth tells better from worse (a step that waits too long rolls back)
         predictions = replace(predictions, outcome=Outcome.INCONCLUSIVE, detail=predictions.detail + " Ground truth is "
                               f"arriving: waiting for {policy.min_labelled} labelled canary predictions to judge it.")
     checks = (errors_check(baseline, canary, policy), latency_check(baseline, canary, policy), predictions, accuracy)

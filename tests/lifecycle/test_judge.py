@@ -131,6 +131,10 @@ def test_a_prediction_shift_that_the_labels_show_to_be_right_passes():
     assert "more accurate" in j.check("accuracy").detail and "a drop of -" not in j.check("accuracy").detail
     early = judge(blue, window("green", rng, n=300, predictions=new, labelled=list(zip(new, truth))[:10]))
     assert early.outcome == "inconclusive" and "waiting for 30 labelled" in early.check("predictions").detail
+    # the first labels only, on both sides (they lag the requests): still waiting, not rolled back
+    first = judge(window("blue", rng, n=300, predictions=old, labelled=list(zip(old, truth))[:5]),
+                  window("green", rng, n=300, predictions=new, labelled=list(zip(new, truth))[:3]))
+    assert first.outcome == "inconclusive" and "waiting for 30 labelled" in first.check("predictions").detail
 
 
 def test_too_few_requests_is_inconclusive_and_says_how_many_are_missing():
