@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -12,9 +10,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from emulator.home import StackHome
+from mlops.foreground import print_info as _print_info
+from mlops.foreground import print_json as _json
 from mlops.homes import HomeError, Resolved
 
 app = typer.Typer(help="Event-driven MLOps for Azure: the local stack and the lifecycle's records.",
@@ -49,10 +48,6 @@ def main(_version_: bool = typer.Option(False, "--version", callback=_version, i
     Which stack a command shows: --home (and --env preprod|prod), else MLOPS_HOME, else the stack running from
     .mlops, else the one that ran last (.mlops, or the demo's .mlops/demo/preprod and prod).
     """
-
-
-def _json(value) -> None:
-    print(json.dumps(value, indent=2, default=str))
 
 
 def _resolve(home: Path | None = None, env: str | None = None) -> Resolved:
@@ -130,111 +125,20 @@ def up(
 
     from emulator.faults import STACK_PID
     from emulator.stack import Stack, StackOptions
+    from mlops.foreground import run_in_foreground, up_environments
     os.environ[STACK_PID] = str(os.getpid())     # its processes know their stack (crash injection, orphan checks)
     extra = {"MLOPS_CONFIG": str(models.resolve())} if models else None
     options = StackOptions.from_env(app=app_ref, routing_table=routes, retry_scale=retry_scale, settings_file=settings,
                                     extra_settings=extra)
     if environments is not None:
-        _up_environments(options, environments, approval, as_json, with_dashboard)
+        up_environments(options, environments, approval, as_json, with_dashboard)
         return
     if approval != "none":
         err.print("[red]--approval is for prod: give it with --environments preprod,prod[/]")
         raise typer.Exit(2)
     stack = Stack(StackHome.default(), options)
     shown = (lambda info: _json({**asdict(info), "scoring_key": None})) if as_json else _print_info
-    _run_in_foreground(stack, "the local stack", shown, [stack.home], as_json, with_dashboard)
-
-
-def _up_environments(options, environments: str, approval: str, as_json: bool, with_dashboard: bool) -> None:
-    """`mlops up --environments preprod,prod`: both in the foreground until Ctrl-C or a part dies."""
-    from emulator.environments import Environments, parse_environments
-    from emulator.stack import StackError
-    try:
-        parse_environments(environments)
-        running = Environments(StackHome.default(), options, approval=approval)
-    except StackError as error:
-        err.print(f"[red]{error}[/]")
-        raise typer.Exit(2)
-
-    def show(info) -> None:
-        if as_json:
-            _json({**asdict(info), "stacks": {name: asdict(running.infos[name]) for name in running.infos}})
-            return
-        for name in ("preprod", "prod"):
-            console.rule(f"[bold]{name}[/]")
-            _print_info(running.infos[name])
-            console.print(f"[dim]mlops status | info | events | drop ... --env {name}[/]", soft_wrap=True)
-        console.rule()
-        console.print(f"registry [bold]{info.registry['name']}[/] shared by both; prod's approval: {info.approval}; "
-                      f"both environments: {running.info_path}", soft_wrap=True)
-    _run_in_foreground(running, "preprod and prod", show, list(running.homes.values()), as_json, with_dashboard)
-
-
-def _run_in_foreground(runner, what: str, show, homes: list[StackHome], as_json: bool = False,
-                       with_dashboard: bool = False) -> None:
-    """Start `runner` (a Stack, or the Environments), show it, and keep it until Ctrl-C or a part dies; before
-    it stops, each stack's status goes to <home>/status.json."""
-    from emulator.stack import AlreadyRunning, StackError
-    out = err if as_json else console
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    try:
-        with out.status(f"starting {what}") as status:
-            info = runner.start(progress=lambda message: status.update(message))
-    except AlreadyRunning as error:
-        err.print(f"[yellow]{error}[/]")
-        raise typer.Exit(1)
-    except StackError as error:
-        err.print(f"[red]{what.capitalize()} could not start:[/] {error}")
-        raise typer.Exit(1)
-    show(info)
-    sys.stdout.flush()
-    dashboards = _start_dashboards(homes, out) if with_dashboard else []
-    out.print(f"[green]{what.capitalize()}: running.[/] Ctrl-C stops it all.")
-    failure = None
-    while not stopping.wait(0.5):
-        failure = runner.failure()
-        if failure:
-            err.print(f"[red]{failure}[/]")
-            break
-    for running_dashboard in dashboards:
-        running_dashboard.stop()
-    with out.status(f"stopping {what}: writing its status"):
-        _write_snapshots(homes, out)
-    with out.status(f"stopping {what}"):
-        runner.stop()
-    out.print(f"{what.capitalize()}: stopped.")
-    if failure:
-        raise typer.Exit(1)
-
-
-def _start_dashboards(homes: list[StackHome], out: Console) -> list:
-    """A dashboard per stack, each on a free port; one that cannot listen is only warned of."""
-    from mlops.dashboard.server import Dashboard
-    started = []
-    for home in homes:
-        try:
-            started.append(Dashboard(home).start())
-        except OSError as error:
-            err.print(f"[yellow]the dashboard of {escape(str(home.root))} could not start: {escape(str(error))}[/]",
-                      soft_wrap=True)
-            continue
-        shown = f" ({home.root.name})" if len(homes) > 1 else ""
-        out.print(f"dashboard{shown}: [bold]{started[-1].url}/?key={started[-1].key}[/]", soft_wrap=True)
-    return started
-
-
-def _write_snapshots(homes: list[StackHome], out: Console) -> list[Path]:
-    """<home>/status.json for each stack about to stop; a stack that cannot say its status is only warned of."""
-    from mlops.homes import write_snapshot
-    written = []
-    for home in homes:
-        try:
-            written.append(write_snapshot(home))
-        except Exception as error:          # noqa: BLE001  (a snapshot must never keep a stack from stopping)
-            err.print(f"[yellow]could not write {home.path('status.json')}: {escape(str(error))}[/]", soft_wrap=True)
-    return written
+    run_in_foreground(stack, "the local stack", shown, [stack.home], as_json, with_dashboard)
 
 
 @app.command()
@@ -561,20 +465,6 @@ def drop(
         return
     console.print(f"[green]dropped {len(files)} file(s) into {folder}[/]; follow the chain with [bold]mlops events[/]",
                   soft_wrap=True)
-
-
-def _print_info(info) -> None:
-    table = Table(show_header=False, box=None)
-    table.add_row("storage", info.blob_endpoint)
-    table.add_row("event grid topic", info.eventgrid_endpoint)
-    table.add_row("functions host", info.functions_url)
-    for fn in info.functions:
-        detail = fn.get("schedule") or fn.get("route") or ""
-        table.add_row("", f"{fn['name']}  [dim]{fn['trigger']} {detail}[/]")
-    table.add_row("home", info.home)
-    table.columns[1].overflow = "fold"
-    console.print(table)
-    console.print("[dim]keys and the connection string: mlops info --json[/]")
 
 
 @app.command()
