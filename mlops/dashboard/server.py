@@ -36,8 +36,9 @@ from emulator.loopback import serve_on_loopback
 from emulator.timeline import Timeline
 from lifecycle.clock import now as clock_now
 from lifecycle.core.times import iso
-from mlops.dashboard.events import DEFAULT_LIMIT, EventFilter, listing, parse_since
+from mlops.dashboard.events import DEFAULT_LIMIT, listing
 from mlops.dashboard.source import Source, View, stack_source
+from mlops.events_view import Filters
 
 log = logging.getLogger("mlops.dashboard")
 
@@ -165,14 +166,14 @@ async def _api_events(request: web.Request) -> web.Response:
     state = request.app[_STATE]
     query = request.query
     try:
-        shown = EventFilter(type=query.get("type", ""), function=query.get("function", ""),
-                            outcome=query.get("outcome", ""), since=parse_since(query.get("since", ""), clock_now()),
-                            ticks=query.get("ticks", "0") in ("1", "true", "yes"),
-                            limit=int(query.get("limit") or DEFAULT_LIMIT))
-    except ValueError as error:
+        filters = Filters.parse(query.get("type"), query.get("function"), query.get("outcome"),
+                                query.get("since", "").strip() or None, query.get("ticks", "0") in ("1", "true", "yes"),
+                                clock_now())
+        limit = int(query.get("limit") or DEFAULT_LIMIT)
+    except ValueError as error:                 # BadFilter is one
         return _error(f"bad filter: {error}", 400)
     records = await _blocking(lambda: list(Timeline(state.home.timeline).read()))
-    return _json(listing(records, shown))
+    return _json(listing(records, filters, limit))
 
 
 async def _api_stream(request: web.Request) -> web.StreamResponse:
