@@ -76,6 +76,8 @@ class _State:
         self.poll_interval, self.status_interval = poll_interval, status_interval
         self.subscribers: set[asyncio.Queue] = set()
         self.status_due = asyncio.Event()        # an action changed something: read the status again now
+        # the status the watcher read last (when, the view, the status): what the page asks for next, at once
+        self.latest: tuple[float, View, dict | None] | None = None
         self.closing = False
 
     def broadcast(self, name: str, data: dict) -> None:
@@ -151,9 +153,13 @@ async def _api_info(request: web.Request) -> web.Response:
 
 async def _api_status(request: web.Request) -> web.Response:
     state = request.app[_STATE]
+    fresh = state.latest
     try:
-        view = await _blocking(state.source)
-        status = await _blocking(_status_of, view)
+        if fresh is not None and asyncio.get_running_loop().time() - fresh[0] < state.status_interval:
+            view, status = fresh[1], fresh[2]        # the watcher's read that told the page to ask: not read twice
+        else:
+            view = await _blocking(state.source)
+            status = await _blocking(_status_of, view)
     except Exception as error:       # the stack went away mid-read, Azurite is slow: say so, the page retries
         log.warning("dashboard status: %s", error)
         return _error(f"could not read the status: {error}", 503)
@@ -219,6 +225,7 @@ async def _act(request: web.Request, action: Callable[[Any, str], Any]) -> web.R
         done = await _blocking(action, view.platform, by or getpass.getuser())
     except (ValueError, RuntimeError) as error:     # nothing to act on, or it moved meanwhile (as the CLI says)
         return _error(str(error), 409)
+    state.latest = None                          # what the action changed is read anew
     state.status_due.set()
     return _json({"ok": True, "result": asdict(done) if is_dataclass(done) and not isinstance(done, type) else done})
 
@@ -286,10 +293,12 @@ async def _watch_status(state: _State) -> None:
             next_status = loop.time() + state.status_interval
             try:
                 view = await _blocking(state.source)
-                changed = _digest(view, await _blocking(_status_of, view))
+                status = await _blocking(_status_of, view)
+                changed = _digest(view, status)
             except Exception as error:
                 log.debug("dashboard watch: %s", error)
             else:
+                state.latest = (loop.time(), view, status)
                 if changed != digest:
                     if digest:
                         state.broadcast("status", {"running": view.running})
