@@ -13,6 +13,7 @@ from lifecycle.core.policies import (
     PromotionPolicy,
     RetrainPolicy,
     RolloutPolicy,
+    retrain_triggers,
 )
 from lifecycle.ports import Notifier, Platform, State
 from lifecycle.settings import Settings, SettingsError
@@ -120,7 +121,8 @@ def build_state(settings: Settings, storage: BlobServiceClient | None = None) ->
 
 # Each policy field and the app setting it comes from: a value a policy refuses is reported by its setting.
 _POLICY_SETTINGS = {
-    RetrainPolicy: {"drop_quiet_seconds": "drop_quiet_seconds", "cooldown_minutes": "retrain_cooldown_minutes"},
+    RetrainPolicy: {"drop_quiet_seconds": "drop_quiet_seconds", "cooldown_minutes": "retrain_cooldown_minutes",
+                    "triggers": "retrain_on"},
     GatePolicy: {"metric": "gate_metric", "floor": "gate_floor", "margin": "gate_margin",
                  "leak_score": "gate_leak_score", "leak_feature_score": "gate_leak_feature_score"},
     RolloutPolicy: {"steps": "rollout_steps", "bake_seconds": "rollout_bake_seconds",
@@ -164,6 +166,8 @@ def build_policies(settings: Settings) -> Policies:
     built = {}
     for kind, kwargs in values.items():
         try:
+            if kind is RetrainPolicy:
+                kwargs["triggers"] = retrain_triggers(settings.retrain_on)
             built[kind] = kind(**kwargs)
         except PolicyError as error:
             setting = _POLICY_SETTINGS[kind].get(error.field, error.field)

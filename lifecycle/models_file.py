@@ -14,9 +14,12 @@ alive, each with its task, data, training and policies. What a model does not se
         gate: {metric: f1, floor: 0.6, margin: 0.02}    # regression: r2 (floor 0.5) unless set; mae/rmse: a ceiling
         rollout: {steps: [10, 50, 100], bake_seconds: 300}
         monitor: {window_minutes: 60, sensitive_column: gender, drift_thresholds: {psi: 0.25}}
-        retrain: {drop_quiet_seconds: 60, cooldown_minutes: 10, max_drop_attempts: 3, schedule: "0 0 3 * * *"}
+        retrain: {drop_quiet_seconds: 60, cooldown_minutes: 10, max_drop_attempts: 3, schedule: "0 0 3 * * *",
+                  on: [schedule, drift]}
         # schedule (retrain, monitor): the model's own turns of the app's timer (RETRAIN_SCHEDULE /
         # MONITOR_SCHEDULE, which must tick at least as often); none = every tick
+        # on: what starts training on its own (RETRAIN_ON): a list or "drift,performance" of data, schedule,
+        # drift, performance; or never (a forced retrain still trains)
 
 A wrong file stops the app at start with the file, the key and what to do (ModelsFileError)."""
 from __future__ import annotations
@@ -39,6 +42,7 @@ from lifecycle.core.policies import (
     RetrainPolicy,
     RolloutPolicy,
     TrainingWindow,
+    retrain_triggers,
 )
 
 SECTIONS: dict[str, type] = {"retrain": RetrainPolicy, "gate": GatePolicy, "rollout": RolloutPolicy,
@@ -50,6 +54,7 @@ DATA_KEYS, TRAINING_KEYS = ("root", "window"), ("spec", "inputs")
 TASK_METRICS = {"classification": ("accuracy", "f1", "precision", "recall", "roc_auc"),
                 "regression": ("r2", "mae", "rmse", "mape")}
 REGRESSION_GATE = {"metric": "r2", "floor": 0.5}       # a regression model's gate unless the file sets one
+FILE_KEYS = {"triggers": "on"}     # policy fields the file names otherwise: retrain.on is RETRAIN_ON
 
 
 class ModelsFileError(ValueError):
@@ -144,8 +149,8 @@ class _Reader:
             raise self.fail(f"{key}.{where.get(error.field, error.field)}", str(error)) from None
         built: dict[str, Any] = {"model": model}
         for section, kind in SECTIONS.items():
-            merged = {**self.mapping(defaults.get(section) or {}, f"defaults.{section}", _names(kind)),
-                      **self.mapping(spec.get(section) or {}, f"{key}.{section}", _names(kind))}
+            merged = {**self.mapping(_bare_on(defaults.get(section) or {}), f"defaults.{section}", _names(kind)),
+                      **self.mapping(_bare_on(spec.get(section) or {}), f"{key}.{section}", _names(kind))}
             if section == "gate" and model.task == "regression" and "metric" not in merged:
                 merged = {**REGRESSION_GATE, **merged}     # the app settings' gate (f1) is a classifier's
             built[section] = self.policy(kind, getattr(base, section), merged, f"{key}.{section}")
@@ -157,16 +162,23 @@ class _Reader:
 
     def policy(self, kind: type, base: Any, given: dict, key: str) -> Any:
         hints = typing.get_type_hints(kind)
+        fields_of = {FILE_KEYS.get(f, f): f for f in hints}
         values = {}
         for name, value in given.items():
-            values[name] = self.typed(value, hints[name], f"{key}.{name}")
+            values[fields_of[name]] = self.typed(value, hints[fields_of[name]], f"{key}.{name}")
         try:
             return replace(base, **values)
         except PolicyError as error:
-            raise self.fail(f"{key}.{error.field}", f"is {given.get(error.field)!r}: it {error}") from None
+            name = FILE_KEYS.get(error.field, error.field)
+            raise self.fail(f"{key}.{name}", f"is {given.get(name)!r}: it {error}") from None
 
     def typed(self, value: Any, hint: Any, key: str) -> Any:
         origin = typing.get_origin(hint)
+        if origin is frozenset:         # retrain.on: a list, or words separated by commas
+            try:
+                return retrain_triggers(value)
+            except PolicyError as error:
+                raise self.fail(key, f"is {value!r}: it {error}") from None
         if hint is bool or isinstance(value, bool) and hint in (int, float):
             raise self.fail(key, f"is {value!r}: expected a number")
         if hint is int:
@@ -204,7 +216,15 @@ class _Reader:
 
 
 def _names(kind: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(kind))
+    """The keys of a policy section: its fields, as the file names them."""
+    return tuple(FILE_KEYS.get(f.name, f.name) for f in fields(kind))
+
+
+def _bare_on(section: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads a bare `on` key as true: in a policy section it is `on`, the retrain triggers."""
+    if isinstance(section, Mapping) and any(k is True for k in section):
+        return {("on" if k is True else k): v for k, v in section.items()}
+    return section
 
 
 def _plain(model: ManagedModel) -> dict[str, Any]:

@@ -40,6 +40,8 @@ class Settings:
     # retrain policy
     drop_quiet_seconds: float = 60          # a drop without a _SUCCESS marker is complete after this quiet time
     retrain_cooldown_minutes: float = 10    # at least this long between two training runs
+    retrain_on: str = "data,schedule,drift,performance"   # what starts training on its own: any of data,
+                                            # schedule, drift, performance (commas), or never
     # registration gate
     gate_metric: str = "f1"
     gate_floor: float = 0.6                 # the challenger must reach this

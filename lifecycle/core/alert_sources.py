@@ -15,11 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifecycle.core.incoming_events import DatasetDriftDetected, LifecycleEvent, RunStatusChanged
+from lifecycle.core.policies import DRIFT, PERFORMANCE
 
 DRIFT_DETECTED = "MLOps.DriftDetected"
 PERFORMANCE_DEGRADED = "MLOps.PerformanceDegraded"
 FIRED, RESOLVED = "Fired", "Resolved"
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
+# Each signal as the retrain trigger (RETRAIN_ON) it answers to; monitoring/monitor.py's table lists our own.
+# Data quality and fairness are neither: retraining does not mend them (a person decides).
+DRIFT_SIGNALS = frozenset({"data_drift", "prediction_drift", "multivariate_drift", "label_drift", "attribution_drift"})
+PERFORMANCE_SIGNALS = frozenset({"concept_drift", "estimated_performance", "performance"})
+NOT_MENDED_BY_RETRAINING = frozenset({"data_quality", "fairness"})
 
 
 class AlertError(ValueError):
@@ -43,6 +49,19 @@ class Alert:
     @property
     def fired(self) -> bool:
         return self.condition == FIRED
+
+
+def retrain_trigger(alert: Alert) -> str:
+    """The RETRAIN_ON value an alert answers to: 'drift' (our drift signals, Azure ML's dataset drift, a model
+    monitor's drift signals) or 'performance' (concept drift, estimated performance, Azure Monitor's metric
+    and log alerts, a model monitor's performance signal); '' for data quality and fairness."""
+    if alert.signal in NOT_MENDED_BY_RETRAINING:
+        return ""
+    if alert.signal in DRIFT_SIGNALS:
+        return DRIFT
+    if alert.signal in PERFORMANCE_SIGNALS or alert.source == "azure-monitor" or "performance" in alert.signal:
+        return PERFORMANCE
+    return DRIFT            # a model monitor's signal of another name, Azure ML's dataset drift
 
 
 def from_event(event: object) -> Alert:

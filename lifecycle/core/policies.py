@@ -105,20 +105,50 @@ class ManagedModel:
         return container == self.data_container and blob_path.startswith(self.data_root)
 
 
+# What may start training on its own (RETRAIN_ON): a complete drop as soon as it is ready; the retrain timer's
+# turn, on the drops that are ready; a drift alert; a performance alert. "never" = none of them: data is still
+# recorded, and only a person's forced retrain trains.
+DATA, SCHEDULE, DRIFT, PERFORMANCE = "data", "schedule", "drift", "performance"
+TRIGGERS = (DATA, SCHEDULE, DRIFT, PERFORMANCE)
+NEVER = "never"
+TRIGGERS_RULE = (f"must be '{NEVER}' alone, or one or more of {', '.join(TRIGGERS)} separated by commas "
+                 f"(e.g. 'drift,performance')")
+
+
+def retrain_triggers(value: object) -> frozenset[str]:
+    """RETRAIN_ON's words (text separated by commas or spaces, or a list) as the set of triggers: 'never' alone is
+    the empty set. PolicyError ("triggers") for an unknown word, 'never' with others, or nothing at all."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise PolicyError("triggers", TRIGGERS_RULE)
+    words = {str(i).strip().lower() for i in items if str(i).strip()}
+    if not words or not words <= {*TRIGGERS, NEVER} or (NEVER in words and len(words) > 1):
+        raise PolicyError("triggers", TRIGGERS_RULE)
+    return frozenset(words - {NEVER})
+
+
 @dataclass(frozen=True)
 class RetrainPolicy:
     drop_quiet_seconds: float = 60   # a drop without a _SUCCESS marker is complete after this quiet time
     cooldown_minutes: float = 10     # at least this long between two training runs
     max_drop_attempts: int = 3       # a drop whose job the platform lost is offered again, this many times in all
     schedule: str = ""               # this model's turns of the retrain timer (NCRONTAB); "" = every tick
+    triggers: frozenset[str] = frozenset(TRIGGERS)    # what starts training on its own (RETRAIN_ON); empty = never
 
     def __post_init__(self) -> None:
         check_schedule(self.schedule)
+        if not isinstance(self.triggers, frozenset) or not self.triggers <= set(TRIGGERS):
+            raise PolicyError("triggers", TRIGGERS_RULE)
         if self.drop_quiet_seconds < 0 or self.cooldown_minutes < 0:
             raise PolicyError("drop_quiet_seconds" if self.drop_quiet_seconds < 0 else "cooldown_minutes",
                               "must not be negative")
         if self.max_drop_attempts < 1:
             raise PolicyError("max_drop_attempts", "must be at least 1")
+
+    @property
+    def retrain_on(self) -> str:
+        """The triggers as RETRAIN_ON spells them ('never' for none)."""
+        return ",".join(t for t in TRIGGERS if t in self.triggers) or NEVER
 
 
 @dataclass(frozen=True)

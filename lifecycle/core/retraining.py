@@ -1,13 +1,29 @@
-"""When to retrain and on what: which drops hold complete data no job has taken, whether the cooldown
-allows a run, and the training window: the files of the model's dataset root a run reads."""
+"""When to retrain and on what: whether a trigger may start training (RETRAIN_ON), which drops hold complete
+data no job has taken, whether the cooldown allows a run, and the training window: the files of the model's
+dataset root a run reads."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from lifecycle.core.platform_values import StoredBlob
-from lifecycle.core.policies import ManagedModel, RetrainPolicy
+from lifecycle.core.policies import DATA, ManagedModel, RetrainPolicy
 from lifecycle.core.state_records import MARKER, DataBatch, Drop, TrainingRun
 from lifecycle.core.times import parse_time
+
+FORCED = "forced"      # a person's retrain (HTTP or CLI): not a RETRAIN_ON value, and always allowed
+
+
+def starts(policy: RetrainPolicy, cause: str) -> bool:
+    """Whether `cause` may start training: one of the policy's triggers (data, schedule, drift, performance),
+    or a person forcing a retrain."""
+    return cause == FORCED or cause in policy.triggers
+
+
+def one_job_for_ready_drops(policy: RetrainPolicy, cause: str) -> bool:
+    """Whether the ready drops go into one job rather than a job each. Each drop trains alone when drops
+    train as they arrive; without the data trigger they waited for this turn (the timer's, an alert's or a
+    person's), and a week of daily drops is one run on the window, not seven at once."""
+    return cause != DATA and DATA not in policy.triggers
 
 
 def model_drops(drops: list[Drop], model: ManagedModel) -> list[Drop]:

@@ -48,6 +48,7 @@ class AlertOutcome(StrEnum):
     TRAINING_RUNNING = "training already running"
     NEEDS_A_PERSON = "needs a person"
     RESOLVED = "resolved"
+    NOT_A_TRIGGER = "not a retrain trigger"      # RETRAIN_ON leaves out the alert's kind (drift or performance)
 
 
 class PromotionStatus(StrEnum):

@@ -9,7 +9,7 @@ from typing import Protocol
 from lifecycle import clock
 from lifecycle.core import alert_sources, model_catalog
 from lifecycle.core.incoming_events import RunCompleted, RunStatusChanged
-from lifecycle.core.policies import Policies
+from lifecycle.core.policies import DATA, Policies
 from lifecycle.core.state_records import Decision, MonitorRun, TrainingRun
 from lifecycle.model_scope import scoped
 from lifecycle.steps.alert_response import AlertPorts, handle_alert
@@ -49,7 +49,7 @@ def run_status_changed(event: RunStatusChanged, p: RunPorts, now: datetime | Non
     retryable = bool(status and status.retryable)
     run = record_failure(p, event.run_id, event.run_status, status.error if status else None, retryable=retryable)
     if retryable:
-        start_ready_training(p, now)     # its drop, offered again, trains now
+        start_ready_training(p, now, cause=DATA)     # its drop, offered again, trains now (RETRAIN_ON has data)
     return run
 
 

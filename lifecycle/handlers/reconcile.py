@@ -9,6 +9,7 @@ import logging
 from datetime import datetime, timedelta
 
 from lifecycle.core import retraining
+from lifecycle.core.policies import DATA
 from lifecycle.core.state_records import Drop, RunStatus, TrainingRun
 from lifecycle.dispatch import reject
 from lifecycle.model_scope import each_model
@@ -44,7 +45,7 @@ def _reconcile_model(p: Platform, now: datetime) -> None:
             gate_and_register(p, run.job_name)
         else:
             record_failure(p, run.job_name, status.status, status.error, retryable=status.retryable)
-    start_ready_training(p, now)          # after the settling above: a drop offered again trains at once
+    start_ready_training(p, now, cause=DATA)     # after the settling above: a drop offered again trains at once
     _report_empty_drops(p, now)
     catch_up(p, now)
     tick(p, now)

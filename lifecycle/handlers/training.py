@@ -1,10 +1,12 @@
-"""The retrain timer and its HTTP twin: train on data the live model has not seen, or, forced, on the newest."""
+"""The retrain timer and its HTTP twin: train on data the live model has not seen (if RETRAIN_ON has
+`schedule`), or, forced, on the newest."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
 from lifecycle.core import retraining
+from lifecycle.core.policies import SCHEDULE
 from lifecycle.core.state_records import Drop, TrainingRun
 from lifecycle.model_scope import each_model, for_model
 from lifecycle.steps.model_turns import take_turn
@@ -26,8 +28,15 @@ def retrain_models(p: TrainingPorts, now: datetime, forced: bool = False, model:
 
 
 def retrain_on_schedule(p: TrainingPorts, now: datetime, forced: bool = False) -> TrainingRun | None:
-    """The scheduled retrain: only if there is data the live model has not seen, unless forced."""
-    run = start_ready_training(p, now, trigger="schedule")
+    """The scheduled retrain: only if RETRAIN_ON has `schedule` and there is data the live model has not seen
+    (without `data` in RETRAIN_ON, all of it in one run); forced: always, on the newest data if none is new."""
+    policy = p.policies.retrain
+    cause = retraining.FORCED if forced else SCHEDULE
+    if not retraining.starts(policy, cause):
+        log.info("scheduled retrain of %s: not on the timer's turn (RETRAIN_ON is %s)", p.policies.model.name,
+                 policy.retrain_on)
+        return None
+    run = start_ready_training(p, now, trigger="schedule", cause=cause)
     if run or not forced:
         if not run:
             log.info("scheduled retrain of %s: no new data since the last run", p.policies.model.name)

@@ -8,11 +8,12 @@ Fresh data, in order of preference:
 2. a complete drop in the data container nobody has trained on;
 otherwise the alert is recorded as waiting for data (the next drop trains anyway).
 
-Signals that retraining does not mend (data quality, fairness) are recorded for a person instead.
+Signals that retraining does not mend (data quality, fairness) are recorded for a person instead; a drift or
+performance signal whose kind RETRAIN_ON leaves out (retrain.on in the models file) is recorded and starts nothing.
 
 A redelivered alert that was acted on returns the first record. One that could not be acted on yet (no
-fresh data, cooldown, training busy) is tried again when it comes again: the monitor re-publishes an
-alert on every pass while its signal stays breached."""
+fresh data, cooldown, training busy, or not a retrain trigger: RETRAIN_ON may have changed since) is tried
+again when it comes again: the monitor re-publishes an alert on every pass while its signal stays breached."""
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from lifecycle.core import model_catalog
-from lifecycle.core.alert_sources import FIRED, Alert
+from lifecycle.core import model_catalog, retraining
+from lifecycle.core.alert_sources import FIRED, Alert, retrain_trigger
 from lifecycle.core.labelled_rows import labelled_rows, rows_to_csv
 from lifecycle.core.retraining import cooldown_left
 from lifecycle.core.state_records import AlertOutcome, AlertRecord, Drop, RunStatus, TrainingRun
@@ -42,7 +43,8 @@ from lifecycle.steps.monitoring_runs import live_window
 from lifecycle.steps.training_runs import start_ready_training, submit_training
 
 log = logging.getLogger("lifecycle.alerts")
-WAITING = (AlertOutcome.NO_FRESH_DATA, AlertOutcome.COOLDOWN, AlertOutcome.TRAINING_RUNNING)
+WAITING = (AlertOutcome.NO_FRESH_DATA, AlertOutcome.COOLDOWN, AlertOutcome.TRAINING_RUNNING,
+           AlertOutcome.NOT_A_TRIGGER)
 NO_RETRAIN = {"data_quality": "a data-quality breach: fix the data upstream; a model retrained on it would learn "
                               "the errors",
               "fairness": "a fairness breach: retraining on the same data reproduces the bias; a person has to "
@@ -90,6 +92,11 @@ def _act(alert: Alert, p: AlertPorts, now: datetime) -> tuple[str, str, str]:
         return AlertOutcome.RESOLVED, "a resolved alert is not a new one: nothing to do", ""
     if alert.signal in NO_RETRAIN:
         return AlertOutcome.NEEDS_A_PERSON, NO_RETRAIN[alert.signal], ""
+    kind = retrain_trigger(alert)
+    policy = p.policies.retrain
+    if not retraining.starts(policy, kind):
+        return AlertOutcome.NOT_A_TRIGGER, (f"RETRAIN_ON (retrain.on in a models file) is {policy.retrain_on!r}: "
+                                            f"a {kind} alert starts no training; add {kind!r} to retrain on it"), ""
     runs = [r for r in p.state.list(TrainingRun) if r.model_name == p.policies.model.name]
     running = [r for r in runs if r.status == RunStatus.SUBMITTED]
     if running:
@@ -103,7 +110,8 @@ def _act(alert: Alert, p: AlertPorts, now: datetime) -> tuple[str, str, str]:
         return AlertOutcome.COOLDOWN, f"the retrain cooldown allows the next run in {wait:.0f} s", ""
     if not p.policies.model.target_column:
         return AlertOutcome.NO_FRESH_DATA, "TARGET_COLUMN is not set, so no labelled data can be assembled", ""
-    run = _train_on_production(p, alert, now) or start_ready_training(p, now, trigger="drift")
+    # the alert decided (its kind is a trigger): a ready drop trains for it even if RETRAIN_ON leaves out data
+    run = _train_on_production(p, alert, now) or start_ready_training(p, now, trigger="drift", cause=kind)
     if run is None:
         return AlertOutcome.NO_FRESH_DATA, ("too few labelled production rows and no new drop in the data "
                                             "container: the next drop will train"), ""

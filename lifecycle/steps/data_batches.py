@@ -8,6 +8,7 @@ from typing import Protocol
 
 from lifecycle.core import model_catalog
 from lifecycle.core.incoming_events import BlobCreated
+from lifecycle.core.policies import DATA
 from lifecycle.core.state_records import MARKER, DataBatch, Drop
 from lifecycle.dispatch import Rejected, reject
 from lifecycle.model_scope import scoped
@@ -46,7 +47,7 @@ def record_blob(event: BlobCreated, p: DataPorts, now: datetime) -> DataBatch | 
         log.info("data batch %s already recorded: duplicate delivery of %s", batch.batch_id, batch.blob_path)
     drop = Drop.for_batch(batch)
     p.state.update(Drop, drop.drop_id, lambda current: (current or drop).with_batch(batch))
-    start_ready_training(p, now)
+    start_ready_training(p, now, cause=DATA)
     return batch
 
 

@@ -15,7 +15,7 @@ from lifecycle import clock
 from lifecycle.core import notifications as told
 from lifecycle.core import retraining
 from lifecycle.core.platform_values import StoredBlob, TrainingRequest, job_name_for
-from lifecycle.core.policies import ManagedModel
+from lifecycle.core.policies import DRIFT, PERFORMANCE, SCHEDULE, ManagedModel
 from lifecycle.core.rollout_machine import Rollout
 from lifecycle.core.state_records import Drop, RunStatus, TrainingRun
 from lifecycle.core.times import iso
@@ -33,12 +33,21 @@ class TrainingPorts(RunRecordPorts, UsesJobs, UsesData, UsesEvents, Protocol):
     """What starting training runs uses of the platform."""
 
 
-def start_ready_training(p: TrainingPorts, now: datetime, trigger: str = "data") -> TrainingRun | None:
-    """Train on the model's window once drops hold complete data no job has taken: a run for each ready drop,
-    oldest first, as far as the cooldown allows; returns the first run started."""
+def start_ready_training(p: TrainingPorts, now: datetime, trigger: str = "data", *,
+                         cause: str) -> TrainingRun | None:
+    """Train on the model's window once drops hold complete data no job has taken, if `cause` may start training
+    (RETRAIN_ON: "data" for a drop that is ready, "schedule" for the retrain timer's turn, an alert's "drift" or
+    "performance"; "forced" always may): a run for each ready drop, oldest first, as far as the cooldown allows,
+    or, without the data trigger, one run taking them all. `trigger` names the run. Returns the first run."""
     model, policy = p.policies.model, p.policies.retrain
     ready = retraining.ready_drops(retraining.model_drops(p.state.list(Drop), model), policy, now)
     if not ready:
+        return None
+    if not retraining.starts(policy, cause):
+        waits = [what for what, on in (("the retrain timer", SCHEDULE), ("a drift alert", DRIFT),
+                                       ("a performance alert", PERFORMANCE)) if retraining.starts(policy, on)]
+        log.info("%d drop(s) of %s ready; they wait for %s: RETRAIN_ON is %s", len(ready), model.name,
+                 " or ".join([*waits, "a forced retrain"]), policy.retrain_on)
         return None
     if not model.target_column:
         log.warning("%d drop(s) of %s ready, but its target column is not set (TARGET_COLUMN, or target in the "
@@ -49,6 +58,8 @@ def start_ready_training(p: TrainingPorts, now: datetime, trigger: str = "data")
     if wait > 0:
         log.info("%d drop(s) of %s ready; cooldown: the next run may start in %.0f s", len(ready), model.name, wait)
         return None
+    if retraining.one_job_for_ready_drops(policy, cause):
+        return submit_training(p, trigger, now, ready)
     first = None
     for drop in ready:
         run = submit_training(p, trigger, now, [drop])
