@@ -38,6 +38,9 @@ param modelEndpoints array = []
 @description('A feature to check fairness on (SENSITIVE_COLUMN); empty for none.')
 param sensitiveColumn string = ''
 
+@description('What starts training on its own (RETRAIN_ON): any of data (a complete drop), schedule (the retrain timer), drift, performance (alerts), separated by commas; or never (only a forced retrain trains).')
+param retrainOn string = 'data,schedule,drift,performance'
+
 @description('Pinned Azure ML environments (name:version) and the training cluster; the infra creates them, the app only uses them.')
 param trainingEnvironment string = 'mlops-training:1'
 param inferenceEnvironment string = 'mlops-inference:1'
@@ -206,6 +209,7 @@ module functionApp 'modules/function-app.bicep' = {
     targetColumn: targetColumn
     endpointName: endpoint.outputs.name
     sensitiveColumn: sensitiveColumn
+    retrainOn: retrainOn
     trainingEnvironment: trainingEnvironment
     inferenceEnvironment: inferenceEnvironment
     monitoringEnvironment: monitoringEnvironment

@@ -23,6 +23,8 @@ param modelName string
 param targetColumn string
 param endpointName string
 param sensitiveColumn string
+@description('What starts training on its own (RETRAIN_ON): any of data, schedule, drift, performance separated by commas, or never.')
+param retrainOn string
 param trainingEnvironment string
 param inferenceEnvironment string
 param monitoringEnvironment string
@@ -110,6 +112,7 @@ var appSettings = {
   MONITOR_SCHEDULE: monitorSchedule
   DROP_QUIET_SECONDS: '60'
   RETRAIN_COOLDOWN_MINUTES: '60'
+  RETRAIN_ON: retrainOn
   GATE_METRIC: 'f1'
   GATE_FLOOR: '0.6'
   GATE_MARGIN: '0.02'
