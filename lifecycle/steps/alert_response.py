@@ -67,6 +67,11 @@ def handle_alert(alert: Alert, p: AlertPorts, now: datetime) -> AlertRecord:
                          model=policies.model.name if policies else "")
     if not p.state.create(record):
         existing = p.state.get(AlertRecord, record.key)
+        if existing is not None and _fired_again(alert, existing, now):
+            # The signal resolved and is breached again: a new episode, acted on afresh (not "already handled")
+            existing = p.state.update(AlertRecord, record.key,
+                                      lambda r: record if r is not None and r.resolved_at == existing.resolved_at
+                                      else None)
         if existing is not None and existing.outcome and existing.outcome not in WAITING:
             log.info("alert %s (%s) already handled: %s", alert.alert_id, alert.condition, existing.outcome)
             return existing
@@ -116,6 +121,19 @@ def _act(alert: Alert, p: AlertPorts, now: datetime) -> tuple[str, str, str]:
         return AlertOutcome.NO_FRESH_DATA, ("too few labelled production rows and no new drop in the data "
                                             "container: the next drop will train"), ""
     return AlertOutcome.RETRAINING, f"training job {run.job_name} on {run.data_url}", run.job_name
+
+
+def _fired_again(alert: Alert, existing: AlertRecord, now: datetime) -> bool:
+    """A fired alert whose earlier firing has resolved since: our monitor keeps one alert id per model and signal,
+    so a second breach weeks later comes with the same id. A redelivery of the first firing (fired before it
+    resolved) is not a new one."""
+    if not alert.fired or not existing.resolved_at:
+        return False
+    try:
+        fired = parse_time(alert.fired_at) if alert.fired_at else now
+    except ValueError:
+        fired = now
+    return fired > parse_time(existing.resolved_at)
 
 
 def _recent_alert_training(p: AlertPorts, now: datetime) -> AlertRecord | None:

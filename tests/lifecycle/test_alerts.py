@@ -114,6 +114,22 @@ def test_a_redelivered_alert_starts_nothing_new_and_resolved_is_not_a_new_alert(
     assert p.state.get(AlertRecord, first.key).resolved_at
 
 
+def test_an_alert_that_fires_again_after_it_resolved_is_acted_on_again_and_its_first_firing_replayed_is_not():
+    # Our monitor keeps one alert id per model and signal: the same model breached again weeks later (found by
+    # `mlops simulate`: a live model's second drift was taken for the first one and retrained nothing).
+    p = fake_platform(monitor_min_labels=50, alert_cooldown_minutes=0)
+    live(p)
+    labelled_traffic(p, 120)
+    first = handle_alert(drift_alert(), p, NOW)
+    p.state.update(TrainingRun, first.job, lambda r: replace(r, status="Completed"))
+    handle_alert(drift_alert(condition="Resolved"), p, NOW + timedelta(days=1))
+    assert handle_alert(drift_alert(), p, NOW + timedelta(days=2)).job == first.job      # the first, delivered again
+    later = replace(drift_alert(), fired_at=(NOW + timedelta(days=20)).isoformat())
+    second = handle_alert(later, p, NOW + timedelta(days=20))
+    assert second.outcome == "retraining" and second.job != first.job and not second.resolved_at
+    assert len(p.jobs.submitted) == 2
+
+
 def test_a_second_alert_within_the_cooldown_starts_nothing():
     p = fake_platform(monitor_min_labels=50, alert_cooldown_minutes=60)
     live(p)
