@@ -15,6 +15,7 @@ from emulator.home import StackHome
 from mlops.foreground import print_info as _print_info
 from mlops.foreground import print_json as _json
 from mlops.homes import HomeError, Resolved
+from mlops.simulate_command import simulate
 
 app = typer.Typer(help="Event-driven MLOps for Azure: the local stack and the lifecycle's records.",
                   no_args_is_help=True, add_completion=True)
@@ -615,6 +616,9 @@ def drift(
         # code; stdout goes to /dev/null so that the interpreter's last flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     raise typer.Exit(code)
+
+
+app.command()(simulate)
 
 
 @app.command()

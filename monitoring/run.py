@@ -17,6 +17,7 @@
 --previous-alerts   the alert ids the previous pass fired: those no longer breached come out Resolved
 --min-rows  fewer collected rows than this are not judged: result.json then says why, with no alerts
 --task      the model's task; without it, metrics.json's (then what the predictions look like)
+--no-report result.json and alerts.json only, no report.html
 
 Memory stays bounded by the window's labelled rows and the outputs' probabilities: the drift engine
 reads the inputs in chunks (monitoring/window.py), and only the inputs of labelled requests are kept, with,
@@ -66,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--previous-alerts", default="", help="comma-separated alert ids")
     p.add_argument("--task", default="", help="the model's task: classification or regression (default: "
                    "metrics.json's)")
+    p.add_argument("--no-report", action="store_true", help="leave report.html out (`mlops simulate` reads only "
+                   "result.json and alerts.json, and drawing its plots costs more than the pass)")
     return p.parse_args(argv)
 
 
@@ -121,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                       previous_alerts=previous, task=task, holdout=holdout)
     doc = result.to_dict()
     write_outputs(args.output, doc, [{"type": a.event_type, "data": a.data()} for a in result.alerts])
-    from monitoring.report import write_report
-    write_report(args.output / "report.html", profile, [doc],
-                 title=f"Monitoring of {metrics.get('model_name', 'the model')}")
+    if not args.no_report:
+        from monitoring.report import write_report
+        write_report(args.output / "report.html", profile, [doc],
+                     title=f"Monitoring of {metrics.get('model_name', 'the model')}")
     log(f"{window.rows:,} rows, {result.labelled:,} labelled, in {time.perf_counter() - started:.1f} s; alerts: "
         + ("; ".join(f"{a.signal} ({a.summary})" for a in result.alerts) or "none"))
     return 0

@@ -69,8 +69,8 @@ class SimOptions:
     job_minutes: float = 20          # a training job's simulated duration
     monitoring_minutes: float = 5
     label_delay_minutes: float = 60  # ground truth arrives this long after the request
-    batches_per_day: int = 24        # production traffic arrives in this many batches a day
-    reconcile_schedule: str = "0 */30 * * * *"
+    batches_per_day: int = 12        # production traffic arrives in this many batches a day (every 2 hours)
+    reconcile_schedule: str = "0 0 * * * *"
     seed: int = 0
     base_settings: dict[str, str] = field(default_factory=dict)
 

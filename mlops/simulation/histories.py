@@ -59,6 +59,7 @@ class History:
     start: datetime.date               # the date of days[0]
     days: tuple[pd.DataFrame, ...]
     drifts: tuple[DriftPoint, ...]     # known changes, day indices relative to days[0]; () for a folder
+    drifts_known: bool = False         # generated: `drifts` is all there is (so any other alarm is a false one)
 
 
 def parse_drifts(spec: str, days: int) -> tuple[DriftPoint, ...]:
@@ -143,7 +144,8 @@ def generate(kind: str = "sea", days: int = 365, seed: int = 0, drifts: str = "s
         frames.append(frame)
     described = tuple(replace(point, what=stream.what(index, point)) for index, point in enumerate(points))
     return History(name=kind, description=_description(kind, days, rows_per_day, noise, points, seasonal, stream, seed),
-                   target=TARGET, task="classification", start=start, days=tuple(frames), drifts=described)
+                   target=TARGET, task="classification", start=start, days=tuple(frames), drifts=described,
+                   drifts_known=True)
 
 
 def _concept_on(day: int, points: tuple[DriftPoint, ...]) -> tuple[int, float]:

@@ -278,7 +278,7 @@ class SimJobs:
                 "--outputs", str(folder / "model_outputs"), "--labels", str(folder / "labels"),
                 "--output", str(folder / "report"), "--start", request.window_start, "--end", request.window_end,
                 "--endpoint", request.endpoint, "--deployment", request.deployment, "--model-id", request.model,
-                "--min-rows", str(request.min_rows), "--min-labels", str(request.min_labels)]
+                "--min-rows", str(request.min_rows), "--min-labels", str(request.min_labels), "--no-report"]
         for option, value in (("--drift-thresholds", request.drift_thresholds),
                               ("--sensitive-column", request.sensitive_column),
                               ("--previous-alerts", ",".join(request.previous_alerts)), ("--task", request.task)):

@@ -1,0 +1,115 @@
+"""The retraining policies a simulation compares: the built-in ones, and a team's own from a YAML file.
+
+A policy is a set of the app settings the function app reads (RETRAIN_ON, RETRAIN_SCHEDULE, RETRAIN_COOLDOWN_MINUTES,
+DRIFT_THRESHOLDS, GATE_MARGIN, ROLLOUT_STEPS, ...), so what wins here is pasted into the app as it is:
+
+    policies:
+      drift-sensitive:
+        description: retrain on drift, with a lower PSI threshold
+        settings:
+          RETRAIN_ON: drift
+          DRIFT_THRESHOLDS: psi=0.1
+      every-3-days:
+        settings: {RETRAIN_ON: schedule, RETRAIN_SCHEDULE: "0 0 2 */3 * *"}
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import yaml
+
+from lifecycle.settings import Settings
+from mlops.simulation.engine import SCHEDULES, Candidate
+
+BUILT_IN = (
+    Candidate("never", {"RETRAIN_ON": "never"}, "never retrain: the first model serves throughout"),
+    Candidate("weekly", {"RETRAIN_ON": "schedule", "RETRAIN_SCHEDULE": "0 0 2 * * 1"},
+              "retrain every Monday at 02:00 on the data that landed since"),
+    Candidate("daily", {"RETRAIN_ON": "schedule", "RETRAIN_SCHEDULE": "0 0 2 * * *"},
+              "retrain every day at 02:00 on the data that landed since"),
+    Candidate("on-drift", {"RETRAIN_ON": "drift"}, "retrain when the monitor finds data, prediction or label drift"),
+    Candidate("on-performance", {"RETRAIN_ON": "performance"},
+              "retrain when the monitor finds the labelled (or estimated) performance dropped"),
+)
+
+
+class PolicyFileError(ValueError):
+    """A policies file that cannot be used: the message names the file, the policy and the key."""
+
+
+def known_settings() -> set[str]:
+    """The app settings a policy may set: every setting the app reads, and its timers' schedules."""
+    return {Settings.env_name(f.name) for f in fields(Settings)} | set(SCHEDULES)
+
+
+def parse_settings(pairs: list[str], where: str) -> dict[str, str]:
+    """NAME=VALUE pairs (`--set`), each an app setting the app reads."""
+    settings = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise PolicyFileError(f"{where} {pair!r}: use NAME=VALUE, e.g. RETRAIN_COOLDOWN_MINUTES=60")
+        settings[name.strip()] = value.strip()
+    _check_names(settings, where)
+    return settings
+
+
+def load_policies(path: Path) -> list[Candidate]:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PolicyFileError(f"cannot read the policies file {path}: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise PolicyFileError(f"{path} is not valid YAML: {error}") from None
+    entries = doc.get("policies") if isinstance(doc, dict) else None
+    if isinstance(entries, list):
+        entries = {str(e.get("name", "")): e for e in entries if isinstance(e, dict)} if all(
+            isinstance(e, dict) and e.get("name") for e in entries) else None
+    if not isinstance(entries, dict) or not entries:
+        raise PolicyFileError(f"{path}: expected `policies:` with one entry per policy, each with its `settings:` "
+                              "(app settings such as RETRAIN_ON: drift)")
+    found = []
+    for name, entry in entries.items():
+        where = f"{path}: policy {name!r}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("settings"), dict):
+            raise PolicyFileError(f"{where}: expected a mapping with `settings:` (app setting: value)")
+        unknown = set(entry) - {"name", "description", "settings"}
+        if unknown:
+            raise PolicyFileError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; a policy has description "
+                                  "and settings")
+        settings = {str(k): _text(v) for k, v in entry["settings"].items()}
+        _check_names(settings, where)
+        found.append(Candidate(str(name), settings, str(entry.get("description") or "")))
+    return found
+
+
+def choose(candidates: list[Candidate], names: list[str]) -> list[Candidate]:
+    """The named policies (all, without names); an unknown name is an error listing the known ones."""
+    by_name: dict[str, Candidate] = {}
+    for c in candidates:
+        by_name[c.name] = c              # a file's policy of a built-in's name replaces it
+    if not names:
+        return list(by_name.values())
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise PolicyFileError(f"no policy named {', '.join(missing)}: the policies are {', '.join(by_name)}")
+    return [by_name[n] for n in dict.fromkeys(names)]
+
+
+def _check_names(settings: dict[str, str], where: str) -> None:
+    import difflib
+    known = known_settings()
+    for name in settings:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise PolicyFileError(f"{where}: {name} is not an app setting the function app reads{hint}")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
