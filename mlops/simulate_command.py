@@ -3,7 +3,9 @@ cli.py registers the command; the work is mlops/simulation/."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -62,6 +64,7 @@ def simulate(
     from mlops.simulation.engine import SimOptions
     from mlops.simulation.platform import SimulationUnsupported
     from mlops.simulation.report_text import print_result, to_json
+    from mlops.simulation.runner import check
     from mlops.simulation.runner import simulate as run_all
     try:
         history = _history(data, target, task, generate, days, drifts, seasonal, rows_per_day, seed)
@@ -69,23 +72,47 @@ def simulate(
         candidates = chosen.choose(found, policy or [])
         options = SimOptions(warmup_days=warmup_days, job_minutes=job_minutes, label_delay_minutes=label_delay_minutes,
                              seed=seed, base_settings=chosen.parse_settings(set_ or [], "--set"))
+        check(history, candidates, options)      # before the progress bar: bad input prints its error alone
+        if html is not None:                     # before minutes of simulation, not after
+            _writable(html)
         shown = err if as_json else Console()
-        with _progress(shown, [c.name for c in candidates], len(history.days) - warmup_days) as tell:
+        with _progress(shown, [c.name for c in candidates], len(history.days) - warmup_days) as tell, _quiet():
             result = run_all(history, candidates, options, processes, tell)
     except (ValueError, SettingsError, SimulationUnsupported) as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(2) from None
+    unwritten = None
     if html is not None:
         from mlops.simulation.report_html import page
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(page(result), encoding="utf-8")
+        try:
+            html.write_text(page(result), encoding="utf-8")
+        except OSError as error:                 # the result is still printed: the simulation is not lost
+            unwritten = f"--html {html}: cannot write it ({error.strerror or error})"
     if as_json:
         print(json.dumps(to_json(result)))
     else:
         print_result(result, Console())
+    if unwritten:
+        err.print(f"[red]error:[/] {escape(unwritten)}", soft_wrap=True)
+        raise typer.Exit(2)
     if html is not None:
         err.print(f"report: {escape(str(html))}", soft_wrap=True)
     sys.stdout.flush()
+
+
+def _writable(html: Path) -> None:
+    """The --html file's folder made, and the file writable (ValueError, naming it, if not)."""
+    try:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        if html.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        existed = html.exists()
+        with html.open("a", encoding="utf-8"):
+            pass
+        if not existed:
+            html.unlink()                        # written at the end, not left empty if the run fails
+    except OSError as error:
+        raise ValueError(f"--html {html}: cannot write it ({error.strerror or error})") from None
 
 
 def _history(data, target, task, generate, days, drifts, seasonal, rows_per_day, seed):
@@ -101,13 +128,27 @@ def _history(data, target, task, generate, days, drifts, seasonal, rows_per_day,
     return generated(generate, days=days, seed=seed, drifts=drifts, seasonal=seasonal, rows_per_day=rows_per_day)
 
 
+@contextmanager
+def _quiet():
+    """The handlers' log lines unsaid, in this process as in the runner's workers: they would interleave with
+    the progress, and the markers tell the story."""
+    before = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(before)
+
+
 class _progress:
-    """A progress bar per policy, in simulated days (on stderr with --json, so stdout stays JSON)."""
+    """A progress bar per policy, in simulated days (on stderr with --json, so stdout stays JSON); none on a
+    console that is not a terminal, where it would leave only an empty line in the output."""
 
     def __init__(self, console: Console, names: list[str], days: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("days"), TimeElapsedColumn(), console=console, transient=True)
+                            TextColumn("days"), TimeElapsedColumn(), console=console, transient=True,
+                            disable=not console.is_terminal)
         self.tasks = {n: self.bar.add_task(escape(n), total=days) for n in names}
 
     def __enter__(self):

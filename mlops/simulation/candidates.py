@@ -60,12 +60,17 @@ def load_policies(path: Path) -> list[Candidate]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise PolicyFileError(f"cannot read the policies file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise PolicyFileError(f"{path} is not UTF-8 text: {error.reason} at byte {error.start}") from None
     except yaml.YAMLError as error:
         raise PolicyFileError(f"{path} is not valid YAML: {error}") from None
     entries = doc.get("policies") if isinstance(doc, dict) else None
     if isinstance(entries, list):
-        entries = {str(e.get("name", "")): e for e in entries if isinstance(e, dict)} if all(
-            isinstance(e, dict) and e.get("name") for e in entries) else None
+        names = [str(e.get("name")) for e in entries if isinstance(e, dict) and e.get("name")]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise PolicyFileError(f"{path}: policy {', '.join(map(repr, twice))} named more than once")
+        entries = {str(e["name"]): e for e in entries} if len(names) == len(entries) else None
     if not isinstance(entries, dict) or not entries:
         raise PolicyFileError(f"{path}: expected `policies:` with one entry per policy, each with its `settings:` "
                               "(app settings such as RETRAIN_ON: drift)")
@@ -78,8 +83,9 @@ def load_policies(path: Path) -> list[Candidate]:
         if unknown:
             raise PolicyFileError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; a policy has description "
                                   "and settings")
-        settings = {str(k): _text(v) for k, v in entry["settings"].items()}
-        _check_names(settings, where)
+        given = {str(k): v for k, v in entry["settings"].items()}
+        _check_names(given, where)
+        settings = {k: _text(v, f"{where}: {k}") for k, v in given.items()}
         found.append(Candidate(str(name), settings, str(entry.get("description") or "")))
     return found
 
@@ -97,7 +103,7 @@ def choose(candidates: list[Candidate], names: list[str]) -> list[Candidate]:
     return [by_name[n] for n in dict.fromkeys(names)]
 
 
-def _check_names(settings: dict[str, str], where: str) -> None:
+def _check_names(settings: dict[str, object], where: str) -> None:
     import difflib
     known = known_settings()
     for name in settings:
@@ -107,7 +113,10 @@ def _check_names(settings: dict[str, str], where: str) -> None:
             raise PolicyFileError(f"{where}: {name} is not an app setting the function app reads{hint}")
 
 
-def _text(value: object) -> str:
+def _text(value: object, where: str) -> str:
+    if value is None or isinstance(value, dict):
+        raise PolicyFileError(f"{where}: {'has no value' if value is None else 'is a mapping'}; an app setting "
+                              "is a word, a number or a list (e.g. RETRAIN_ON: drift)")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
