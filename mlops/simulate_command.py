@@ -35,8 +35,8 @@ def simulate(
     policy: list[str] | None = typer.Option(None, "--policy", help="simulate only this policy (repeatable; built-in: "
                                                                    "never, weekly, daily, on-drift, on-performance)"),
     set_: list[str] | None = typer.Option(None, "--set", metavar="NAME=VALUE",
-                                          help="an app setting for every policy (repeatable), e.g. "
-                                               "ROLLOUT_STEPS=50,100"),
+                                          help="an app setting for every policy (repeatable; a policy's "
+                                               "own settings win), e.g. ROLLOUT_STEPS=50,100"),
     warmup_days: int = typer.Option(14, min=1, help="days the first model trains on before the measured days"),
     job_minutes: float = typer.Option(20, min=0, help="a training job's simulated duration"),
     label_delay_minutes: float = typer.Option(60, min=0, help="how long ground truth takes to arrive"),
@@ -75,10 +75,14 @@ def simulate(
         check(history, candidates, options)      # before the progress bar: bad input prints its error alone
         if html is not None:                     # before minutes of simulation, not after
             _writable(html)
-        shown = err if as_json else Console()
+    except (ValueError, SettingsError) as error:
+        err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    shown = err if as_json else Console()
+    try:
         with _progress(shown, [c.name for c in candidates], len(history.days) - warmup_days) as tell, _quiet():
             result = run_all(history, candidates, options, processes, tell)
-    except (ValueError, SettingsError, SimulationUnsupported) as error:
+    except SimulationUnsupported as error:      # only what the model's setup asks the simulation cannot do
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(2) from None
     unwritten = None

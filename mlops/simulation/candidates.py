@@ -38,9 +38,20 @@ class PolicyFileError(ValueError):
     """A policies file that cannot be used: the message names the file, the policy and the key."""
 
 
+# Where the app runs, not how it decides: a policy cannot set these (the simulation runs on its own ports).
+INFRASTRUCTURE = {"storage_connection", "storage_blob_uri", "storage_account_name", "storage_client_id",
+                  "azure_client_id", "platform", "data_container", "state_container", "eventgrid_endpoint",
+                  "eventgrid_key", "config_file", "data_collector_container", "feedback_container", "aml_local_url",
+                  "aml_local_key", "azure_subscription_id", "azure_resource_group", "azureml_workspace",
+                  "data_datastore", "training_environment", "inference_environment", "monitoring_environment",
+                  "job_compute", "data_collector_blob_uri", "log_analytics_workspace_id", "azure_location", "stage",
+                  "registry_name", "promotion_topic_endpoint", "promotion_topic_key", "promotion_approval",
+                  "notify_webhooks", "model_name", "target_column", "endpoint_name"}
+
+
 def known_settings() -> set[str]:
-    """The app settings a policy may set: every setting the app reads, and its timers' schedules."""
-    return {Settings.env_name(f.name) for f in fields(Settings)} | set(SCHEDULES)
+    """The app settings a policy may set: those the lifecycle decides with, and its timers' schedules."""
+    return {Settings.env_name(f.name) for f in fields(Settings) if f.name not in INFRASTRUCTURE} | set(SCHEDULES)
 
 
 def parse_settings(pairs: list[str], where: str) -> dict[str, str]:
@@ -110,7 +121,13 @@ def _check_names(settings: dict[str, object], where: str) -> None:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise PolicyFileError(f"{where}: {name} is not an app setting the function app reads{hint}")
+            what = "where the app runs, not a policy" if name in _infrastructure_names() else \
+                f"not an app setting the function app reads{hint}"
+            raise PolicyFileError(f"{where}: {name} is {what}")
+
+
+def _infrastructure_names() -> set[str]:
+    return {Settings.env_name(name) for name in INFRASTRUCTURE}
 
 
 def _text(value: object, where: str) -> str:

@@ -98,7 +98,11 @@ def policies_of(history: History, settings: dict[str, str]):
 
 def run_policy(history: History, candidate: Candidate, options: SimOptions, work: Path | None = None,
                progress: Callable[[int], None] | None = None) -> PolicyRun:
-    with tempfile.TemporaryDirectory(prefix="mlops-simulate-") as scratch:
+    import sklearn.ensemble  # noqa: F401  (loaded first: threadpool_limits limits only libraries already loaded)
+    from threadpoolctl import threadpool_limits
+    # One thread: policies run side by side, and OpenMP's threads on a busy machine cost more than they give
+    # (each day's requests are a few small predictions; a spinning thread pool makes each one slower).
+    with tempfile.TemporaryDirectory(prefix="mlops-simulate-") as scratch, threadpool_limits(1):
         return Simulation(history, candidate, options, work or Path(scratch)).run(progress)
 
 

@@ -56,17 +56,15 @@ def simulate(history: History, candidates: list[Candidate], options: SimOptions,
 
 
 def measured_drifts(history: History, options: SimOptions) -> tuple[DriftPoint, ...]:
-    """The history's drifts in measured days (those during the warm-up are left out)."""
+    """The history's drifts in measured days."""
     w = options.warmup_days
-    return tuple(DriftPoint(d.day - w, d.ends - w, d.kind, d.what) for d in history.drifts if d.day >= w)
+    # a drift still under way when the measured days start is measured from day 0; one over by then is left out
+    return tuple(DriftPoint(max(0, d.day - w), d.ends - w, d.kind, d.what) for d in history.drifts if d.ends > w)
 
 
 def _run(history: History, candidate: Candidate, options: SimOptions, progress: Progress | None) -> PolicyRun:
-    from threadpoolctl import threadpool_limits
-    # one thread per run: policies run side by side, and OpenMP's threads on a busy machine cost more than they give
-    with threadpool_limits(1):
-        return run_policy(history, candidate, options, progress=(lambda day: progress(candidate.name, day))
-                          if progress else None)
+    return run_policy(history, candidate, options,
+                      progress=(lambda day: progress(candidate.name, day)) if progress else None)
 
 
 def _in_processes(history: History, candidates: list[Candidate], options: SimOptions, processes: int,
