@@ -13,6 +13,7 @@ from lifecycle.core.policies import (
     PromotionPolicy,
     RetrainPolicy,
     RolloutPolicy,
+    TrainingWindow,
     retrain_triggers,
 )
 from lifecycle.ports import Notifier, Platform, State
@@ -152,9 +153,13 @@ def build_catalog(settings: Settings) -> tuple[Policies, ...]:
 
 def build_policies(settings: Settings) -> Policies:
     """The policies the handlers decide with, from the app settings; SettingsError names a refused setting."""
+    try:
+        window = TrainingWindow.parse(settings.training_window)
+    except PolicyError as error:
+        raise SettingsError(f"app setting TRAINING_WINDOW {error}") from None
     model = ManagedModel(name=settings.model_name, target_column=settings.target_column,
                          endpoint=settings.endpoint_name, data_container=settings.data_container,
-                         feedback_container=settings.feedback_container)
+                         feedback_container=settings.feedback_container, training_window=window)
     values = {kind: {name: getattr(settings, setting) for name, setting in names.items()}
               for kind, names in _POLICY_SETTINGS.items()}
     values[RolloutPolicy]["steps"] = settings.canary_steps()

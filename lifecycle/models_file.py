@@ -134,8 +134,10 @@ class _Reader:
         if not values["target_column"]:
             raise self.fail(f"{key}.target", "is missing: name the label column of the model's data")
         try:
-            window = data.get("window", "all")
-            if isinstance(window, Mapping):
+            window = data.get("window")
+            if window is None:
+                values["training_window"] = base.model.training_window      # TRAINING_WINDOW
+            elif isinstance(window, Mapping):
                 window = self.mapping(window, f"{key}.data.window", ("column", "days"))
                 days = window.get("days")
                 values["training_window"] = TrainingWindow.of_column(

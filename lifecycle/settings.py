@@ -37,6 +37,7 @@ class Settings:
     model_name: str = "tabular-classifier"
     target_column: str = ""                 # the label column of the training data
     endpoint_name: str = "mlops-endpoint"
+    training_window: str = "all"            # what a run reads of the data: all, <N> days or <N> drops
     # retrain policy
     drop_quiet_seconds: float = 60          # a drop without a _SUCCESS marker is complete after this quiet time
     retrain_cooldown_minutes: float = 10    # at least this long between two training runs

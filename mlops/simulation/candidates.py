@@ -24,10 +24,10 @@ from mlops.simulation.engine import SCHEDULES, Candidate
 
 BUILT_IN = (
     Candidate("never", {"RETRAIN_ON": "never"}, "never retrain: the first model serves throughout"),
-    Candidate("weekly", {"RETRAIN_ON": "schedule", "RETRAIN_SCHEDULE": "0 0 2 * * 1"},
-              "retrain every Monday at 02:00 on the data that landed since"),
-    Candidate("daily", {"RETRAIN_ON": "schedule", "RETRAIN_SCHEDULE": "0 0 2 * * *"},
-              "retrain every day at 02:00 on the data that landed since"),
+    Candidate("weekly", {"RETRAIN_ON": "schedule", "RETRAIN_SCHEDULE": "0 0 2 * * 1", "TRAINING_WINDOW": "14 days"},
+              "retrain every Monday at 02:00 on the last 14 days of data"),
+    Candidate("daily", {"RETRAIN_ON": "schedule", "RETRAIN_SCHEDULE": "0 0 2 * * *", "TRAINING_WINDOW": "14 days"},
+              "retrain every day at 02:00 on the last 14 days of data"),
     Candidate("on-drift", {"RETRAIN_ON": "drift"}, "retrain when the monitor finds data, prediction or label drift"),
     Candidate("on-performance", {"RETRAIN_ON": "performance"},
               "retrain when the monitor finds the labelled (or estimated) performance dropped"),

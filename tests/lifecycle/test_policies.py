@@ -57,3 +57,25 @@ def test_policies_check_their_values_when_built_directly_too():
         RolloutPolicy(steps=(100, 50))
     with pytest.raises(PolicyError, match="at least 1"):
         MonitorPolicy(min_rows=0)
+
+
+def test_the_training_window_comes_from_its_setting_and_a_models_file_entry_without_one_keeps_it():
+    import textwrap
+
+    from lifecycle.bootstrap import build_policies
+    from lifecycle.models_file import load_models_file
+    from lifecycle.settings import Settings, SettingsError
+    base = build_policies(Settings.from_env({"AzureWebJobsStorage": "x", "TRAINING_WINDOW": "28 days"}))
+    assert str(base.model.training_window) == "28 days"
+    with pytest.raises(SettingsError, match="app setting TRAINING_WINDOW is 'a month': use 'all'"):
+        build_policies(Settings.from_env({"AzureWebJobsStorage": "x", "TRAINING_WINDOW": "a month"}))
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "m.yaml").write_text(textwrap.dedent("""
+            models:
+              a: {target: y, data: {root: a/}}
+              b: {target: y, data: {root: b/, window: 3 drops}}
+        """))
+        a, b = load_models_file("m.yaml", base, Path(folder))
+    assert str(a.model.training_window) == "28 days" and str(b.model.training_window) == "3 drops"
