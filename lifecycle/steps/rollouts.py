@@ -287,7 +287,9 @@ def _after_end(p: RolloutPorts, r: Rollout, now: datetime) -> Rollout | None:
         if endpoint and endpoint.deployment(r.retire) and not endpoint.traffic.get(r.retire):
             p.endpoints.delete_deployment(r.endpoint, r.retire)
         return _commit(p, r, rm.note(replace(r, retire="", retire_at=""), f"retired {r.retire}", now), quiet=True)
-    for ref in r.queued:
+    # The newest waiting version goes next: the ones queued before it were trained on older data and would only
+    # delay it (`mlops simulate` showed a daily retrain behind day-long rollouts serving ever staler models).
+    for ref in reversed(r.queued):
         finished = p.state.get(RolloutEvent, rm.rollout_id(r.endpoint, ref))
         refused = rm.why_not_start(ref, replace(r, queued=()), finished)
         if refused:
@@ -297,8 +299,12 @@ def _after_end(p: RolloutPorts, r: Rollout, now: datetime) -> Rollout | None:
         if model is None:
             return None
         _archive(p, r)
-        started = replace(rm.start(r.endpoint, model.ref, r, now), queued=tuple(q for q in r.queued if q != ref))
-        return _commit(p, r, started)
+        older = r.queued[:r.queued.index(ref)]
+        started = rm.start(r.endpoint, model.ref, r, now)
+        if older:
+            started = rm.note(started, f"superseded in the queue: {', '.join(older)}", now)
+            log.info("rolling out %s, the newest queued; dropped the older %s", ref, ", ".join(older))
+        return _commit(p, r, replace(started, queued=r.queued[r.queued.index(ref) + 1:]))
     return None
 
 

@@ -215,6 +215,19 @@ def test_a_model_registered_during_a_rollout_waits_its_turn():
     assert r.model == "tabular-classifier:3" and r.phase == "deploying" and r.baseline == "blue"
 
 
+def test_of_several_models_waiting_the_newest_rolls_out_next_and_the_older_are_dropped():
+    p = fake_platform()
+    live(p)
+    registered(p, "2")
+    registered(p, "3")
+    r = registered(p, "4")
+    assert r.queued == ("tabular-classifier:3", "tabular-classifier:4")
+    override(p, EP, "rollback")
+    r = run_ticks(p)
+    assert r.model == "tabular-classifier:4" and r.queued == ()
+    assert any("superseded in the queue: tabular-classifier:3" in entry["note"] for entry in r.history)
+
+
 def test_supersede_rolls_back_the_current_rollout_for_the_newer_model():
     p = fake_platform(rollout_on_new_model="supersede")
     live(p)
