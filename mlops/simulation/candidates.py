@@ -14,6 +14,7 @@ DRIFT_THRESHOLDS, GATE_MARGIN, ROLLOUT_STEPS, ...), so what wins here is pasted 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def choose(candidates: list[Candidate], names: list[str]) -> list[Candidate]:
     return [by_name[n] for n in dict.fromkeys(names)]
 
 
-def _check_names(settings: dict[str, object], where: str) -> None:
+def _check_names(settings: Mapping[str, object], where: str) -> None:
     import difflib
     known = known_settings()
     for name in settings:

@@ -28,6 +28,7 @@ from lifecycle import clock
 from lifecycle.bootstrap import build_policies
 from lifecycle.core import incoming_events
 from lifecycle.core import notifications as told
+from lifecycle.core.policies import Task
 from lifecycle.core.times import iso
 from lifecycle.dispatch import Rejected, reject
 from lifecycle.ports import Platform
@@ -93,13 +94,14 @@ def app_settings(history: History, candidate: Candidate, options: SimOptions) ->
 def policies_of(history: History, settings: dict[str, str]):
     """The app's own composition of policies from settings (SettingsError names a bad one)."""
     policies = build_policies(Settings.from_env({k: v for k, v in settings.items() if k not in SCHEDULES}))
-    return replace(policies, model=replace(policies.model, task=history.task))
+    task: Task = "regression" if history.task == "regression" else "classification"
+    return replace(policies, model=replace(policies.model, task=task))
 
 
 def run_policy(history: History, candidate: Candidate, options: SimOptions, work: Path | None = None,
                progress: Callable[[int], None] | None = None) -> PolicyRun:
     import sklearn.ensemble  # noqa: F401  (loaded first: threadpool_limits limits only libraries already loaded)
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # a scikit-learn dependency
     # One thread: policies run side by side, and OpenMP's threads on a busy machine cost more than they give
     # (each day's requests are a few small predictions; a spinning thread pool makes each one slower).
     with tempfile.TemporaryDirectory(prefix="mlops-simulate-") as scratch, threadpool_limits(1):
