@@ -73,7 +73,7 @@ def _in_processes(history: History, candidates: list[Candidate], options: SimOpt
     with context.Manager() as manager:
         queue = manager.Queue() if progress else None
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-            futures = [pool.submit(_worker, history, c, options, queue) for c in candidates]
+            futures = [pool.submit(_worker, history, c, options, queue, os.getpid()) for c in candidates]
             while queue is not None and not all(f.done() for f in futures):
                 _report(queue, progress)
             if queue is not None:
@@ -93,7 +93,13 @@ def _report(queue, progress: Progress | None, wait: bool = True) -> None:
         return
 
 
-def _worker(history: History, candidate: Candidate, options: SimOptions, queue) -> PolicyRun:
+def _worker(history: History, candidate: Candidate, options: SimOptions, queue, parent: int) -> PolicyRun:
     import logging
     logging.disable(logging.WARNING)        # the handlers' log lines would interleave; the markers tell the story
-    return _run(history, candidate, options, (lambda name, day: queue.put((name, day))) if queue is not None else None)
+
+    def tell(name: str, day: int) -> None:
+        if os.getppid() != parent:          # the command was stopped (killed, not interrupted): stop too
+            os._exit(1)
+        if queue is not None:
+            queue.put((name, day))
+    return _run(history, candidate, options, tell)
