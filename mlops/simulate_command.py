@@ -62,7 +62,7 @@ def simulate(
     from lifecycle.settings import SettingsError
     from mlops.simulation import candidates as chosen
     from mlops.simulation.engine import SimOptions
-    from mlops.simulation.platform import SimulationUnsupported
+    from mlops.simulation.jobs import SimulationUnsupported
     from mlops.simulation.report_text import print_result, to_json
     from mlops.simulation.runner import check
     from mlops.simulation.runner import simulate as run_all

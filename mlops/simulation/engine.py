@@ -34,19 +34,10 @@ from lifecycle.dispatch import Rejected, reject
 from lifecycle.ports import Platform
 from lifecycle.settings import Settings
 from mlops.simulation.histories import History
+from mlops.simulation.jobs import SimJobs
 from mlops.simulation.outcome import DailyScore, Marker, PolicyRun
-from mlops.simulation.platform import (
-    Clock,
-    MemoryState,
-    Served,
-    SimData,
-    SimEndpoints,
-    SimEvents,
-    SimFeedback,
-    SimJobs,
-    SimRegistry,
-    SimTraffic,
-)
+from mlops.simulation.platform import Clock, MemoryState, SimData, SimEndpoints, SimEvents, SimRegistry
+from mlops.simulation.traffic import Served, SimFeedback, SimTraffic
 
 log = logging.getLogger("mlops.simulation")
 MAX_DELIVERIES = 5                  # then the event is given up on (Event Grid would dead-letter it)
