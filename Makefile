@@ -23,7 +23,8 @@ unit: install
 	$(PY) -m pytest -q -m "not stack and not slow and not faults and not chains"
 
 # ruff over the whole tree; mypy over the packages that are type-clean (pyproject.toml configures both)
-MYPY_PATHS := lifecycle functions monitoring training function_app.py tests/faults bench mlops/dashboard
+MYPY_PATHS := lifecycle functions monitoring training function_app.py tests/faults bench mlops/dashboard \
+              mlops/simulation mlops/simulate_command.py
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)
@@ -49,6 +50,7 @@ bench: install
 	$(PY) bench/drift.py
 	$(PY) bench/monitor.py
 	$(PY) bench/faults.py
+	$(PY) bench/simulate.py
 
 # drift detection quality beside Evidently and NannyML, which the bench installs into their own venvs under
 # /tmp/mlops-bench-peers (not the project's dependencies); ~45 min at every size, `--quick` in a few minutes
