@@ -119,7 +119,6 @@ class Simulation:
         self.endpoints = SimEndpoints(self.registry)
         self.platform = Platform(policies, MemoryState(), self.jobs, self.registry, self.endpoints, self.traffic,
                                  self.traffic, SimEvents(self.emit), self.feedback, self.data, models=(policies,))
-        self.ending: set[str] = set()
         self.daily: dict[int, list[tuple[object, object]]] = {}
         self.undelivered: list[str] = []
 
@@ -132,12 +131,13 @@ class Simulation:
         body = {"id": f"sim-{next(self.seq)}", "topic": f"/simulated/{topic}", "subject": subject,
                 "eventType": event_type, "eventTime": iso(self.clock.now, "milliseconds"),
                 "data": json.loads(json.dumps(data, default=str)), "dataVersion": "1"}
-        if topic == "lifecycle" and event_type in MARKERS and (event_type not in MARKERS or self._fired(data)):
+        if topic == "lifecycle" and event_type in MARKERS and self._fired(data):
             self.markers.append(Marker(self._day(self.clock.now), MARKERS[event_type], _detail(event_type, data)))
         self.at(self.clock.now, "event", (topic, body))
 
     @staticmethod
     def _fired(data: dict) -> bool:
+        """An alert that fired (a resolved one is no decision); other events carry no condition."""
         return str(data.get("condition") or "Fired") == "Fired"
 
     def _day(self, when: datetime) -> float:
@@ -238,10 +238,9 @@ class Simulation:
             reconcile(self.platform, now)
         elif kind == "job_end":
             self._job_ended(payload)
-        for name, job in self.jobs.jobs.items():
-            if name not in self.ending:
-                self.ending.add(name)
-                self.at(job.ends_at, "job_end", name)
+        while self.jobs.started:                 # jobs this step submitted: their end is due later
+            name = self.jobs.started.pop(0)
+            self.at(self.jobs.jobs[name].ends_at, "job_end", name)
 
     def _deliver(self, topic: str, body: dict) -> None:
         from emulator.eventgrid.schema import EVENTGRID_SCHEMA, WireEvent

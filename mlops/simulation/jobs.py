@@ -46,6 +46,7 @@ class SimJobs:
         self.registry, self.target = registry, target
         self.job_minutes, self.monitoring_minutes = job_minutes, monitoring_minutes
         self.jobs: dict[str, SimJob] = {}
+        self.started: list[str] = []                 # submitted since the engine last looked
         self.measured = Measured()
 
     def submit(self, request: TrainingRequest) -> JobStatus:
@@ -122,6 +123,7 @@ class SimJobs:
         status = JobStatus(name, "Running", experiment, dict(tags), created=iso(self.clock.now))
         self.jobs[name] = SimJob(status, self.clock.now + timedelta(minutes=minutes), folder,
                                  "Failed" if error else "Completed", error)
+        self.started.append(name)
         if error:
             self.measured.failed.append(f"{name}: {error}")
         return status

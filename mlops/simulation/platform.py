@@ -1,9 +1,9 @@
 """The lifecycle's ports for a simulated run: in memory, on a simulated clock, with the real work done for real.
 
 The records, the data container, the registry, the endpoints (serving with deployment/score.py's Scorer) and the
-app's topic live here; the jobs in jobs.py, what was served and labelled in traffic.py. What Azure would emit (BlobCreated
-when data lands, RunCompleted when a job ends, ModelRegistered) goes to the simulation's event queue (`Emit`) in
-Event Grid's schema, to be routed by the app's own routing table. Only time is simulated: a job takes
+app's topic live here; the jobs in jobs.py, what was served and labelled in traffic.py. What Azure would emit
+(BlobCreated when data lands, RunCompleted when a job ends, ModelRegistered) goes to the simulation's event queue
+(`Emit`) in Event Grid's schema, to be routed by the app's own routing table. Only time is simulated: a job takes
 `job_minutes` of simulated time, whatever it took here (that is measured too: the cost proxy)."""
 from __future__ import annotations
 
