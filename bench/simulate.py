@@ -25,9 +25,11 @@ JSON's "trained" markers, at the same simulated times), plus the first model on 
 
 * a fit is scikit-learn's HistGradientBoostingClassifier as training/train.py builds it (max_iter 100,
   learning_rate 0.1, random_state 42), on the rows that had landed by then within the policy's TRAINING_WINDOW
-  (from the JSON's settings: "14 days" for weekly and daily, all for the others; the app's own TrainingWindow
-  parser), less a 20% stratified holdout cut from the rows new since the previous fit (from all rows when that
-  holds fewer than 20), as training/split.py cuts it; so it fits about as many rows as the training job does;
+  (from the JSON's settings: "14 days" for weekly and daily; the app's own TrainingWindow parser), less a 20%
+  stratified holdout cut from the rows new since the previous fit (from all rows when that holds fewer than 20),
+  as training/split.py cuts it; a policy that retrains on alerts alone (RETRAIN_ON drift or performance: on-drift,
+  on-performance) fits, as the app does (lifecycle/steps/alert_response.py), on the day of traffic the monitor
+  pass that raised the alert looked at, alone; so it fits about as many rows as the training jobs do;
 * every fit goes live at the start of the next day: no gate, no champion scoring, no canary, no rollback;
 * each measured day's rows are predicted once, in one call, by the live model, and scored on their labels.
 
@@ -123,10 +125,12 @@ def timed_tree(cmd: list[str], timeout: float) -> dict[str, Any]:
 
 # ---- the peer: a bare scikit-learn loop, in a child process ---------------------------------------------
 
-def bare_policy(days: list[Any], warmup: int, trained_at: list[float], window: str) -> dict[str, Any]:
+def bare_policy(days: list[Any], warmup: int, trained_at: list[float], window: str,
+                on_alerts: bool = False) -> dict[str, Any]:
     """One policy's fits and daily predictions on the history's frames (see the module docstring). Times are in
     measured days: the warm-up days land as one drop at -0.5 (the simulation's bootstrap), measured day j's rows
-    at j + 1 day 5 minutes; a fit at t reads the drops landed before t within the policy's TRAINING_WINDOW."""
+    at j + 1 day 5 minutes; a fit at t reads the drops landed before t within the policy's TRAINING_WINDOW, or
+    (on_alerts) the rows of the day before t alone, the day the monitor pass that raised the alert looked at."""
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -147,7 +151,9 @@ def bare_policy(days: list[Any], warmup: int, trained_at: list[float], window: s
             nonlocal fit_seconds, rows_fitted
             t0 = time.perf_counter()
             landed = [(when, frame) for when, frame in drops if when < at]
-            if spec.kind == "days":
+            if on_alerts and at > 0:
+                landed = [(at, days[min(len(days) - 1, warmup + max(0, math.floor(at) - 1))])]
+            elif spec.kind == "days":
                 landed = [(when, frame) for when, frame in landed if when >= at - spec.size] or landed[-1:]
             elif spec.kind == "drops":
                 landed = landed[-spec.size:]
@@ -180,8 +186,9 @@ def bare_policy(days: list[Any], warmup: int, trained_at: list[float], window: s
             correct.append(float(np.mean(predicted == frame[target].to_numpy())))
         for t in sorted(t for ts in live_from.values() for t in ts):
             model, last = fit(t, last), t          # trained on the last day: no day left to answer, still a fit
-    return {"fits": 1 + len(trained_at), "window": str(spec), "seconds": time.perf_counter() - started,
-            "fit_seconds": fit_seconds, "predict_seconds": predict_seconds, "rows_fitted": rows_fitted,
+    return {"fits": 1 + len(trained_at), "window": "the alert's day alone" if on_alerts else str(spec),
+            "seconds": time.perf_counter() - started, "fit_seconds": fit_seconds,
+            "predict_seconds": predict_seconds, "rows_fitted": rows_fitted,
             "mean_accuracy": float(np.mean(correct)) if correct else None}
 
 
@@ -197,16 +204,24 @@ def bare_child(plan_path: Path, days: int, rows_per_day: int, drifts: str, proce
     generated = time.perf_counter() - started
     workers = processes or min(len(plan), os.cpu_count() or 1)
     if workers <= 1:
-        runs = {name: bare_policy(frames, WARMUP, p["trained_at"], p["window"]) for name, p in plan.items()}
+        runs = {name: bare_policy(frames, WARMUP, p["trained_at"], p["window"], p["on_alerts"])
+                for name, p in plan.items()}
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {name: pool.submit(bare_policy, frames, WARMUP, p["trained_at"], p["window"])
+            futures = {name: pool.submit(bare_policy, frames, WARMUP, p["trained_at"], p["window"], p["on_alerts"])
                        for name, p in plan.items()}
             runs = {name: f.result() for name, f in futures.items()}
     print(json.dumps({"generate_seconds": generated, "policies": runs}))
 
 
 # ---- the run ----------------------------------------------------------------------------------------------
+
+def alerts_only(retrain_on: str) -> bool:
+    """Whether a policy's trainings all start from alerts (RETRAIN_ON drift and/or performance alone): those train
+    on the live deployment's labelled traffic of the monitor's window alone (lifecycle/steps/alert_response.py)."""
+    triggers = {t.strip().lower() for t in retrain_on.split(",") if t.strip()}
+    return bool(triggers) and triggers <= {"drift", "performance"}
+
 
 def summarise(result: dict[str, Any], measured: int) -> list[dict[str, Any]]:
     rows = []
@@ -222,6 +237,7 @@ def summarise(result: dict[str, Any], measured: int) -> list[dict[str, Any]]:
                      "other_seconds": wall - run["training_seconds"] - run["monitoring_seconds"],
                      "speedup": measured * DAY_SECONDS / wall if wall else None,
                      "window": run["settings"].get("TRAINING_WINDOW", "all"),
+                     "on_alerts": alerts_only(run["settings"].get("RETRAIN_ON", "")),
                      "trained_at": [m["day"] for m in run["markers"] if m["kind"] == "trained"]})
     return rows
 
@@ -339,7 +355,8 @@ def main() -> int:
     if result:
         with tempfile.TemporaryDirectory(prefix="bench-simulate-") as tmp:
             plan = Path(tmp) / "plan.json"
-            plan.write_text(json.dumps({p["policy"]: {"trained_at": p["trained_at"], "window": p["window"]}
+            plan.write_text(json.dumps({p["policy"]: {"trained_at": p["trained_at"], "window": p["window"],
+                                                        "on_alerts": p["on_alerts"]}
                                        for p in out["policies"]}))
             if not args.json:
                 print("running: the bare scikit-learn loop (the same fits)", flush=True)
