@@ -171,13 +171,14 @@ class Simulation:
             trainings=count("trained"), failed_trainings=count("failed"),
             registered=count("registered"), rejected=count("rejected"), promoted=count("promoted"),
             rolled_back=count("rolled_back"), alerts=count("alert"), monitoring_jobs=self.jobs.measured.monitoring_jobs,
+            undelivered=tuple(self.undelivered),
             training_seconds=round(self.jobs.measured.training_seconds - bootstrap[0], 3),
             monitoring_seconds=round(self.jobs.measured.monitoring_seconds - bootstrap[1], 3),
             wall_seconds=round(time.perf_counter() - started, 3))
 
     def _bootstrap(self) -> None:
         """The first model, the same for every policy: the warm-up days as one drop, trained (forced, as
-        `mlops retrain` does) and rolled out before the first measured day."""
+        `POST /api/retrain` does) and rolled out before the first measured day."""
         from lifecycle.handlers.training import retrain_models
         warmup = self.history.days[:self.options.warmup_days]
         if not warmup or sum(len(f) for f in warmup) == 0:

@@ -74,6 +74,7 @@ class PolicyRun:
     training_seconds: float          # measured here: the training jobs' compute, the cost proxy
     monitoring_seconds: float
     wall_seconds: float              # how long this policy's simulation took
+    undelivered: tuple[str, ...] = ()  # events a handler still failed on after Event Grid's retries
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ def check(history: History, candidates: list[Candidate], options: SimOptions) ->
     policy and the setting."""
     if not candidates:
         raise SettingsError("no policy to simulate")
+    if sum(len(day) for day in history.days[:options.warmup_days]) == 0:
+        raise SettingsError(f"the first {options.warmup_days} day(s) of the history hold no rows: the first model "
+                            "trains on them (--warmup-days)")
     if len(history.days) <= options.warmup_days:
         raise SettingsError(f"the history has {len(history.days)} day(s): more than the {options.warmup_days} warm-up "
                             "day(s) are needed (--warmup-days)")
@@ -52,7 +55,9 @@ def simulate(history: History, candidates: list[Candidate], options: SimOptions,
         history=history.description, task=history.task, metric=metric,
         start=measured_start(history, options).isoformat(), days=len(history.days) - options.warmup_days,
         seed=options.seed, drifts=drifts, outcomes=tuple(outcomes),
-        recommendation=scoring.recommend(outcomes, metric=metric), warmup_days=options.warmup_days)
+        recommendation=scoring.recommend(outcomes, metric=metric), warmup_days=options.warmup_days,
+        notes=tuple(f"{run.name}: {len(run.undelivered)} event(s) a handler failed on after every retry, e.g. "
+                    f"{run.undelivered[0]}" for run in runs if run.undelivered))
 
 
 def measured_drifts(history: History, options: SimOptions) -> tuple[DriftPoint, ...]:
