@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from lifecycle.core import model_catalog, retraining
@@ -127,13 +127,7 @@ def _fired_again(alert: Alert, existing: AlertRecord, now: datetime) -> bool:
     """A fired alert whose earlier firing has resolved since: our monitor keeps one alert id per model and signal,
     so a second breach weeks later comes with the same id. A redelivery of the first firing (fired before it
     resolved) is not a new one."""
-    if not alert.fired or not existing.resolved_at:
-        return False
-    try:
-        fired = parse_time(alert.fired_at) if alert.fired_at else now
-    except ValueError:
-        fired = now
-    return fired > parse_time(existing.resolved_at)
+    return alert.fired and bool(existing.resolved_at) and _fired_at(alert, now) > parse_time(existing.resolved_at)
 
 
 def _recent_alert_training(p: AlertPorts, now: datetime) -> AlertRecord | None:
@@ -180,10 +174,14 @@ def _train_on_production(p: AlertPorts, alert: Alert, now: datetime) -> Training
 
 
 def _fired_after(alert: Alert, drop: Drop, now: datetime) -> bool:
+    # drops are stamped to the second
+    return _fired_at(alert, now).replace(microsecond=0) > parse_time(drop.first_seen)
+
+
+def _fired_at(alert: Alert, now: datetime) -> datetime:
+    """When the alert fired (now, if its time is missing or unreadable); parse_time reads a naive time as UTC."""
     try:
-        fired = parse_time(alert.fired_at) if alert.fired_at else now
+        return parse_time(alert.fired_at) if alert.fired_at else now
     except ValueError:
-        fired = now
-    fired = fired if fired.tzinfo else fired.replace(tzinfo=UTC)
-    return fired.replace(microsecond=0) > parse_time(drop.first_seen)       # drops are stamped to the second
+        return now
 

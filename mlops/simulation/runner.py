@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
+from lifecycle.core.policies import PolicyError, check_schedule
 from lifecycle.settings import SettingsError
 from mlops.simulation import scoring
 from mlops.simulation.engine import Candidate, SimOptions, app_settings, measured_start, policies_of, run_policy
@@ -29,12 +30,13 @@ def check(history: History, candidates: list[Candidate], options: SimOptions) ->
                             "day(s) are needed (--warmup-days)")
     for candidate in candidates:
         try:
-            from croniter import croniter
             settings = app_settings(history, candidate, options)
             for name in ("RETRAIN_SCHEDULE", "MONITOR_SCHEDULE"):
-                if not croniter.is_valid(settings[name], second_at_beginning=True) or len(settings[name].split()) != 6:
-                    raise SettingsError(f"app setting {name} is {settings[name]!r}: six NCRONTAB fields, seconds "
-                                        "first, e.g. '0 0 2 * * *'")
+                try:
+                    check_schedule(settings[name] or "-")      # the timers' own rule (the models file's too)
+                except PolicyError as error:
+                    raise SettingsError(f"app setting {name} is {settings[name]!r}: "
+                                        f"{str(error).removeprefix('must be ')}") from None
             policies_of(history, settings)
         except SettingsError as error:
             raise SettingsError(f"policy {candidate.name!r}: {error}") from None
