@@ -8,9 +8,11 @@ from typing import Protocol
 
 from lifecycle.core.notifications import DeliveryPolicy, Webhook, WebhookAnswer
 from lifecycle.core.platform_values import (
+    ClusterUsage,
     EndpointState,
     Invocation,
     JobStatus,
+    JobUsage,
     ModelReference,
     ModelVersion,
     MonitoringRequest,
@@ -54,6 +56,9 @@ class Jobs(Protocol):
 
     def output(self, name: str, output: str, path: str) -> bytes | None:
         """A file of a finished job's named output folder (None if the job wrote no such file)."""
+
+    def tag(self, name: str, tags: dict[str, str]) -> None:
+        """Add tags to a job (in Azure ML a job's tags are its MLflow run's, so `mlflow ui` shows them)."""
 
 
 class Registry(Protocol):
@@ -118,6 +123,12 @@ class Metrics(Protocol):
     def utilisation(self, endpoint: str, deployment: str, since: datetime,
                     until: datetime | None = None) -> Utilisation:
         """CPU and memory of the deployment's instances over the window."""
+
+    def job_usage(self, job: JobStatus) -> JobUsage | None:
+        """CPU and memory of a job's nodes while it ran (None if not measured, or it has not started)."""
+
+    def cluster_usage(self, cluster: str, since: datetime, until: datetime | None = None) -> ClusterUsage | None:
+        """The compute cluster's nodes over the window (None where there is no cluster: the local stand-in)."""
 
 
 class Collected(Protocol):

@@ -91,6 +91,9 @@ class FakeJobs:
     def output(self, name: str, output: str, path: str) -> bytes | None:
         return self.outputs.get((name, output, path))
 
+    def tag(self, name: str, tags: dict[str, str]) -> None:
+        self.jobs[name] = replace(self.jobs[name], tags={**self.jobs[name].tags, **tags})
+
 
 class FakeRegistry:
     def __init__(self) -> None:
@@ -212,6 +215,12 @@ class FakeMetrics:
 
     def utilisation(self, endpoint, deployment, since, until=None):
         return Utilisation(deployment, cpu_percent=35.0, memory_percent=20.0, instances=1)
+
+    def job_usage(self, job):
+        return job.usage
+
+    def cluster_usage(self, cluster, since, until=None):
+        return None
 
 
 class FakeCollected:

@@ -48,6 +48,17 @@ class TrainingRequest:
 
 
 @dataclass(frozen=True)
+class JobUsage:
+    """What one job's compute used while it ran: locally its process tree, measured; on Azure the cluster's
+    metrics for its run. Percentages are of one node (all its cores = 100); None where nothing was measured."""
+    cpu_percent: float | None                 # mean over the run
+    memory_percent: float | None              # peak
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+    nodes: int = 1                            # nodes the job held (a distributed job holds several)
+
+
+@dataclass(frozen=True)
 class JobStatus:
     name: str
     status: str                               # Queued | Running | Completed | Failed | Canceled
@@ -56,10 +67,32 @@ class JobStatus:
     error: str | None = None                  # the reason, for a failed job
     created: str = ""
     retryable: bool = False                   # it ended for the platform's reasons, not the job's: try again
+    started: str = ""                         # when it left the queue (ISO 8601, "" = not yet / unknown)
+    ended: str = ""
+    usage: JobUsage | None = None             # what its process used (the local stand-in measures it)
+    tracking_run: str = ""                    # its MLflow run id (in Azure ML: the job's name)
+    compute: str = ""                         # the cluster it ran on ("" = the local stand-in / unknown)
 
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def queue_seconds(self) -> float | None:
+        return _seconds_between(self.created, self.started)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return _seconds_between(self.started, self.ended)
+
+
+def _seconds_between(start: str, end: str) -> float | None:
+    if not start or not end:
+        return None
+    try:
+        return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -152,6 +185,20 @@ class Utilisation:
     memory_percent: float | None            # of one instance's memory
     instances: int | None = None
     detail: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterUsage:
+    """A compute cluster's nodes over a window (Azure Monitor's workspace metrics: Active, Idle and Unusable
+    Nodes by ClusterName, CPU and memory utilisation by ComputeName), in node-minutes."""
+    cluster: str
+    minutes: float                            # the window's length
+    active_node_minutes: float                # nodes running a job
+    idle_node_minutes: float                  # nodes up, waiting to scale down: paid for, unused
+    unusable_node_minutes: float = 0.0
+    peak_nodes: int = 0                       # the most nodes up at once
+    cpu_percent: float | None = None          # mean over the nodes while up, of one node
+    memory_percent: float | None = None
 
 
 @dataclass(frozen=True)

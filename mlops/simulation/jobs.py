@@ -146,6 +146,10 @@ class SimJobs:
         target = job.folder / output / path if job else None
         return target.read_bytes() if target is not None and target.is_file() else None
 
+    def tag(self, name: str, tags: dict[str, str]) -> None:
+        job = self.jobs[name]
+        job.status = replace(job.status, tags={**job.status.tags, **tags})
+
 
 class SimulationUnsupported(RuntimeError):
     """Something of the model's setup the simulation cannot run (said instead of simulating something else)."""

@@ -8,7 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from lifecycle.core.platform_values import RequestSample, TrafficWindow, Utilisation
+from lifecycle.core.platform_values import (
+    ClusterUsage,
+    JobStatus,
+    JobUsage,
+    RequestSample,
+    TrafficWindow,
+    Utilisation,
+)
 from mlops.simulation.platform import STORAGE
 
 
@@ -48,6 +55,12 @@ class SimTraffic:
     def utilisation(self, endpoint: str, deployment: str, since: datetime,
                     until: datetime | None = None) -> Utilisation:
         return Utilisation(deployment, cpu_percent=None, memory_percent=None, instances=1)
+
+    def job_usage(self, job: JobStatus) -> JobUsage | None:
+        return job.usage
+
+    def cluster_usage(self, cluster: str, since: datetime, until: datetime | None = None) -> ClusterUsage | None:
+        return None
 
     # Collected
     def predictions(self, endpoint: str, deployment: str, since: datetime, until: datetime | None = None) -> list:
