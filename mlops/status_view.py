@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from monitoring import compute_report as cr
+
 _STATUS = {"Completed": "green", "Failed": "red", "Canceled": "red", "Running": "yellow", "Queued": "yellow",
            "Succeeded": "green", "Creating": "yellow", "Updating": "yellow", "registered": "green", "rejected": "red",
            "live": "green", "deploying": "yellow", "failed": "red", "superseded": "dim", "retraining": "green",
@@ -108,6 +110,7 @@ def render(console: Console, status: dict) -> None:
         cell += [f"- {escape(short_urls_in(reason))}" for reason in decision.get("reasons", [])]
         jobs.add_row(_c(j["status"]), shown, "\n".join(cell))
     console.print(jobs if status["jobs"] else "[dim]no training job yet[/]")
+    _render_compute(console, status.get("compute"))
 
     for e in status["endpoints"]:
         table = _table("deployment", "model", "state", "traffic", title=f"endpoint {e['name']}")
@@ -179,6 +182,41 @@ def _render_rejections(console: Console, status: dict) -> None:
         console.print(f"  {escape(d['webhook'])}: {escape(d['last_error'] or str(d['last_status']))}, "
                       f"{d['attempts']} attempt(s)")
         console.print(f"  [dim]{escape(d['summary'])}[/]")
+
+
+COMPUTE_JOBS = 10              # the latest jobs shown; --json has them all
+
+
+def _render_compute(console: Console, compute: dict | None) -> None:
+    """Training compute: the latest jobs' figures, one line each (a slowed one marked below it), then the totals
+    and the month's estimate, the cluster's nodes and the advice for its settings."""
+    if compute is None:           # a status written before compute was collected
+        return
+    jobs = compute.get("jobs") or []
+    shown = jobs[-COMPUTE_JOBS:]
+    earlier = len(jobs) - len(shown)
+    title = "training compute" + (f" (the last {len(shown)}; {earlier} earlier: mlops status --json)"
+                                  if earlier else "")
+    table = _table("job", "kind", "took", "queue", "CPU", "memory", compute.get("currency") or "cost", title=title)
+    table.padding = (0, 0)        # one space between columns: a job's figures on one line in 80 columns
+    for j in shown:
+        mark = cr.slowed_mark(j)
+        table.add_row(cr.short_job(j.get("name") or "") + (f"\n[yellow]{mark}[/]" if mark else ""),
+                      _kind(j),
+                      ("[yellow]" + cr.duration(j.get("duration_seconds")) + "[/]") if mark
+                      else cr.duration(j.get("duration_seconds")),
+                      cr.duration(j.get("queue_seconds")), cr.percent(j.get("cpu_percent")),
+                      cr.memory(j.get("peak_memory_bytes")), cr.amount(j.get("cost")))
+    console.print(table if jobs else "[dim]training compute: no job has run yet[/]")
+    details = [escape(cr.nodes_line(compute))] if cr.nodes_line(compute) else []
+    details += [escape(cr.advice_line(a)) for a in compute.get("advice") or ()]
+    _lines(console, f"[italic]compute[/] {escape(cr.totals_line(compute))}", details, indent=2)
+
+
+def _kind(job: dict) -> str:
+    """'training: drift'; a monitoring pass is 'monitoring' alone, as its timer starts it."""
+    kind, trigger = job.get("kind") or "-", job.get("trigger")
+    return f"{kind}: {trigger}" if trigger and not (kind == "monitoring" and trigger == "schedule") else kind
 
 
 def _unjudged(m: dict) -> str:
