@@ -42,13 +42,34 @@ def stack_report(home: StackHome, out: Path | None = None, model: str | None = N
         notes.append(f"no reference profile for {model}" + ("" if registry else " (the stack is not running)")
                      + ": the report shows the recorded bins only")
     profile = reference.profile if reference is not None else {"features": {}}
+    compute = stack_compute(home, name, notes)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out or home.path("reports", f"monitoring-{stamp}.html")
     try:
-        write_report(path, profile, [r.result for r in runs], title=f"Monitoring of {model}")
+        write_report(path, profile, [r.result for r in runs], title=f"Monitoring of {model}", compute=compute)
     except OSError as error:
         raise ReportError(f"{path}: cannot write the report: {error.strerror or error}") from None
     return path, notes
+
+
+def stack_compute(home: StackHome, model_name: str, notes: list[str]) -> dict | None:
+    """The model's training compute as `mlops status` shows it: collected from the running stack, or from the
+    status a stopped one left (<home>/status.json); None when neither has it (a note says why, when it failed)."""
+    from emulator.stack import StackInfo
+    from mlops.homes import read_snapshot
+    if StackInfo.read(home) is not None:
+        from mlops.local import local_platform
+        from mlops.status import collect
+        try:
+            status = collect(local_platform(home), model_name)
+        except Exception as error:      # the monitoring report stands without it: say so, and write it
+            notes.append(f"training compute could not be read from the stack: {error}")
+            return None
+    else:
+        snapshot = read_snapshot(home)
+        status = snapshot["status"] if snapshot else {}
+    models = status.get("app_models") or [status]
+    return next((m.get("compute") for m in models if m.get("model_name") == model_name), None)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+from monitoring.compute_report import compute_section
 from monitoring.report_drift import (
     DRIFT_METRICS,
     attribution_drift_section,
@@ -90,8 +91,9 @@ svg.hist rect.clip{stroke-dasharray:3 2}svg.hist rect.ref.clip{stroke:#667}
 .key.cur{background:#d9534f}"""
 
 
-def render_report(profile: dict, results: list[dict], *, title: str) -> str:
-    """One HTML document over every result (oldest first); the latest result is shown in detail."""
+def render_report(profile: dict, results: list[dict], *, title: str, compute: dict | None = None) -> str:
+    """One HTML document over every result (oldest first); the latest result is shown in detail. `compute`: the
+    model's training compute as `mlops status` collects it (a section of its own when given)."""
     profile = profile or {}
     results = [r or {} for r in results]
     latest = results[-1] if results else {}
@@ -120,11 +122,14 @@ def render_report(profile: dict, results: list[dict], *, title: str) -> str:
                      _concept(latest.get("concept_drift"), regression),
                      gap_fairness(fairness) if fairness and "differences" in fairness else _fairness(fairness),
                      _utilisation(latest.get("utilisation"))]
+        if compute is not None:
+            sections.append(compute_section(compute, plots))
     return _page(title, _header(profile, results, latest, title), sections, drift)
 
 
-def write_report(path: str | Path, profile: dict, results: list[dict], title: str) -> Path:
-    return _write(path, render_report(profile, results, title=title))
+def write_report(path: str | Path, profile: dict, results: list[dict], title: str,
+                 compute: dict | None = None) -> Path:
+    return _write(path, render_report(profile, results, title=title, compute=compute))
 
 
 def render_drift_report(profile: dict, report: dict, *, title: str) -> str:
