@@ -28,12 +28,17 @@ def _finite(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _round(number: float) -> int:
+    """Halves up, as the dashboard's Math.round does (Python's round() takes them to the even)."""
+    return math.floor(number + 0.5)
+
+
 def duration(seconds) -> str:
     """19s, 1m06s, 2h05m; '-' when not measured."""
     value = _finite(seconds)
     if value is None:
         return "-"
-    whole = round(value)
+    whole = _round(value)
     if whole < 60:
         return f"{whole}s"
     if whole < 3600:
@@ -66,7 +71,7 @@ def money(value, currency: str | None) -> str:
 
 def percent(value) -> str:
     number = _finite(value)
-    return "-" if number is None else f"{number:.0f}%"
+    return "-" if number is None else f"{_round(number)}%"
 
 
 def quantity(value) -> str:

@@ -34,7 +34,7 @@ def test_each_job_on_one_line_with_its_figures():
     lines = text.splitlines()
     assert "training compute" in text
     first = line_with(text, "train-credit-data-1a2b3c ")                # the hash cut to 6 digits
-    assert first.split() == ["train-credit-data-1a2b3c", "training:", "data", "1m06s", "4s", "24%", "240", "MiB",
+    assert first.split() == ["train-credit-data-1a2b3c", "training:", "data", "1m06s", "4s", "25%", "240", "MiB",
                              "0.0054"]
     assert line_with(text, "monitor-credit-blue-20261201T11").split()[1:] == ["monitoring", "19s", "1s", "21%",
                                                                                "120", "MiB", "0.0015"]

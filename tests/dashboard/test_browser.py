@@ -180,3 +180,77 @@ def test_a_decision_nobody_was_notified_of_is_listed(serve, page_of, screenshots
     assert "ops.example.org/mlops-events" in row.inner_text()
     page.get_by_test_id("not-notified").screenshot(path=screenshots / "not-notified-1280.png")
     assert page.errors == []
+
+
+def compute_status() -> dict:
+    """The demo's status with the first model's training compute (tests/dashboard/data/compute.json), its training
+    jobs named as the demo's so that the jobs table shows their figures."""
+    import json
+
+    from tests.dashboard.conftest import DATA
+    status = demo_status()
+    model = status["app_models"][0]
+    compute = json.loads((DATA / "compute.json").read_text())
+    trained = [j["name"] for j in model["jobs"]]
+    compute["jobs"][0]["name"], compute["jobs"][2]["name"] = trained[0], trained[-1]
+    model["compute"] = compute
+    return status
+
+
+def test_the_compute_panel_shows_each_job_s_figures_and_the_advice(serve, page_of, screenshots):
+    status = compute_status()
+    trained = status["app_models"][0]["jobs"]
+    page = page_of(serve(Source(View(snapshot=status, written_at="2026-12-01T13:00:00Z"))))
+    panel = page.get_by_test_id("compute")
+    page.get_by_test_id("compute-job").first.wait_for()
+    assert panel.is_visible()
+    assert page.get_by_test_id("compute-totals").inner_text() == (
+        "3 jobs over 1 day: 5.9 job-minutes, 0.029 USD; at this rate 0.87 USD a month (177 job-minutes) at 0.293 USD "
+        "per node-hour for Standard_DS3_v2")
+    assert page.get_by_test_id("compute-nodes").inner_text().startswith(
+        "nodes of cpu-cluster over 1 day: 6 active, 10 idle node-minutes; idle 0.049 USD")
+    figures = page.get_by_test_id("compute-figures").all_inner_texts()
+    assert figures[0] == "1m06s · queue 4s · CPU 25% · memory 3% (240 MiB) · 0.0054 USD"
+    assert figures[2] == "4m30s · queue 2m00s · CPU 92% · memory 4% (288 MiB) · 0.022 USD slowed ×4.1 (usual 1m06s)"
+    advice = page.get_by_test_id("compute-advice").locator("li").all_inner_texts()
+    assert advice[0] == "keep max nodes 2: at most 1 job ran at once; queue time is short (p90 4 s)"
+    assert advice[3].startswith("change VM size Standard_DS3_v2 → Standard_F8s_v2: training used 92% of the CPU")
+    # the slowed job's bar is the longest and red; the usual one's a quarter of it
+    bars = page.locator("[data-testid=compute-job] .compute-bar i")
+    widths = [bars.nth(i).evaluate("e => e.getBoundingClientRect().width") for i in range(3)]
+    assert widths[2] > 3.9 * widths[0] and "slowed" in (bars.nth(2).get_attribute("class") or "")
+    # the jobs table: each training job's duration under its name (newest first there)
+    row = page.get_by_test_id("job-row").filter(has_text=trained[-1]["name"])
+    assert row.get_by_test_id("job-compute").inner_text() == (
+        "took 4m30s · queue 2m00s · CPU 92% · 288 MiB · 0.022 USD slowed ×4.1 (usual 1m06s)")
+    assert page.get_by_test_id("job-compute").count() == 2             # the jobs the compute view has figures of
+    panel.screenshot(path=screenshots / "compute-1280.png")
+    assert page.errors == []
+
+    narrow = page_of(serve(Source(View(snapshot=status, written_at="2026-12-01T13:00:00Z"))), NARROW)
+    narrow.get_by_test_id("compute-job").first.wait_for()
+    assert fits(narrow)
+    job = narrow.get_by_test_id("compute-job").nth(2)
+    box, viewport = job.bounding_box(), narrow.viewport_size
+    assert box and viewport and box["x"] + box["width"] <= viewport["width"]      # folds rather than overflows
+    assert "4m30s" in job.inner_text()
+    narrow.get_by_test_id("compute").screenshot(path=screenshots / "compute-420.png")
+    assert narrow.errors == []
+
+
+def test_a_model_without_compute_has_no_panel_and_nulls_show_as_dashes(serve, page_of):
+    status = compute_status()
+    compute = status["app_models"][0]["compute"]
+    for job in compute["jobs"]:
+        job.update(duration_seconds=None, queue_seconds=None, cpu_percent=None, memory_percent=None, cost=None,
+                   peak_memory_bytes=None, slowed=None)
+    compute.update(nodes=None, advice=[], rate_per_node_hour=None)
+    page = page_of(serve(Source(View(snapshot=status))))
+    page.get_by_test_id("compute-job").first.wait_for()
+    assert page.get_by_test_id("compute-figures").first.inner_text() == "- · queue - · CPU - · memory - (-) · -"
+    assert page.get_by_test_id("compute-nodes").count() == 0 and page.get_by_test_id("compute-advice").count() == 0
+    assert "no price known for Standard_DS3_v2" in page.get_by_test_id("compute-totals").inner_text()
+    page.get_by_test_id("model-tab").nth(1).click()                    # the second model: no compute collected
+    page.get_by_test_id("model-title").filter(has_text=status["app_models"][1]["model_name"]).wait_for()
+    assert page.get_by_test_id("compute").is_hidden()
+    assert page.errors == []

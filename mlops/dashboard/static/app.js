@@ -207,6 +207,7 @@ function renderModel(m) {
   renderEndpoints(m);
   renderRollout(m);
   renderJobs(m);
+  renderCompute(m);
   renderPromotions(m);
   renderMonitoring(m);
 }
@@ -395,6 +396,8 @@ function renderJobs(m) {
     table($("jobs-table"), ["job", "status", "trigger", "decision", "why"], [h("tr", {}, h("td", { colspan: 5, class: "dim" }, none))]);
     return;
   }
+  const currency = (m.compute || {}).currency;
+  const computed = new Map(((m.compute || {}).jobs || []).map((c) => [c.name, c]));
   table($("jobs-table"), ["job", "status", "trigger", "decision", "why"], (m.jobs || []).slice().reverse().map((j) => {
     const d = j.decision || {};
     let decision = d.outcome ? pill(d.outcome === "registered" ? `registered v${d.version}` : d.outcome) : "-";
@@ -410,9 +413,132 @@ function renderJobs(m) {
     }
     const why = j.error || (d.reasons || []).join("; ") || "-";
     return h("tr", { "data-testid": "job-row" },
-      h("td", { class: "mono", title: j.name }, j.name, h("div", { class: "dim" }, shortData(j.data), j.files ? ` · ${j.files} file(s), ${j.new_batches} new` : "")),
+      h("td", { class: "mono", title: j.name }, j.name, h("div", { class: "dim" }, shortData(j.data), j.files ? ` · ${j.files} file(s), ${j.new_batches} new` : ""),
+        jobCompute(computed.get(j.name), currency)),
       h("td", {}, pill(j.status)), h("td", {}, j.trigger), h("td", {}, decision), h("td", { class: "why" }, why));
   }));
+}
+
+// ---- training compute: what each job took, the totals and a month's estimate, the cluster's advice ----------
+// (the same sentences as `mlops status` and the report: monitoring/compute_report.py)
+
+const finite = (v) => typeof v === "number" && isFinite(v);
+const SETTINGS = { min_nodes: "min nodes", max_nodes: "max nodes", idle_seconds: "idle seconds", vm_size: "VM size" };
+
+function duration(seconds) {
+  if (!finite(seconds)) return "-";
+  const t = Math.round(seconds);
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, "0")}s`;
+  return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+function memory(bytes) {
+  if (!finite(bytes)) return "-";
+  const mib = bytes / 2 ** 20;
+  return mib < 1024 ? `${Math.round(mib)} MiB` : `${(mib / 1024).toFixed(1)} GiB`;
+}
+
+// 4 significant digits below 1 (a job's cost is cents of a cent), 2 decimals from there
+const amount = (v) => (!finite(v) ? "-" : Math.abs(v) < 1 ? String(Number(v.toPrecision(4))) : v.toFixed(2));
+const money = (v, currency) => (finite(v) ? `${amount(v)} ${currency || ""}`.trim() : "-");
+const percent = (v) => (finite(v) ? `${Math.round(v)}%` : "-");
+const quantity = (v) => (!finite(v) ? "-" : Math.abs(v) >= 100 ? String(Math.round(v)) : String(Number(v.toPrecision(3))));
+const plural = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+const shortJob = (name) => String(name || "-").replace(/-([0-9a-f]{16,})$/, (_, hash) => "-" + hash.slice(0, 6));
+
+function span(minutes) {
+  if (minutes >= 1440) return `${quantity(minutes / 1440)} day${Math.round(minutes) === 1440 ? "" : "s"}`;
+  if (minutes >= 120) return `${quantity(minutes / 60)} hours`;
+  return duration(minutes * 60);
+}
+
+function slowedMark(job) {
+  const x = job && job.slowed;
+  if (!x) return "";
+  return "slowed" + (finite(x.factor) ? ` ×${x.factor.toFixed(1)}` : "") + (finite(x.usual_seconds) ? ` (usual ${duration(x.usual_seconds)})` : "");
+}
+
+function priceLine(c) {
+  if (!finite(c.rate_per_node_hour)) return c.vm_size ? `no price known for ${c.vm_size}` : "";
+  return `at ${money(c.rate_per_node_hour, c.currency)} per node-hour` + (c.vm_size ? ` for ${c.vm_size}` : "");
+}
+
+function totalsLine(c) {
+  const t = c.totals || {};
+  let text = plural(t.jobs ?? (c.jobs || []).length, "job") + (finite(t.days) ? ` over ${span(t.days * 1440)}` : "");
+  text += `: ${quantity(t.job_minutes)} job-minutes` + (finite(t.cost) ? `, ${money(t.cost, c.currency)}` : "");
+  const month = finite(t.month_cost) ? [`${money(t.month_cost, c.currency)} a month`] : [];
+  if (finite(t.month_job_minutes)) month.push(month.length ? `(${quantity(t.month_job_minutes)} job-minutes)` : `${quantity(t.month_job_minutes)} job-minutes a month`);
+  if (month.length) text += "; at this rate " + month.join(" ");
+  const price = priceLine(c);
+  return price ? text + (month.length ? " " : "; ") + price : text;
+}
+
+function nodesLine(c) {
+  const n = c.nodes;
+  if (!n) return "";
+  const parts = [`${quantity(n.active_node_minutes)} active, ${quantity(n.idle_node_minutes)} idle`
+    + (n.unusable_node_minutes ? `, ${quantity(n.unusable_node_minutes)} unusable` : "") + " node-minutes"];
+  if (finite(n.idle_cost)) parts.push(`idle ${money(n.idle_cost, c.currency)}`);
+  if (n.peak_nodes !== null && n.peak_nodes !== undefined) parts.push(`peak ${plural(n.peak_nodes, "node")}`);
+  const busy = [["cpu_percent", "CPU"], ["memory_percent", "memory"]].filter(([k]) => finite(n[k])).map(([k, label]) => `${label} ${percent(n[k])}`);
+  if (busy.length) parts.push(busy.join(", "));
+  return `nodes of ${c.cluster || "the cluster"}${finite(n.minutes) ? ` over ${span(n.minutes)}` : ""}: ` + parts.join("; ");
+}
+
+function adviceLine(a) {
+  const setting = SETTINGS[a.setting] || String(a.setting || "?").replace(/_/g, " ");
+  const current = a.current ?? "-";
+  const change = a.suggested === null || a.suggested === undefined || String(a.suggested) === String(a.current)
+    ? `keep ${setting} ${current}` : `${setting} ${current} → ${a.suggested}`;
+  return a.reason ? `${change}: ${a.reason}` : change;
+}
+
+// a training job's figures under its name in the jobs table
+function jobCompute(c, currency) {
+  if (!c) return null;
+  const mark = slowedMark(c);
+  return h("div", { class: "job-compute", "data-testid": "job-compute" },
+    `took ${duration(c.duration_seconds)} · queue ${duration(c.queue_seconds)} · CPU ${percent(c.cpu_percent)} · ${memory(c.peak_memory_bytes)} · ${money(c.cost, currency)}`,
+    mark ? [" ", h("span", { class: "pill bad", "data-testid": "job-slowed" }, mark)] : null);
+}
+
+// a bar's length set through the CSSOM: the page's Content-Security-Policy refuses style attributes
+function bar(className, percentWide) {
+  const el = h("i", { class: className });
+  el.style.width = `${percentWide.toFixed(1)}%`;
+  return el;
+}
+
+function renderCompute(m) {
+  const c = m.compute;
+  $("compute").hidden = !c;
+  if (!c) return;
+  const jobs = (c.jobs || []).slice(-10);
+  const longest = Math.max(1, ...jobs.map((j) => (finite(j.duration_seconds) ? j.duration_seconds : 0)));
+  const earlier = (c.jobs || []).length - jobs.length;
+  const bars = jobs.map((j) => {
+    const mark = slowedMark(j);
+    const width = finite(j.duration_seconds) ? Math.max(1, (100 * j.duration_seconds) / longest) : 0;
+    return h("li", { class: "compute-job", "data-testid": "compute-job", "data-job": j.name, title: j.name },
+      h("div", { class: "compute-name" }, h("span", { class: "mono" }, shortJob(j.name)), " ",
+        h("span", { class: "dim" }, j.kind === "monitoring" && j.trigger === "schedule" ? "monitoring" : `${j.kind || "-"}: ${j.trigger || "-"}`)),
+      h("div", { class: "compute-bar" }, bar(`kind-${j.kind || "job"}${mark ? " slowed" : ""}`, width)),
+      h("div", { class: "compute-figures", "data-testid": "compute-figures" },
+        h("strong", {}, duration(j.duration_seconds)), ` · queue ${duration(j.queue_seconds)} · CPU ${percent(j.cpu_percent)}`
+        + ` · memory ${percent(j.memory_percent)} (${memory(j.peak_memory_bytes)}) · ${money(j.cost, c.currency)}`,
+        mark ? [" ", h("span", { class: "pill bad" }, mark)] : null));
+  });
+  const advice = c.advice || [];
+  fill($("compute-body"),
+    h("p", { "data-testid": "compute-totals" }, totalsLine(c)),
+    nodesLine(c) ? h("p", { class: "dim", "data-testid": "compute-nodes" }, nodesLine(c)) : null,
+    jobs.length ? h("ul", { class: "compute-jobs", "data-testid": "compute-jobs" }, bars) : h("p", { class: "dim" }, "no job has run yet"),
+    earlier ? h("p", { class: "dim" }, `the last ${jobs.length}; ${earlier} earlier: mlops status --json`) : null,
+    advice.length ? h("div", {}, h("h4", {}, "cluster settings"),
+      h("ul", { class: "plain", "data-testid": "compute-advice" }, advice.map((a) => h("li", {},
+        a.suggested != null && String(a.suggested) !== String(a.current) ? [pill("change", "warn"), " "] : null, adviceLine(a))))) : null);
 }
 
 function renderPromotions(m) {
