@@ -48,6 +48,11 @@ class StackHome:
         return self.root / "logs"
 
     @property
+    def mlruns(self) -> Path:
+        """The local Azure ML stand-in's MLflow tracking store (`mlflow ui --backend-store-uri file:<this>`)."""
+        return self.root / "aml" / "mlruns"
+
+    @property
     def keys(self) -> Path:
         return self.root / "keys.json"
 

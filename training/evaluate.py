@@ -157,7 +157,7 @@ def evaluate_and_write(out: Path, split: Split, scored: Scored, save_model: Call
     write_outputs(out, save_model, doc, profile, sample,
                   holdout_rows(split, [c for c in profiled if c != PREDICTION], scored.predicted, seed))
     log(f"wrote {out / 'model'} and {out / 'metrics.json'}")
-    track(doc)
+    track(doc, out / "model")           # the run's "model" artifacts: runs:/<run id>/model
     return doc
 
 

@@ -1,6 +1,7 @@
 """What the job scripts (train.py, split.py, evaluate.py) tell the outside: progress lines on stdout; a
 failure as one line on stderr, "error: <file>: <problem>", exit status 2 and DIR/error.json; results as
-MLflow tracking params and metrics when a tracking server is configured."""
+MLflow tracking params, metrics and the model's artifacts when there is a run to log into (the job's own, whose
+id Azure ML and the local stand-in give in MLFLOW_RUN_ID) or a tracking server is configured."""
 from __future__ import annotations
 
 import json
@@ -33,7 +34,7 @@ def record_failure(out: Path, message: str, kind: str = "data") -> None:
             {"error": kind, "message": message, "at": datetime.now(UTC).isoformat(timespec="seconds")}))
     except OSError:
         pass
-    if os.environ.get("MLFLOW_TRACKING_URI"):
+    if tracking_on():
         try:
             import mlflow
 
@@ -44,14 +45,25 @@ def record_failure(out: Path, message: str, kind: str = "data") -> None:
             pass
 
 
-def track(doc: dict) -> None:
-    """Log params and metrics to the active MLflow run when a tracking server is configured (Azure ML
-    sets MLFLOW_TRACKING_URI and MLFLOW_RUN_ID for the job). A tracking failure never fails the job."""
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
+def tracking_on() -> bool:
+    """A run to log into: Azure ML (and the local stand-in) set MLFLOW_RUN_ID for the job's own run; with
+    MLFLOW_TRACKING_URI alone (train.py run by hand) the job starts a run of its own."""
+    return bool(os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def track(doc: dict, model_dir: Path | None = None) -> None:
+    """Log params and metrics, and the model folder (`model_dir`, an MLflow model) as the run's "model"
+    artifacts, so that runs:/<run id>/model is the model. Into the job's run when MLFLOW_RUN_ID is set, else a
+    new run when a tracking server is configured, else nothing. A tracking failure never fails the job."""
+    if not tracking_on():
         return
     try:
         import mlflow
 
+        run_id = os.environ.get("MLFLOW_RUN_ID")
+        active = mlflow.active_run()
+        if active is None:
+            mlflow.start_run(run_id=run_id or None)
         mlflow.log_params({"model_name": doc["model_name"], "target": doc["target"], "task": doc["task"],
                            "algorithm": doc["algorithm"], "test_size": doc["test_size"], "seed": doc["seed"],
                            "rows_total": doc["rows"]["total"],
@@ -61,9 +73,11 @@ def track(doc: dict) -> None:
         if (doc.get("calibration") or {}).get("expected_calibration_error") is not None:
             values["expected_calibration_error"] = doc["calibration"]["expected_calibration_error"]
         mlflow.log_metrics(values)
-        if not os.environ.get("MLFLOW_RUN_ID"):           # a run we started ourselves: close it
+        if model_dir is not None and model_dir.is_dir():
+            mlflow.log_artifacts(str(model_dir), "model")
+        if not run_id and active is None:                  # a run we started ourselves: close it
             mlflow.end_run()
-        log("logged params and metrics to MLflow tracking")
+        log("logged params, metrics" + (" and the model" if model_dir is not None else "") + " to MLflow tracking")
     except Exception as e:
         print(f"warning: could not log to MLflow tracking ({type(e).__name__}: {first_line(e)}); "
               f"the results are in metrics.json", file=sys.stderr, flush=True)

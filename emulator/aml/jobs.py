@@ -5,7 +5,9 @@ training) runs as the pipeline the Azure adapter submits: our split step, the te
 step (planned by team_pipelines.py), each a subprocess in dependency order with its outputs wired to the
 inputs that name them. Inputs are downloaded from blob storage first (Azure ML's download mode; of a training
 window only its files), logs are kept (one per step), and RunStatusChanged / RunCompleted are published like
-the workspace's system topic does."""
+the workspace's system topic does. Each job's process tree is measured while it runs (job.json's "usage",
+job_usage.py), and each job is an MLflow run in the stand-in's tracking store (tracking.py), its steps child
+runs."""
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +27,9 @@ from azure.storage.blob.aio import BlobServiceClient
 
 from emulator import faults
 from emulator.aml.events import run_event
+from emulator.aml.job_usage import TreeMeter, combined
 from emulator.aml.team_pipelines import COMPONENTS, REFERENCE, JobError, spec_path, wrapped_steps
+from emulator.aml.tracking import Tracking, compute_metrics, seconds_between
 from emulator.azurite import PROJECT_ROOT
 from emulator.eventgrid.schema import WireEvent
 from emulator.processes import die_with_parent
@@ -38,6 +42,7 @@ OPTIONAL_GROUP = re.compile(r"\$\[\[(.*?)\]\]")
 TASKS = ("classification", "regression")
 MODEL_INPUTS = ("mlflow_model", "custom_model")
 MAX_ERROR_CHARS = 4000
+TERMINAL = ("Completed", "Failed", "Canceled")
 
 Publish = Callable[[list[WireEvent]], Awaitable[None]]
 
@@ -45,8 +50,9 @@ Publish = Callable[[list[WireEvent]], Awaitable[None]]
 class LocalJobs:
     def __init__(self, root: Path, connection_string: str, publish: Publish, topic_id: str,
                  resolve_model: Callable[[str], Path | None], max_parallel: int = 1,
-                 components: Path = COMPONENTS) -> None:
-        """`components`: the folder of our split.yml and evaluate.yml, which wrap a team's training."""
+                 components: Path = COMPONENTS, tracking: Tracking | None = None) -> None:
+        """`components`: the folder of our split.yml and evaluate.yml, which wrap a team's training.
+        `tracking`: the MLflow tracking store jobs log into (None: no tracking)."""
         self.root = root
         self._components = components
         self._connection_string = connection_string
@@ -56,6 +62,8 @@ class LocalJobs:
         self._slots = asyncio.Semaphore(max_parallel)   # 2 cores: one training run at a time by default
         self._command_slots = asyncio.Semaphore(1)       # and one command job (monitoring) beside it
         self._tasks: set[asyncio.Task] = set()
+        self._tracking = tracking
+        self._active: dict[str, dict] = {}                # jobs running here: a tag update goes into their record
         self.root.mkdir(parents=True, exist_ok=True)
 
     # -- records on disk -------------------------------------------------------------------
@@ -63,6 +71,8 @@ class LocalJobs:
         return self.root / name
 
     def get(self, name: str) -> dict | None:
+        if name in self._active:
+            return self._active[name]
         path = self.folder(name) / "job.json"
         return json.loads(path.read_text()) if path.exists() else None
 
@@ -145,15 +155,35 @@ class LocalJobs:
             job["steps"] = wrapped_steps(spec_path(name, spec["spec"]), job, self._components)
         self.folder(name).mkdir(parents=True, exist_ok=True)   # may exist from a submission cut short
         self._save(job)
+        self._active[name] = job
         task = asyncio.get_running_loop().create_task(self._run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job, True
 
+    async def tag(self, name: str, tags: dict[str, str]) -> dict | None:
+        """Add tags to a job (None if there is no such job), and to its MLflow run: in Azure ML a job's tags
+        are its run's."""
+        job = self.get(name)
+        if job is None:
+            return None
+        job["tags"] = {**(job.get("tags") or {}), **{k: str(v) for k, v in tags.items()}}
+        self._save(job)
+        if self._tracking is not None and job.get("mlflow_run_id"):
+            await asyncio.to_thread(self._tracking.set_tags, job["mlflow_run_id"], tags)
+        return job
+
     async def _run(self, job: dict) -> None:
+        try:
+            await self._run_in_slot(job)
+        finally:
+            self._active.pop(job["name"], None)
+
+    async def _run_in_slot(self, job: dict) -> None:
         async with self._command_slots if "command" in job else self._slots:
             try:
                 await self._set(job, "Running", started=utcnow_iso())
+                env = await self._start_run(job)
                 if job.get("steps"):
                     await self._pipeline(job)
                     return
@@ -161,7 +191,7 @@ class LocalJobs:
                     command, cwd = await self._command_job(job), PROJECT_ROOT     # code: the project root
                 else:
                     command, cwd = await self._command(job), TRAIN_SCRIPT.parent
-                code = await self._execute(job, command, cwd, self.folder(job["name"]) / "user_logs")
+                code = await self._execute(job, command, cwd, self.folder(job["name"]) / "user_logs", job, env)
                 if code == 0:
                     await self._set(job, "Completed", ended=utcnow_iso())
                 else:
@@ -186,7 +216,11 @@ class LocalJobs:
         if fields.get("error") and len(fields["error"]) > MAX_ERROR_CHARS:   # a run's error travels in its events
             fields["error"] = fields["error"][:MAX_ERROR_CHARS] + f"… ({len(fields['error']):,} characters in all)"
         job.update(status=status, **fields)
+        if status in TERMINAL and job.get("steps"):
+            job["usage"] = combined([s.get("usage") for s in job["steps"]])
         self._save(job)
+        if status in TERMINAL:
+            await self._end_runs(job)
         events = [run_event(self._topic_id, "RunStatusChanged", job)]
         if status == "Completed":
             events.append(run_event(self._topic_id, "RunCompleted", job))
@@ -267,9 +301,10 @@ class LocalJobs:
                 values["outputs"][name] = str(folder / path)
             argv = _argv(step["command"], values, f"job {job['name']}, step {step['name']}")
             step.update(status="Running", started=utcnow_iso())
+            env = await self._start_run(job, step)
             self._save(job)
             code = await self._execute(job, [sys.executable, *argv[1:]], Path(step["code"]),
-                                       folder / "user_logs" / step["name"])
+                                       folder / "user_logs" / step["name"], step, env)
             step.update(status="Completed" if code == 0 else "Failed", ended=utcnow_iso())
             if code != 0:
                 error = _error_from(self._step_log(job["name"], step), code, "its command")
@@ -280,21 +315,61 @@ class LocalJobs:
             self._save(job)
         await self._set(job, "Completed", ended=utcnow_iso())
 
-    async def _execute(self, job: dict, command: list[str], cwd: Path, logs: Path) -> int:
+    async def _execute(self, job: dict, command: list[str], cwd: Path, logs: Path, record: dict,
+                       tracking_env: dict[str, str]) -> int:
+        """Run one process of the job; its measured usage goes into `record` (the job's, or its step's)."""
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / "std_log.txt").open("wb") as out:
             out.write(f"$ {' '.join(command)}\n".encode())
             out.flush()
             # One thread per job: OpenMP's spinning threads make gradient boosting ~3x slower on 2 busy cores.
-            env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+            # Without a run of its own the process must not log into one the stand-in's environment names.
+            env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+                   "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **tracking_env}
             process = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=out, cwd=cwd,
                                                            env=env, preexec_fn=die_with_parent)
+            meter = TreeMeter(process.pid)
+            sampling = asyncio.get_running_loop().create_task(meter.run())
             faults.reached("job.running", job["name"])
             try:
                 return await process.wait()
             except asyncio.CancelledError:
                 process.kill()
                 raise
+            finally:
+                sampling.cancel()
+                await asyncio.gather(sampling, return_exceptions=True)
+                try:
+                    record["usage"] = meter.usage()
+                except Exception:             # measuring is best effort: the job's outcome stands without it
+                    log.warning("job %s: could not read its usage", job["name"], exc_info=True)
+
+    # -- MLflow tracking: a run per job, a child run per pipeline step -----------------------------------
+    async def _start_run(self, job: dict, step: dict | None = None) -> dict[str, str]:
+        """Create the job's (or step's) MLflow run; returns the env its process logs into the run with
+        ({} without a tracking store, or if it cannot be written: the job runs untracked)."""
+        if self._tracking is None or (step is not None and not job.get("mlflow_run_id")):
+            return {}
+        created = await asyncio.to_thread(self._tracking.start_run, job, step)
+        if created is None:
+            return {}
+        run_id, experiment_id = created
+        (step if step is not None else job)["mlflow_run_id"] = run_id
+        self._save(job)
+        return self._tracking.env(run_id, experiment_id)
+
+    async def _end_runs(self, job: dict) -> None:
+        """At the job's end: its steps' runs and its own take their status and compute.* metrics."""
+        if self._tracking is None:
+            return
+        for step in job.get("steps") or ():
+            if step.get("mlflow_run_id"):
+                await asyncio.to_thread(self._tracking.end_run, step["mlflow_run_id"], step["status"],
+                                        compute_metrics(step), step.get("ended"))
+        if job.get("mlflow_run_id"):
+            queue = seconds_between(job.get("created"), job.get("started"))
+            await asyncio.to_thread(self._tracking.end_run, job["mlflow_run_id"], job["status"],
+                                    compute_metrics(job, queue), job.get("ended"))
 
     async def _download(self, url: str, target: Path, input_name: str = "data", required: bool = True,
                         files: list[str] | None = None) -> Path:

@@ -1,5 +1,6 @@
 """The local model registry: versions kept in blob storage with the fields Azure ML keeps, artifacts
-copied from the job's output, and ModelRegistered published like the workspace does."""
+copied from the job's output, and ModelRegistered published like the workspace does. Each version is also
+created in the stand-in's MLflow model registry (tracking.py), linked to the run of the job it came from."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +15,7 @@ from azure.storage.blob.aio import BlobServiceClient
 
 from emulator import faults
 from emulator.aml.events import model_registered
+from emulator.aml.tracking import Tracking
 from emulator.eventgrid.schema import WireEvent
 from emulator.timeline import utcnow_iso
 
@@ -28,14 +30,18 @@ class RegistryError(ValueError):
 
 class LocalRegistry:
     def __init__(self, root: Path, connection_string: str, publish: Publish, topic_id: str,
-                 job_output: Callable[[str], Path], container: str = CONTAINER) -> None:
-        """`container`: the blob container of the records; stand-ins sharing one Azurite each have their own."""
+                 job_output: Callable[[str], Path], container: str = CONTAINER, tracking: Tracking | None = None,
+                 job_run: Callable[[str], str | None] = lambda job: None) -> None:
+        """`container`: the blob container of the records; stand-ins sharing one Azurite each have their own.
+        `tracking`: the MLflow store whose model registry mirrors this one; `job_run`: a job's MLflow run id."""
         self.root = root
         self._service = BlobServiceClient.from_connection_string(connection_string)
         self._container = self._service.get_container_client(container)
         self._publish = publish
         self._topic_id = topic_id
         self._job_output = job_output
+        self._tracking = tracking
+        self._job_run = job_run
         self._lock = asyncio.Lock()   # one registration at a time: version numbers stay dense
 
     async def start(self) -> None:
@@ -80,7 +86,8 @@ class LocalRegistry:
             if claim:
                 model = await self.get(name, claim["version"])
                 if model is not None:
-                    if model.get("published", True) is False:
+                    if model.get("published", True) is False:     # cut short before its MLflow version too?
+                        await self._track(model, job_name)
                         await self._announce(model)
                     return model, False
             source = self._job_output(job_name) if job_name else Path(path)
@@ -98,9 +105,19 @@ class LocalRegistry:
                      "tags": {**tags, "mlops.job": job_name} if job_name else dict(tags), "description": description,
                      "properties": {}, "created": utcnow_iso(), "published": False}
             await self._write(f"models/{name}/versions/{version}.json", model, new=False)
+            await self._track(model, job_name)
             faults.reached("model.registered", f"{name}:{version}")
             await self._announce(model)
         return model, True
+
+    async def _track(self, model: dict, job_name: str | None) -> None:
+        """The version in the MLflow registry too, from its job's run (a folder registered: from the stand-in's
+        copy). Idempotent: a registration done again finds it. A tracking failure is a warning only."""
+        if self._tracking is None:
+            return
+        run_id = self._job_run(job_name) if job_name else None
+        await asyncio.to_thread(self._tracking.register_version, model["name"], model["version"], run_id,
+                                self.model_dir(model["name"], model["version"]), model["tags"])
 
     async def _next_version(self, name: str) -> str:
         """One past the highest version recorded, claimed or on disk. A number whose records were lost

@@ -18,6 +18,7 @@ from emulator.aml.registry import CONTAINER as REGISTRY_CONTAINER
 from emulator.aml.registry import LocalRegistry, RegistryError
 from emulator.aml.router import Router
 from emulator.aml.shared_registry import SharedRegistry, SharedRegistryError, parse_asset_id
+from emulator.aml.tracking import Tracking
 from emulator.eventgrid.broker import EventGrid
 from emulator.loopback import serve_on_loopback
 from training.reference_profile import read_reference
@@ -39,10 +40,14 @@ class LocalAzureML:
         async def publish(events):
             await grid.publish(topic, events)
 
+        # the workspace's MLflow tracking store (StackHome.mlruns): a run per job, the registry's versions
+        self.tracking = Tracking(root / "mlruns")
         self.registry = LocalRegistry(root / "models", connection_string, publish, topic_id,
-                                      job_output=lambda job: self.jobs.model_dir(job), container=registry_container)
+                                      job_output=lambda job: self.jobs.model_dir(job), container=registry_container,
+                                      tracking=self.tracking, job_run=self._job_run)
         self.shared = shared_registry
-        self.jobs = LocalJobs(root / "jobs", connection_string, publish, topic_id, resolve_model=self._resolve_model)
+        self.jobs = LocalJobs(root / "jobs", connection_string, publish, topic_id, resolve_model=self._resolve_model,
+                              tracking=self.tracking)
         # Model inputs and outputs land where Azure ML's data collector puts them (the workspace's blob store);
         # the workspace topic's id is the workspace's resource id.
         self.collector = DataCollector(connection_string, collector_container, source_prefix=topic_id)
@@ -83,6 +88,10 @@ class LocalAzureML:
         if self.shared is not None:
             await self.shared.close()          # this loop's client only: other stand-ins keep theirs
 
+    def _job_run(self, name: str) -> str | None:
+        job = self.jobs.get(name)
+        return job.get("mlflow_run_id") if job else None
+
     def _resolve_model(self, ref: str) -> Path | None:
         """A job's model input: name:version of this workspace, or a registry model's asset id."""
         if parse_asset_id(ref):
@@ -96,6 +105,7 @@ class LocalAzureML:
         r.add_get("/jobs", self._jobs)
         r.add_put("/jobs/{name}", self._submit_job)
         r.add_get("/jobs/{name}", self._job)
+        r.add_patch("/jobs/{name}", self._tag_job)
         r.add_get("/jobs/{name}/metrics", self._job_metrics)
         r.add_get("/jobs/{name}/outputs/{output}/{path:.+}", self._job_output)
         r.add_get("/jobs/{name}/logs", self._job_logs)
@@ -240,6 +250,15 @@ class LocalAzureML:
 
     async def _job(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["name"])
+        return _json(job) if job else _missing(f"job {request.match_info['name']} does not exist")
+
+    async def _tag_job(self, request: web.Request) -> web.Response:
+        """Add tags to a job ({"tags": {...}}), and to its MLflow run, as Azure ML's jobs.update does."""
+        body = await request.json()
+        tags = body.get("tags") if isinstance(body, dict) else None
+        if not isinstance(tags, dict) or not all(isinstance(v, (str, int, float, bool)) for v in tags.values()):
+            raise JobError('give the tags to add as {"tags": {"name": "value", ...}}')
+        job = await self.jobs.tag(request.match_info["name"], tags)
         return _json(job) if job else _missing(f"job {request.match_info['name']} does not exist")
 
     async def _job_metrics(self, request: web.Request) -> web.Response:

@@ -9,10 +9,12 @@ from urllib.parse import quote
 import requests
 
 from lifecycle.core.platform_values import (
+    ClusterUsage,
     DeploymentState,
     EndpointState,
     Invocation,
     JobStatus,
+    JobUsage,
     ModelReference,
     ModelVersion,
     MonitoringRequest,
@@ -56,8 +58,19 @@ class LocalAML:
 
 def _job(body: dict) -> JobStatus:
     return JobStatus(name=body["name"], status=body["status"], experiment=body.get("experiment", ""),
-                     tags=body.get("tags") or {}, error=body.get("error"), created=body.get("created", ""),
-                     retryable=bool(body.get("retryable")))
+                     tags=body.get("tags") or {}, error=body.get("error"), created=body.get("created") or "",
+                     retryable=bool(body.get("retryable")), started=body.get("started") or "",
+                     ended=body.get("ended") or "", usage=_usage(body.get("usage")),
+                     tracking_run=body.get("mlflow_run_id") or "", compute="")   # no cluster: this machine
+
+
+def _usage(body: dict | None) -> JobUsage | None:
+    """The stand-in's measure of the job's process tree (job_usage.py): percentages of this machine."""
+    if not body:
+        return None
+    return JobUsage(cpu_percent=body.get("cpu_percent"), memory_percent=body.get("memory_percent"),
+                    cpu_seconds=body.get("cpu_seconds"), peak_memory_bytes=body.get("peak_memory_bytes"),
+                    nodes=int(body.get("nodes") or 1))
 
 
 def _model(body: dict) -> ModelVersion:
@@ -88,6 +101,10 @@ class LocalJobs:
 
     def metrics(self, name: str) -> dict:
         return self.aml.call("GET", f"/jobs/{name}/metrics")
+
+    def tag(self, name: str, tags: dict[str, str]) -> None:
+        """Add tags to the job; the stand-in puts them on its MLflow run too."""
+        self.aml.call("PATCH", f"/jobs/{name}", body={"tags": tags})
 
     def submit_monitoring(self, request: MonitoringRequest) -> JobStatus:
         """monitoring/job.yml's command with the request's inputs: blob folders the stand-in downloads, the
@@ -241,3 +258,12 @@ class LocalMetrics:
             return Utilisation(deployment, None, None)
         return Utilisation(deployment, body.get("cpu_percent"), body.get("memory_percent"), body.get("instances"),
                            {k: v for k, v in (body.get("detail") or {}).items() if v is not None})
+
+    def job_usage(self, job: JobStatus) -> JobUsage | None:
+        """What the stand-in measured of the job's processes while they ran (None before it has run)."""
+        return job.usage
+
+    def cluster_usage(self, cluster: str, since: datetime, until: datetime | None = None) -> ClusterUsage | None:
+        """None: the stand-in runs jobs on this machine, not on a compute cluster, so there are no nodes to
+        count as active, idle or unusable; each job's own usage is what there is (job_usage)."""
+        return None
