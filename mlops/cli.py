@@ -15,6 +15,7 @@ from emulator.home import StackHome
 from mlops.foreground import print_info as _print_info
 from mlops.foreground import print_json as _json
 from mlops.homes import HomeError, Resolved
+from mlops.runs_command import runs
 from mlops.simulate_command import simulate
 
 app = typer.Typer(help="Event-driven MLOps for Azure: the local stack and the lifecycle's records.",
@@ -619,6 +620,7 @@ def drift(
 
 
 app.command()(simulate)
+app.command()(runs)
 
 
 @app.command()

@@ -1,0 +1,454 @@
+"""`mlops runs`: the MLflow runs of the training jobs (one run per Azure ML job, its steps as child runs), listed
+or one in detail, from the local stack's tracking store (<home>/aml/mlruns), MLFLOW_TRACKING_URI, or
+--tracking-uri. cli.py registers the command; mlflow is imported only when it runs (it costs about a second)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.util import find_spec
+from pathlib import Path
+from urllib.parse import urlparse
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+err = Console(stderr=True)
+
+HEADLINE = {"classification": ("accuracy", "f1"), "regression": ("r2", "rmse")}
+SHORT_NAMES = {"accuracy": "acc"}
+WIDE = 150                                # a terminal this wide gets a column per field
+_PAGE = 500
+HOME_HELP = ("the local stack's home, whose store to read (default as every command: MLOPS_HOME, else .mlops or the "
+             "demo's; wins over MLFLOW_TRACKING_URI)")
+
+
+class RunsError(Exception):
+    """Bad input or an unusable store; the message says what to do, `code` is the exit code."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Store:
+    uri: str
+    folder: Path | None          # a file store's folder
+    local_stack: bool            # the local stack's own store (the default)
+
+
+def runs(
+    run: str = typer.Argument("", help="one run in detail: its job name, run id or the id's first 8 characters"),
+    experiment: str | None = typer.Option(None, "--experiment", help="only this experiment's runs"),
+    model: str | None = typer.Option(None, "--model", help="only the runs of this model (tag mlops.model_name)"),
+    limit: int = typer.Option(25, "--limit", min=1, help="the newest N jobs"),
+    all_: bool = typer.Option(False, "--all", help="also the pipeline steps' child runs, under their job's run"),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri",
+                                            help="an MLflow tracking URI (file:, http(s):, azureml:); default: "
+                                                 "MLFLOW_TRACKING_URI, else the local stack's <home>/aml/mlruns"),
+    as_json: bool = typer.Option(False, "--json", help="print the full records as JSON on stdout (messages go to "
+                                                       "stderr)"),
+    home: Path | None = typer.Option(None, help=HOME_HELP),  # noqa: B008 (typer declares options as defaults)
+    env: str | None = typer.Option(None, help="preprod | prod, for a home holding both environments"),
+) -> None:
+    """The MLflow runs of the training jobs: newest first, with model, trigger, status, start (UTC), duration,
+    headline metrics, the gate's decision, the data and the run id; or one run in detail (params, all metrics,
+    tags, artifacts and the registered model versions made from it).
+
+    \b
+    Exit code: 0 shown (also when no run exists yet), 1 the store cannot be read, 2 bad input (unknown run or
+    experiment, an azureml: URI without the azureml-mlflow plugin, bad --env).
+    """
+    try:
+        store = tracking_store(tracking_uri, home, env)
+        if store.folder is not None and not store.folder.is_dir():
+            # MLflow's file store would create an empty store here: say there is none yet instead
+            if store.local_stack:
+                err.print(f"no runs yet: the local stack keeps them at {escape(str(store.folder))}; start it with "
+                          "[bold]mlops up[/] or [bold]mlops demo[/]", soft_wrap=True)
+            else:
+                err.print(f"no runs: no MLflow store at {escape(str(store.folder))}", soft_wrap=True)
+            if as_json:
+                print("[]")
+            return
+        client = _client(store)
+        if run:
+            shown = detail(client, run, experiment)
+            if as_json:
+                print(json.dumps(shown, indent=2, default=str))
+            else:
+                print_detail(Console(), shown)
+            return
+        records = list_runs(client, experiment, model, limit, all_)
+    except RunsError as error:
+        err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(error.code) from None
+    if as_json:
+        print(json.dumps(records, indent=2, default=str))
+    elif not records:
+        which = f" of model {model}" if model else ""
+        err.print(f"no runs{which} in {escape(store.uri)}", soft_wrap=True)
+    else:
+        out = Console()
+        out.print(runs_table(records, out.width))
+        tops = sum(1 for r in records if not r["parent_run_id"])
+        err.print(f"[dim]{tops} run{'s' if tops != 1 else ''} of {escape(store.uri)}, newest first (--limit "
+                  f"{limit}); one in detail: mlops runs <run>[/]", soft_wrap=True)
+    sys.stdout.flush()
+
+
+# ---- the store -------------------------------------------------------------------------------------------------
+
+def tracking_store(tracking_uri: str | None, home: Path | None, env: str | None) -> Store:
+    """--tracking-uri, else --home's store, else MLFLOW_TRACKING_URI, else the local stack's store."""
+    uri = tracking_uri or (None if home is not None else os.environ.get("MLFLOW_TRACKING_URI"))
+    if uri:
+        return _store(uri, local_stack=False)
+    folder = _stack_home(home, env)
+    return Store(folder.as_uri(), folder, local_stack=True)
+
+
+def _stack_home(home: Path | None, env: str | None) -> Path:
+    """The local stack's tracking folder, the stack chosen by the rule of every command (mlops/homes.py)."""
+    from emulator.home import StackHome
+    from mlops.homes import HomeError, resolve
+    try:
+        resolved = resolve(home, env)
+    except HomeError as error:
+        if str(error).startswith("--env"):
+            raise RunsError(str(error)) from None
+        chosen = StackHome.default()              # no stack has run: its store would be the default home's
+    else:
+        chosen = resolved.home
+        if resolved.note:
+            err.print(f"[dim]{escape(resolved.note)}[/]", soft_wrap=True)
+    mlruns = getattr(chosen, "mlruns", None)      # StackHome.mlruns, where the stand-in writes
+    return Path(mlruns) if mlruns is not None else chosen.root / "aml" / "mlruns"
+
+
+def _store(uri: str, local_stack: bool) -> Store:
+    scheme = urlparse(uri).scheme.lower()
+    if scheme == "azureml" and not _has_azureml_mlflow():
+        raise RunsError(f"{uri}: an Azure ML tracking URI needs the azureml-mlflow plugin: pip install azureml-mlflow "
+                        "(or use the local stack's store: leave out --tracking-uri and MLFLOW_TRACKING_URI)")
+    if scheme == "file":
+        return Store(uri, Path(urlparse(uri).path), local_stack)
+    if len(scheme) <= 1:      # a plain path (or a Windows drive letter)
+        folder = Path(uri).expanduser().resolve()
+        return Store(folder.as_uri(), folder, local_stack)
+    return Store(uri, None, local_stack)
+
+
+def _has_azureml_mlflow() -> bool:
+    try:
+        return find_spec("azureml.mlflow") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _client(store: Store):
+    from mlflow import MlflowClient
+    if store.folder is not None:
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")   # mlflow-skinny refuses a file store otherwise
+    return MlflowClient(tracking_uri=store.uri, registry_uri=store.uri)
+
+
+def _experiments(client, name: str | None) -> dict[str, str]:
+    """id → name of the experiments to read: --experiment's, or all active ones."""
+    from mlflow.exceptions import MlflowException
+    try:
+        if name:
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
+                raise RunsError(f"--experiment {name}: no such experiment in the store (its experiments: {names})")
+            return {found.experiment_id: found.name}
+        return {e.experiment_id: e.name for e in client.search_experiments(max_results=1000)}
+    except MlflowException as error:
+        raise RunsError(f"cannot read the tracking store: {_first_line(error)}", code=1) from None
+
+
+# ---- the records -----------------------------------------------------------------------------------------------
+
+def list_runs(client, experiment: str | None, model: str | None, limit: int, with_children: bool) -> list[dict]:
+    """The newest `limit` job runs (of `model`), each followed by its child runs when `with_children`."""
+    from mlflow.exceptions import MlflowException
+    experiments = _experiments(client, experiment)
+    if not experiments:
+        return []
+    tops: list = []
+    children: dict[str, list] = {}
+    token = None
+    try:
+        # newest first; a step's child run starts after its job's run, so it is seen before its parent
+        while len(tops) < limit:
+            page = client.search_runs(list(experiments), max_results=_PAGE, order_by=["attributes.start_time DESC"],
+                                      page_token=token)
+            for r in page:
+                parent = r.data.tags.get("mlflow.parentRunId")
+                if parent:
+                    children.setdefault(parent, []).append(r)
+                elif not model or r.data.tags.get("mlops.model_name") == model:
+                    tops.append(r)
+            token = page.token
+            if not token:
+                break
+    except MlflowException as error:
+        raise RunsError(f"cannot read the tracking store: {_first_line(error)}", code=1) from None
+    shown = []
+    for r in tops[:limit]:
+        steps = sorted(children.get(r.info.run_id, []), key=lambda c: c.info.start_time or 0)
+        shown.append({**record(r, experiments), "child_runs": [c.info.run_id for c in steps]})
+        if with_children:
+            shown.extend({**record(c, experiments), "child_runs": []} for c in steps)
+    return shown
+
+
+def record(run, experiments: dict[str, str]) -> dict:
+    """Everything about one run, JSON-ready; the table and the detail view read from it."""
+    info, tags = run.info, dict(run.data.tags)
+    start, end = info.start_time, info.end_time
+    duration = run.data.metrics.get("compute.duration_seconds")
+    if duration is None and start and end:
+        duration = (end - start) / 1000
+    return {
+        "run_id": info.run_id, "run_name": info.run_name or tags.get("mlflow.runName", ""),
+        "experiment": experiments.get(info.experiment_id, info.experiment_id), "experiment_id": info.experiment_id,
+        "status": info.status, "start": _iso(start), "end": _iso(end), "duration_seconds": duration,
+        "parent_run_id": tags.get("mlflow.parentRunId"), "model": tags.get("mlops.model_name"),
+        "trigger": tags.get("mlops.trigger"), "data": tags.get("mlops.data"), "gate": tags.get("mlops.gate"),
+        "registered_version": tags.get("mlops.registered_version"),
+        "headline": headline(run.data.metrics, tags.get("mlops.task") or run.data.params.get("task")),
+        "params": dict(run.data.params), "metrics": dict(run.data.metrics), "tags": tags,
+    }
+
+
+def headline(metrics: dict[str, float], task: str | None) -> dict[str, float]:
+    """accuracy and f1 of a classifier, r2 and rmse of a regressor: those of them that were logged."""
+    names = HEADLINE.get(task or "") or (*HEADLINE["classification"], *HEADLINE["regression"])
+    return {n: metrics[n] for n in names if n in metrics}
+
+
+def detail(client, key: str, experiment: str | None) -> dict:
+    """One run with its artifacts (top level), child runs and the registered model versions made from it."""
+    from mlflow.exceptions import MlflowException
+    experiments = _experiments(client, experiment)
+    run = find_run(client, key, experiments)
+    shown = record(run, experiments)
+    try:
+        shown["artifacts"] = [{"path": a.path, "is_dir": a.is_dir, "size": a.file_size}
+                              for a in client.list_artifacts(run.info.run_id)]
+    except (MlflowException, OSError) as error:
+        shown["artifacts"] = []
+        shown["artifacts_error"] = _first_line(error)
+    try:
+        versions = client.search_model_versions(f"run_id='{run.info.run_id}'")
+        shown["model_versions"] = [{"name": v.name, "version": str(v.version), "source": v.source,
+                                    "status": v.status, "created": _iso(v.creation_timestamp)} for v in versions]
+    except MlflowException as error:            # a store without a model registry
+        shown["model_versions"] = []
+        shown["model_versions_error"] = _first_line(error)
+    steps = client.search_runs(list(experiments), f"tags.`mlflow.parentRunId` = '{run.info.run_id}'",
+                               order_by=["attributes.start_time ASC"])
+    shown["child_runs"] = [record(c, experiments) for c in steps]
+    return shown
+
+
+def find_run(client, key: str, experiments: dict[str, str]):
+    """The run whose id, id prefix (8 or more characters) or run name (the job name) is `key`; RunsError if none
+    or several (a job's run before its steps' runs of the same name)."""
+    from mlflow.exceptions import MlflowException
+    try:
+        run = client.get_run(key)               # in Azure ML, the job name is the run id
+        if run.info.experiment_id in experiments and run.info.lifecycle_stage == "active":
+            return run
+    except MlflowException:
+        pass
+    matches, token = [], None
+    while True:
+        page = client.search_runs(list(experiments), max_results=_PAGE, page_token=token)
+        matches += [r for r in page
+                    if r.info.run_name == key or (len(key) >= 8 and r.info.run_id.startswith(key))]
+        token = page.token
+        if not token:
+            break
+    tops = [r for r in matches if "mlflow.parentRunId" not in r.data.tags]
+    found = tops or matches
+    if not found:
+        where = f" in experiment {next(iter(experiments.values()))}" if len(experiments) == 1 else ""
+        raise RunsError(f"no run named {key!r} or with that id{where}: `mlops runs` lists them")
+    if len(found) > 1:
+        which = "; ".join(f"{r.info.run_id[:8]} ({experiments.get(r.info.experiment_id, '?')})" for r in found[:6])
+        raise RunsError(f"{len(found)} runs are named {key!r}: {which}; give the run id")
+    return found[0]
+
+
+# ---- the views -------------------------------------------------------------------------------------------------
+
+_STATUS = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "SCHEDULED": "dim"}
+_GATE = {"registered": "green", "rejected": "yellow", "failed": "red"}
+
+
+def runs_table(records: list[dict], width: int) -> Table:
+    """A column per field in a wide terminal; in 80 columns the job name whole, with model, trigger, data and id
+    on a dim line under it, and status, start and duration stacked."""
+    wide = width >= WIDE
+    table = Table(box=None, pad_edge=False, padding=(0, 1), collapse_padding=True, header_style="bold")
+    # the job name whole, never folded; the dim line of facts under it wraps at its width
+    table.add_column("run", min_width=max(len(r["run_name"]) + (4 if r["parent_run_id"] else 0) for r in records),
+                     no_wrap=wide)
+    if wide:
+        for name in ("model", "trigger", "status", "started UTC", "took"):
+            table.add_column(name, no_wrap=True)
+    else:
+        table.add_column("status\nstart UTC", no_wrap=True)
+    table.add_column("metrics", max_width=None if wide else 9)     # "acc 0.863"; "rmse 23,150" on two lines
+    table.add_column("gate", min_width=10)        # "registered" whole, its version on the next line
+    if wide:
+        table.add_column("data", no_wrap=True)
+        table.add_column("run id", no_wrap=True)
+    for r in records:
+        child = bool(r["parent_run_id"])
+        name = f"  └ {escape(r['run_name'])}" if child else escape(r["run_name"])
+        steps = len(r["child_runs"])
+        steps_said = f"{steps} step{'s' if steps != 1 else ''}" if steps and not child else ""
+        status = f"[{_STATUS.get(r['status'], 'white')}]{r['status'].lower()}[/]"
+        metrics = "\n".join(f"{SHORT_NAMES.get(k, k)} {_number(v)}" for k, v in r["headline"].items()) or "-"
+        if wide:
+            table.add_row(name + (f" [dim]({steps_said})[/]" if steps_said else ""), escape(r["model"] or "-"),
+                          escape(r["trigger"] or "-"), status, _when(r["start"], long=True),
+                          _took(r["duration_seconds"]), metrics.replace("\n", " "), _gate(r),
+                          escape(_last_part(r["data"]) or "-"), r["run_id"][:8])
+        else:
+            # the model is left out where the job name says it (train-<model>-<trigger>-<hash>)
+            model = r["model"] if r["model"] and r["model"] not in r["run_name"] else ""
+            facts = [model, r["trigger"], steps_said, _last_part(r["data"]), r["run_id"][:8]]
+            under = " · ".join(escape(f) for f in facts if f)
+            when = f"{status}\n{_when(r['start'])}\n{_took(r['duration_seconds'])}"
+            table.add_row(f"[bold]{name}[/]\n[dim]{under}[/]", when, metrics, _gate(r, "\n"))
+    return table
+
+
+def print_detail(out: Console, r: dict) -> None:
+    out.print(f"[bold]{escape(r['run_name'])}[/]  [dim]run {r['run_id']}[/]", soft_wrap=True)
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="dim", no_wrap=True)
+    facts.add_column(overflow="fold")
+    facts.add_row("experiment", escape(r["experiment"]))
+    ended = f", ended {_when(r['end'], long=True)[11 if _same_day(r) else 0:]}" if r["end"] else ""
+    facts.add_row("status", f"[{_STATUS.get(r['status'], 'white')}]{r['status'].lower()}[/], started "
+                            f"{_when(r['start'], long=True)} UTC{ended}, took {_took(r['duration_seconds'])}")
+    for label, key in (("model", "model"), ("trigger", "trigger"), ("data", "data")):
+        if r[key]:
+            facts.add_row(label, escape(r[key]))
+    if r["gate"] or r["registered_version"]:
+        reasons = r["tags"].get("mlops.gate_reasons")
+        facts.add_row("gate", _gate(r) + (f": {escape(reasons)}" if reasons else ""))
+    if r["parent_run_id"]:
+        facts.add_row("step of", r["parent_run_id"])
+    out.print(facts)
+    _pairs(out, "params", r["params"])
+    general = {k: v for k, v in r["metrics"].items() if not k.startswith("compute.")}
+    _pairs(out, "metrics", {k: f"{v:.6g}" for k, v in general.items()})
+    _pairs(out, "compute", {k: _compute(k, v) for k, v in r["metrics"].items() if k.startswith("compute.")})
+    _pairs(out, "tags", r["tags"])
+    if r["child_runs"]:
+        out.print("\n[bold]steps[/]")
+        steps = Table.grid(padding=(0, 2))
+        for c in r["child_runs"]:
+            status = f"[{_STATUS.get(c['status'], 'white')}]{c['status'].lower()}[/]"
+            steps.add_row(f"  {escape(c['run_name'])}", status, _took(c["duration_seconds"]), f"[dim]{c['run_id']}[/]")
+        out.print(steps)
+    out.print("\n[bold]artifacts[/]")
+    for a in r["artifacts"]:
+        size = "" if a["is_dir"] or a["size"] is None else f"  [dim]{a['size']} bytes[/]"
+        out.print(f"  {escape(a['path'])}{'/' if a['is_dir'] else ''}{size}", soft_wrap=True)
+    if not r["artifacts"]:
+        out.print(f"  [dim]{escape(r.get('artifacts_error') or 'none')}[/]", soft_wrap=True)
+    out.print("\n[bold]registered model versions[/]")
+    for v in r["model_versions"]:
+        out.print(f"  {escape(v['name'])}:{v['version']}  [dim]{escape(v['source'] or '')}  {v['created'] or ''}[/]",
+                  soft_wrap=True)
+    if not r["model_versions"]:
+        out.print(f"  [dim]{escape(r.get('model_versions_error') or 'none')}[/]", soft_wrap=True)
+
+
+def _pairs(out: Console, title: str, values: dict) -> None:
+    if not values:
+        return
+    out.print(f"\n[bold]{title}[/]")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for k in sorted(values):
+        grid.add_row(f"  {escape(k)}", escape(str(values[k])))
+    out.print(grid)
+
+
+def _compute(name: str, value: float) -> str:
+    """compute.* metrics with their unit: 723 (12m03s), 87.5%, 310 MB."""
+    if name.endswith("_seconds"):
+        return f"{value:.6g} ({_took(value)})"
+    if name.endswith("_percent"):
+        return f"{value:.3g}%"
+    return f"{value:.6g} MB" if name.endswith("_mb") else f"{value:.6g}"
+
+
+def _gate(r: dict, between: str = " ") -> str:
+    gate, version = r["gate"], r["registered_version"]
+    if not gate and not version:
+        return "-"
+    shown = escape(gate or "registered")
+    if version:
+        name, _, number = version.rpartition(":")
+        shown += between + (f"v{escape(number)}" if name in ("", r["model"]) else escape(version))
+    return f"[{_GATE.get(gate or 'registered', 'white')}]{shown}[/]"
+
+
+def _last_part(url: str | None) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1] if url else ""
+
+
+def _number(value: float) -> str:
+    """0.863, 12.35, 23,150: three decimals for scores, fewer as values grow (an RMSE in dollars)."""
+    if abs(value) < 10:
+        return f"{value:.3f}"
+    if abs(value) < 1000:
+        return f"{value:.4g}"
+    return f"{value:,.0f}" if abs(value) < 1e9 else f"{value:.3g}"
+
+
+def _took(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _iso(ms: int | None) -> str | None:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if ms else None
+
+
+def _when(iso: str | None, long: bool = False) -> str:
+    """'11-30 10:00' (UTC, as the rest of the command line shows times), or '2026-11-30 10:00:05'."""
+    if not iso:
+        return "-"
+    return iso[:19].replace("T", " ") if long else iso[5:16].replace("T", " ")
+
+
+def _same_day(r: dict) -> bool:
+    return bool(r["start"] and r["end"] and r["start"][:10] == r["end"][:10])
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
