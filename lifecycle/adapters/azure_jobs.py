@@ -21,6 +21,7 @@ import re
 import shlex
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -37,6 +38,7 @@ from lifecycle.adapters.azure_workspace import (
     split_ref,
     text,
 )
+from lifecycle.adapters.lazy_client import lazy_client
 from lifecycle.core.platform_values import JobStatus, MonitoringRequest, TrainingRequest
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,10 @@ TEAM_STEP = "train"               # the team's job as a node of the wrapped pipe
 MODEL_OUTPUTS = ("mlflow_model", "uri_folder", "custom_model")
 OUTPUTS_DATASTORE = "workspaceblobstore"      # every workspace's default datastore, where job outputs go
 WINDOWS = Path(tempfile.gettempdir()) / "mlops-training-windows"      # manifests, until azure-ai-ml uploads them
+# Statuses of a job that has not run yet: its run has no start time, so get() asks for nothing more.
+NOT_STARTED = frozenset({"NotStarted", "Starting", "Provisioning", "Preparing", "Queued", "Unknown", ""})
+# The workspace's MLflow endpoint takes an ARM token (Azure/azureml-examples, using_mlflow_rest_api.ipynb).
+TRACKING_SCOPE = "https://management.azure.com/.default"
 
 
 def _group(input_name: str) -> re.Pattern:
@@ -83,6 +89,7 @@ class AzureMLJobs(WorkspaceClient):
         self.monitoring = monitoring or MonitoringJobSpec(compute=compute)     # monitoring/job.yml
         self.storage_kwargs = storage_kwargs or {}
         self.app_root = Path(app_root).resolve()
+        self._tracking: Any = None
 
     # -- the port --------------------------------------------------------------------------------------
 
@@ -103,7 +110,31 @@ class AzureMLJobs(WorkspaceClient):
             job = self.ml_client.jobs.get(name)
         except ResourceNotFoundError:
             return None
-        return _status(job, self._failure(name) if text(job.status) == "Failed" else None)
+        status = text(job.status)
+        error = self._failure(name) if status == "Failed" else None
+        started, ended = ("", "") if status in NOT_STARTED else self._run_times(job)
+        return _status(job, error, started, ended)
+
+    def tag(self, name: str, tags: dict[str, str]) -> None:
+        """Adds `tags` to job `name`, finished or not (Azure ML's job tags are its MLflow run's tags).
+
+        Through azure-ai-ml's public `jobs.update` (1.35+): a PATCH of the job's run in run history, which merges
+        the tags into the job's, for a completed job too and for every job type; it is what Studio's inline tag
+        edit sends. Not `jobs.create_or_update` of the fetched job: that ARM PUT (REST "Jobs - Create Or Update")
+        replaces the job's tags with the definition's, and azure-ai-ml before 1.35 fails to round-trip a
+        fetched job through it. Not MLflow's set_tag either: the function app has no azureml-mlflow."""
+        from azure.core.exceptions import ResourceNotFoundError
+        if not tags:
+            return
+        update = getattr(self.ml_client.jobs, "update", None)
+        if update is None:
+            raise AzureMLAdapterError("tagging an Azure ML job needs azure-ai-ml 1.35 or later (jobs.update): "
+                                      "upgrade it in requirements.txt")
+        try:
+            update(name, tags={key: str(value) for key, value in tags.items()})
+        except ResourceNotFoundError:
+            raise AzureMLAdapterError(f"no Azure ML job named {name!r} in workspace {self.workspace_name}: "
+                                      f"cannot tag it") from None
 
     def metrics(self, name: str) -> dict:
         """metrics.json from the job's `output` folder, read straight from the output's datastore."""
@@ -339,6 +370,46 @@ class AzureMLJobs(WorkspaceClient):
 
     # -- reading results -------------------------------------------------------------------------------
 
+    def _run_times(self, job: Any) -> tuple[str, str]:
+        """When the job's run started and ended (ISO 8601 UTC, "" when not yet), from its MLflow run.
+
+        Azure ML's Job entity has no start or end time (JobBaseProperties in the REST spec: status, services,
+        properties, no times); run history has them, and the public way to it is the workspace's MLflow REST API
+        (MLflow's `runs/get`; "Query & compare experiments and runs with MLflow" in Azure ML's docs), where the
+        job's name is the run id. Its address is the job's own Tracking service, so this is one GET, and only
+        for a job that has started. A failure here is logged, not raised: the job's status is what counts."""
+        from azure.core.exceptions import AzureError
+        from azure.core.rest import HttpRequest
+        url = _tracking_url(job)
+        if not url:
+            return "", ""
+        try:
+            response = self.tracking_client.send_request(
+                HttpRequest("GET", f"{url}/api/2.0/mlflow/runs/get", params={"run_id": job.name}))
+            response.raise_for_status()
+            info = (response.json().get("run") or {}).get("info") or {}
+        except (AzureError, ValueError, AttributeError) as error:
+            log.warning("could not read when job %s started and ended (MLflow runs/get): %s", job.name, error)
+            return "", ""
+        return _from_epoch_ms(info.get("start_time")), _from_epoch_ms(info.get("end_time"))
+
+    @lazy_client("_tracking")
+    def tracking_client(self) -> Any:
+        """An azure-core pipeline to the workspace's MLflow endpoint (the MLClient's transport and retries)."""
+        from azure.core import PipelineClient
+        from azure.core.pipeline.policies import (
+            BearerTokenCredentialPolicy,
+            HeadersPolicy,
+            NetworkTraceLoggingPolicy,
+            RetryPolicy,
+            UserAgentPolicy,
+        )
+        retries = {key: value for key, value in self._client_kwargs.items() if key.startswith("retry_")}
+        transport = {"transport": self._client_kwargs["transport"]} if "transport" in self._client_kwargs else {}
+        return PipelineClient("https://api.azureml.ms", policies=[
+            HeadersPolicy({"Accept": "application/json"}), UserAgentPolicy("mlops-lifecycle"), RetryPolicy(**retries),
+            BearerTokenCredentialPolicy(self.credential, TRACKING_SCOPE), NetworkTraceLoggingPolicy()], **transport)
+
     def _failure(self, name: str) -> str:
         """Why a job failed, from its run history, through azure-ai-ml's public `jobs.stream` (what `az ml job
         stream` shows): for a job that has ended it prints the summary, returns at once, and for a failed one
@@ -459,9 +530,35 @@ def _first_lines(message: str, limit: int = 1500) -> str:
     return message if len(message) <= limit else message[:limit] + "…"
 
 
-def _status(job: Any, error: str | None = None) -> JobStatus:
+def _status(job: Any, error: str | None = None, started: str = "", ended: str = "") -> JobStatus:
+    # Azure ML's MLflow run id is the job's name: the run Studio and `mlflow.get_run(name)` show.
     return JobStatus(name=job.name, status=text(job.status) or "Unknown", experiment=text(job.experiment_name),
-                     tags=dict(job.tags or {}), error=error, created=created_at(job))
+                     tags=dict(job.tags or {}), error=error, created=created_at(job), started=started, ended=ended,
+                     tracking_run=job.name, compute=_compute_name(job))
+
+
+def _compute_name(job: Any) -> str:
+    """The cluster's name: a command job's compute, a pipeline job's default compute (an ARM id or azureml:name)."""
+    compute = getattr(job, "compute", None) or getattr(getattr(job, "settings", None), "default_compute", None)
+    return str(compute or "").rsplit("/", 1)[-1].removeprefix("azureml:")
+
+
+def _tracking_url(job: Any) -> str:
+    """The https address of the workspace's MLflow endpoint, from the job's Tracking service (azureml://...)."""
+    service = (getattr(job, "services", None) or {}).get("Tracking")
+    endpoint = str(getattr(service, "endpoint", None) or "")
+    if not endpoint.startswith("azureml://"):
+        return ""
+    return "https://" + endpoint.removeprefix("azureml://").split("?", 1)[0].rstrip("/")
+
+
+def _from_epoch_ms(value: Any) -> str:
+    """ISO 8601 UTC from MLflow's milliseconds since the epoch (a number, or a string in proto JSON)."""
+    try:
+        ms = int(value)
+    except (TypeError, ValueError):
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat() if ms > 0 else ""
 
 
 def run_error_message(raised: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.adapters.recorded import (
@@ -41,6 +41,7 @@ class AzureMLService:
         self.account = account
         self.account_key = account_key
         self.uploads: list[str] = []                       # containers that received a code snapshot
+        self.run_times: dict[str, tuple[str, str]] = {}    # a job's run: when it started and ended (run history)
         self.outputs_container = f"azureml-blobstore-{uuid.uuid4()}"      # the default datastore's container
         self._blob_service().create_container(self.outputs_container)
         http, arm = self.http, self.arm
@@ -61,6 +62,11 @@ class AzureMLService:
                   _environment_registered)
         http.route("GET", "/history/v1.0" + re.escape(WORKSPACE_ID) + "/runs/(?P<run>[^/]+)/details",
                    lambda call, m: canned("run_details_failed", name=m["run"]))
+        # jobs.update: run history's PATCH of the job's run, which merges tags into the job's
+        http.route("PATCH", "/history/v1.0" + re.escape(WORKSPACE_ID) + "/experiments/(?P<experiment>[^/]+)"
+                   "/runs/(?P<run>[^/]+)", self._patch_run)
+        # the workspace's MLflow endpoint (the job's Tracking service), where the job's name is the run id
+        http.route("GET", "/mlflow/v1.0" + re.escape(WORKSPACE_ID) + "/api/2.0/mlflow/runs/get", self._mlflow_run)
 
         # the pinned environments the infrastructure creates (TRAINING_ENVIRONMENT, INFERENCE_ENVIRONMENT)
         self.environment("mlops-training", "1")
@@ -94,9 +100,11 @@ class AzureMLService:
 
     # -- seeding what exists before a test -------------------------------------------------------------
 
-    def job(self, name: str, status: str, **changes: Any) -> dict:
+    def job(self, name: str, status: str, *, started: str = "", ended: str = "", **changes: Any) -> dict:
+        """A job as the service holds it; `started` and `ended` (ISO 8601) are its run's times in run history."""
         body = canned("job_command", name=name, status=status)
         body["properties"].update(changes)
+        self.run_times[name] = (started, ended)
         return self.arm.put(f"jobs/{name}", body)
 
     def environment(self, name: str, version: str) -> dict:
@@ -133,7 +141,7 @@ class AzureMLService:
         return Reply(200, {"value": found})
 
     def _pending_upload(self, call: Call, m: re.Match) -> Reply:
-        from datetime import datetime, timedelta
+        from datetime import timedelta
 
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
         container = f"{uuid.uuid4()}"          # the service hands out a fresh temporary container
@@ -145,6 +153,41 @@ class AzureMLService:
         blob_uri = f"{self.azurite_blob}/{self.account}/{container}"
         return Reply(200, canned("code_pending_upload", blob_uri=blob_uri, sas_uri=f"{blob_uri}?{sas}",
                                  pending_upload_id=container))
+
+    def _job_or_none(self, name: str) -> dict | None:
+        return self.arm.get(f"jobs/{name}")
+
+    def _patch_run(self, call: Call, m: re.Match) -> Reply:
+        """Run history merges the body's tags (and properties) into the run, so into the job's."""
+        job = self._job_or_none(m["run"])
+        if job is None or job["properties"].get("experimentName") != m["experiment"]:
+            return Reply(404, {"error": {"code": "UserError", "message": f"Run {m['run']} was not found",
+                                         "details": [], "innerError": {"code": "NotFoundError"}}})
+        body = call.body if isinstance(call.body, dict) else {}
+        job["properties"]["tags"] = {**(job["properties"].get("tags") or {}), **(body.get("tags") or {})}
+        job["properties"]["properties"] = {**(job["properties"].get("properties") or {}),
+                                           **(body.get("properties") or {})}
+        run = canned("run_patched", name=m["run"], status=job["properties"]["status"])
+        run.update(tags=job["properties"]["tags"], properties=job["properties"]["properties"])
+        return Reply(200, run)
+
+    def _mlflow_run(self, call: Call, m: re.Match) -> Reply:
+        """MLflow's runs/get: the run's status, its start and end in milliseconds (no end while it runs)."""
+        name = call.query.get("run_id", [""])[0]
+        job = self._job_or_none(name)
+        if job is None:
+            return Reply(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Run '{name}' not found."})
+        status = job["properties"]["status"]
+        body = canned("mlflow_run", name=name, mlflow_status=_MLFLOW_STATUS.get(status, "SCHEDULED"))
+        info = body["run"]["info"]
+        started, ended = self.run_times.get(name, ("", ""))
+        for key, when in (("start_time", started), ("end_time", ended)):
+            if when:
+                info[key] = int(datetime.fromisoformat(when).timestamp() * 1000)
+            else:
+                del info[key]
+        body["run"]["data"]["tags"] += [{"key": k, "value": v} for k, v in (job["properties"]["tags"] or {}).items()]
+        return Reply(200, body)
 
     def _blob_service(self) -> Any:
         from azure.storage.blob import BlobServiceClient
@@ -169,6 +212,11 @@ class AzureMLService:
             return arm_not_found(f"deployment {m['name']}")
         model = re.search(r"/models/([^/]+)/versions/([^/]+)$", deployment["properties"]["model"])
         return Reply(200, canned("deployment_logs", model=model[1], version=model[2]))
+
+
+# Azure ML's job status -> its MLflow run's status
+_MLFLOW_STATUS = {"Running": "RUNNING", "Finalizing": "RUNNING", "CancelRequested": "RUNNING",
+                  "Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 
 
 def _operation(prefix: str) -> Callable[[Call], dict[str, str]]:
