@@ -215,12 +215,13 @@ class LocalJobs:
     async def _set(self, job: dict, status: str, **fields) -> None:
         if fields.get("error") and len(fields["error"]) > MAX_ERROR_CHARS:   # a run's error travels in its events
             fields["error"] = fields["error"][:MAX_ERROR_CHARS] + f"… ({len(fields['error']):,} characters in all)"
-        job.update(status=status, **fields)
-        if status in TERMINAL and job.get("steps"):
-            job["usage"] = combined([s.get("usage") for s in job["steps"]])
-        self._save(job)
         if status in TERMINAL:
-            await self._end_runs(job)
+            if job.get("steps"):
+                fields["usage"] = combined([s.get("usage") for s in job["steps"]])
+            # the runs end first: a job seen ended has its run ended, and a stop in between leaves it unended
+            await self._end_runs({**job, "status": status, **fields})
+        job.update(status=status, **fields)
+        self._save(job)
         events = [run_event(self._topic_id, "RunStatusChanged", job)]
         if status == "Completed":
             events.append(run_event(self._topic_id, "RunCompleted", job))
