@@ -15,6 +15,9 @@ Compute (`utilisation`): the platform metrics of the deployment resource itself
 `instanceId`, no `deployment` dimension): `CpuUtilizationPercentage` and `CpuMemoryUtilizationPercentage`, each a
 percentage of one instance, and `DeploymentCapacity`, the number of instances.
 
+Training compute (`job_usage`, `cluster_usage`): the workspace's own platform metrics, by job (RunId) and by
+cluster (ClusterName, ComputeName); names and reading in azure_cluster_metrics.py.
+
 What counts as a server error: a 5xx answer, or a failure of the model itself, which the endpoint answers as
 424 with the model's status in `ModelStatusCode` (500 when score.py raises). A sample of such a request
 carries the model's status, so the samples' 5xx agree with `server_errors`.
@@ -28,6 +31,17 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lifecycle.adapters.azure_cluster_metrics import (
+    CPU_METRIC,
+    MEMORY_METRIC,
+    NODE_METRICS,
+    WORKSPACE_NAMESPACE,
+    cluster_filters,
+    cluster_grain,
+    cluster_usage_of,
+    job_filter,
+    job_usage_of,
+)
 from lifecycle.adapters.azure_monitor_answers import (
     CAPACITY_METRIC,
     LATENCY_METRICS,
@@ -43,7 +57,7 @@ from lifecycle.adapters.azure_monitor_answers import (
 )
 from lifecycle.adapters.azure_workspace import default_credential
 from lifecycle.adapters.lazy_client import lazy_client
-from lifecycle.core.platform_values import NoTrafficLogs, TrafficWindow, Utilisation
+from lifecycle.core.platform_values import ClusterUsage, JobStatus, JobUsage, NoTrafficLogs, TrafficWindow, Utilisation
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +211,50 @@ class AzureMonitorMetrics:
             raise self._metrics_error(err, endpoint, deployment) from err
         return utilisation_of(deployment, usage, capacity)
 
-    def endpoint_resource_id(self, endpoint: str) -> str:
+    # -- training compute: the workspace's metrics ---------------------------------------------------------
+
+    def job_usage(self, job: JobStatus) -> JobUsage | None:
+        """CPU (mean) and memory (peak) of the job's nodes over its run, [started, ended or now], and how many
+        nodes reported; None if the job has not started or its run reported nothing."""
+        if not job.started:
+            return None
+        start = as_utc(datetime.fromisoformat(job.started))
+        end = as_utc(datetime.fromisoformat(job.ended)) if job.ended else datetime.now(UTC)
+        end = max(end, start + timedelta(minutes=1))          # a run shorter than the grain still has its minute
+        from azure.core.exceptions import HttpResponseError
+        try:
+            results = self.metrics_client.query_resources(
+                resource_ids=[self.workspace_resource_id], metric_namespace=WORKSPACE_NAMESPACE,
+                metric_names=[CPU_METRIC, MEMORY_METRIC], timespan=(start, end), granularity=timedelta(minutes=1),
+                aggregations=["Average", "Maximum"], filter=job_filter(job.name), max_results=1000)
+        except HttpResponseError as err:
+            raise self._workspace_metrics_error(err, f"job {job.name}") from err
+        return job_usage_of(results)
+
+    def cluster_usage(self, cluster: str, since: datetime, until: datetime | None = None) -> ClusterUsage | None:
+        """The cluster's active, idle and unusable node-minutes over [since, until), its most nodes up at once,
+        and the mean CPU and memory of its nodes while up."""
+        nodes_filter, usage_filter = cluster_filters(cluster)
+        start, end = _span(since, until)
+        grain = cluster_grain(start, end)
+        common = dict(resource_ids=[self.workspace_resource_id], metric_namespace=WORKSPACE_NAMESPACE,
+                      timespan=(start, end), granularity=grain, aggregations=["Average"], max_results=1000)
+        from azure.core.exceptions import HttpResponseError
+        client = self.metrics_client
+        try:
+            nodes = client.query_resources(metric_names=list(NODE_METRICS), filter=nodes_filter, **common)
+            usage = client.query_resources(metric_names=[CPU_METRIC, MEMORY_METRIC], filter=usage_filter, **common)
+        except HttpResponseError as err:
+            raise self._workspace_metrics_error(err, f"cluster {cluster}") from err
+        return cluster_usage_of(cluster, start, end, grain, nodes, usage)
+
+    @property
+    def workspace_resource_id(self) -> str:
         return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
-                f"Microsoft.MachineLearningServices/workspaces/{self.workspace_name}/onlineEndpoints/{endpoint}")
+                f"Microsoft.MachineLearningServices/workspaces/{self.workspace_name}")
+
+    def endpoint_resource_id(self, endpoint: str) -> str:
+        return f"{self.workspace_resource_id}/onlineEndpoints/{endpoint}"
 
     # -- clients (created on first use) ----------------------------------------------------------------
 
@@ -269,6 +324,15 @@ class AzureMonitorMetrics:
                                     f"the credential")
         return MetricsError(f"the query for {what} failed (HTTP {getattr(err, 'status_code', None) or '-'}: "
                             f"{service_error(err)}); the region must be the endpoint's own ({REGION_SETTING})")
+
+    def _workspace_metrics_error(self, err: Any, what: str) -> MetricsError:
+        where = f"the workspace metrics of {what} (Azure ML workspace {self.workspace_name}) at {self.metrics_endpoint}"
+        if _auth_failure(err):
+            return MetricsAuthError(f"Azure Monitor refused to read {where} ({service_error(err)}): give the "
+                                    f"Function App's identity the Monitoring Reader role on the workspace, or check "
+                                    f"the credential")
+        return MetricsError(f"the query for {where} failed (HTTP {getattr(err, 'status_code', None) or '-'}: "
+                            f"{service_error(err)}); the region must be the workspace's own ({REGION_SETTING})")
 
 
 # -- the query -------------------------------------------------------------------------------------------
