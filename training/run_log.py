@@ -4,9 +4,11 @@ MLflow tracking params, metrics and the model's artifacts when there is a run to
 id Azure ML and the local stand-in give in MLFLOW_RUN_ID) or a tracking server is configured."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +51,17 @@ def tracking_on() -> bool:
     """A run to log into: Azure ML (and the local stand-in) set MLFLOW_RUN_ID for the job's own run; with
     MLFLOW_TRACKING_URI alone (train.py run by hand) the job starts a run of its own."""
     return bool(os.environ.get("MLFLOW_RUN_ID") or os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+@contextlib.contextmanager
+def untracked() -> Iterator[None]:
+    """Run a job script in-process (mlops simulate's train.main()) without MLflow tracking: MLFLOW_* are out of
+    the environment meanwhile, so nothing logs into a run the calling process's environment names."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("MLFLOW_")}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def track(doc: dict, model_dir: Path | None = None) -> None:
