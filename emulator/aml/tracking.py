@@ -55,11 +55,11 @@ class Tracking:
             with self._lock:
                 client = self.client()
                 experiment_id = self._experiment(client, job.get("experiment") or "Default")
-                tags = {k: str(v) for k, v in (job.get("tags") or {}).items()}
-                tags.update({"mlops.job_name": job["name"], "mlops.data": str((job.get("inputs") or {}).get("data")
-                                                                            or "")})
-                if step is not None:
-                    tags = {**tags, "mlflow.parentRunId": job["mlflow_run_id"], "mlops.step": step["name"]}
+                if step is None:
+                    tags = {**{k: str(v) for k, v in (job.get("tags") or {}).items()}, "mlops.job_name": job["name"],
+                            "mlops.data": str((job.get("inputs") or {}).get("data") or "")}
+                else:           # the job's tags stay on the job's run: a search by them finds the job, not its steps
+                    tags = {"mlflow.parentRunId": job["mlflow_run_id"], "mlops.step": step["name"]}
                 started = (step or job).get("started")
                 run = client.create_run(experiment_id, start_time=_millis(started), tags=tags,
                                         run_name=step["name"] if step is not None else job["name"])

@@ -197,6 +197,7 @@ def test_a_pipeline_job_is_a_run_whose_steps_are_child_runs(tmp_path, azurite):
     for step in steps:
         child = by_name[step["name"]]
         assert child.info.run_id == step["mlflow_run_id"] and child.info.status == "FINISHED"
+        assert "mlops.job_name" not in child.data.tags and child.data.tags["mlops.step"] == step["name"]
         assert child.data.metrics["compute.cpu_percent"] == pytest.approx(step["usage"]["cpu_percent"])
     evaluation = by_name["evaluate"]
     assert 0.8 < evaluation.data.metrics["accuracy"] <= 1 and evaluation.data.params["algorithm"]
