@@ -205,3 +205,24 @@ def test_a_pipeline_job_is_a_run_whose_steps_are_child_runs(tmp_path, azurite):
 
     assert tracking.register_version("cancer", "1", parent.info.run_id, jobs.model_dir(request["name"]), {}) == "1"
     assert "model/MLmodel" in {a.path for a in mlflow.list_artifacts(parent.info.run_id, "model")}
+
+
+def test_a_job_the_stand_in_lost_when_it_stopped_ends_its_run_killed(tmp_path):
+    """recover(): a job left Running by a killed stand-in ends Canceled, and its MLflow run KILLED, not RUNNING."""
+    tracking = Tracking(tmp_path / "mlruns")
+    job = {"name": "train-lost", "experiment": "mlops-training", "status": "Running", "tags": {}, "error": None,
+           "inputs": {"data": "http://h/a/data/"}, "created": "2026-01-01T00:00:00.000+00:00",
+           "started": "2026-01-01T00:00:05.000+00:00", "ended": None}
+    job["mlflow_run_id"], _ = tracking.start_run(job)
+    (tmp_path / "jobs" / "train-lost").mkdir(parents=True)
+    (tmp_path / "jobs" / "train-lost" / "job.json").write_text(json.dumps(job))
+
+    async def recover():
+        async def publish(events):
+            pass
+        await StandInJobs(tmp_path / "jobs", "", publish, "t", resolve_model=lambda ref: None,
+                          tracking=tracking).recover()
+
+    asyncio.run(recover())
+    run = tracking.client().get_run(job["mlflow_run_id"])
+    assert run.info.status == "KILLED" and run.data.metrics["compute.queue_seconds"] == 5.0
