@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.util import find_spec
@@ -77,18 +78,20 @@ def runs(
                 print("[]")
             return
         client = _client(store)
-        if run:
-            shown = detail(client, run, experiment)
-            if as_json:
-                print(json.dumps(shown, indent=2, default=str))
+        with _reading(store):
+            if run:
+                shown = detail(client, run, experiment)
             else:
-                print_detail(Console(), shown)
-            return
-        records = list_runs(client, experiment, model, limit, all_)
+                records = list_runs(client, experiment, model, limit, all_)
     except RunsError as error:
         err.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(error.code) from None
-    if as_json:
+    if run:
+        if as_json:
+            print(json.dumps(shown, indent=2, default=str))
+        else:
+            print_detail(Console(), shown)
+    elif as_json:
         print(json.dumps(records, indent=2, default=str))
     elif not records:
         which = f" of model {model}" if model else ""
@@ -155,51 +158,59 @@ def _client(store: Store):
     from mlflow import MlflowClient
     if store.folder is not None:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")   # mlflow-skinny refuses a file store otherwise
+    else:
+        # a server that does not answer: say so in seconds, not after MLflow's 7 retries (minutes); the
+        # environment can still ask for more
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     return MlflowClient(tracking_uri=store.uri, registry_uri=store.uri)
+
+
+@contextmanager
+def _reading(store: Store):
+    """An MLflow error while reading (a server that does not answer, a damaged store) as exit 1, said in a line."""
+    from mlflow.exceptions import MlflowException
+    try:
+        yield
+    except MlflowException as error:
+        raise RunsError(f"cannot read the tracking store {store.uri}: {_first_line(error)}", code=1) from None
 
 
 def _experiments(client, name: str | None) -> dict[str, str]:
     """id → name of the experiments to read: --experiment's, or all active ones."""
-    from mlflow.exceptions import MlflowException
-    try:
-        if name:
-            found = client.get_experiment_by_name(name)
-            if found is None:
-                names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
-                raise RunsError(f"--experiment {name}: no such experiment in the store (its experiments: {names})")
-            return {found.experiment_id: found.name}
-        return {e.experiment_id: e.name for e in client.search_experiments(max_results=1000)}
-    except MlflowException as error:
-        raise RunsError(f"cannot read the tracking store: {_first_line(error)}", code=1) from None
+    if name:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
+            raise RunsError(f"--experiment {name}: no such experiment in the store (its experiments: {names})")
+        return {found.experiment_id: found.name}
+    return {e.experiment_id: e.name for e in client.search_experiments(max_results=1000)}
 
 
 # ---- the records -----------------------------------------------------------------------------------------------
 
 def list_runs(client, experiment: str | None, model: str | None, limit: int, with_children: bool) -> list[dict]:
     """The newest `limit` job runs (of `model`), each followed by its child runs when `with_children`."""
-    from mlflow.exceptions import MlflowException
     experiments = _experiments(client, experiment)
     if not experiments:
         return []
     tops: list = []
     children: dict[str, list] = {}
     token = None
-    try:
-        # newest first; a step's child run starts after its job's run, so it is seen before its parent
-        while len(tops) < limit:
-            page = client.search_runs(list(experiments), max_results=_PAGE, order_by=["attributes.start_time DESC"],
-                                      page_token=token)
-            for r in page:
-                parent = r.data.tags.get("mlflow.parentRunId")
-                if parent:
-                    children.setdefault(parent, []).append(r)
-                elif not model or r.data.tags.get("mlops.model_name") == model:
-                    tops.append(r)
-            token = page.token
-            if not token:
-                break
-    except MlflowException as error:
-        raise RunsError(f"cannot read the tracking store: {_first_line(error)}", code=1) from None
+    # newest first; a step's child run starts after its job's run, so it is seen before its parent
+    while len(tops) < limit:
+        page = client.search_runs(list(experiments), max_results=_PAGE, order_by=["attributes.start_time DESC"],
+                                  page_token=token)
+        for r in page:
+            parent = r.data.tags.get("mlflow.parentRunId")
+            if parent:
+                children.setdefault(parent, []).append(r)
+            elif not model or r.data.tags.get("mlops.model_name") == model:
+                tops.append(r)
+        token = page.token
+        if not token:
+            break
     shown = []
     for r in tops[:limit]:
         steps = sorted(children.get(r.info.run_id, []), key=lambda c: c.info.start_time or 0)

@@ -227,6 +227,23 @@ def test_an_azureml_uri_needs_the_plugin():
     assert result.exit_code == 2 and "pip install azureml-mlflow" in " ".join(result.stderr.split())
 
 
+def test_a_server_that_does_not_answer_is_said_in_seconds():
+    """A tracking server that refuses connections: exit 1 with the reason after a few seconds, not MLflow's
+    minutes of retries."""
+    import socket
+    import time
+    with socket.socket() as probe:                       # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "mlops.cli", "runs", "--tracking-uri", f"http://127.0.0.1:{port}"],
+                            env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP")},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "cannot read the tracking store" in result.stderr
+    assert "Connection refused" in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 30
+
+
 def test_as_a_process(store):
     """The installed command in a real process: the store from MLFLOW_TRACKING_URI, piped (not a terminal)."""
     script = Path(sys.executable).with_name("mlops")
