@@ -130,8 +130,7 @@ def _stack_home(home: Path | None, env: str | None) -> Path:
         chosen = resolved.home
         if resolved.note:
             err.print(f"[dim]{escape(resolved.note)}[/]", soft_wrap=True)
-    mlruns = getattr(chosen, "mlruns", None)      # StackHome.mlruns, where the stand-in writes
-    return Path(mlruns) if mlruns is not None else chosen.root / "aml" / "mlruns"
+    return chosen.mlruns
 
 
 def _store(uri: str, local_stack: bool) -> Store:

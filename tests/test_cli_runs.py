@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops import cli
+from tests.emulator.test_job_tracking import trained  # noqa: F401  (a job run on the stand-in, for the last test)
 
 runner = CliRunner()
 AZURITE = "http://127.0.0.1:10000/devstoreaccount1"
@@ -259,3 +260,29 @@ def test_as_a_process(store):
     assert json.loads(one.stdout)["metrics"]["rmse"] == 23150.0
     unknown = subprocess.run([*command, "runs", "nope-nope"], env=env, capture_output=True, text=True, timeout=120)
     assert unknown.returncode == 2 and "no run named 'nope-nope'" in unknown.stderr
+
+
+@pytest.mark.stack
+def test_the_runs_of_a_real_stand_in_job(request):
+    """End to end: a training job that really ran on the Azure ML stand-in (train.py on Azurite's data), tagged by
+    the gate and registered, as `mlops runs` shows it from the stack home's store."""
+    from lifecycle.adapters.local_ml import LocalJobs, LocalRegistry
+    client, home, job, status = request.getfixturevalue("trained")
+    LocalJobs(client).tag(job.job_name, {"mlops.gate": "registered",
+                                         "mlops.registered_version": f"{job.model_name}:1"})
+    LocalRegistry(client).register(job.model_name, job.job_name, {"mlops.gate": "registered"})
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    listed = subprocess.run([sys.executable, "-m", "mlops.cli", "runs", "--home", str(home.root)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    row = _row(lines, job.job_name)
+    assert row[1][0] == "finished" and row[1][1].startswith("acc 0.") and row[1][2] == "registered"
+    assert row[2][-1] == "v1" and row[2][1].startswith("f1 0.")
+    assert f"{status.tracking_run[:8]}" in lines[lines.index(next(x for x in lines if x.startswith(job.job_name))) + 1]
+    shown = json.loads(invoke("--home", str(home.root), job.job_name, "--json").stdout)
+    assert shown["run_id"] == status.tracking_run and shown["experiment"] == "mlops-training"
+    assert [(v["name"], v["version"]) for v in shown["model_versions"]] == [(job.model_name, "1")]
+    assert {"compute.cpu_percent", "compute.duration_seconds"} <= set(shown["metrics"])
+    assert shown["params"]["max_iter"] == "30" and {"path": "model", "is_dir": True, "size": None} in shown["artifacts"]
