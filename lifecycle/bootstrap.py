@@ -5,6 +5,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.core.policies import (
+    ComputePolicy,
     GatePolicy,
     ManagedModel,
     MonitorPolicy,
@@ -14,6 +15,7 @@ from lifecycle.core.policies import (
     RetrainPolicy,
     RolloutPolicy,
     TrainingWindow,
+    parse_rates,
     retrain_triggers,
 )
 from lifecycle.ports import Notifier, Platform, State
@@ -135,6 +137,10 @@ _POLICY_SETTINGS = {
     MonitorPolicy: {"window_minutes": "monitor_window_minutes", "min_rows": "monitor_min_rows",
                     "min_labels": "monitor_min_labels", "sensitive_column": "sensitive_column",
                     "alert_cooldown_minutes": "alert_cooldown_minutes"},
+    ComputePolicy: {"cluster": "job_compute", "vm_size": "compute_vm_size", "min_nodes": "compute_min_nodes",
+                    "max_nodes": "compute_max_nodes", "idle_seconds": "compute_idle_seconds",
+                    "rates": "compute_rates", "currency": "compute_currency",
+                    "slowdown_factor": "training_slowdown_factor"},
 }
 
 
@@ -173,10 +179,13 @@ def build_policies(settings: Settings) -> Policies:
         try:
             if kind is RetrainPolicy:
                 kwargs["triggers"] = retrain_triggers(settings.retrain_on)
+            if kind is ComputePolicy:
+                kwargs["rates"] = parse_rates(settings.compute_rates)
             built[kind] = kind(**kwargs)
         except PolicyError as error:
             setting = _POLICY_SETTINGS[kind].get(error.field, error.field)
             raise SettingsError(f"app setting {Settings.env_name(setting)} is {getattr(settings, setting, '')!r}: "
                                 f"it {error}") from None
     return Policies(model=model, retrain=built[RetrainPolicy], gate=built[GatePolicy],
-                    rollout=built[RolloutPolicy], monitor=built[MonitorPolicy], promotion=built[PromotionPolicy])
+                    rollout=built[RolloutPolicy], monitor=built[MonitorPolicy], promotion=built[PromotionPolicy],
+                    compute=built[ComputePolicy])

@@ -83,6 +83,15 @@ class Settings:
     inference_environment: str = "mlops-inference:1"
     monitoring_environment: str = "mlops-monitoring:1"
     job_compute: str = "cpu-cluster"
+    # what the cluster's node-hours cost (cost estimates and advice): its VM size and scale settings as the
+    # infrastructure sets them, and rates over the built-in list prices, "Standard_DS3_v2=0.293,..." per node-hour
+    compute_vm_size: str = "Standard_DS3_v2"
+    compute_min_nodes: int = 0
+    compute_max_nodes: int = 2
+    compute_idle_seconds: int = 120
+    compute_rates: str = ""
+    compute_currency: str = "USD"
+    training_slowdown_factor: float = 2.0   # a training run this many times its model's usual length is an alert
     data_collector_blob_uri: str = ""       # the collector's container URL ("" = the workspace's default datastore)
     log_analytics_workspace_id: str = ""    # where the endpoint's traffic logs go (canary judge in Azure)
     azure_location: str = ""                # region, for Azure Monitor's metrics endpoint

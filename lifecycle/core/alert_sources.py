@@ -25,7 +25,7 @@ COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 # Data quality and fairness are neither: retraining does not mend them (a person decides).
 DRIFT_SIGNALS = frozenset({"data_drift", "prediction_drift", "multivariate_drift", "label_drift", "attribution_drift"})
 PERFORMANCE_SIGNALS = frozenset({"concept_drift", "estimated_performance", "performance"})
-NOT_MENDED_BY_RETRAINING = frozenset({"data_quality", "fairness"})
+NOT_MENDED_BY_RETRAINING = frozenset({"data_quality", "fairness", "training_slowed"})
 
 
 class AlertError(ValueError):

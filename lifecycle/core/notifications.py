@@ -29,6 +29,7 @@ PROMOTION_APPROVED = "MLOps.PromotionApproved"
 PROMOTION_REJECTED = "MLOps.PromotionRejected"
 DRIFT_DETECTED = "MLOps.DriftDetected"
 PERFORMANCE_DEGRADED = "MLOps.PerformanceDegraded"
+TRAINING_SLOWED = "MLOps.TrainingSlowed"
 
 # event type -> (title, severity); severity: info | good | warning | critical
 DECISIONS: dict[str, tuple[str, str]] = {
@@ -46,6 +47,7 @@ DECISIONS: dict[str, tuple[str, str]] = {
     PROMOTION_REJECTED: ("Promotion rejected", "warning"),
     DRIFT_DETECTED: ("Drift alert", "critical"),
     PERFORMANCE_DEGRADED: ("Performance alert", "critical"),
+    TRAINING_SLOWED: ("Training slowed", "warning"),
 }
 ALERT_TYPES = (DRIFT_DETECTED, PERFORMANCE_DEGRADED)
 TEAMS_COLOURS = {"info": "Accent", "good": "Good", "warning": "Warning", "critical": "Attention"}
@@ -135,6 +137,9 @@ def summary(event_type: str, data: Mapping[str, Any]) -> str:
             return f"{kind} alert resolved{on}: {signal} is back within its thresholds."
         return (f"{kind} alert fired{on}: {signal}" + (f" — {said}" if said else "")
                 + ". Retraining starts if there is fresh data and no cooldown; see `mlops status`.")
+    if event_type == TRAINING_SLOWED:
+        return (f"Training job {job} of {model} took {d.get('duration')}, {d.get('factor')}x its usual "
+                f"{d.get('usual')}{why}. Look at its data size and the cluster (`mlops status`, Training compute).")
     return f"{event_type} for {model or d.get('subject') or 'the lifecycle'}."
 
 

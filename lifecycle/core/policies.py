@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lifecycle.core.vm_sizes import VM_SIZES, VmSize
+
 NewModelRule = Literal["wait", "supersede"]
 Stage = Literal["", "dev", "preprod", "prod"]
 MAX_MIRROR_PERCENT = 50          # Azure ML's limit on mirrored traffic
@@ -233,6 +235,54 @@ class PromotionPolicy:
 
 
 @dataclass(frozen=True)
+class ComputePolicy:
+    """The cluster the jobs run on (as the infrastructure sets it) and what its node-hours cost."""
+    cluster: str = "cpu-cluster"
+    vm_size: str = "Standard_DS3_v2"
+    min_nodes: int = 0
+    max_nodes: int = 2
+    idle_seconds: int = 120                     # idle time before scale-down
+    rates: Mapping[str, float] = field(default_factory=dict)     # per node-hour, over the list prices
+    currency: str = "USD"
+    slowdown_factor: float = 2.0                # training this many times its usual length is slow
+
+    def __post_init__(self) -> None:
+        if self.min_nodes < 0 or self.max_nodes < max(1, self.min_nodes):
+            raise PolicyError("max_nodes", "must be at least 1 and at least min_nodes")
+        if self.idle_seconds < 0:
+            raise PolicyError("idle_seconds", "must not be negative")
+        if self.slowdown_factor <= 1:
+            raise PolicyError("slowdown_factor", "must be more than 1, e.g. 2 for twice the usual time")
+        if any(rate < 0 for rate in self.rates.values()):
+            raise PolicyError("rates", "must not be negative")
+
+    def rate(self, vm_size: str = "") -> float | None:
+        size = vm_size or self.vm_size
+        if size in self.rates:
+            return self.rates[size]
+        known = VM_SIZES.get(size)
+        return known.rate if known else None
+
+    @property
+    def size(self) -> VmSize | None:
+        return VM_SIZES.get(self.vm_size)
+
+
+def parse_rates(text: str) -> dict[str, float]:
+    """COMPUTE_RATES: 'Standard_DS3_v2=0.293,Standard_E4s_v3=0.252' (per node-hour, commas or spaces)."""
+    rates: dict[str, float] = {}
+    for item in text.replace(",", " ").split():
+        size, _, value = item.partition("=")
+        try:
+            rates[size.strip()] = float(value)
+        except ValueError:
+            raise PolicyError("rates", f"has {item!r}, which is not SIZE=RATE, e.g. Standard_DS3_v2=0.293") from None
+        if not size.strip() or rates[size.strip()] < 0:
+            raise PolicyError("rates", f"has {item!r}, which is not SIZE=RATE with a rate of 0 or more")
+    return rates
+
+
+@dataclass(frozen=True)
 class Policies:
     """Everything the lifecycle decides with, for one model this app keeps alive."""
     model: ManagedModel = ManagedModel()
@@ -241,3 +291,4 @@ class Policies:
     rollout: RolloutPolicy = RolloutPolicy()
     monitor: MonitorPolicy = MonitorPolicy()
     promotion: PromotionPolicy = PromotionPolicy()
+    compute: ComputePolicy = ComputePolicy()

@@ -223,6 +223,7 @@ class TrainingRun(Record):
     status: str = RunStatus.SUBMITTED
     error: str = ""
     finished_at: str = ""
+    duration_seconds: float = 0.0       # how long the job ran (0 = not known): its model's usual training time
 
     @property
     def key(self) -> str:

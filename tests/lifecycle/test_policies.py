@@ -45,6 +45,12 @@ def test_numbers_come_typed():
     ({"MLOPS_STAGE": "prod"}, "AZUREML_REGISTRY is '': it must name the Azure ML registry"),
     ({"MLOPS_STAGE": "prod", "AZUREML_REGISTRY": "r", "PROMOTION_APPROVAL": "maybe"},
      "PROMOTION_APPROVAL is 'maybe': use 'none' or 'required'"),
+    ({"COMPUTE_MAX_NODES": "0"}, "COMPUTE_MAX_NODES is 0: it must be at least 1 and at least min_nodes"),
+    ({"COMPUTE_MIN_NODES": "3"}, "COMPUTE_MAX_NODES is 2: it must be at least 1 and at least min_nodes"),
+    ({"COMPUTE_RATES": "Standard_DS3_v2"},
+     "COMPUTE_RATES is 'Standard_DS3_v2': it has 'Standard_DS3_v2', which is not SIZE=RATE"),
+    ({"COMPUTE_RATES": "=0.3"}, "COMPUTE_RATES is '=0.3': it has '=0.3', which is not SIZE=RATE"),
+    ({"TRAINING_SLOWDOWN_FACTOR": "1"}, "TRAINING_SLOWDOWN_FACTOR is 1.0: it must be more than 1"),
 ])
 def test_a_refused_value_is_named_by_its_setting(env, message):
     with pytest.raises(SettingsError) as error:

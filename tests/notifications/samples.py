@@ -48,6 +48,9 @@ SAMPLES: dict[str, tuple[str, dict]] = {
                                 {"alertId": "mlops-endpoint/blue/concept_drift", "condition": "Fired",
                                  "signal": "concept_drift", "summary": "f1 0.61 against 0.85 on the holdout",
                                  "evidence": {}, "endpoint": "mlops-endpoint", "model": "tabular-classifier:2"}),
+    told.TRAINING_SLOWED: ("jobs/train-7", {"job": "train-7", "model": "tabular-classifier", "trigger": "new_data",
+                                            "signal": "training_slowed", "duration": "9m30s", "usual": "3m05s",
+                                            "factor": "3.1", "durationSeconds": 570.0, "usualSeconds": 185.0}),
 }
 RESOLVED = ("/endpoints/mlops-endpoint/deployments/blue",
             {"alertId": "mlops-endpoint/blue/data_drift", "condition": "Resolved", "signal": "data_drift",

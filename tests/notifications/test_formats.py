@@ -43,6 +43,7 @@ def test_every_decision_has_a_sample_and_the_notify_subscription_takes_exactly_t
     (told.PROMOTION_REJECTED, ["tabular-classifier:3", "rejected by ana", "unchanged"]),
     (told.DRIFT_DETECTED, ["Drift alert fired", "tabular-classifier:2", "data drift", "income drifted"]),
     (told.PERFORMANCE_DEGRADED, ["Performance alert fired", "concept drift", "f1 0.61"]),
+    (told.TRAINING_SLOWED, ["train-7", "tabular-classifier", "9m30s", "3.1x", "3m05s", "`mlops status`"]),
 ])
 def test_each_summary_says_which_model_what_why_and_what_to_do(event_type, words):
     said = notice(event_type).summary
