@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from lifecycle import clock
 from lifecycle.core import retraining
 from lifecycle.core.rollout_machine import Rollout, RolloutEvent
 from lifecycle.core.state_records import AlertRecord, Decision, Drop, MonitorRun, Promotion, Rejection, TrainingRun
 from lifecycle.model_scope import for_model, scoped
 from lifecycle.ports import Platform
+from lifecycle.steps import compute_usage
 
 HEADLINE = ("accuracy", "f1", "mae", "rmse", "r2")     # a monitoring pass's figures, as the task has them
 
@@ -29,8 +31,9 @@ def _collect_model(p: Platform, app_wide: bool) -> dict:
     decisions = {d.job_name: d for d in p.state.list(Decision)}
     jobs = []
     runs = [r for r in p.state.list(TrainingRun) if r.model_name == model.name]
+    live_jobs = {}
     for run in sorted(runs, key=lambda r: r.submitted_at):
-        live = p.jobs.get(run.job_name)
+        live = live_jobs[run.job_name] = p.jobs.get(run.job_name)
         decision = decisions.get(run.job_name)
         jobs.append({
             "name": run.job_name, "status": live.status if live else run.status,
@@ -85,6 +88,7 @@ def _collect_model(p: Platform, app_wide: bool) -> dict:
         "promotions": [_promotion(r) for r in sorted(p.state.list(Promotion), key=lambda r: r.received_at)
                        if r.model.startswith(ours)],
         "lineage": _lineage(p, endpoint.traffic if endpoint else {}, endpoint),
+        "compute": compute_usage.collect(p, clock.now(), known=live_jobs),
         "rejections": _rejections(p) if app_wide else [],
         "notification_dead_letters": _notification_dead_letters(p) if app_wide else [],
     }

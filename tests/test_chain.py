@@ -191,3 +191,39 @@ def test_a_worse_challenger_is_rejected_with_its_numbers(chain, first_model):
     assert decision.champion and decision.champion_metrics and decision.metrics["f1"] < decision.champion_metrics["f1"]
     assert any(f"{decision.metrics['f1']:.4f}" in reason for reason in decision.reasons)
     assert len(p.registry.versions(p.policies.model.name)) == versions
+
+
+def test_each_training_run_is_in_mlflow_with_its_gate_and_version_and_in_status_with_its_compute(chain, first_model):
+    """What a data scientist opens after the chain ran: every training job as an MLflow run (train.py's metrics,
+    the job's compute, the gate's decision), the registered version linked to its run; and `mlops status` with
+    each job's duration, CPU, memory and cost, the totals and the cluster advice."""
+    from mlflow import MlflowClient
+    stack, info, p, data = chain
+    job, ref = first_model
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")     # mlflow-skinny reads a file store only so
+    uri = f"file:{stack.home.mlruns}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    decisions = {d.job_name: d for d in p.state.list(Decision)}
+    runs = {r.info.run_name: r for r in client.search_runs(
+        [client.get_experiment_by_name("mlops-training").experiment_id])}
+    for name, decision in decisions.items():
+        run = runs[name]
+        assert run.info.status == "FINISHED" and run.data.metrics["f1"] == pytest.approx(decision.metrics["f1"])
+        assert run.data.metrics["compute.duration_seconds"] > 0 and run.data.metrics["compute.cpu_percent"] > 0
+        assert run.data.tags["mlops.gate"] == decision.outcome and run.data.tags["mlops.gate_reasons"]
+        if decision.version:
+            assert run.data.tags["mlops.registered_version"] == f"{decision.model_name}:{decision.version}"
+    name, version = ref.split(":")
+    linked = client.get_model_version(name, version)
+    assert linked.run_id == runs[job].info.run_id and linked.source == f"runs:/{linked.run_id}/model"
+
+    compute = json.loads(_mlops(info, "status", "--json").stdout)["compute"]
+    shown = {j["name"]: j for j in compute["jobs"]}
+    for name in decisions:
+        j = shown[name]
+        assert j["kind"] == "training" and j["duration_seconds"] > 0 and j["queue_seconds"] is not None
+        assert j["cpu_percent"] > 0 and j["peak_memory_bytes"] > 0 and j["cost"] > 0
+    assert compute["totals"]["jobs"] == len(compute["jobs"]) and compute["totals"]["month_cost"] > 0
+    assert {a["setting"] for a in compute["advice"]} == {"max_nodes", "min_nodes", "idle_seconds", "vm_size"}
+    text = _mlops(info, "status").stdout
+    assert "training compute" in text and "job-minutes" in text and "USD" in text

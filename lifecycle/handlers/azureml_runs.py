@@ -13,6 +13,7 @@ from lifecycle.core.policies import DATA, Policies
 from lifecycle.core.state_records import Decision, MonitorRun, TrainingRun
 from lifecycle.model_scope import scoped
 from lifecycle.steps.alert_response import AlertPorts, handle_alert
+from lifecycle.steps.compute_usage import ComputePorts, check_training_time
 from lifecycle.steps.model_registration import FAILED, RegistrationPorts, gate_and_register, record_failure
 from lifecycle.steps.monitoring_runs import MonitoringPorts, is_monitoring_job, job_ended
 from lifecycle.steps.training_runs import start_ready_training
@@ -20,7 +21,7 @@ from lifecycle.steps.training_runs import start_ready_training
 log = logging.getLogger("lifecycle.registration")
 
 
-class RunPorts(AlertPorts, RegistrationPorts, MonitoringPorts, Protocol):
+class RunPorts(AlertPorts, RegistrationPorts, MonitoringPorts, ComputePorts, Protocol):
     """What handling a run's end uses of the platform."""
 
 
@@ -30,7 +31,13 @@ def run_completed(event: RunCompleted, p: RunPorts) -> Decision | MonitorRun | N
     policies = _model_of(event, p)
     if policies is None:
         return None
-    return gate_and_register(scoped(p, policies), event.run_id)
+    p = scoped(p, policies)
+    decision = gate_and_register(p, event.run_id)
+    try:
+        check_training_time(p, event.run_id, clock.now())
+    except Exception:        # watching the run's length must not undo its registration; the next status shows it
+        log.exception("could not check how long training job %s took", event.run_id)
+    return decision
 
 
 def run_status_changed(event: RunStatusChanged, p: RunPorts, now: datetime | None = None) -> object:

@@ -32,6 +32,7 @@ def gate_and_register(p: RegistrationPorts, job_name: str) -> Decision:
                                                                           DecisionOutcome.HELD)):
         log.info("job %s already decided: %s", job_name, existing.outcome)
         _announce(p, existing, unfinished_only=True)     # a first delivery cut short between the record and the event
+        _tag_job(p, existing)                            # ...or before the tag (tags merge: a second is harmless)
         finish_run(p, job_name, RunStatus.COMPLETED)     # a run recorded again after a crash lost its first record
         return existing
     run = p.state.get(TrainingRun, job_name)
@@ -54,8 +55,21 @@ def gate_and_register(p: RegistrationPorts, job_name: str) -> Decision:
     stored = p.state.update(Decision, job_name,
                             lambda current: decision if current is None or not current.version else None)
     _announce(p, stored or decision)
+    _tag_job(p, stored or decision)
     finish_run(p, job_name, RunStatus.COMPLETED)
     return decision
+
+
+def _tag_job(p: RegistrationPorts, decision: Decision) -> None:
+    """The gate's decision on the job itself (its MLflow run's tags), so `mlops runs` and `mlflow ui` show it
+    beside the run's metrics. Best effort: the decision is kept in state and announced either way."""
+    tags = {"mlops.gate": str(decision.outcome), "mlops.gate_reasons": "; ".join(decision.reasons)[:1000]}
+    if decision.version:
+        tags["mlops.registered_version"] = f"{decision.model_name}:{decision.version}"
+    try:
+        p.jobs.tag(decision.job_name, tags)
+    except Exception as error:      # a tag is a convenience for people; the lifecycle goes on without it
+        log.warning("could not tag job %s with its gate decision: %s", decision.job_name, error)
 
 
 def _announce(p: RegistrationPorts, decision: Decision, unfinished_only: bool = False, by: str = "") -> None:
@@ -134,4 +148,5 @@ def review(p: RegistrationPorts, job_name: str, approve: bool, by: str) -> Decis
     log.warning("job %s: %s", job_name, note)
     if stored is not None and stored.outcome == reviewed.outcome:
         _announce(p, stored, by=by)
+        _tag_job(p, stored)
     return stored or reviewed
