@@ -46,6 +46,8 @@ param trainingEnvironment string = 'mlops-training:1'
 param inferenceEnvironment string = 'mlops-inference:1'
 param monitoringEnvironment string = 'mlops-monitoring:1'
 param jobCompute string = 'cpu-cluster'
+@description('Rates per node-hour over the built-in list prices (COMPUTE_RATES), e.g. Standard_DS3_v2=0.293: your region\'s or your discount.')
+param computeRates string = ''
 
 // Three environments, each a deployment of this template with its own workspace (infra/environments/*.json),
 // and one Azure ML registry they share (infra/registry.bicep, deployed first): preprod shares the models that
@@ -214,6 +216,10 @@ module functionApp 'modules/function-app.bicep' = {
     inferenceEnvironment: inferenceEnvironment
     monitoringEnvironment: monitoringEnvironment
     jobCompute: ml.outputs.computeName
+    computeVmSize: ml.outputs.computeVmSize
+    computeMaxNodes: ml.outputs.computeMaxNodes
+    computeIdleSeconds: ml.outputs.computeIdleSeconds
+    computeRates: computeRates
     stage: stage
     registryName: registryName
     promotionTopicEndpoint: promotionTopicEndpoint

@@ -29,6 +29,12 @@ param trainingEnvironment string
 param inferenceEnvironment string
 param monitoringEnvironment string
 param jobCompute string
+@description('The compute cluster\'s VM size, max nodes and idle seconds before scale-down (cost estimates and advice).')
+param computeVmSize string
+param computeMaxNodes int
+param computeIdleSeconds int
+@description('Rates per node-hour over the built-in list prices (COMPUTE_RATES), e.g. Standard_DS3_v2=0.293; empty = list prices.')
+param computeRates string = ''
 
 @description('dev, preprod or prod (MLOPS_STAGE).')
 param stage string
@@ -103,6 +109,13 @@ var appSettings = {
   INFERENCE_ENVIRONMENT: inferenceEnvironment
   MONITORING_ENVIRONMENT: monitoringEnvironment
   JOB_COMPUTE: jobCompute
+  COMPUTE_VM_SIZE: computeVmSize
+  COMPUTE_MIN_NODES: '0'
+  COMPUTE_MAX_NODES: string(computeMaxNodes)
+  COMPUTE_IDLE_SECONDS: string(computeIdleSeconds)
+  COMPUTE_RATES: computeRates
+  COMPUTE_CURRENCY: 'USD'
+  TRAINING_SLOWDOWN_FACTOR: '2'
   MLOPS_CONFIG: modelsFile
   MODEL_NAME: modelName
   TARGET_COLUMN: targetColumn

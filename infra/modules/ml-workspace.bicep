@@ -21,6 +21,8 @@ param computeVmSize string = 'Standard_DS3_v2'
 
 @description('Most nodes the cluster scales out to (it scales to 0 when idle).')
 param computeMaxNodes int = 2
+@description('Seconds an idle node stays up before the cluster scales it down.')
+param computeIdleSeconds int = 120
 
 var baseImage = 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
 // name:version -> the conda spec each environment is built from (the spec files stay the truth).
@@ -151,7 +153,7 @@ resource compute 'Microsoft.MachineLearningServices/workspaces/computes@2024-10-
       scaleSettings: {
         minNodeCount: 0
         maxNodeCount: computeMaxNodes
-        nodeIdleTimeBeforeScaleDown: 'PT120S'
+        nodeIdleTimeBeforeScaleDown: 'PT${computeIdleSeconds}S'
       }
     }
   }
@@ -214,6 +216,10 @@ output id string = workspace.id
 output storageName string = workspaceStorage.name
 output registryName string = registry.name
 output computeName string = compute.name
+// the cluster's size and scale settings, for the app's cost estimates and cluster advice
+output computeVmSize string = computeVmSize
+output computeMaxNodes int = computeMaxNodes
+output computeIdleSeconds int = computeIdleSeconds
 output computePrincipalId string = compute.identity.principalId
 output dataDatastore string = dataDatastore.name
 output feedbackDatastore string = feedbackDatastore.name
