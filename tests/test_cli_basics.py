@@ -25,7 +25,7 @@ from tests.lifecycle.test_handlers import LEAKY, _trained, run_event
 
 runner = CliRunner()
 COMMANDS = ("up", "info", "status", "rollout", "promote", "approve", "reject", "score", "drop", "events", "demo",
-            "drift", "report")
+            "drift", "report", "runs")
 
 
 def test_version_is_the_packages():

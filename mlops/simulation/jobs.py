@@ -60,7 +60,8 @@ class SimJobs:
         argv = self._training_argv(request, folder)
         started = time.perf_counter()
         from training import train
-        with _quiet():
+        from training.run_log import untracked
+        with _quiet(), untracked():       # a simulated year's trainings are not runs anyone would compare
             code = train.main(argv)
         self.measured.training_seconds += time.perf_counter() - started
         self.measured.trainings += 1
