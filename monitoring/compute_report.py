@@ -19,6 +19,10 @@ SLOWED_COLOUR = "#d62728"
 SETTINGS = {"min_nodes": "min nodes", "max_nodes": "max nodes", "idle_seconds": "idle seconds",
             "vm_size": "VM size"}
 _HASH = re.compile(r"-([0-9a-f]{16,})$")         # a job name's deterministic hash: its first 6 digits tell it apart
+# The lifecycle's own job names (lifecycle/core/platform_values.py): train-<model>-<trigger>-<16 hex> and
+# monitor-<endpoint>-<window end>-<12 hex>. A table is one model's, so its name and endpoint say nothing there.
+_TRAINING = re.compile(r"^train-.+-([a-z_]+)-([0-9a-f]{6})[0-9a-f]{10}$")
+_MONITORING = re.compile(r"^monitor-.+-(\d{8}t\d{6})-[0-9a-f]{12}$")
 
 
 # ---- numbers in words ------------------------------------------------------------------------------------------
@@ -96,8 +100,14 @@ def span(minutes: float) -> str:
 
 
 def short_job(name: str) -> str:
-    """A job name with its long hash cut to 6 digits (train-credit-drift-9f8e7d6c5b4a3921 → train-credit-drift-9f8e7d):
-    still unique among a model's recent jobs, and narrow enough for a table's column."""
+    """A job name narrow enough for a table's column in 80 columns and still unique among a model's recent jobs:
+    a training job by its trigger and the hash's first 6 digits (train-credit-drift-9f8e7d6c5b4a3921 →
+    train-drift-9f8e7d), a monitoring pass by its window's end (monitor-20261201t110000), any other name with a
+    long hash cut to 6 digits."""
+    if found := _TRAINING.match(name):
+        return f"train-{found[1]}-{found[2]}"
+    if found := _MONITORING.match(name):
+        return f"monitor-{found[1]}"
     return _HASH.sub(lambda m: "-" + m.group(1)[:6], name or "-")
 
 

@@ -33,17 +33,17 @@ def test_each_job_on_one_line_with_its_figures():
     assert max(len(line) for line in text.splitlines()) <= 80
     lines = text.splitlines()
     assert "training compute" in text
-    first = line_with(text, "train-credit-data-1a2b3c ")                # the hash cut to 6 digits
-    assert first.split() == ["train-credit-data-1a2b3c", "training:", "data", "1m06s", "4s", "25%", "240", "MiB",
+    first = line_with(text, "train-data-1a2b3c ")        # the model left out, the hash cut to 6 digits
+    assert first.split() == ["train-data-1a2b3c", "training:", "data", "1m06s", "4s", "25%", "240", "MiB",
                              "0.0054"]
-    assert line_with(text, "monitor-credit-blue-20261201T11").split()[1:] == ["monitoring", "19s", "1s", "21%",
+    assert line_with(text, "monitor-20261201t110000").split()[1:] == ["monitoring", "19s", "1s", "21%",
                                                                                "120", "MiB", "0.0015"]
-    slowed = line_with(text, "train-credit-drift-9f8e7d")
-    assert slowed.split() == ["train-credit-drift-9f8e7d", "training:", "drift", "4m30s", "2m00s", "92%", "288", "MiB",
+    slowed = line_with(text, "train-drift-9f8e7d")
+    assert slowed.split() == ["train-drift-9f8e7d", "training:", "drift", "4m30s", "2m00s", "92%", "288", "MiB",
                               "0.022"]
     assert lines[lines.index(slowed) + 1].strip() == "slowed ×4.1 (usual 1m06s)"
     # newest last, as the view lists them
-    assert text.index("train-credit-data-1a2b3c") < text.index("monitor-credit") < text.index("train-credit-drift")
+    assert text.index("train-data-1a2b3c") < text.index("monitor-20261201t110000") < text.index("train-drift-9f8e7d")
     assert line_with(text, "job  ").split() == ["job", "kind", "took", "queue", "CPU", "memory", "USD"]
 
 
@@ -69,7 +69,7 @@ def test_figures_not_measured_show_as_a_dash():
                          "month_cost": None}
     text = text_of(compute)
     assert max(len(line) for line in text.splitlines()) <= 80
-    assert line_with(text, "train-credit-drift-9f8e7d").split() == ["train-credit-drift-9f8e7d", "training:", "drift",
+    assert line_with(text, "train-drift-9f8e7d").split() == ["train-drift-9f8e7d", "training:", "drift",
                                                                     "-", "-", "-", "-", "-"]
     assert "slowed" not in text and "nodes of" not in text
     assert "compute 3 jobs: - job-minutes; no price known for Standard_DS3_v2" in " ".join(text.split())
@@ -93,5 +93,5 @@ def test_only_the_latest_ten_jobs_with_the_earlier_counted():
                        for i in range(13)]
     text = text_of(compute)
     assert "(the last 10; 3 earlier: mlops status --json)" in " ".join(text.split())
-    assert "train-credit-data-020000" not in text and "train-credit-data-030000" in text
-    assert "train-credit-data-120000" in text
+    assert "train-data-020000" not in text and "train-data-030000" in text
+    assert "train-data-120000" in text

@@ -43,8 +43,8 @@ def test_the_section_plots_durations_per_kind_with_the_slowed_job_marked():
     assert len(re.findall(r'<g id="r\d+-LineCollection_\d+"', plot)) == 2
     rows = re.findall(r"<tr>(.*?)</tr>", section, re.S)[1:]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
-    assert [c[0] for c in cells] == ["train-credit-data-1a2b3c", "monitor-credit-blue-20261201T11",
-                                     "train-credit-drift-9f8e7d"]
+    assert [c[0] for c in cells] == ["train-data-1a2b3c", "monitor-20261201t110000",
+                                     "train-drift-9f8e7d"]
     assert cells[2][4:] == ["4m30s", "2m00s", "92%", "4%", "288 MiB", "0.022 USD",
                             '<span class="bad">slowed ×4.1 (usual 1m06s)</span>']
     assert cells[0][-1] == "–"
@@ -68,7 +68,7 @@ def test_figures_not_measured_no_jobs_and_no_compute():
     compute.update(nodes=None, advice=[], rate_per_node_hour=None)
     section = compute_section(render_report({}, [], title="t", compute=compute))
     assert "<svg" not in section                            # nothing measured: nothing to plot
-    assert section.count("<td>train-credit-drift-9f8e7d</td>") == 1 and "nodes of" not in section
+    assert section.count("<td>train-drift-9f8e7d</td>") == 1 and "nodes of" not in section
     assert "no price known for Standard_DS3_v2" in section and "Cluster settings" not in section
 
     compute.update(jobs=[], totals={"jobs": 0, "job_minutes": 0.0})
@@ -111,7 +111,7 @@ def test_mlops_report_shows_the_compute_the_stopped_stack_left(stopped_stack, tm
     result = CliRunner().invoke(app, ["report", "--home", str(stopped_stack.root), "--out", str(out)])
     assert result.exit_code == 0, result.output
     section = compute_section(out.read_text(encoding="utf-8"))
-    assert "train-credit-drift-9f8e7d" in section and "<svg" in section
+    assert "train-drift-9f8e7d" in section and "<svg" in section
 
 
 def test_a_stack_that_left_no_status_gives_a_report_without_compute(stopped_stack, tmp_path):
