@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from lifecycle.core.platform_values import MONITORING_EXPERIMENT
 from mlops.runs_view import print_detail, runs_table
 
 err = Console(stderr=True)
@@ -44,7 +45,8 @@ class Store:
 
 def runs(
     run: str = typer.Argument("", help="one run in detail: its job name, run id or the id's first 8 characters"),
-    experiment: str | None = typer.Option(None, "--experiment", help="only this experiment's runs"),
+    experiment: str | None = typer.Option(None, "--experiment", help=(
+        f"only this experiment's runs (default: every experiment but {MONITORING_EXPERIMENT}, the monitoring passes)")),
     model: str | None = typer.Option(None, "--model", help="only the runs of this model (tag mlops.model_name)"),
     limit: int = typer.Option(25, "--limit", min=1, help="the newest N jobs"),
     all_: bool = typer.Option(False, "--all", help="also the pipeline steps' child runs, under their job's run"),
@@ -189,8 +191,11 @@ def _experiments(client, name: str | None) -> dict[str, str]:
 # ---- the records -----------------------------------------------------------------------------------------------
 
 def list_runs(client, experiment: str | None, model: str | None, limit: int, with_children: bool) -> list[dict]:
-    """The newest `limit` job runs (of `model`), each followed by its child runs when `with_children`."""
+    """The newest `limit` job runs (of `model`), each followed by its child runs when `with_children`. Without
+    `experiment`, every experiment's but the monitoring passes' (one an hour would bury the training runs)."""
     experiments = _experiments(client, experiment)
+    if experiment is None:
+        experiments = {k: name for k, name in experiments.items() if name != MONITORING_EXPERIMENT}
     if not experiments:
         return []
     tops: list = []

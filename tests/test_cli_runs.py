@@ -22,6 +22,7 @@ JOB_1 = "train-tabular-classifier-data-46d2931f4090b651"
 JOB_2 = "train-tabular-classifier-alert-9c1d02be7aa4f311"
 JOB_FAILED = "train-tabular-classifier-data-0b5e8c6f1d2a7e93"
 JOB_REG = "train-house-prices-schedule-5a1e77c0d3b2f914"
+MONITOR = "monitor-mlops-endpoint-20261130t040000-9c2b7e1d4a6f"
 T0 = 1_796_000_000_000                    # 2026-11-30T00:53:20Z, in ms as MLflow keeps times
 
 
@@ -80,6 +81,8 @@ def store(tmp_path_factory) -> dict:
                                      JOB_REG),
                          "mlops.gate": "registered", "mlops.registered_version": "house-prices:4"},
                         {"r2": 0.912, "rmse": 23150.0, "mae": 15000.0, **compute})
+    ids[MONITOR] = _run(client, client.create_experiment("mlops-monitoring"), MONITOR, T0 + 14_400_000, 0.3,
+                        "FINISHED", {"mlops.component": "monitoring"}, {"compute.duration_seconds": 18.0})
     client.log_text(ids[JOB_1], "{}", "model/MLmodel")
     client.log_text(ids[JOB_1], "accuracy: 0.863", "metrics.json")
     client.create_registered_model("tabular-classifier")
@@ -121,6 +124,13 @@ def _row(lines: list[str], name: str) -> list[list[str]]:
     at = next(i for i, line in enumerate(lines) if line.startswith(name))
     cells = [[line[cuts[i]:cuts[i + 1]].strip() for i in range(3)] for line in lines[at:at + 3]]
     return [[name]] + [[c for c in row if c] for row in cells]
+
+
+def test_the_monitoring_passes_are_left_out_unless_their_experiment_is_asked_for(store):
+    assert MONITOR not in invoke("--tracking-uri", store["uri"]).stdout
+    only = invoke("--tracking-uri", store["uri"], "--experiment", "mlops-monitoring", "--json")
+    assert only.exit_code == 0 and [r["run_name"] for r in json.loads(only.stdout)] == [MONITOR]
+    assert invoke("--tracking-uri", store["uri"], MONITOR, "--json").exit_code == 0     # one in detail: found
 
 
 def test_a_wide_terminal_has_a_column_per_field(store):

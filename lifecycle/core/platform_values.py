@@ -209,6 +209,7 @@ class ModelReference:
 
 
 MONITORING = "monitoring"                    # the mlops.component tag of a monitoring job
+MONITORING_EXPERIMENT = "mlops-monitoring"
 
 
 def monitoring_job_name_for(endpoint: str, deployment: str, model: str, since: str, until: str) -> str:
@@ -238,7 +239,7 @@ class MonitoringRequest:
     drift_thresholds: str = ""                # DRIFT_THRESHOLDS as set, e.g. "psi=0.25"
     sensitive_column: str = ""
     previous_alerts: tuple[str, ...] = ()     # the previous pass's fired alert ids: what may now resolve
-    experiment: str = "mlops-monitoring"
+    experiment: str = MONITORING_EXPERIMENT
     model_registry: str = ""                  # production's live model is the registry's, not the workspace's
     task: str = ""                            # the model's task ("" = as its metrics.json says)
 
