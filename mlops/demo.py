@@ -125,7 +125,8 @@ def _looking(console: Console, home: StackHome, snapshots: dict) -> None:
                           ("mlops status --env prod", "the same in production"),
                           ("mlops events", "the deliveries, timer ticks hidden (--ticks shows them)"),
                           ("mlops dashboard", "the web page"),
-                          ("mlops report", "the monitoring report")):
+                          ("mlops report", "the monitoring report"),
+                          ("mlops runs", "the training runs in MLflow: metrics, gate, registered version")):
         console.print(f"  [bold]{command:<24}[/] [dim]{what}[/]", soft_wrap=True)
 
 
