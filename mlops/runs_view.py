@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from monitoring.compute_report import duration
+
 SHORT_NAMES = {"accuracy": "acc"}
 WIDE = 150                                # a terminal this wide gets a column per field
 
@@ -41,14 +43,14 @@ def runs_table(records: list[dict], width: int) -> Table:
         if wide:
             table.add_row(name + (f" [dim]({steps_said})[/]" if steps_said else ""), escape(r["model"] or "-"),
                           escape(r["trigger"] or "-"), status, _when(r["start"], long=True),
-                          _took(r["duration_seconds"]), metrics.replace("\n", " "), _gate(r),
+                          duration(r["duration_seconds"]), metrics.replace("\n", " "), _gate(r),
                           escape(_last_part(r["data"]) or "-"), r["run_id"][:8])
         else:
             # the model is left out where the job name says it (train-<model>-<trigger>-<hash>)
             model = r["model"] if r["model"] and r["model"] not in r["run_name"] else ""
             facts = [model, r["trigger"], steps_said, _last_part(r["data"]), r["run_id"][:8]]
             under = " · ".join(escape(f) for f in facts if f)
-            when = f"{status}\n{_when(r['start'])}\n{_took(r['duration_seconds'])}"
+            when = f"{status}\n{_when(r['start'])}\n{duration(r['duration_seconds'])}"
             table.add_row(f"[bold]{name}[/]\n[dim]{under}[/]", when, metrics, _gate(r, "\n"))
     return table
 
@@ -61,7 +63,7 @@ def print_detail(out: Console, r: dict) -> None:
     facts.add_row("experiment", escape(r["experiment"]))
     ended = f", ended {_when(r['end'], long=True)[11 if _same_day(r) else 0:]}" if r["end"] else ""
     facts.add_row("status", f"[{_STATUS.get(r['status'], 'white')}]{r['status'].lower()}[/], started "
-                            f"{_when(r['start'], long=True)} UTC{ended}, took {_took(r['duration_seconds'])}")
+                            f"{_when(r['start'], long=True)} UTC{ended}, took {duration(r['duration_seconds'])}")
     for label, key in (("model", "model"), ("trigger", "trigger"), ("data", "data")):
         if r[key]:
             facts.add_row(label, escape(r[key]))
@@ -81,7 +83,8 @@ def print_detail(out: Console, r: dict) -> None:
         steps = Table.grid(padding=(0, 2))
         for c in r["child_runs"]:
             status = f"[{_STATUS.get(c['status'], 'white')}]{c['status'].lower()}[/]"
-            steps.add_row(f"  {escape(c['run_name'])}", status, _took(c["duration_seconds"]), f"[dim]{c['run_id']}[/]")
+            steps.add_row(f"  {escape(c['run_name'])}", status, duration(c["duration_seconds"]),
+                          f"[dim]{c['run_id']}[/]")
         out.print(steps)
     out.print("\n[bold]artifacts[/]")
     for a in r["artifacts"]:
@@ -112,7 +115,7 @@ def _pairs(out: Console, title: str, values: dict) -> None:
 def _compute(name: str, value: float) -> str:
     """compute.* metrics with their unit: 723 (12m03s), 87.5%, 310 MB."""
     if name.endswith("_seconds"):
-        return f"{value:.6g} ({_took(value)})"
+        return f"{value:.6g} ({duration(value)})"
     if name.endswith("_percent"):
         return f"{value:.3g}%"
     return f"{value:.6g} MB" if name.endswith("_mb") else f"{value:.6g}"
@@ -140,17 +143,6 @@ def _number(value: float) -> str:
     if abs(value) < 1000:
         return f"{value:.4g}"
     return f"{value:,.0f}" if abs(value) < 1e9 else f"{value:.3g}"
-
-
-def _took(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def _when(iso: str | None, long: bool = False) -> str:

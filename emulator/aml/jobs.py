@@ -29,11 +29,12 @@ from emulator import faults
 from emulator.aml.events import run_event
 from emulator.aml.job_usage import TreeMeter, combined
 from emulator.aml.team_pipelines import COMPONENTS, REFERENCE, JobError, spec_path, wrapped_steps
-from emulator.aml.tracking import Tracking, compute_metrics, seconds_between
+from emulator.aml.tracking import Tracking, compute_metrics
 from emulator.azurite import PROJECT_ROOT
 from emulator.eventgrid.schema import WireEvent
 from emulator.processes import die_with_parent
 from emulator.timeline import utcnow_iso
+from lifecycle.core.platform_values import seconds_between
 
 log = logging.getLogger("emulator.aml.jobs")
 TRAIN_SCRIPT = PROJECT_ROOT / "training" / "train.py"

@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lifecycle.core.platform_values import seconds_between
+
 log = logging.getLogger("emulator.aml.tracking")
 STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}     # Azure ML's → MLflow's
 JOB_TAGS = ("mlops.trigger", "mlops.model_name", "mlops.data_batches", "mlops.champion", "mlops.task")
@@ -139,15 +141,6 @@ def compute_metrics(record: dict, queue_seconds: float | None = None) -> dict[st
         "compute.memory_percent": usage.get("memory_percent"),
         "compute.peak_memory_mb": round(peak / MB, 1) if peak is not None else None,
     }.items() if v is not None}
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    try:
-        return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
-    except ValueError:
-        return None
 
 
 def _millis(iso: str | None) -> int | None:

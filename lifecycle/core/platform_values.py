@@ -79,14 +79,15 @@ class JobStatus:
 
     @property
     def queue_seconds(self) -> float | None:
-        return _seconds_between(self.created, self.started)
+        return seconds_between(self.created, self.started)
 
     @property
     def duration_seconds(self) -> float | None:
-        return _seconds_between(self.started, self.ended)
+        return seconds_between(self.started, self.ended)
 
 
-def _seconds_between(start: str, end: str) -> float | None:
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one ISO 8601 time to another (never negative); None when either is missing or unreadable."""
     if not start or not end:
         return None
     try:
