@@ -317,22 +317,21 @@ class AzureMonitorMetrics:
         return MetricsError(f"the query for {what} failed (HTTP {status or '-'}: {detail})")
 
     def _metrics_error(self, err: Any, endpoint: str, deployment: str) -> MetricsError:
-        what = f"the platform metrics of {endpoint}/{deployment} at {self.metrics_endpoint}"
-        if _auth_failure(err):
-            return MetricsAuthError(f"Azure Monitor refused to read {what} ({service_error(err)}): give the "
-                                    f"Function App's identity the Monitoring Reader role on the endpoint, or check "
-                                    f"the credential")
-        return MetricsError(f"the query for {what} failed (HTTP {getattr(err, 'status_code', None) or '-'}: "
-                            f"{service_error(err)}); the region must be the endpoint's own ({REGION_SETTING})")
+        return _platform_metrics_error(err, f"the platform metrics of {endpoint}/{deployment} at "
+                                            f"{self.metrics_endpoint}", "endpoint")
 
     def _workspace_metrics_error(self, err: Any, what: str) -> MetricsError:
-        where = f"the workspace metrics of {what} (Azure ML workspace {self.workspace_name}) at {self.metrics_endpoint}"
-        if _auth_failure(err):
-            return MetricsAuthError(f"Azure Monitor refused to read {where} ({service_error(err)}): give the "
-                                    f"Function App's identity the Monitoring Reader role on the workspace, or check "
-                                    f"the credential")
-        return MetricsError(f"the query for {where} failed (HTTP {getattr(err, 'status_code', None) or '-'}: "
-                            f"{service_error(err)}); the region must be the workspace's own ({REGION_SETTING})")
+        return _platform_metrics_error(err, f"the workspace metrics of {what} (Azure ML workspace "
+                                            f"{self.workspace_name}) at {self.metrics_endpoint}", "workspace")
+
+
+def _platform_metrics_error(err: Any, what: str, resource: str) -> MetricsError:
+    """A refused or failed metrics query of `resource` (the endpoint, the workspace), said with its remedy."""
+    if _auth_failure(err):
+        return MetricsAuthError(f"Azure Monitor refused to read {what} ({service_error(err)}): give the Function "
+                                f"App's identity the Monitoring Reader role on the {resource}, or check the credential")
+    return MetricsError(f"the query for {what} failed (HTTP {getattr(err, 'status_code', None) or '-'}: "
+                        f"{service_error(err)}); the region must be the {resource}'s own ({REGION_SETTING})")
 
 
 # -- the query -------------------------------------------------------------------------------------------
