@@ -34,8 +34,9 @@ lint: install
 faults: install
 	$(PY) -m pytest -q -s -m faults
 
-# whole chains end to end: several models in one app on one local stack (tests/test_own_models.py) and the
-# promotion from preprod to prod (tests/test_promotion_chain.py); ~10 min
+# whole chains end to end: several models in one app on one local stack (tests/test_own_models.py), the
+# promotion from preprod to prod (tests/test_promotion_chain.py), and monitoring closing the loop
+# (tests/test_monitoring_loop.py); ~11 min
 chains: install
 	$(PY) -m pytest -q --durations=10 -m chains
 

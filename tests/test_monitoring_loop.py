@@ -17,7 +17,7 @@ from mlops.status import collect
 from mlops.traffic import FeedbackWriter, Traffic
 from tests.conftest import start_local_stack, wait_until
 
-pytestmark = pytest.mark.stack      # the whole local stack
+pytestmark = [pytest.mark.stack, pytest.mark.chains]      # the whole local stack, a minute (make chains)
 
 SETTINGS = {"RECONCILE_SCHEDULE": "*/1 * * * * *", "ROLLOUT_STEPS": "50,100", "ROLLOUT_BAKE_SECONDS": "5",
             "ROLLOUT_MIN_REQUESTS": "25", "ROLLOUT_RETENTION_SECONDS": "0", "MONITOR_SCHEDULE": "*/5 * * * * *",
