@@ -249,3 +249,15 @@ class ArmResources:
         if not path.startswith("/subscriptions/"):
             path = f"{WORKSPACE_ID}/{path}"
         return self.items.get(path.lower())
+
+
+METRICS_PATH = f"/subscriptions/{SUBSCRIPTION}/metrics:getBatch"      # Azure Monitor's batch metrics query
+
+
+def monitor_metrics(http: RecordedService, region: str):
+    """The metrics adapter talking to `http` as it would to Azure Monitor in `region`."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from lifecycle.adapters.azure_metrics import AzureMonitorMetrics
+    return AzureMonitorMetrics(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, metrics_region=region,
+                               credential=FakeCredential(), transport=RequestsTransport(session=http.session))

@@ -10,22 +10,18 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from azure.core.pipeline.transport import RequestsTransport
 
 from lifecycle.adapters.azure_metrics import AzureMonitorMetrics, MetricsAuthError, MetricsError
 from lifecycle.core.platform_values import ClusterUsage, JobStatus, JobUsage
 from tests.adapters.recorded import (
-    RESOURCE_GROUP,
-    SUBSCRIPTION,
-    WORKSPACE,
+    METRICS_PATH,
     WORKSPACE_ID,
-    FakeCredential,
     RecordedService,
     Reply,
     canned,
+    monitor_metrics,
 )
 
-METRICS_PATH = f"/subscriptions/{SUBSCRIPTION}/metrics:getBatch"
 JOB = "train-churn-data-7f3a"
 FINISHED = JobStatus(name=JOB, status="Completed", created="2025-05-01T09:12:33+00:00",
                      started="2025-05-01T09:14:02+00:00", ended="2025-05-01T09:17:40+00:00", compute="cpu-cluster")
@@ -39,8 +35,7 @@ def http() -> RecordedService:
 
 
 def _metrics(http: RecordedService) -> AzureMonitorMetrics:
-    return AzureMonitorMetrics(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, metrics_region="eastus",
-                               credential=FakeCredential(), transport=RequestsTransport(session=http.session))
+    return monitor_metrics(http, "eastus")
 
 
 def _answer(http: RecordedService) -> None:

@@ -10,22 +10,18 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from azure.core.pipeline.transport import RequestsTransport
 
 from lifecycle.adapters.azure_metrics import AzureMonitorMetrics, InvalidName, MetricsAuthError, MetricsError
 from lifecycle.core.platform_values import Utilisation
 from tests.adapters.recorded import (
-    RESOURCE_GROUP,
-    SUBSCRIPTION,
-    WORKSPACE,
+    METRICS_PATH,
     WORKSPACE_ID,
-    FakeCredential,
     RecordedService,
     Reply,
     canned,
+    monitor_metrics,
 )
 
-METRICS_PATH = f"/subscriptions/{SUBSCRIPTION}/metrics:getBatch"
 ENDPOINT = "churn-endpoint"
 DEPLOYMENT_ID = f"{WORKSPACE_ID}/onlineEndpoints/{ENDPOINT}/deployments/green"
 SINCE = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)
@@ -38,8 +34,7 @@ def http() -> RecordedService:
 
 
 def _metrics(http: RecordedService) -> AzureMonitorMetrics:
-    return AzureMonitorMetrics(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, metrics_region="westeurope",
-                               credential=FakeCredential(), transport=RequestsTransport(session=http.session))
+    return monitor_metrics(http, "westeurope")
 
 
 def _answer(http: RecordedService):
