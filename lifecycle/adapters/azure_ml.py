@@ -2,6 +2,7 @@
 
 Importing this module is cheap: azure.ai.ml (~3 s) is imported inside the first call that talks to Azure ML.
     azure_jobs.py       command jobs from training/job.yml; metrics.json from the job's output
+    azure_team_jobs.py  a team's own training spec wrapped in a pipeline job (split → theirs → evaluate)
     azure_registry.py   model versions registered from a job's output, tagged with the job
     azure_endpoints.py  managed online endpoints, deployments, traffic and mirror traffic
     azure_workspace.py  the lazily created MLClient and the translations they share
