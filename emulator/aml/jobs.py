@@ -1,13 +1,12 @@
-"""Local jobs, as Azure ML runs them: a training job runs training/train.py in a subprocess with the job's
-arguments; a command job (monitoring/job.yml) runs its spec's command with ${{inputs.x}} and ${{outputs.y}}
-replaced by local folders; a training job with a team's spec (a command or pipeline job YAML: bring your own
-training) runs as the pipeline the Azure adapter submits: our split step, the team's steps, our evaluation
-step (planned by team_pipelines.py), each a subprocess in dependency order with its outputs wired to the
-inputs that name them. Inputs are downloaded from blob storage first (Azure ML's download mode; of a training
-window only its files), logs are kept (one per step), and RunStatusChanged / RunCompleted are published like
-the workspace's system topic does. Each job's process tree is measured while it runs (job.json's "usage",
-job_usage.py), and each job is an MLflow run in the stand-in's tracking store (tracking.py), its steps child
-runs."""
+"""Local jobs, as Azure ML runs them: a training job runs training/train.py in a subprocess with the job's arguments; a
+command job (monitoring/job.yml) runs its spec's command with ${{inputs.x}} and ${{outputs.y}} replaced by local
+folders; a training job with a team's spec (a command or pipeline job YAML: bring your own training) runs as the
+pipeline the Azure adapter submits: our split step, the team's steps, our evaluation step (planned by
+team_pipelines.py), each a subprocess in dependency order with its outputs wired to the inputs that name them.
+Inputs are downloaded from blob storage first (job_inputs.py: Azure ML's download mode; of a training window only
+its files), logs are kept (one per step), and RunStatusChanged / RunCompleted are published like the workspace's
+system topic does. Each job's process tree is measured while it runs (job.json's "usage", job_usage.py), and each
+job is an MLflow run in the stand-in's tracking store (tracking.py), its steps child runs."""
 from __future__ import annotations
 
 import asyncio
@@ -19,14 +18,10 @@ import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlparse
-
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob.aio import BlobServiceClient
 
 from emulator import faults
 from emulator.aml.events import run_event
+from emulator.aml.job_inputs import check_window, download, folder_and_window, holdout_manifest
 from emulator.aml.job_usage import TreeMeter, combined
 from emulator.aml.team_pipelines import COMPONENTS, REFERENCE, JobError, spec_path, wrapped_steps
 from emulator.aml.tracking import Tracking, compute_metrics
@@ -40,7 +35,6 @@ log = logging.getLogger("emulator.aml.jobs")
 TRAIN_SCRIPT = PROJECT_ROOT / "training" / "train.py"
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 OPTIONAL_GROUP = re.compile(r"\$\[\[(.*?)\]\]")
-TASKS = ("classification", "regression")
 MODEL_INPUTS = ("mlflow_model", "custom_model")
 MAX_ERROR_CHARS = 4000
 TERMINAL = ("Completed", "Failed", "Canceled")
@@ -136,7 +130,7 @@ class LocalJobs:
             for key in ("data", "target", "model_name"):
                 if not spec.get(key):
                     raise JobError(f"job {name}: input '{key}' is required")
-            _check_window(name, spec)
+            check_window(name, spec)
         existing = self.get(name)
         if existing:
             return existing, False
@@ -237,7 +231,7 @@ class LocalJobs:
         if job.get("task"):
             command += ["--task", job["task"]]
         if job.get("holdout_files"):
-            command += ["--holdout-files", str(_holdout_manifest(folder, job["holdout_files"]))]
+            command += ["--holdout-files", str(holdout_manifest(folder, job["holdout_files"]))]
         if job.get("window_column"):
             command += ["--window-column", job["window_column"], "--window-days", str(job["window_days"])]
         if inputs.get("champion"):
@@ -278,7 +272,7 @@ class LocalJobs:
         the first step that fails fails the job, naming the step, and the steps after it never start."""
         folder = self.folder(job["name"])
         inputs = job["inputs"]
-        data_url, files = _folder_and_window(inputs["data"], job.get("data_files") or [])
+        data_url, files = folder_and_window(inputs["data"], job.get("data_files") or [])
         local: dict[str, str] = {"data": str(await self._download(data_url, folder / "inputs" / "data",
                                                                   files=files))}
         if inputs.get("champion"):
@@ -287,7 +281,7 @@ class LocalJobs:
                 raise JobError(f"input champion_model: model {inputs['champion']} is not registered")
             local["champion"] = str(champion)
         if job.get("holdout_files"):
-            local["holdout_files"] = str(_holdout_manifest(folder, job["holdout_files"]))
+            local["holdout_files"] = str(holdout_manifest(folder, job["holdout_files"]))
         outputs = {step["name"]: step["outputs"] for step in job["steps"]}
         for step in job["steps"]:
             values: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}
@@ -375,37 +369,7 @@ class LocalJobs:
 
     async def _download(self, url: str, target: Path, input_name: str = "data", required: bool = True,
                         files: list[str] | None = None) -> Path:
-        """Fetch a blob folder (URL ending in '/') or a single blob from storage into the job's inputs. A folder
-        not required to hold anything (a command job's input) may be empty, as a mount of it would be. `files`
-        (a training window): only those paths under the folder (a path ending in '/': everything under it)."""
-        parts = urlparse(url)
-        segments = unquote(parts.path).lstrip("/").split("/", 2)   # account / container / path
-        if len(segments) < 2:
-            raise JobError(f"input {input_name}: {url} is not a blob or folder URL")
-        container, prefix = segments[1], segments[2] if len(segments) > 2 else ""
-        target.mkdir(parents=True, exist_ok=True)
-        count = 0
-        async with BlobServiceClient.from_connection_string(self._connection_string) as service:
-            client = service.get_container_client(container)
-            folder = prefix.endswith("/") or not prefix
-            try:
-                if folder and files:
-                    names = await _window(client, url, prefix, files)
-                else:
-                    names = [b.name async for b in client.list_blobs(name_starts_with=prefix)] if folder else [prefix]
-            except ResourceNotFoundError:
-                names = []                         # no such container
-            if folder and not names and not required:
-                return target
-            for name in names:
-                local = target / (name[len(prefix):] if folder else name.rsplit("/", 1)[-1])
-                local.parent.mkdir(parents=True, exist_ok=True)
-                stream = await client.download_blob(name)
-                local.write_bytes(await stream.readall())
-                count += 1
-        if count == 0:
-            raise JobError(f"input {input_name}: nothing found at {url}")
-        return target
+        return await download(self._connection_string, url, target, input_name, required, files)
 
     async def recover(self) -> list[dict]:
         """Jobs a previous run of the stand-in left Queued or Running: their process died with it (a kill,
@@ -457,60 +421,6 @@ def _argv(command: str, values: dict[str, dict[str, str]], what: str) -> list[st
         return shlex.quote(values[match[1]][match[2]])
 
     return shlex.split(REFERENCE.sub(reference, OPTIONAL_GROUP.sub(group, command)))
-
-
-# -- the training window ---------------------------------------------------------------------------------
-
-def _holdout_manifest(folder: Path, files: list[str]) -> Path:
-    """The window's new files, where train.py and split.py draw the holdout from (--holdout-files)."""
-    path = folder / "inputs" / "holdout_files.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{file}\n" for file in files))
-    return path
-
-
-def _check_window(name: str, spec: dict) -> None:
-    files = spec.get("data_files") or []
-    for key in ("data_files", "holdout_files"):
-        listed = spec.get(key) or []
-        if not isinstance(listed, list) or not all(isinstance(f, str) for f in listed):
-            raise JobError(f"job {name}: {key} must be a list of paths under the data folder")
-        for file in listed:
-            if file.startswith("/") or "\\" in file or ".." in file.split("/"):
-                raise JobError(f"job {name}: {key} entry {file!r} is not a path under the data folder")
-    if files and _folder_and_window(spec["data"], [])[1]:
-        raise JobError(f"job {name}: data_files names files under a folder, but data {spec['data']} is one file")
-    if spec.get("task") and spec["task"] not in TASKS:
-        raise JobError(f"job {name}: task {spec['task']!r} is not one of {', '.join(TASKS)}")
-    column, days = spec.get("window_column") or "", spec.get("window_days") or 0
-    if not isinstance(column, str) or isinstance(days, bool) or not isinstance(days, int) or days < 0:
-        raise JobError(f"job {name}: a row window is window_column, a column name, and window_days, a number of "
-                       f"days, not {column!r} and {days!r}")
-    if bool(column) != bool(days):
-        raise JobError(f"job {name}: a row window is a date column and a number of days: give window_column and "
-                       f"window_days together (window_column {column!r}, window_days {days})")
-
-
-def _folder_and_window(url: str, files: list[str]) -> tuple[str, list[str]]:
-    """A data URL as (folder URL, the files of it to read): a single blob is its folder and its own name."""
-    segments = unquote(urlparse(url).path).lstrip("/").split("/", 2)   # account / container / path
-    if len(segments) < 3 or not segments[2] or url.endswith("/"):
-        return (url if url.endswith("/") else url + "/"), files
-    folder, _, file = url.rpartition("/")
-    return folder + "/", [unquote(file)]
-
-
-async def _window(client: Any, url: str, prefix: str, files: list[str]) -> list[str]:
-    """The blobs of a training window: each path under the folder, a path ending in '/' (or '') all under it."""
-    listed = [b.name async for b in client.list_blobs(name_starts_with=prefix)]
-    names: list[str] = []
-    for file in files:
-        found = [n for n in listed if n == prefix + file or ((not file or file.endswith("/"))
-                                                             and n.startswith(prefix + file))]
-        if not found:
-            raise JobError(f"input data: {url}{file} does not exist (the training window names it)")
-        names += [n for n in found if n not in names]
-    return names
 
 
 def _end_steps(job: dict, status: str) -> None:
